@@ -1,0 +1,60 @@
+//! `ragwire`: run a worker and the HTTP producer together (`ragwire serve`),
+//! or either alone.
+
+use clap::{Parser, Subcommand};
+use ragwire_producer::AppState;
+use ragwire_worker::{connect::connect, service::wait_for_signal, telemetry, Config};
+use tokio_util::sync::CancellationToken;
+
+/// ragwire: RAG and GraphRAG backend work as jobs on NATS.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a worker and the HTTP producer in one process (configured by environment).
+    Serve,
+    /// Run a worker only.
+    Worker,
+    /// Run the HTTP producer only.
+    Producer,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load()?;
+    telemetry::init(config.log_json);
+    let (run_worker, run_producer) = match cli.command {
+        Command::Serve => (true, true),
+        Command::Worker => (true, false),
+        Command::Producer => (false, true),
+    };
+    let worker = match run_worker {
+        true => Some(ragwire_worker::start(config.clone()).await?),
+        false => None,
+    };
+    let shutdown = CancellationToken::new();
+    let producer = match run_producer {
+        true => {
+            let nats = connect(&config.nats, "ragwire-producer").await?;
+            let listener = tokio::net::TcpListener::bind(&config.http.addr).await?;
+            let state = AppState::new(&config, nats);
+            Some(tokio::spawn(ragwire_producer::serve(listener, state, shutdown.clone())))
+        }
+        false => None,
+    };
+    wait_for_signal().await;
+    shutdown.cancel();
+    if let Some(worker) = worker {
+        worker.shutdown().await;
+    }
+    if let Some(producer) = producer {
+        producer.await??;
+    }
+    Ok(())
+}

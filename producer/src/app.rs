@@ -1,0 +1,126 @@
+//! The HTTP application: routes, auth, metrics and tower layers for body
+//! size, concurrency and load shedding.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Extension, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{middleware, Json, Router};
+use bytes::Bytes;
+use ragwire_schemas::{ErrorBody, ErrorKind, ErrorReply, Subject};
+use ragwire_worker::config::{ms, Config};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::ServiceBuilder;
+
+use crate::auth::{self, Caller, Keys};
+use crate::error::ApiError;
+use crate::forward::forward;
+use crate::metrics::{self, Metrics};
+
+/// What every route shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub nats: async_nats::Client,
+    /// Subject prefix, e.g. `rag`.
+    pub prefix: Arc<str>,
+    pub keys: Keys,
+    /// How long to wait for a worker's reply.
+    pub timeout: Duration,
+    /// Largest accepted body, in bytes.
+    pub max_body: usize,
+    /// Requests in flight before new ones are shed with 503.
+    pub max_concurrency: usize,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    pub fn new(config: &Config, nats: async_nats::Client) -> AppState {
+        AppState {
+            nats,
+            prefix: config.prefix.as_str().into(),
+            keys: Keys::new(config.http.api_keys.iter().cloned()),
+            timeout: ms(config.http.timeout_ms),
+            max_body: config.http.max_body_bytes,
+            max_concurrency: config.http.max_concurrency,
+            metrics: Metrics::new(),
+        }
+    }
+}
+
+/// The router. `/health`, `/version` and `/metrics` are open; every other
+/// route needs an API key when keys are configured.
+pub fn app(state: AppState) -> Router {
+    let mut api = Router::new().route("/whoami", get(whoami));
+    for subject in Subject::ALL {
+        api = api.route(
+            subject.http_path(),
+            post(
+                move |State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>| async move {
+                    forward(&state, subject, &headers, body).await
+                },
+            ),
+        );
+    }
+    let api = api.route_layer(middleware::from_fn_with_state(state.clone(), auth::require_key));
+    let open = Router::new()
+        .route("/health", get(health))
+        .route("/version", get(version))
+        .route("/metrics", get(render_metrics));
+    Router::new()
+        .merge(api)
+        .merge(open)
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::record))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|_: tower::BoxError| async { ApiError::Overloaded }))
+                .load_shed()
+                .layer(GlobalConcurrencyLimitLayer::new(state.max_concurrency)),
+        )
+        .layer(DefaultBodyLimit::max(state.max_body))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` is cancelled, then lets
+/// in-flight requests finish.
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> std::io::Result<()> {
+    if !state.keys.enabled() {
+        tracing::warn!("RAGWIRE_API_KEYS is not set: the HTTP API accepts requests without a key");
+    }
+    tracing::info!(addr = %listener.local_addr()?, "producer listening");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let connected = state.nats.connection_state() == async_nats::connection::State::Connected;
+    let status = if connected { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let nats = if connected { "connected" } else { "disconnected" };
+    (status, Json(json!({"ok": connected, "nats": nats}))).into_response()
+}
+
+async fn version() -> Json<serde_json::Value> {
+    Json(json!({"ok": true, "name": "ragwire", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+async fn whoami(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Json<serde_json::Value> {
+    Json(json!({"ok": true, "key_id": caller.key_id, "auth": state.keys.enabled()}))
+}
+
+async fn render_metrics(State(state): State<AppState>) -> String {
+    state.metrics.render()
+}
+
+async fn not_found() -> Response {
+    let body = ErrorBody::new(ErrorKind::NotFound, "no such route; see the README for the API");
+    (StatusCode::NOT_FOUND, Json(ErrorReply::from(body))).into_response()
+}

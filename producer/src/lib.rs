@@ -1,0 +1,18 @@
+//! The ragwire producer: an HTTP front door that turns each POST into a NATS
+//! request to the workers and the reply into the HTTP response.
+//!
+//! - [`app`]: `fn app(state) -> Router`, every route and tower layer; tests
+//!   call it without a socket.
+//! - [`forward`]: the HTTP -> NATS request-reply bridge.
+//! - [`auth`]: API keys (`X-API-Key` or `Authorization: Bearer`).
+//! - [`metrics`]: Prometheus counters and latency histograms.
+//! - [`error`]: the crate's error enum, rendered as ragwire's error shape.
+
+pub mod app;
+pub mod auth;
+pub mod error;
+pub mod forward;
+pub mod metrics;
+
+pub use app::{app, serve, AppState};
+pub use error::ApiError;

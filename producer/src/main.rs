@@ -1,0 +1,19 @@
+//! `ragwire-producer`: the HTTP API, bridged to the workers over NATS.
+
+use ragwire_producer::AppState;
+use ragwire_worker::{connect::connect, telemetry, Config};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::load()?;
+    telemetry::init(config.log_json);
+    let nats = connect(&config.nats, "ragwire-producer").await?;
+    let listener = tokio::net::TcpListener::bind(&config.http.addr).await?;
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(ragwire_producer::serve(listener, AppState::new(&config, nats), shutdown.clone()));
+    ragwire_worker::service::wait_for_signal().await;
+    shutdown.cancel();
+    server.await??;
+    Ok(())
+}

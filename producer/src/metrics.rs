@@ -1,0 +1,76 @@
+//! Prometheus metrics of the producer, one registry per app.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+use crate::app::AppState;
+
+/// Request counters, latency histograms and the in-flight gauge.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    in_flight: IntGauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("ragwire_http_requests_total", "HTTP requests by route and status"),
+            &["route", "status"],
+        )
+        .expect("valid metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new("ragwire_http_request_duration_seconds", "HTTP request latency by route")
+                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+            &["route"],
+        )
+        .expect("valid metric");
+        let in_flight = IntGauge::new("ragwire_http_requests_in_flight", "HTTP requests being served")
+            .expect("valid metric");
+        registry.register(Box::new(requests.clone())).expect("registers once");
+        registry.register(Box::new(latency.clone())).expect("registers once");
+        registry.register(Box::new(in_flight.clone())).expect("registers once");
+        Metrics { registry, requests, latency, in_flight }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding does not fail");
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Middleware recording every request.
+pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let m = &state.metrics;
+    m.in_flight.inc();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    m.in_flight.dec();
+    m.latency.with_label_values(&[&route]).observe(started.elapsed().as_secs_f64());
+    m.requests
+        .with_label_values(&[&route, response.status().as_str()])
+        .inc();
+    response
+}

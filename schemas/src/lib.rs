@@ -1,0 +1,31 @@
+//! The message contract of ragwire: one request and one reply type per subject,
+//! shared by the worker, the producer and every client.
+//!
+//! - [`subject`]: the subjects, their endpoint names and HTTP routes.
+//! - [`error`]: the one error shape every subject replies with.
+//! - [`reply`]: the `{ok: true, ...}` envelope and a decoder for replies.
+//! - one module per subject: [`chat`], [`embed`], [`rerank`], [`index`],
+//!   [`search`], [`retrieve`], [`graph`].
+//!
+//! Field names follow the HTTP API of the Python gateway that ragwire replaces,
+//! so its clients switch without changes. Unknown fields are ignored; a known
+//! field of the wrong type is a 400.
+
+pub mod chat;
+pub mod embed;
+pub mod error;
+pub mod graph;
+pub mod index;
+pub mod headers;
+pub mod rerank;
+pub mod reply;
+pub mod retrieve;
+pub mod search;
+pub mod subject;
+
+pub use error::{ErrorBody, ErrorKind, ErrorReply};
+pub use reply::{decode_reply, Success};
+pub use subject::Subject;
+
+/// JSON object used for free-form metadata, payloads and properties.
+pub type JsonMap = serde_json::Map<String, serde_json::Value>;

@@ -1,0 +1,34 @@
+//! `rag.rerank`: order documents by relevance to a query.
+
+use serde::{Deserialize, Serialize};
+
+/// Request of `rag.rerank` (`POST /rerank`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RerankRequest {
+    pub query: String,
+    /// Candidate documents; not empty.
+    pub documents: Vec<String>,
+    /// How many results to return, best first.
+    #[serde(default = "default_top_n")]
+    pub top_n: usize,
+}
+
+fn default_top_n() -> usize {
+    6
+}
+
+/// One ranked document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RerankResult {
+    /// Position of the document in the request.
+    pub index: usize,
+    pub score: f32,
+    pub text: String,
+}
+
+/// Reply of `rag.rerank`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RerankReply {
+    /// Sorted by score, highest first; at most `top_n`.
+    pub results: Vec<RerankResult>,
+}

@@ -1,0 +1,119 @@
+//! Starting ragwire in-process against the real NATS server, one unique
+//! subject prefix per test so tests run in parallel.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use async_nats::Client;
+use ragwire_schemas::{headers, Subject};
+use ragwire_worker::{Config, WorkerHandle};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::fake::FakeOpenAi;
+
+/// `NATS_URL`, or the local default.
+pub fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// A subject prefix no other test uses.
+pub fn unique_prefix() -> String {
+    format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// Connects to the real NATS server; a missing server fails the test.
+pub async fn nats() -> Client {
+    let mut config = Config::default();
+    config.nats.url = nats_url();
+    ragwire_worker::connect::connect(&config.nats, "ragwire-test")
+        .await
+        .unwrap_or_else(|e| panic!("the tests need a NATS server: {e}"))
+}
+
+/// A configuration for tests: unique prefix, backends on `fake`, short
+/// timeouts and backoff.
+pub fn test_config(fake: &FakeOpenAi) -> Config {
+    let mut c = Config::default();
+    c.prefix = unique_prefix();
+    c.nats.url = nats_url();
+    c.llm.base_url = fake.base_url.clone();
+    c.llm.timeout_ms = 5_000;
+    c.llm.backoff_ms = 5;
+    c.llm.aliases.insert("rag-answer".into(), "fake-answer-model".into());
+    c.embed.model = "fake-embed".into();
+    c.rerank.url = Some(format!("{}/rerank", fake.root));
+    c.limits.request_timeout_ms = 20_000;
+    c.limits.shutdown_grace_ms = 10_000;
+    c.http.timeout_ms = 20_000;
+    c
+}
+
+/// Starts a worker with `config` on its own NATS connection.
+pub async fn start_worker(config: &Config) -> WorkerHandle {
+    ragwire_worker::start(config.clone()).await.expect("worker starts")
+}
+
+/// A producer on an ephemeral port; cancel the token to stop it.
+pub struct Producer {
+    pub addr: SocketAddr,
+    pub stop: CancellationToken,
+}
+
+impl Producer {
+    /// `http://ADDR` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Starts a producer for `config` on 127.0.0.1:0.
+pub async fn start_producer(config: &Config) -> Producer {
+    let nats = ragwire_worker::connect::connect(&config.nats, "ragwire-test-producer")
+        .await
+        .expect("producer connects");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let stop = CancellationToken::new();
+    let state = ragwire_producer::AppState::new(config, nats);
+    tokio::spawn(ragwire_producer::serve(listener, state, stop.clone()));
+    Producer { addr, stop }
+}
+
+/// Sends a request (JSON-encoded `body`) on `subject` under `prefix` and
+/// returns the reply message.
+pub async fn request<T: Serialize>(nats: &Client, prefix: &str, subject: Subject, body: &T) -> async_nats::Message {
+    request_raw(nats, prefix, subject, serde_json::to_vec(body).unwrap().into()).await
+}
+
+/// Sends raw bytes on `subject` under `prefix`.
+pub async fn request_raw(nats: &Client, prefix: &str, subject: Subject, payload: bytes::Bytes) -> async_nats::Message {
+    let request = async_nats::Request::new()
+        .payload(payload)
+        .timeout(Some(Duration::from_secs(30)));
+    nats.send_request(subject.subject(prefix), request)
+        .await
+        .unwrap_or_else(|e| panic!("request on {subject} failed: {e}"))
+}
+
+/// The reply as JSON.
+pub fn json(message: &async_nats::Message) -> serde_json::Value {
+    serde_json::from_slice(&message.payload).expect("reply is JSON")
+}
+
+/// The `Nats-Service-Error-Code` header of a reply, if any.
+pub fn error_code(message: &async_nats::Message) -> Option<u16> {
+    message
+        .headers
+        .as_ref()?
+        .get(headers::SERVICE_ERROR_CODE)?
+        .as_str()
+        .parse()
+        .ok()
+}

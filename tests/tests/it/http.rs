@@ -1,0 +1,159 @@
+//! The HTTP API through the producer: same subjects, auth, status codes,
+//! request ids, metrics.
+
+use std::time::Duration;
+
+use ragwire_tests::*;
+use serde_json::{json, Value};
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+}
+
+#[tokio::test]
+async fn subjects_over_http_with_auth() {
+    let fake = FakeOpenAi::start().await;
+    let mut config = test_config(&fake);
+    config.http.api_keys = vec!["k-one".into(), "k-two".into()];
+    let worker = start_worker(&config).await;
+    let producer = start_producer(&config).await;
+    let http = client();
+
+    // Open routes need no key.
+    let health = http.get(producer.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.json::<Value>().await.unwrap()["nats"], "connected");
+    let version: Value = http.get(producer.url("/version")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+
+    // Protected routes: no key, wrong key -> 401 in the error shape.
+    let body = json!({"texts": ["hello world"]});
+    let r = http.post(producer.url("/embed")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["kind"], "unauthorized");
+    let r = http.post(producer.url("/embed")).header("X-API-Key", "nope").json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Both header forms work.
+    let r = http.post(producer.url("/embed")).header("X-API-Key", "k-one").json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["dim"], 8);
+    let r = http.post(producer.url("/chat")).bearer_auth("k-two")
+        .json(&json!({"messages": [{"role": "user", "content": "over http"}]})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["data"], "echo: over http");
+    let r = http.post(producer.url("/rerank")).bearer_auth("k-two")
+        .json(&json!({"query": "nats", "documents": ["a", "nats b"]})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["results"][0]["index"], 1);
+
+    let who: Value = http.get(producer.url("/whoami")).header("X-API-Key", "k-one").send().await.unwrap().json().await.unwrap();
+    assert!(who["key_id"].as_str().unwrap().starts_with("key-"));
+    assert!(!who.to_string().contains("k-one"), "whoami must not echo the key");
+    assert_eq!(http.get(producer.url("/whoami")).send().await.unwrap().status(), 401);
+
+    // Worker errors keep their code as the HTTP status.
+    let r = http.post(producer.url("/embed")).header("X-API-Key", "k-one").body("{bad").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http.post(producer.url("/search")).header("X-API-Key", "k-one").json(&json!({"query": "q"})).send().await.unwrap();
+    assert_eq!(r.status(), 501);
+    let r = http.get(producer.url("/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Metrics count what happened, by route and status.
+    let metrics = http.get(producer.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"ragwire_http_requests_total{route="/embed",status="200"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"ragwire_http_requests_total{route="/embed",status="401"} 2"#), "{metrics}");
+    assert!(metrics.contains("ragwire_http_request_duration_seconds_bucket"));
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn request_id_travels_and_returns() {
+    let fake = FakeOpenAi::start().await;
+    let config = test_config(&fake);
+    let worker = start_worker(&config).await;
+    let producer = start_producer(&config).await;
+    let http = client();
+    let r = http.post(producer.url("/embed")).header("X-Request-ID", "req-42")
+        .json(&json!({"texts": ["a"]})).send().await.unwrap();
+    assert_eq!(r.headers()["x-request-id"], "req-42");
+    let r = http.post(producer.url("/embed")).json(&json!({"texts": ["a"]})).send().await.unwrap();
+    let generated = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(generated.len(), 36, "a UUID is generated: {generated}");
+
+    // The worker sees it as a NATS header and echoes it on the reply.
+    let nats = nats().await;
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("X-Request-ID", "nats-7");
+    let reply = nats
+        .request_with_headers(format!("{}.embed", config.prefix), headers, r#"{"texts":["a"]}"#.into())
+        .await
+        .unwrap();
+    assert_eq!(reply.headers.unwrap().get("X-Request-ID").unwrap().as_str(), "nats-7");
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_worker_is_503_and_slow_worker_is_504() {
+    let fake = FakeOpenAi::start().await;
+    let mut config = test_config(&fake);
+    config.http.timeout_ms = 300;
+    let producer = start_producer(&config).await;
+    let http = client();
+    let chat = json!({"messages": [{"role": "user", "content": "hi"}]});
+    let r = http.post(producer.url("/chat")).json(&chat).send().await.unwrap();
+    assert_eq!(r.status(), 503, "no responders");
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["kind"], "unavailable");
+
+    fake.set(Behaviour { delay: Duration::from_secs(2), ..Default::default() });
+    let worker = start_worker(&config).await;
+    let started = std::time::Instant::now();
+    let r = http.post(producer.url("/chat")).json(&chat).send().await.unwrap();
+    assert_eq!(r.status(), 504);
+    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    fake.set(Behaviour::default());
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversize_body_is_413_json() {
+    let fake = FakeOpenAi::start().await;
+    let mut config = test_config(&fake);
+    config.http.max_body_bytes = 1000;
+    let producer = start_producer(&config).await;
+    let r = client()
+        .post(producer.url("/embed"))
+        .json(&json!({"texts": ["x".repeat(2000)]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], 413);
+}
+
+#[tokio::test]
+async fn concurrency_limit_sheds_with_503() {
+    let fake = FakeOpenAi::start_with(Behaviour { delay: Duration::from_millis(500), ..Default::default() }, 8).await;
+    let mut config = test_config(&fake);
+    config.http.max_concurrency = 2;
+    let worker = start_worker(&config).await;
+    let producer = start_producer(&config).await;
+    let http = client();
+    let chat = json!({"messages": [{"role": "user", "content": "hi"}]});
+    let calls: Vec<_> = (0..6)
+        .map(|_| {
+            let req = http.post(producer.url("/chat")).json(&chat).send();
+            tokio::spawn(async move { req.await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for c in calls {
+        statuses.push(c.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 2, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 503).count(), 4, "{statuses:?}");
+    worker.shutdown().await;
+}

@@ -1,0 +1,7 @@
+//! Integration tests over the real NATS server on 127.0.0.1:4222 (or
+//! `NATS_URL`), with fake model backends listening on local ports.
+
+mod errors;
+mod http;
+mod resilience;
+mod subjects;

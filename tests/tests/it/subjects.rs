@@ -1,0 +1,135 @@
+//! chat, embed and rerank over NATS, and the micro-service endpoints.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use ragwire_schemas::Subject;
+use ragwire_tests::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn chat_over_nats_resolves_alias_and_parses_json_mode() {
+    let fake = FakeOpenAi::start().await;
+    let config = test_config(&fake);
+    let worker = start_worker(&config).await;
+    let nats = nats().await;
+
+    let reply = request(&nats, &config.prefix, Subject::Chat, &json!({
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there"}],
+        "model": "no-such-alias"
+    }))
+    .await;
+    let body = json(&reply);
+    assert_eq!(body["ok"], true, "{body}");
+    assert_eq!(body["data"], "echo: hello there");
+    // Unknown model names fall back to the default alias, mapped to its model.
+    assert_eq!(body["meta"]["model"], "fake-answer-model");
+    assert_eq!(body["meta"]["usage"]["prompt_tokens"], 2);
+    let sent = fake.state.last_chat.lock().unwrap().clone().unwrap();
+    assert!((sent["temperature"].as_f64().unwrap() - 0.2).abs() < 1e-6, "default temperature: {sent}");
+
+    let reply = request(&nats, &config.prefix, Subject::Chat, &json!({
+        "messages": [{"role": "user", "content": "give json"}],
+        "json_mode": true, "temperature": 0
+    }))
+    .await;
+    let body = json(&reply);
+    assert_eq!(body["data"], json!({"echo": "give json"}), "{body}");
+    let sent = fake.state.last_chat.lock().unwrap().clone().unwrap();
+    assert_eq!(sent["response_format"]["type"], "json_object");
+    assert_eq!(sent["messages"][0]["role"], "system", "JSON hint added: {sent}");
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn embed_over_nats_returns_vectors_in_order() {
+    let fake = FakeOpenAi::start().await;
+    let config = test_config(&fake);
+    let worker = start_worker(&config).await;
+    let nats = nats().await;
+    let texts = ["alpha beta", "gamma", "alpha beta"];
+    let body = json(&request(&nats, &config.prefix, Subject::Embed, &json!({"texts": texts})).await);
+    assert_eq!(body["ok"], true, "{body}");
+    assert_eq!(body["dim"], 8);
+    let vectors = body["vectors"].as_array().unwrap();
+    assert_eq!(vectors.len(), 3);
+    assert_eq!(vectors[0], vectors[2]);
+    assert_ne!(vectors[0], vectors[1]);
+    let expected: Vec<f32> = ragwire_tests::fake::fake_vector("gamma", 8);
+    let got: Vec<f32> = serde_json::from_value(vectors[1].clone()).unwrap();
+    assert_eq!(got, expected);
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn rerank_over_nats_in_both_formats() {
+    let fake = FakeOpenAi::start().await;
+    let docs = ["the cat sat", "rust async nats", "nats queue groups in rust", "nothing here"];
+    for (format, path) in [("tei", "/rerank"), ("seed", "/seed/rerank")] {
+        let mut config = test_config(&fake);
+        config.rerank.url = Some(format!("{}{path}", fake.root));
+        config.rerank.format = format.parse().unwrap();
+        let worker = start_worker(&config).await;
+        let nats = nats().await;
+        let body = json(
+            &request(&nats, &config.prefix, Subject::Rerank, &json!({
+                "query": "rust nats queue", "documents": docs, "top_n": 2
+            }))
+            .await,
+        );
+        assert_eq!(body["ok"], true, "{format}: {body}");
+        let results = body["results"].as_array().unwrap();
+        assert_eq!(results.len(), 2, "{format}: top_n honoured");
+        assert_eq!(results[0]["index"], 2, "{format}: {body}");
+        assert_eq!(results[0]["text"], docs[2]);
+        assert_eq!(results[1]["index"], 1);
+        assert!(results[0]["score"].as_f64() >= results[1]["score"].as_f64());
+        worker.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn service_answers_ping_info_and_stats() {
+    let fake = FakeOpenAi::start().await;
+    let config = test_config(&fake);
+    let worker = start_worker(&config).await;
+    let nats = nats().await;
+    // One error and one success, to see both in the stats.
+    request(&nats, &config.prefix, Subject::Embed, &json!({"texts": []})).await;
+    request(&nats, &config.prefix, Subject::Embed, &json!({"texts": ["x"]})).await;
+
+    let ping = nats
+        .request(format!("$SRV.PING.ragwire.{}", worker.id), "".into())
+        .await
+        .expect("$SRV.PING answers");
+    let ping: serde_json::Value = serde_json::from_slice(&ping.payload).unwrap();
+    assert_eq!(ping["name"], "ragwire");
+    assert_eq!(ping["version"], env!("CARGO_PKG_VERSION"));
+
+    let info = nats.request(format!("$SRV.INFO.ragwire.{}", worker.id), "".into()).await.unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.payload).unwrap();
+    let subjects: Vec<&str> = info["endpoints"].as_array().unwrap().iter().map(|e| e["subject"].as_str().unwrap()).collect();
+    for s in Subject::ALL {
+        assert!(subjects.contains(&s.subject(&config.prefix).as_str()), "{subjects:?}");
+    }
+    assert!(info["endpoints"].as_array().unwrap().iter().all(|e| e["queue_group"] == "ragwire"));
+
+    let stats = nats.request(format!("$SRV.STATS.ragwire.{}", worker.id), "".into()).await.unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&stats.payload).unwrap();
+    let embed = stats["endpoints"].as_array().unwrap().iter().find(|e| e["name"] == "embed").unwrap().clone();
+    assert_eq!(embed["num_requests"], 2, "{embed}");
+    assert_eq!(embed["data"]["errors"], 1, "{embed}");
+    assert_eq!(embed["data"]["ok"], 1, "{embed}");
+
+    // Any client can discover all ragwire workers the standard way.
+    let inbox = nats.new_inbox();
+    let mut sub = nats.subscribe(inbox.clone()).await.unwrap();
+    nats.publish_with_reply("$SRV.PING.ragwire", inbox, "".into()).await.unwrap();
+    let mut seen = false;
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), sub.next()).await {
+        let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        seen |= v["id"] == worker.id.as_str();
+    }
+    assert!(seen, "this worker answered the broadcast ping");
+    worker.shutdown().await;
+}

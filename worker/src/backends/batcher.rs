@@ -1,0 +1,219 @@
+//! Micro-batching in front of an embedding backend.
+//!
+//! Concurrent embed requests are collected into one backend call, up to
+//! `max_batch` texts, and the vectors are split back to each requester. When
+//! no call is in flight the first request goes at once (no added latency at
+//! low load); while calls are in flight, requests arriving within the window
+//! join the next batch. Queue and in-flight calls are bounded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::time::Instant;
+
+use super::embedder::EmbedBackend;
+use crate::error::Error;
+
+/// Tuning of the batcher.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchConfig {
+    /// How long to wait for more requests while a call is in flight.
+    pub window: Duration,
+    /// Most texts in one backend call.
+    pub max_batch: usize,
+    /// Most backend calls in flight.
+    pub max_concurrency: usize,
+    /// Most requests waiting; senders wait when it is full.
+    pub queue: usize,
+}
+
+struct Job {
+    texts: Vec<String>,
+    reply: oneshot::Sender<Result<Vec<Vec<f32>>, Error>>,
+}
+
+/// The embedding entry point used by every subject. Cheap to clone.
+#[derive(Clone)]
+pub struct Embedder {
+    tx: mpsc::Sender<Job>,
+    model: Arc<str>,
+}
+
+impl Embedder {
+    /// Starts the batching task in front of `backend` (needs a Tokio runtime).
+    pub fn spawn(backend: Arc<dyn EmbedBackend>, config: BatchConfig) -> Embedder {
+        let (tx, rx) = mpsc::channel(config.queue.max(1));
+        let model: Arc<str> = backend.model().into();
+        tokio::spawn(run(rx, backend, config));
+        Embedder { tx, model }
+    }
+
+    /// The model name reported in replies.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Vectors for `texts`, in order.
+    pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, Error> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Job { texts, reply }).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> Error {
+    Error::Internal("the embedding batcher has stopped".into())
+}
+
+async fn run(mut rx: mpsc::Receiver<Job>, backend: Arc<dyn EmbedBackend>, config: BatchConfig) {
+    let calls = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
+    let mut carry: Option<Job> = None;
+    loop {
+        let first = match carry.take() {
+            Some(job) => job,
+            None => match rx.recv().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        let mut size = first.texts.len();
+        let mut batch = vec![first];
+        // Take what is already queued, without waiting.
+        while size < config.max_batch {
+            match rx.try_recv() {
+                Ok(job) if size + job.texts.len() > config.max_batch => {
+                    carry = Some(job);
+                    break;
+                }
+                Ok(job) => {
+                    size += job.texts.len();
+                    batch.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        // Wait for more only when a call is already busy: then the backend is
+        // the bottleneck and a fuller batch costs nothing.
+        let busy = calls.available_permits() < config.max_concurrency.max(1);
+        if carry.is_none() && busy && size < config.max_batch && !config.window.is_zero() {
+            let deadline = Instant::now() + config.window;
+            while size < config.max_batch {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(job)) if size + job.texts.len() > config.max_batch => {
+                        carry = Some(job);
+                        break;
+                    }
+                    Ok(Some(job)) => {
+                        size += job.texts.len();
+                        batch.push(job);
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+        let Ok(permit) = calls.clone().acquire_owned().await else {
+            return;
+        };
+        let backend = backend.clone();
+        let max_batch = config.max_batch;
+        tokio::spawn(async move {
+            flush(backend.as_ref(), batch, max_batch).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn flush(backend: &dyn EmbedBackend, batch: Vec<Job>, max_batch: usize) {
+    let counts: Vec<usize> = batch.iter().map(|j| j.texts.len()).collect();
+    let mut replies = Vec::with_capacity(batch.len());
+    let mut texts = Vec::with_capacity(counts.iter().sum());
+    for job in batch {
+        texts.extend(job.texts);
+        replies.push(job.reply);
+    }
+    // A single request larger than a batch is sent as several calls.
+    let mut vectors = Vec::with_capacity(texts.len());
+    let mut result = Ok(());
+    let mut rest = texts;
+    while !rest.is_empty() {
+        let tail = rest.split_off(rest.len().min(max_batch));
+        match backend.embed(rest).await {
+            Ok(v) => vectors.extend(v),
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+        rest = tail;
+    }
+    match result {
+        Ok(()) => {
+            let mut vectors = vectors.into_iter();
+            for (reply, n) in replies.into_iter().zip(counts) {
+                let _ = reply.send(Ok(vectors.by_ref().take(n).collect()));
+            }
+        }
+        Err(e) => {
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counting {
+        calls: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl EmbedBackend for Counting {
+        fn model(&self) -> &str {
+            "count"
+        }
+        async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, Error> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Ok(texts.iter().map(|t| vec![t.len() as f32]).collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_and_splits_back_in_order() {
+        let backend = Arc::new(Counting { calls: AtomicUsize::new(0) });
+        let embedder = Embedder::spawn(
+            backend.clone(),
+            BatchConfig {
+                window: Duration::from_millis(5),
+                max_batch: 64,
+                max_concurrency: 4,
+                queue: 1000,
+            },
+        );
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let e = embedder.clone();
+                tokio::spawn(async move { (i, e.embed(vec!["x".repeat(i), "y".repeat(i + 1)]).await) })
+            })
+            .collect();
+        for t in tasks {
+            let (i, v) = t.await.unwrap();
+            assert_eq!(v.unwrap(), vec![vec![i as f32], vec![(i + 1) as f32]]);
+        }
+        let calls = backend.calls.load(Ordering::SeqCst);
+        assert!(calls < 40, "200 requests took {calls} backend calls");
+        // Larger than one batch: split into several calls, order kept.
+        let big: Vec<String> = (0..150).map(|i| "z".repeat(i)).collect();
+        let v = embedder.embed(big).await.unwrap();
+        assert_eq!(v.len(), 150);
+        assert_eq!(v[149], vec![149.0]);
+    }
+}

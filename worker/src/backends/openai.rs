@@ -1,0 +1,195 @@
+//! An `async-openai` client for any OpenAI-compatible server (OpenAI, LiteLLM,
+//! vLLM, Ollama, TEI), whose errors become [`Error`]s that know whether a
+//! retry can help.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use async_openai::middleware::ReqwestService;
+use tower::ServiceBuilder;
+
+use crate::error::Error;
+
+/// The client type used for chat and embeddings.
+pub type OpenAiClient = async_openai::Client<OpenAIConfig>;
+
+/// A non-success HTTP status, with the backend's `Retry-After` hint, captured
+/// before `async-openai` discards the headers.
+#[derive(Debug)]
+pub struct HttpStatusError {
+    pub status: u16,
+    pub retry_after: Option<Duration>,
+    pub body: String,
+}
+
+impl std::fmt::Display for HttpStatusError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HTTP {}: {}", self.status, self.body)
+    }
+}
+
+impl std::error::Error for HttpStatusError {}
+
+type StatusFuture = Pin<Box<dyn Future<Output = Result<reqwest::Response, OpenAIError>> + Send>>;
+
+fn status_to_error(response: reqwest::Response) -> StatusFuture {
+    Box::pin(async move {
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let body = response.text().await.unwrap_or_default();
+        Err(OpenAIError::Boxed(Box::new(HttpStatusError {
+            status,
+            retry_after,
+            body,
+        })))
+    })
+}
+
+/// `Retry-After` in seconds (integer or decimal). HTTP dates are ignored.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// A client for `base_url` (including `/v1`), sharing `http`'s connection pool.
+pub fn client(base_url: &str, api_key: Option<&str>, http: reqwest::Client) -> OpenAiClient {
+    let config = OpenAIConfig::new()
+        .with_api_base(base_url.trim_end_matches('/'))
+        .with_api_key(api_key.unwrap_or_default());
+    let service = ServiceBuilder::new()
+        .and_then(status_to_error as fn(reqwest::Response) -> StatusFuture)
+        .service(ReqwestService::new(http));
+    async_openai::Client::with_config(config).with_http_service(service)
+}
+
+/// Maps a failed call on `backend` to an [`Error`].
+pub fn map_error(backend: &str, err: OpenAIError) -> Error {
+    match err {
+        OpenAIError::Boxed(inner) => match inner.downcast::<HttpStatusError>() {
+            Ok(status) => status_error(backend, *status),
+            Err(other) => Error::Unavailable {
+                backend: backend.into(),
+                message: other.to_string(),
+            },
+        },
+        OpenAIError::ApiError(api) => Error::Upstream {
+            backend: backend.into(),
+            status: api.status_code.as_u16(),
+            message: api.api_error.message,
+            retry_after: None,
+        },
+        OpenAIError::Reqwest(e) if e.is_timeout() => Error::Timeout {
+            backend: backend.into(),
+            after: Duration::ZERO,
+        },
+        OpenAIError::Reqwest(e) => Error::Unavailable {
+            backend: backend.into(),
+            message: error_chain(&e),
+        },
+        OpenAIError::JSONDeserialize(e, content) => Error::Upstream {
+            backend: backend.into(),
+            status: 200,
+            message: format!("unreadable reply ({e}): {}", truncate(&content, 200)),
+            retry_after: None,
+        },
+        other => Error::Internal(format!("{backend}: {other}")),
+    }
+}
+
+fn status_error(backend: &str, e: HttpStatusError) -> Error {
+    if e.status == 429 {
+        return Error::RateLimited {
+            backend: backend.into(),
+            retry_after: e.retry_after,
+        };
+    }
+    // OpenAI-style bodies carry {"error": {"message": ...}}; others are text.
+    let message = serde_json::from_str::<serde_json::Value>(&e.body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .or_else(|| v.get("error"))
+                .or_else(|| v.get("message"))
+                .and_then(|m| m.as_str().map(str::to_owned))
+        })
+        .unwrap_or_else(|| truncate(&e.body, 300).to_owned());
+    Error::Upstream {
+        backend: backend.into(),
+        status: e.status,
+        message,
+        retry_after: e.retry_after,
+    }
+}
+
+/// The error and its sources, e.g. "error sending request: connection refused".
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// At most `max` bytes of `s`, cut on a character boundary.
+pub fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds() {
+        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+    }
+
+    #[test]
+    fn status_errors_keep_message_and_hint() {
+        let e = status_error(
+            "p",
+            HttpStatusError {
+                status: 503,
+                retry_after: Some(Duration::from_secs(1)),
+                body: r#"{"error":{"message":"overloaded"}}"#.into(),
+            },
+        );
+        assert!(e.to_string().contains("overloaded"));
+        assert_eq!(e.retry(), crate::error::Retry::After(Some(Duration::from_secs(1))));
+        let e = status_error("p", HttpStatusError { status: 429, retry_after: None, body: String::new() });
+        assert_eq!(e.to_body().code, 429);
+    }
+
+    #[test]
+    fn truncate_respects_chars() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+}

@@ -1,0 +1,117 @@
+//! A reranker over HTTP, in the text-embeddings-inference format or the seed
+//! gateway's format.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::openai::{error_chain, parse_retry_after, truncate};
+use crate::config::{ms, RerankConfig, RerankFormat};
+use crate::error::Error;
+use crate::retry::RetryPolicy;
+
+const BACKEND: &str = "reranker";
+
+/// Reranker client. Cheap to clone.
+#[derive(Clone)]
+pub struct Reranker {
+    http: reqwest::Client,
+    url: String,
+    format: RerankFormat,
+    api_key: Option<String>,
+    timeout: Duration,
+    retry: RetryPolicy,
+}
+
+#[derive(Deserialize)]
+struct Scored {
+    index: usize,
+    #[serde(alias = "relevance_score")]
+    score: f32,
+}
+
+#[derive(Deserialize)]
+struct SeedReply {
+    results: Vec<Scored>,
+}
+
+impl Reranker {
+    /// A client when a URL is configured.
+    pub fn new(config: &RerankConfig, retry: RetryPolicy, http: reqwest::Client) -> Option<Reranker> {
+        config.url.as_ref().map(|url| Reranker {
+            http,
+            url: url.clone(),
+            format: config.format,
+            api_key: config.api_key.clone(),
+            timeout: ms(config.timeout_ms),
+            retry,
+        })
+    }
+
+    /// `(index, score)` for the documents, best first, at most `top_n`.
+    pub async fn rerank(&self, query: &str, documents: &[String], top_n: usize) -> Result<Vec<(usize, f32)>, Error> {
+        let body = match self.format {
+            RerankFormat::Tei => json!({"query": query, "texts": documents, "truncate": true}),
+            RerankFormat::Seed => json!({"query": query, "documents": documents, "top_n": top_n}),
+        };
+        let mut scored = self.retry.run(|| self.call(&body)).await?;
+        if let Some(bad) = scored.iter().find(|s| s.index >= documents.len()) {
+            return Err(Error::Upstream {
+                backend: BACKEND.into(),
+                status: 200,
+                message: format!("index {} is out of range for {} documents", bad.index, documents.len()),
+                retry_after: None,
+            });
+        }
+        scored.sort_by(|a, b| b.score.total_cmp(&a.score));
+        scored.truncate(top_n);
+        Ok(scored.into_iter().map(|s| (s.index, s.score)).collect())
+    }
+
+    async fn call(&self, body: &serde_json::Value) -> Result<Vec<Scored>, Error> {
+        let mut request = self.http.post(&self.url).json(body).timeout(self.timeout);
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.map_err(|e| self.transport(e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let text = response.text().await.unwrap_or_default();
+            return Err(if status.as_u16() == 429 {
+                Error::RateLimited { backend: BACKEND.into(), retry_after }
+            } else {
+                Error::Upstream {
+                    backend: BACKEND.into(),
+                    status: status.as_u16(),
+                    message: truncate(&text, 300).to_owned(),
+                    retry_after,
+                }
+            });
+        }
+        let bytes = response.bytes().await.map_err(|e| self.transport(e))?;
+        let parsed = match self.format {
+            RerankFormat::Tei => serde_json::from_slice::<Vec<Scored>>(&bytes),
+            RerankFormat::Seed => serde_json::from_slice::<SeedReply>(&bytes).map(|r| r.results),
+        };
+        parsed.map_err(|e| Error::Upstream {
+            backend: BACKEND.into(),
+            status: status.as_u16(),
+            message: format!("unreadable reply ({e}): {}", truncate(&String::from_utf8_lossy(&bytes), 200)),
+            retry_after: None,
+        })
+    }
+
+    fn transport(&self, e: reqwest::Error) -> Error {
+        if e.is_timeout() {
+            Error::Timeout { backend: BACKEND.into(), after: self.timeout }
+        } else {
+            Error::Unavailable { backend: BACKEND.into(), message: error_chain(&e) }
+        }
+    }
+}

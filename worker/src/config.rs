@@ -1,0 +1,615 @@
+//! Settings for the worker and the producer: defaults, then an optional TOML
+//! file (`RAGWIRE_CONFIG`), then environment variables. An invalid value stops
+//! start-up with an error naming it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::Error;
+
+/// All of ragwire's settings. Field docs name the environment variable.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Subject prefix (`RAGWIRE_PREFIX`, default `rag`): subjects are `rag.chat`, ...
+    pub prefix: String,
+    /// Queue group shared by all workers (`RAGWIRE_QUEUE_GROUP`, default `ragwire`).
+    pub queue_group: String,
+    /// Where embedded stores keep their files (`RAGWIRE_DATA_DIR`, default `./data`).
+    pub data_dir: PathBuf,
+    /// JSON log lines instead of text (`RAGWIRE_LOG_JSON`, default false).
+    pub log_json: bool,
+    pub nats: NatsConfig,
+    pub llm: LlmConfig,
+    pub embed: EmbedConfig,
+    pub rerank: RerankConfig,
+    pub limits: Limits,
+    pub http: HttpConfig,
+}
+
+/// How to reach NATS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NatsConfig {
+    /// Server URL(s), comma-separated (`NATS_URL`, default `nats://127.0.0.1:4222`).
+    pub url: String,
+    /// User name (`NATS_USER`), with `password` (`NATS_PASSWORD`).
+    pub user: Option<String>,
+    pub password: Option<String>,
+    /// Token authentication (`NATS_TOKEN`).
+    pub token: Option<String>,
+    /// A `.creds` file (`NATS_CREDS`).
+    pub creds_file: Option<PathBuf>,
+    /// CA certificate to trust (`NATS_TLS_CA`).
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate and key for mutual TLS (`NATS_TLS_CERT`, `NATS_TLS_KEY`).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Refuse to connect without TLS (`NATS_TLS_REQUIRED`, default false).
+    pub tls_required: bool,
+    /// Give up connecting at start after this long (`NATS_CONNECT_TIMEOUT_MS`, default 3000).
+    pub connect_timeout_ms: u64,
+}
+
+/// One OpenAI-compatible endpoint in the provider chain.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Name shown in replies and logs.
+    pub name: String,
+    /// Base URL including `/v1`.
+    pub base_url: String,
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// Per-provider alias overrides (alias -> model name on this provider).
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
+}
+
+/// The chat LLM and its fallbacks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    /// First provider's base URL (`RAGWIRE_LLM_BASE_URL`, default `http://127.0.0.1:4000/v1`).
+    pub base_url: String,
+    /// First provider's key (`RAGWIRE_LLM_API_KEY`).
+    pub api_key: Option<String>,
+    /// Fallback providers tried in order when one fails
+    /// (`RAGWIRE_LLM_FALLBACK_URLS`, comma-separated, keys in
+    /// `RAGWIRE_LLM_FALLBACK_API_KEYS` in the same order).
+    pub fallbacks: Vec<ProviderConfig>,
+    /// Model aliases, alias -> model name (`RAGWIRE_MODEL_ALIASES`,
+    /// `alias=model,alias=model`).
+    pub aliases: BTreeMap<String, String>,
+    /// Alias used when a request names no model or an unknown one
+    /// (`RAGWIRE_DEFAULT_MODEL`, default `rag-answer`).
+    pub default_alias: String,
+    /// Per attempt (`RAGWIRE_LLM_TIMEOUT_MS`, default 60000).
+    pub timeout_ms: u64,
+    /// Retries per provider on 429/5xx/connection errors (`RAGWIRE_LLM_MAX_RETRIES`, default 2).
+    pub max_retries: u32,
+    /// A `Retry-After` longer than this skips to the next provider
+    /// (`RAGWIRE_LLM_MAX_RETRY_AFTER_MS`, default 10000).
+    pub max_retry_after_ms: u64,
+    /// First backoff step when the backend gives no hint (`RAGWIRE_LLM_BACKOFF_MS`, default 200).
+    pub backoff_ms: u64,
+}
+
+/// Embeddings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbedConfig {
+    /// OpenAI-compatible base URL (`RAGWIRE_EMBED_BASE_URL`, defaults to the LLM one).
+    pub base_url: Option<String>,
+    /// Key (`RAGWIRE_EMBED_API_KEY`, defaults to the LLM one).
+    pub api_key: Option<String>,
+    /// Model name (`RAGWIRE_EMBED_MODEL`, default `text-embedding-3-small`).
+    pub model: String,
+    /// Per backend call (`RAGWIRE_EMBED_TIMEOUT_MS`, default 30000).
+    pub timeout_ms: u64,
+    /// How long the batcher waits for more requests while a call is in flight
+    /// (`RAGWIRE_EMBED_BATCH_WINDOW_US`, default 2000; 0 sends at once).
+    pub batch_window_us: u64,
+    /// Most texts in one backend call (`RAGWIRE_EMBED_MAX_BATCH`, default 256).
+    pub max_batch: usize,
+    /// Most backend calls in flight (`RAGWIRE_EMBED_MAX_CONCURRENCY`, default 16).
+    pub max_concurrency: usize,
+    /// Most embed requests waiting for a batch (`RAGWIRE_EMBED_QUEUE`, default 10000).
+    pub queue: usize,
+}
+
+/// Reranker wire format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RerankFormat {
+    /// text-embeddings-inference: `{query, texts}` -> `[{index, score}]`.
+    Tei,
+    /// The Python gateway's: `{query, documents, top_n}` -> `{results: [{index, score}]}`.
+    Seed,
+}
+
+impl FromStr for RerankFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "tei" => Ok(RerankFormat::Tei),
+            "seed" => Ok(RerankFormat::Seed),
+            other => Err(format!("`{other}` is not `tei` or `seed`")),
+        }
+    }
+}
+
+/// The reranker service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RerankConfig {
+    /// Full URL to POST to (`RAGWIRE_RERANK_URL`); unset = rerank answers 503.
+    pub url: Option<String>,
+    /// `tei` or `seed` (`RAGWIRE_RERANK_FORMAT`, default `tei`).
+    pub format: RerankFormat,
+    /// Bearer key (`RAGWIRE_RERANK_API_KEY`).
+    pub api_key: Option<String>,
+    /// Per call (`RAGWIRE_RERANK_TIMEOUT_MS`, default 15000).
+    pub timeout_ms: u64,
+}
+
+/// Bounds on work and input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Requests in flight per subject per worker (`RAGWIRE_MAX_IN_FLIGHT`, default 1024).
+    pub max_in_flight: usize,
+    /// Largest request body (`RAGWIRE_MAX_REQUEST_BYTES`, default 1048576).
+    pub max_request_bytes: usize,
+    /// Most texts in one embed request, chunks in one index request
+    /// (`RAGWIRE_MAX_TEXTS`, default 2048).
+    pub max_texts: usize,
+    /// Most documents in one rerank request (`RAGWIRE_MAX_DOCUMENTS`, default 1000).
+    pub max_documents: usize,
+    /// Deadline for one request, all backend calls included
+    /// (`RAGWIRE_REQUEST_TIMEOUT_MS`, default 120000).
+    pub request_timeout_ms: u64,
+    /// On SIGTERM/SIGINT, wait this long for in-flight requests
+    /// (`RAGWIRE_SHUTDOWN_GRACE_MS`, default 30000).
+    pub shutdown_grace_ms: u64,
+}
+
+/// The HTTP producer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address (`RAGWIRE_HTTP_ADDR`, default `127.0.0.1:8080`).
+    pub addr: String,
+    /// Accepted API keys (`RAGWIRE_API_KEYS`, comma-separated; empty = no auth).
+    pub api_keys: Vec<String>,
+    /// NATS request timeout (`RAGWIRE_HTTP_TIMEOUT_MS`, default 120000).
+    pub timeout_ms: u64,
+    /// Largest request body (`RAGWIRE_HTTP_MAX_BODY_BYTES`, default 1048576).
+    pub max_body_bytes: usize,
+    /// Requests in flight before new ones get 503 (`RAGWIRE_HTTP_MAX_CONCURRENCY`, default 4096).
+    pub max_concurrency: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            prefix: "rag".into(),
+            queue_group: "ragwire".into(),
+            data_dir: PathBuf::from("./data"),
+            log_json: false,
+            nats: NatsConfig::default(),
+            llm: LlmConfig::default(),
+            embed: EmbedConfig::default(),
+            rerank: RerankConfig::default(),
+            limits: Limits::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        NatsConfig {
+            url: "nats://127.0.0.1:4222".into(),
+            user: None,
+            password: None,
+            token: None,
+            creds_file: None,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_required: false,
+            connect_timeout_ms: 3000,
+        }
+    }
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            base_url: "http://127.0.0.1:4000/v1".into(),
+            api_key: None,
+            fallbacks: Vec::new(),
+            aliases: BTreeMap::new(),
+            default_alias: "rag-answer".into(),
+            timeout_ms: 60_000,
+            max_retries: 2,
+            max_retry_after_ms: 10_000,
+            backoff_ms: 200,
+        }
+    }
+}
+
+impl Default for EmbedConfig {
+    fn default() -> Self {
+        EmbedConfig {
+            base_url: None,
+            api_key: None,
+            model: "text-embedding-3-small".into(),
+            timeout_ms: 30_000,
+            batch_window_us: 2000,
+            max_batch: 256,
+            max_concurrency: 16,
+            queue: 10_000,
+        }
+    }
+}
+
+impl Default for RerankConfig {
+    fn default() -> Self {
+        RerankConfig {
+            url: None,
+            format: RerankFormat::Tei,
+            api_key: None,
+            timeout_ms: 15_000,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_in_flight: 1024,
+            max_request_bytes: 1 << 20,
+            max_texts: 2048,
+            max_documents: 1000,
+            request_timeout_ms: 120_000,
+            shutdown_grace_ms: 30_000,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            addr: "127.0.0.1:8080".into(),
+            api_keys: Vec::new(),
+            timeout_ms: 120_000,
+            max_body_bytes: 1 << 20,
+            max_concurrency: 4096,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the TOML file named by `RAGWIRE_CONFIG`, then the
+    /// process environment.
+    pub fn load() -> Result<Config, Error> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::load`], reading variables through `lookup` (tests pass a
+    /// map instead of the process environment).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let mut config = match lookup("RAGWIRE_CONFIG") {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| Error::config("RAGWIRE_CONFIG", format!("{path}: {e}")))?;
+                toml::from_str(&text)
+                    .map_err(|e| Error::config("RAGWIRE_CONFIG", format!("{path}: {e}")))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(&Env(&lookup))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: &Env<'_>) -> Result<(), Error> {
+        env.set("RAGWIRE_PREFIX", &mut self.prefix)?;
+        env.set("RAGWIRE_QUEUE_GROUP", &mut self.queue_group)?;
+        env.set("RAGWIRE_DATA_DIR", &mut self.data_dir)?;
+        env.set("RAGWIRE_LOG_JSON", &mut self.log_json)?;
+
+        let n = &mut self.nats;
+        env.set("NATS_URL", &mut n.url)?;
+        env.set_opt("NATS_USER", &mut n.user)?;
+        env.set_opt("NATS_PASSWORD", &mut n.password)?;
+        env.set_opt("NATS_TOKEN", &mut n.token)?;
+        env.set_opt("NATS_CREDS", &mut n.creds_file)?;
+        env.set_opt("NATS_TLS_CA", &mut n.tls_ca)?;
+        env.set_opt("NATS_TLS_CERT", &mut n.tls_cert)?;
+        env.set_opt("NATS_TLS_KEY", &mut n.tls_key)?;
+        env.set("NATS_TLS_REQUIRED", &mut n.tls_required)?;
+        env.set("NATS_CONNECT_TIMEOUT_MS", &mut n.connect_timeout_ms)?;
+
+        let l = &mut self.llm;
+        env.set("RAGWIRE_LLM_BASE_URL", &mut l.base_url)?;
+        env.set_opt("RAGWIRE_LLM_API_KEY", &mut l.api_key)?;
+        if let Some(urls) = env.get("RAGWIRE_LLM_FALLBACK_URLS") {
+            let keys: Vec<String> = env
+                .get("RAGWIRE_LLM_FALLBACK_API_KEYS")
+                .map(|k| split_list(&k))
+                .unwrap_or_default();
+            l.fallbacks = split_list(&urls)
+                .into_iter()
+                .enumerate()
+                .map(|(i, base_url)| ProviderConfig {
+                    name: format!("fallback-{}", i + 1),
+                    base_url,
+                    api_key: keys.get(i).cloned(),
+                    aliases: BTreeMap::new(),
+                })
+                .collect();
+        }
+        if let Some(aliases) = env.get("RAGWIRE_MODEL_ALIASES") {
+            for pair in split_list(&aliases) {
+                let (alias, model) = pair.split_once('=').ok_or_else(|| {
+                    Error::config("RAGWIRE_MODEL_ALIASES", format!("`{pair}` is not alias=model"))
+                })?;
+                l.aliases.insert(alias.trim().into(), model.trim().into());
+            }
+        }
+        env.set("RAGWIRE_DEFAULT_MODEL", &mut l.default_alias)?;
+        env.set("RAGWIRE_LLM_TIMEOUT_MS", &mut l.timeout_ms)?;
+        env.set("RAGWIRE_LLM_MAX_RETRIES", &mut l.max_retries)?;
+        env.set("RAGWIRE_LLM_MAX_RETRY_AFTER_MS", &mut l.max_retry_after_ms)?;
+        env.set("RAGWIRE_LLM_BACKOFF_MS", &mut l.backoff_ms)?;
+
+        let e = &mut self.embed;
+        env.set_opt("RAGWIRE_EMBED_BASE_URL", &mut e.base_url)?;
+        env.set_opt("RAGWIRE_EMBED_API_KEY", &mut e.api_key)?;
+        env.set("RAGWIRE_EMBED_MODEL", &mut e.model)?;
+        env.set("RAGWIRE_EMBED_TIMEOUT_MS", &mut e.timeout_ms)?;
+        env.set("RAGWIRE_EMBED_BATCH_WINDOW_US", &mut e.batch_window_us)?;
+        env.set("RAGWIRE_EMBED_MAX_BATCH", &mut e.max_batch)?;
+        env.set("RAGWIRE_EMBED_MAX_CONCURRENCY", &mut e.max_concurrency)?;
+        env.set("RAGWIRE_EMBED_QUEUE", &mut e.queue)?;
+
+        let r = &mut self.rerank;
+        env.set_opt("RAGWIRE_RERANK_URL", &mut r.url)?;
+        env.set("RAGWIRE_RERANK_FORMAT", &mut r.format)?;
+        env.set_opt("RAGWIRE_RERANK_API_KEY", &mut r.api_key)?;
+        env.set("RAGWIRE_RERANK_TIMEOUT_MS", &mut r.timeout_ms)?;
+
+        let m = &mut self.limits;
+        env.set("RAGWIRE_MAX_IN_FLIGHT", &mut m.max_in_flight)?;
+        env.set("RAGWIRE_MAX_REQUEST_BYTES", &mut m.max_request_bytes)?;
+        env.set("RAGWIRE_MAX_TEXTS", &mut m.max_texts)?;
+        env.set("RAGWIRE_MAX_DOCUMENTS", &mut m.max_documents)?;
+        env.set("RAGWIRE_REQUEST_TIMEOUT_MS", &mut m.request_timeout_ms)?;
+        env.set("RAGWIRE_SHUTDOWN_GRACE_MS", &mut m.shutdown_grace_ms)?;
+
+        let h = &mut self.http;
+        env.set("RAGWIRE_HTTP_ADDR", &mut h.addr)?;
+        if let Some(keys) = env.get("RAGWIRE_API_KEYS") {
+            h.api_keys = split_list(&keys);
+        }
+        env.set("RAGWIRE_HTTP_TIMEOUT_MS", &mut h.timeout_ms)?;
+        env.set("RAGWIRE_HTTP_MAX_BODY_BYTES", &mut h.max_body_bytes)?;
+        env.set("RAGWIRE_HTTP_MAX_CONCURRENCY", &mut h.max_concurrency)?;
+        Ok(())
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), Error> {
+        let token = |s: &str| {
+            !s.is_empty()
+                && s.split('.').all(|part| {
+                    !part.is_empty()
+                        && part
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                })
+        };
+        if !token(&self.prefix) {
+            return Err(Error::config(
+                "RAGWIRE_PREFIX",
+                format!("`{}` is not a NATS subject prefix (letters, digits, `_`, `-`, dots between)", self.prefix),
+            ));
+        }
+        if !token(&self.queue_group) || self.queue_group.contains('.') {
+            return Err(Error::config("RAGWIRE_QUEUE_GROUP", "must be letters, digits, `_` or `-`"));
+        }
+        for (name, value) in [
+            ("RAGWIRE_MAX_IN_FLIGHT", self.limits.max_in_flight),
+            ("RAGWIRE_MAX_REQUEST_BYTES", self.limits.max_request_bytes),
+            ("RAGWIRE_MAX_TEXTS", self.limits.max_texts),
+            ("RAGWIRE_MAX_DOCUMENTS", self.limits.max_documents),
+            ("RAGWIRE_EMBED_MAX_BATCH", self.embed.max_batch),
+            ("RAGWIRE_EMBED_MAX_CONCURRENCY", self.embed.max_concurrency),
+            ("RAGWIRE_EMBED_QUEUE", self.embed.queue),
+            ("RAGWIRE_HTTP_MAX_CONCURRENCY", self.http.max_concurrency),
+            ("RAGWIRE_HTTP_MAX_BODY_BYTES", self.http.max_body_bytes),
+        ] {
+            if value == 0 {
+                return Err(Error::config(name, "must be at least 1"));
+            }
+        }
+        for (name, value) in [
+            ("RAGWIRE_LLM_TIMEOUT_MS", self.llm.timeout_ms),
+            ("RAGWIRE_EMBED_TIMEOUT_MS", self.embed.timeout_ms),
+            ("RAGWIRE_RERANK_TIMEOUT_MS", self.rerank.timeout_ms),
+            ("RAGWIRE_REQUEST_TIMEOUT_MS", self.limits.request_timeout_ms),
+            ("RAGWIRE_HTTP_TIMEOUT_MS", self.http.timeout_ms),
+            ("NATS_CONNECT_TIMEOUT_MS", self.nats.connect_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(Error::config(name, "a timeout must be at least 1 ms"));
+            }
+        }
+        for (name, url) in std::iter::once(("RAGWIRE_LLM_BASE_URL", Some(&self.llm.base_url)))
+            .chain(self.llm.fallbacks.iter().map(|p| ("RAGWIRE_LLM_FALLBACK_URLS", Some(&p.base_url))))
+            .chain([
+                ("RAGWIRE_EMBED_BASE_URL", self.embed.base_url.as_ref()),
+                ("RAGWIRE_RERANK_URL", self.rerank.url.as_ref()),
+            ])
+        {
+            if let Some(url) = url {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(Error::config(name, format!("`{url}` is not an http(s) URL")));
+                }
+            }
+        }
+        if self.http.addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(Error::config(
+                "RAGWIRE_HTTP_ADDR",
+                format!("`{}` is not host:port with an IP address", self.http.addr),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The chain of LLM providers: the primary, then the fallbacks.
+    pub fn providers(&self) -> Vec<ProviderConfig> {
+        let primary = ProviderConfig {
+            name: "primary".into(),
+            base_url: self.llm.base_url.clone(),
+            api_key: self.llm.api_key.clone(),
+            aliases: BTreeMap::new(),
+        };
+        std::iter::once(primary).chain(self.llm.fallbacks.iter().cloned()).collect()
+    }
+}
+
+/// Millisecond settings as durations.
+pub fn ms(value: u64) -> Duration {
+    Duration::from_millis(value)
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+}
+
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn parse<T: FromStr>(&self, name: &str) -> Result<Option<T>, Error>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(None),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|e| Error::config(name, format!("`{raw}`: {e}"))),
+        }
+    }
+
+    fn set<T: FromStr>(&self, name: &str, slot: &mut T) -> Result<(), Error>
+    where
+        T::Err: std::fmt::Display,
+    {
+        if let Some(value) = self.parse(name)? {
+            *slot = value;
+        }
+        Ok(())
+    }
+
+    fn set_opt<T: FromStr>(&self, name: &str, slot: &mut Option<T>) -> Result<(), Error>
+    where
+        T::Err: std::fmt::Display,
+    {
+        if let Some(value) = self.parse(name)? {
+            *slot = Some(value);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, Error> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.prefix, "rag");
+        assert_eq!(c.nats.url, "nats://127.0.0.1:4222");
+        assert_eq!(c.http.addr, "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert!(c.limits.max_in_flight >= 1000);
+    }
+
+    #[test]
+    fn env_overrides_and_lists() {
+        let c = load(&[
+            ("RAGWIRE_PREFIX", "svc.rag"),
+            ("RAGWIRE_MODEL_ALIASES", "rag-answer=gpt-4o-mini, graph-extractor=qwen"),
+            ("RAGWIRE_LLM_FALLBACK_URLS", "http://a/v1,http://b/v1"),
+            ("RAGWIRE_LLM_FALLBACK_API_KEYS", "ka,kb"),
+            ("RAGWIRE_API_KEYS", "k1,k2"),
+            ("RAGWIRE_RERANK_FORMAT", "seed"),
+        ])
+        .unwrap();
+        assert_eq!(c.prefix, "svc.rag");
+        assert_eq!(c.llm.aliases["graph-extractor"], "qwen");
+        assert_eq!(c.providers().len(), 3);
+        assert_eq!(c.providers()[2].api_key.as_deref(), Some("kb"));
+        assert_eq!(c.http.api_keys, vec!["k1", "k2"]);
+        assert_eq!(c.rerank.format, RerankFormat::Seed);
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        for (name, value) in [
+            ("RAGWIRE_MAX_IN_FLIGHT", "lots"),
+            ("RAGWIRE_MAX_IN_FLIGHT", "0"),
+            ("RAGWIRE_RERANK_FORMAT", "cohere"),
+            ("RAGWIRE_PREFIX", "rag.*"),
+            ("RAGWIRE_LLM_BASE_URL", "localhost:4000"),
+            ("RAGWIRE_HTTP_ADDR", "nowhere"),
+            ("RAGWIRE_MODEL_ALIASES", "justone"),
+            ("RAGWIRE_LOG_JSON", "maybe"),
+        ] {
+            let err = load(&[(name, value)]).unwrap_err().to_string();
+            assert!(err.contains(name), "{name}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn toml_file_then_env() {
+        let dir = std::env::temp_dir().join(format!("ragwire-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ragwire.toml");
+        std::fs::write(
+            &path,
+            "prefix = \"fromfile\"\n[llm]\ntimeout_ms = 5\n[llm.aliases]\nrag-answer = \"m1\"\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let c = load(&[("RAGWIRE_CONFIG", p), ("RAGWIRE_LLM_TIMEOUT_MS", "7")]).unwrap();
+        assert_eq!(c.prefix, "fromfile");
+        assert_eq!(c.llm.timeout_ms, 7);
+        assert_eq!(c.llm.aliases["rag-answer"], "m1");
+        std::fs::write(&path, "prefix = 3\n").unwrap();
+        assert!(load(&[("RAGWIRE_CONFIG", p)]).unwrap_err().to_string().contains("RAGWIRE_CONFIG"));
+    }
+}

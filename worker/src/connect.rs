@@ -1,0 +1,63 @@
+//! The NATS connection, with credentials and TLS from [`NatsConfig`], and a
+//! start-up error that says how to get a server when none answers.
+
+use std::time::Duration;
+
+use crate::config::NatsConfig;
+use crate::error::Error;
+
+/// Connects to NATS, failing within `connect_timeout_ms` when no server
+/// answers.
+pub async fn connect(config: &NatsConfig, name: &str) -> Result<async_nats::Client, Error> {
+    let mut options = async_nats::ConnectOptions::new()
+        .name(name)
+        .connection_timeout(Duration::from_millis(config.connect_timeout_ms))
+        // Replies larger than the default 64k-message buffer would be dropped as
+        // a slow consumer under heavy load; the semaphore bounds our own work.
+        .subscription_capacity(1 << 16)
+        .client_capacity(1 << 14);
+    if let (Some(user), Some(password)) = (&config.user, &config.password) {
+        options = options.user_and_password(user.clone(), password.clone());
+    }
+    if let Some(token) = &config.token {
+        options = options.token(token.clone());
+    }
+    if let Some(path) = &config.creds_file {
+        options = options
+            .credentials_file(path)
+            .await
+            .map_err(|e| Error::config("NATS_CREDS", format!("{}: {e}", path.display())))?;
+    }
+    if let Some(ca) = &config.tls_ca {
+        options = options.add_root_certificates(ca.clone());
+    }
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            options = options.add_client_certificate(cert.clone(), key.clone());
+        }
+        (None, None) => {}
+        _ => {
+            return Err(Error::config(
+                "NATS_TLS_CERT",
+                "NATS_TLS_CERT and NATS_TLS_KEY must be set together",
+            ))
+        }
+    }
+    if config.tls_required {
+        options = options.require_tls(true);
+    }
+    let deadline = Duration::from_millis(config.connect_timeout_ms) + Duration::from_secs(1);
+    match tokio::time::timeout(deadline, options.connect(config.url.as_str())).await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => Err(unreachable(&config.url, &e.to_string())),
+        Err(_) => Err(unreachable(&config.url, "timed out")),
+    }
+}
+
+fn unreachable(url: &str, why: &str) -> Error {
+    Error::Nats(format!(
+        "cannot connect to NATS at {url}: {why}. Start a server with JetStream, \
+         e.g. `nats-server -js` (Debian package nats-server) or \
+         `docker compose up -d nats`, or point NATS_URL at one."
+    ))
+}

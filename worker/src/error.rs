@@ -1,0 +1,146 @@
+//! The worker's error enum. Every variant maps to one error reply
+//! (`{ok: false, error: {code, kind, message}}`) and says whether a retry can
+//! help.
+
+use std::time::Duration;
+
+use ragwire_schemas::{ErrorBody, ErrorKind};
+
+/// Everything that can go wrong in the worker, at start-up or per request.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed or a field is invalid (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request is larger than the configured limit (413).
+    #[error("{what} is {size}, above the limit of {limit}")]
+    TooLarge {
+        what: &'static str,
+        size: usize,
+        limit: usize,
+    },
+    /// Well formed but could not be satisfied (422).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// A backend refused for rate limiting (429).
+    #[error("{backend} rate limited the request")]
+    RateLimited {
+        backend: String,
+        retry_after: Option<Duration>,
+    },
+    /// A backend answered with an error status (502).
+    #[error("{backend} answered {status}: {message}")]
+    Upstream {
+        backend: String,
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// A backend cannot be reached or is not configured (503).
+    #[error("{backend} is unavailable: {message}")]
+    Unavailable { backend: String, message: String },
+    /// A backend or the whole request ran out of time (504).
+    #[error("{backend} did not answer within {} ms", .after.as_millis())]
+    Timeout { backend: String, after: Duration },
+    /// The subject exists but is not implemented in this build (501).
+    #[error("{0} is not implemented yet")]
+    NotImplemented(String),
+    /// A bug or unexpected state in ragwire (500).
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// A setting is invalid; stops start-up.
+    #[error("invalid setting {name}: {message}")]
+    Config { name: String, message: String },
+    /// NATS could not be reached or refused an operation; stops start-up.
+    #[error("{0}")]
+    Nats(String),
+}
+
+/// Whether a failed call is worth repeating, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Repeating gives the same answer.
+    Abort,
+    /// Transient: try again, after the backend's hint when it gave one.
+    After(Option<Duration>),
+}
+
+impl Error {
+    /// A 400 error.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Error::BadRequest(message.into())
+    }
+
+    /// A start-up error naming the setting.
+    pub fn config(name: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Config {
+            name: name.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The error class.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::BadRequest(_) => ErrorKind::BadRequest,
+            Error::TooLarge { .. } => ErrorKind::PayloadTooLarge,
+            Error::Unprocessable(_) => ErrorKind::Unprocessable,
+            Error::RateLimited { .. } => ErrorKind::RateLimited,
+            Error::Upstream { .. } => ErrorKind::Upstream,
+            Error::Unavailable { .. } | Error::Nats(_) => ErrorKind::Unavailable,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::NotImplemented(_) => ErrorKind::NotImplemented,
+            Error::Internal(_) | Error::Config { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// Whether a retry on the same backend can help. Timeouts are not retried
+    /// there: the time is better spent on the next provider.
+    pub fn retry(&self) -> Retry {
+        match self {
+            Error::RateLimited { retry_after, .. } => Retry::After(*retry_after),
+            Error::Upstream {
+                status,
+                retry_after,
+                ..
+            } if *status >= 500 => Retry::After(*retry_after),
+            Error::Unavailable { .. } => Retry::After(None),
+            _ => Retry::Abort,
+        }
+    }
+
+    /// The body of the error reply.
+    pub fn to_body(&self) -> ErrorBody {
+        ErrorBody::new(self.kind(), self.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_retry() {
+        let e = Error::Upstream {
+            backend: "llm".into(),
+            status: 503,
+            message: "busy".into(),
+            retry_after: Some(Duration::from_secs(1)),
+        };
+        assert_eq!(e.to_body().code, 502);
+        assert_eq!(e.retry(), Retry::After(Some(Duration::from_secs(1))));
+        let e = Error::Upstream {
+            backend: "llm".into(),
+            status: 400,
+            message: "bad".into(),
+            retry_after: None,
+        };
+        assert_eq!(e.retry(), Retry::Abort);
+        assert_eq!(Error::bad_request("x").to_body().code, 400);
+        assert_eq!(
+            Error::TooLarge { what: "body", size: 2, limit: 1 }.to_body().code,
+            413
+        );
+        assert_eq!(Error::NotImplemented("rag.search".into()).to_body().code, 501);
+    }
+}

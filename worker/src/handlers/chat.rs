@@ -1,0 +1,73 @@
+//! `rag.chat`: one chat completion down the LLM provider chain.
+
+use ragwire_schemas::chat::{ChatMeta, ChatReply, ChatRequest};
+
+use super::{check_count, check_text};
+use crate::backends::llm::ChatCall;
+use crate::error::Error;
+use crate::state::State;
+
+const ROLES: [&str; 4] = ["system", "developer", "user", "assistant"];
+
+pub async fn handle(state: &State, req: ChatRequest) -> Result<ChatReply, Error> {
+    check_count("messages", &req.messages, state.config.limits.max_texts)?;
+    for (i, m) in req.messages.iter().enumerate() {
+        if !ROLES.contains(&m.role.as_str()) {
+            return Err(Error::bad_request(format!(
+                "`messages[{i}].role` is `{}`; expected one of {}",
+                m.role,
+                ROLES.join(", ")
+            )));
+        }
+        check_text(&format!("messages[{i}].content"), &m.content)?;
+    }
+    if !(0.0..=2.0).contains(&req.temperature) {
+        return Err(Error::bad_request(format!(
+            "`temperature` is {}; expected 0 to 2",
+            req.temperature
+        )));
+    }
+    let completion = state
+        .llm
+        .complete(&ChatCall {
+            messages: req.messages,
+            model: req.model,
+            temperature: req.temperature,
+            json_mode: req.json_mode,
+            max_tokens: req.max_tokens,
+        })
+        .await?;
+    let data = if req.json_mode {
+        serde_json::from_str(strip_fences(&completion.text))
+            .unwrap_or(serde_json::Value::String(completion.text))
+    } else {
+        serde_json::Value::String(completion.text)
+    };
+    Ok(ChatReply {
+        data,
+        meta: ChatMeta {
+            model: completion.model,
+            usage: completion.usage,
+            provider: Some(completion.provider),
+        },
+    })
+}
+
+/// Models often wrap JSON in a Markdown code fence even in JSON mode.
+fn strip_fences(text: &str) -> &str {
+    let t = text.trim();
+    let Some(body) = t.strip_prefix("```") else {
+        return t;
+    };
+    let body = body.strip_prefix("json").unwrap_or(body);
+    body.strip_suffix("```").unwrap_or(body).trim()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn strip_fences() {
+        assert_eq!(super::strip_fences("```json\n{\"a\":1}\n```"), "{\"a\":1}");
+        assert_eq!(super::strip_fences(" {\"a\":1} "), "{\"a\":1}");
+    }
+}

@@ -1,0 +1,76 @@
+//! One handler per subject. Each file has one `async fn handle(state, request)`
+//! taking the subject's request type from `ragwire_schemas` and returning its
+//! reply type; [`dispatch`] decodes the payload and encodes the reply.
+
+pub mod chat;
+pub mod embed;
+pub mod rerank;
+
+use bytes::Bytes;
+use ragwire_schemas::{Subject, Success};
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::error::Error;
+use crate::state::State;
+
+/// Runs the handler of `subject` on a raw request payload and returns the
+/// encoded success reply.
+pub async fn dispatch(state: &State, subject: Subject, payload: &[u8]) -> Result<Bytes, Error> {
+    match subject {
+        Subject::Chat => encode(chat::handle(state, decode(payload)?).await?),
+        Subject::Embed => encode(embed::handle(state, decode(payload)?).await?),
+        Subject::Rerank => encode(rerank::handle(state, decode(payload)?).await?),
+        other => Err(Error::NotImplemented(format!("{}.{other}", state.config.prefix))),
+    }
+}
+
+/// Parses a request, naming the offending field on error.
+pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Error> {
+    match payload.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(Error::bad_request("empty request body: expected a JSON object")),
+        // serde would also accept a struct written as an array.
+        Some(b'[') => return Err(Error::bad_request("invalid request: expected a JSON object, got an array")),
+        Some(_) => {}
+    }
+    let de = &mut serde_json::Deserializer::from_slice(payload);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            Error::bad_request(format!("request body is not valid JSON: {inner}"))
+        } else if path == "." {
+            Error::bad_request(format!("invalid request: {inner}"))
+        } else {
+            Error::bad_request(format!("invalid field `{path}`: {inner}"))
+        }
+    })
+}
+
+fn encode<T: Serialize>(reply: T) -> Result<Bytes, Error> {
+    serde_json::to_vec(&Success::new(reply))
+        .map(Bytes::from)
+        .map_err(|e| Error::Internal(format!("cannot encode reply: {e}")))
+}
+
+/// Fails with 400 unless `items` is non-empty and at most `max` long.
+pub fn check_count<T>(field: &str, items: &[T], max: usize) -> Result<(), Error> {
+    if items.is_empty() {
+        return Err(Error::bad_request(format!("`{field}` must not be empty")));
+    }
+    if items.len() > max {
+        return Err(Error::TooLarge {
+            what: "number of items in the request",
+            size: items.len(),
+            limit: max,
+        });
+    }
+    Ok(())
+}
+
+/// Fails with 400 when a string is empty or only white space.
+pub fn check_text(field: &str, text: &str) -> Result<(), Error> {
+    if text.trim().is_empty() {
+        return Err(Error::bad_request(format!("`{field}` must not be empty")));
+    }
+    Ok(())
+}

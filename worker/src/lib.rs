@@ -1,0 +1,30 @@
+//! The ragwire worker: a NATS micro-service that answers ragwire's subjects.
+//!
+//! - [`config`]: every setting, from defaults, an optional TOML file and the
+//!   environment.
+//! - [`connect`]: the NATS connection (credentials, TLS, a clear error when no
+//!   server is there).
+//! - [`service`]: registers one endpoint per subject and runs requests
+//!   concurrently under a bound, with graceful shutdown.
+//! - [`handlers`]: one file per subject; each decodes its request, checks it
+//!   and calls the backends.
+//! - [`backends`]: the LLM provider chain, the micro-batched embedder and the
+//!   reranker client, each cheap to clone and built once.
+//! - [`retry`]: the one place where failed backend calls are retried.
+//! - [`error`]: the crate's error enum and its mapping to error replies.
+//! - [`telemetry`]: tracing set-up.
+
+pub mod backends;
+pub mod config;
+pub mod connect;
+pub mod error;
+pub mod handlers;
+pub mod retry;
+pub mod service;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use error::Error;
+pub use service::{start, WorkerHandle};
+pub use state::State;

@@ -1,0 +1,13 @@
+//! `ragwire-worker`: answers ragwire's subjects on NATS until SIGTERM/SIGINT.
+
+use ragwire_worker::{telemetry, Config};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::load()?;
+    telemetry::init(config.log_json);
+    let worker = ragwire_worker::start(config).await?;
+    ragwire_worker::service::wait_for_signal().await;
+    worker.shutdown().await;
+    Ok(())
+}

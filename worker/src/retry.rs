@@ -1,0 +1,139 @@
+//! The one retry loop for backend calls. Errors say whether a retry can help
+//! ([`Error::retry`]); this loop decides how often and how long to wait.
+
+use std::future::Future;
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::error::{Error, Retry};
+
+/// How many times and how patiently to retry one backend.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// First backoff step; doubles each retry, with jitter.
+    pub backoff: Duration,
+    /// Longest backoff step.
+    pub max_backoff: Duration,
+    /// A backend asking to wait longer than this is given up on at once.
+    pub max_retry_after: Duration,
+}
+
+impl RetryPolicy {
+    /// No retries at all.
+    pub const NONE: RetryPolicy = RetryPolicy {
+        max_retries: 0,
+        backoff: Duration::ZERO,
+        max_backoff: Duration::ZERO,
+        max_retry_after: Duration::ZERO,
+    };
+
+    fn delay(&self, attempt: u32, hint: Option<Duration>) -> Option<Duration> {
+        match hint {
+            Some(wait) if wait > self.max_retry_after => None,
+            Some(wait) => Some(wait),
+            None => {
+                let step = self
+                    .backoff
+                    .saturating_mul(2u32.saturating_pow(attempt))
+                    .min(self.max_backoff);
+                let jitter = rand::rng().random_range(0.5..1.0);
+                Some(step.mul_f64(jitter))
+            }
+        }
+    }
+
+    /// Runs `op` until it succeeds, fails for good, or retries run out.
+    pub async fn run<T, F, Fut>(&self, mut op: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let mut attempt = 0;
+        loop {
+            let err = match op().await {
+                Ok(value) => return Ok(value),
+                Err(err) => err,
+            };
+            let Retry::After(hint) = err.retry() else {
+                return Err(err);
+            };
+            if attempt >= self.max_retries {
+                return Err(err);
+            }
+            let Some(delay) = self.delay(attempt, hint) else {
+                return Err(err);
+            };
+            tracing::debug!(attempt, delay_ms = delay.as_millis() as u64, error = %err, "retrying");
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_retries: 2,
+            backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(4),
+            max_retry_after: Duration::from_millis(50),
+        }
+    }
+
+    fn busy(retry_after: Option<Duration>) -> Error {
+        Error::RateLimited { backend: "b".into(), retry_after }
+    }
+
+    #[tokio::test]
+    async fn retries_transient_then_gives_up() {
+        let calls = AtomicU32::new(0);
+        let r: Result<(), _> = policy()
+            .run(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(busy(None))
+            })
+            .await;
+        assert!(r.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn aborts_on_permanent_and_long_retry_after() {
+        let calls = AtomicU32::new(0);
+        let _ = policy()
+            .run(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(Error::bad_request("no"))
+            })
+            .await;
+        let _ = policy()
+            .run(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(busy(Some(Duration::from_secs(60))))
+            })
+            .await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn succeeds_after_retry() {
+        let calls = AtomicU32::new(0);
+        let r = policy()
+            .run(|| async {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Err(busy(Some(Duration::from_millis(1))))
+                } else {
+                    Ok(7)
+                }
+            })
+            .await;
+        assert_eq!(r.unwrap(), 7);
+    }
+}

@@ -1,0 +1,292 @@
+//! The worker as a NATS micro-service: one endpoint per subject in a shared
+//! queue group, requests run concurrently under a per-subject bound, errors
+//! answered with a JSON body and the `Nats-Service-Error` headers, and a
+//! graceful shutdown that answers what was already received.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_nats::service::{endpoint::Endpoint, Request, ServiceExt};
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use futures::{FutureExt, StreamExt};
+use ragwire_schemas::{headers, ErrorReply, Subject};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{ms, Config};
+use crate::connect::connect;
+use crate::error::Error;
+use crate::handlers::dispatch;
+use crate::state::State;
+
+/// Service name announced on `$SRV.PING`, `$SRV.INFO` and `$SRV.STATS`.
+pub const SERVICE_NAME: &str = "ragwire";
+
+/// A running worker.
+pub struct WorkerHandle {
+    shutdown: CancellationToken,
+    stopped: JoinHandle<()>,
+    /// The NATS micro-service id of this worker.
+    pub id: String,
+}
+
+impl WorkerHandle {
+    /// Cancelling this token starts the graceful shutdown.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops taking requests, answers the ones in flight (bounded by the
+    /// shutdown grace period) and returns when done.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.wait().await;
+    }
+
+    /// Returns once the worker has stopped (after its token was cancelled).
+    pub async fn wait(self) {
+        if let Err(e) = self.stopped.await {
+            tracing::error!(error = %e, "worker shutdown task failed");
+        }
+    }
+}
+
+/// Per-endpoint counters reported in `$SRV.STATS` under `data`: the
+/// micro-service library counts only requests, these add errors by code.
+#[derive(Debug, Default, Clone, Serialize)]
+struct EndpointCounters {
+    ok: u64,
+    errors: u64,
+    errors_by_code: HashMap<u16, u64>,
+}
+
+type Counters = Arc<Mutex<HashMap<&'static str, EndpointCounters>>>;
+
+/// Connects to NATS and starts a worker.
+pub async fn start(config: Config) -> Result<WorkerHandle, Error> {
+    let client = connect(&config.nats, "ragwire-worker").await?;
+    start_with_client(config, client).await
+}
+
+/// Starts a worker on an existing connection.
+pub async fn start_with_client(config: Config, client: async_nats::Client) -> Result<WorkerHandle, Error> {
+    let state = State::new(config)?;
+    let config = state.config.clone();
+    let counters: Counters = Arc::default();
+    let stats_counters = counters.clone();
+    let service = client
+        .service_builder()
+        .description("ragwire: RAG backend work over NATS")
+        .queue_group(&config.queue_group)
+        .metadata(HashMap::from([("prefix".to_owned(), config.prefix.clone())]))
+        .stats_handler(move |endpoint, _| {
+            let counters = stats_counters.lock().unwrap_or_else(|p| p.into_inner());
+            serde_json::to_value(counters.get(endpoint.as_str()).cloned().unwrap_or_default())
+                .unwrap_or_default()
+        })
+        .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
+        .await
+        .map_err(|e| Error::Nats(format!("cannot register the NATS service: {e}")))?;
+    let id = service.info().await.id;
+    let group = service.group(&config.prefix);
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let mut loops = Vec::with_capacity(Subject::ALL.len());
+    for subject in Subject::ALL {
+        let endpoint = group
+            .endpoint_builder()
+            .name(subject.endpoint_name())
+            .add(subject.suffix())
+            .await
+            .map_err(|e| Error::Nats(format!("cannot add endpoint {subject}: {e}")))?;
+        loops.push(tokio::spawn(serve_endpoint(
+            endpoint,
+            subject,
+            state.clone(),
+            Arc::new(Semaphore::new(config.limits.max_in_flight)),
+            tracker.clone(),
+            shutdown.clone(),
+            counters.clone(),
+            // Replies larger than the server accepts would be lost silently.
+            client.server_info().max_payload,
+        )));
+    }
+    tracing::info!(id = %id, prefix = %config.prefix, queue_group = %config.queue_group, "worker started");
+
+    let token = shutdown.clone();
+    let grace = ms(config.limits.shutdown_grace_ms);
+    let stopped = tokio::spawn(async move {
+        token.cancelled().await;
+        // Each loop unsubscribes, then takes what was already delivered.
+        futures::future::join_all(loops).await;
+        tracker.close();
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            tracing::warn!(in_flight = tracker.len(), "shutdown grace period over; abandoning requests");
+        }
+        if let Err(e) = client.flush().await {
+            tracing::warn!(error = %e, "could not flush replies");
+        }
+        if let Err(e) = service.stop().await {
+            tracing::warn!(error = %e, "could not stop the NATS service");
+        }
+        tracing::info!("worker stopped");
+    });
+    Ok(WorkerHandle { shutdown, stopped, id })
+}
+
+async fn serve_endpoint(
+    mut endpoint: Endpoint,
+    subject: Subject,
+    state: State,
+    permits: Arc<Semaphore>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+    counters: Counters,
+    max_payload: usize,
+) {
+    let mut stopping = false;
+    loop {
+        // Back-pressure: no permit, no new request taken off the subscription.
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let request = tokio::select! {
+            request = endpoint.next() => request,
+            _ = shutdown.cancelled(), if !stopping => {
+                stopping = true;
+                if let Err(e) = endpoint.stop().await {
+                    tracing::warn!(%subject, error = %e, "could not unsubscribe");
+                }
+                continue;
+            }
+        };
+        let Some(request) = request else {
+            break;
+        };
+        let state = state.clone();
+        let counters = counters.clone();
+        tracker.spawn(async move {
+            respond(&state, subject, request, &counters, max_payload).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn respond(state: &State, subject: Subject, request: Request, counters: &Counters, max_payload: usize) {
+    let started = Instant::now();
+    let request_id = request
+        .message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(headers::REQUEST_ID))
+        .map(|v| v.as_str().to_owned());
+    let result = run(state, subject, &request.message.payload).await;
+    let mut reply_headers = HeaderMap::new();
+    if let Some(id) = &request_id {
+        reply_headers.insert(headers::REQUEST_ID, id.as_str());
+    }
+    let result = result.and_then(|body| {
+        if max_payload > 0 && body.len() > max_payload {
+            Err(Error::TooLarge { what: "reply size in bytes", size: body.len(), limit: max_payload })
+        } else {
+            Ok(body)
+        }
+    });
+    let (body, code) = match result {
+        Ok(body) => (body, 200),
+        Err(err) => {
+            let error = err.to_body();
+            reply_headers.insert(headers::SERVICE_ERROR, header_value(&error.message).as_str());
+            reply_headers.insert(headers::SERVICE_ERROR_CODE, error.code.to_string().as_str());
+            let body = serde_json::to_vec(&ErrorReply::from(error.clone())).unwrap_or_default();
+            (Bytes::from(body), error.code)
+        }
+    };
+    {
+        let mut counters = counters.lock().unwrap_or_else(|p| p.into_inner());
+        let c = counters.entry(subject.endpoint_name()).or_default();
+        if code == 200 {
+            c.ok += 1;
+        } else {
+            c.errors += 1;
+            *c.errors_by_code.entry(code).or_default() += 1;
+        }
+    }
+    let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+    let request_id = request_id.as_deref().unwrap_or("-");
+    match code {
+        200 => tracing::debug!(%subject, request_id, latency_ms, code, "handled"),
+        c if c >= 500 => tracing::warn!(%subject, request_id, latency_ms, code, "failed"),
+        _ => tracing::info!(%subject, request_id, latency_ms, code, "rejected"),
+    }
+    if request.message.reply.is_none() {
+        tracing::info!(%subject, request_id, "request had no reply subject; nothing sent");
+        return;
+    }
+    if let Err(e) = request.respond_with_headers(Ok(body), reply_headers).await {
+        tracing::warn!(%subject, request_id, error = %e, "could not send reply");
+    }
+}
+
+/// Size limit, deadline and panic guard around one handler call.
+async fn run(state: &State, subject: Subject, payload: &Bytes) -> Result<Bytes, Error> {
+    let limit = state.config.limits.max_request_bytes;
+    if payload.len() > limit {
+        return Err(Error::TooLarge { what: "request size in bytes", size: payload.len(), limit });
+    }
+    let deadline = ms(state.config.limits.request_timeout_ms);
+    let work = AssertUnwindSafe(dispatch(state, subject, payload)).catch_unwind();
+    match tokio::time::timeout(deadline, work).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_panic)) => {
+            tracing::error!(%subject, "handler panicked");
+            Err(Error::Internal(format!("the {subject} handler failed unexpectedly")))
+        }
+        Err(_) => Err(Error::Timeout { backend: "worker".into(), after: deadline }),
+    }
+}
+
+/// Header values are one line of visible text.
+fn header_value(message: &str) -> String {
+    let line: String = message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(256)
+        .collect();
+    line
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn wait_for_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,1 +1,177 @@
-fn main() {}
+//! `ragwire-bench`: requests/s and latency percentiles of ragwire against the
+//! raw NATS request-reply it is built on, measured in one run.
+//!
+//! Scenarios, each at several concurrency levels:
+//! - `nats-echo`: a bare NATS responder echoing the payload (the ceiling);
+//! - `nats-embed` / `nats-chat`: NATS -> worker, instant fake backend;
+//! - `http-embed`: HTTP -> producer -> NATS -> worker, same fake.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::Parser;
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use ragwire_schemas::Subject;
+use ragwire_tests::{start_producer, start_worker, test_config, Behaviour, FakeOpenAi};
+
+/// Throughput and latency benchmark for ragwire (needs NATS on NATS_URL).
+#[derive(Parser)]
+struct Args {
+    /// Seconds measured per scenario and concurrency level.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Concurrency levels (requests in flight).
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]
+    concurrency: Vec<usize>,
+    /// Scenarios to run after the always-run `nats-echo` baseline (default: all).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Most embedding backend calls in flight per worker.
+    #[arg(long, default_value_t = 16)]
+    embed_calls: usize,
+    /// Embedding dimension of the fake backend (384 = all-MiniLM-L6-v2).
+    #[arg(long, default_value_t = 384)]
+    dim: usize,
+}
+
+struct Outcome {
+    rps: f64,
+    p50: f64,
+    p95: f64,
+    p99: f64,
+    errors: u64,
+}
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+type Call = Arc<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
+
+async fn measure(call: Call, concurrency: usize, seconds: f64) -> Outcome {
+    // Warm connections and caches first.
+    futures::future::join_all((0..concurrency).map(|_| call())).await;
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                let mut hist = Histogram::<u64>::new(3).expect("histogram");
+                let mut errors = 0;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    if call().await {
+                        hist.record(t.elapsed().as_micros() as u64).expect("in range");
+                    } else {
+                        errors += 1;
+                    }
+                }
+                (hist, errors)
+            })
+        })
+        .collect();
+    let mut total = Histogram::<u64>::new(3).expect("histogram");
+    let mut errors = 0;
+    for task in tasks {
+        let (hist, e) = task.await.expect("load task");
+        total.add(hist).expect("same bounds");
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let ms = |q: f64| total.value_at_quantile(q) as f64 / 1000.0;
+    Outcome {
+        rps: total.len() as f64 / elapsed,
+        p50: ms(0.50),
+        p95: ms(0.95),
+        p99: ms(0.99),
+        errors,
+    }
+}
+
+fn nats_call(nats: async_nats::Client, subject: String, payload: Bytes) -> Call {
+    Arc::new(move || {
+        let nats = nats.clone();
+        let subject = subject.clone();
+        let payload = payload.clone();
+        Box::pin(async move {
+            match nats.request(subject, payload).await {
+                Ok(m) => !m.headers.is_some_and(|h| h.get("Nats-Service-Error-Code").is_some()),
+                Err(_) => false,
+            }
+        })
+    })
+}
+
+fn http_call(http: reqwest::Client, url: String, payload: Bytes) -> Call {
+    Arc::new(move || {
+        let req = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(payload.clone());
+        Box::pin(async move {
+            match req.send().await {
+                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                Err(_) => false,
+            }
+        })
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let fake = FakeOpenAi::start_with(Behaviour::default(), args.dim).await;
+    let mut config = test_config(&fake);
+    config.limits.max_in_flight = 4096;
+    config.embed.max_concurrency = args.embed_calls;
+    let worker = start_worker(&config).await;
+    let producer = start_producer(&config).await;
+    let nats = ragwire_tests::nats().await;
+
+    // The ceiling: a bare responder on the same server, echoing the payload.
+    let echo_subject = format!("{}.echo", config.prefix);
+    let mut echo = nats.queue_subscribe(echo_subject.clone(), "echo".into()).await?;
+    let responder = nats.clone();
+    tokio::spawn(async move {
+        while let Some(m) = echo.next().await {
+            if let Some(reply) = m.reply {
+                let _ = responder.publish(reply, m.payload).await;
+            }
+        }
+    });
+
+    let embed = Bytes::from_static(br#"{"texts":["the quick brown fox jumps over the lazy dog"]}"#);
+    let chat = Bytes::from_static(br#"{"messages":[{"role":"user","content":"the quick brown fox"}]}"#);
+    let http = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
+    let mut scenarios: Vec<(&str, Call)> = vec![
+        ("nats-echo", nats_call(nats.clone(), echo_subject, embed.clone())),
+        ("nats-embed", nats_call(nats.clone(), Subject::Embed.subject(&config.prefix), embed.clone())),
+        ("nats-chat", nats_call(nats.clone(), Subject::Chat.subject(&config.prefix), chat)),
+        ("http-embed", http_call(http, producer.url("/embed"), embed)),
+    ];
+    scenarios.retain(|(name, _)| *name == "nats-echo" || args.only.is_empty() || args.only.iter().any(|o| o == name));
+
+    println!("ragwire-bench: {} s per cell, fake backend dim {}, {} cores", args.seconds, args.dim, std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!("{:<11} {:>5} {:>10} {:>9} {:>9} {:>9} {:>7}", "scenario", "conc", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors");
+    let mut rps: std::collections::HashMap<(&str, usize), f64> = std::collections::HashMap::new();
+    for &c in &args.concurrency {
+        for (name, call) in &scenarios {
+            let o = measure(call.clone(), c, args.seconds).await;
+            println!("{:<11} {:>5} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>7}", name, c, o.rps, o.p50, o.p95, o.p99, o.errors);
+            rps.insert((*name, c), o.rps);
+        }
+    }
+    println!();
+    println!("ratios of requests/s to nats-echo at the same concurrency:");
+    println!("{:>5} {:>12} {:>12} {:>12}", "conc", "nats-embed", "nats-chat", "http-embed");
+    for &c in &args.concurrency {
+        let base = rps[&("nats-echo", c)];
+        let ratio = |name: &str| rps.get(&(name, c)).map_or("-".to_owned(), |r| format!("{:.0}%", 100.0 * r / base));
+        println!("{:>5} {:>12} {:>12} {:>12}", c, ratio("nats-embed"), ratio("nats-chat"), ratio("http-embed"));
+    }
+    println!("backend calls: {} embedding calls for {} texts (micro-batching), {} chat calls", fake.embed_calls(), fake.embed_texts(), fake.chat_calls());
+    worker.shutdown().await;
+    Ok(())
+}

@@ -24,6 +24,10 @@ enum Command {
     Producer,
 }
 
+// JSON-heavy request handling allocates a lot; mimalloc keeps that cheap.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

@@ -4,6 +4,10 @@ use ragwire_producer::AppState;
 use ragwire_worker::{connect::connect, telemetry, Config};
 use tokio_util::sync::CancellationToken;
 
+// JSON-heavy request handling allocates a lot; mimalloc keeps that cheap.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::load()?;

@@ -180,25 +180,50 @@ async fn chat(State(state): State<Arc<FakeState>>, Json(body): Json<Value>) -> R
     .into_response()
 }
 
-async fn embeddings(State(state): State<Arc<FakeState>>, Json(body): Json<Value>) -> Response {
+#[derive(serde::Deserialize)]
+struct EmbeddingsIn {
+    model: String,
+    input: EmbeddingInput,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum EmbeddingInput {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(serde::Serialize)]
+struct EmbeddingOut {
+    object: &'static str,
+    index: usize,
+    embedding: Vec<f32>,
+}
+
+#[derive(serde::Serialize)]
+struct EmbeddingsOut {
+    object: &'static str,
+    model: String,
+    data: Vec<EmbeddingOut>,
+}
+
+async fn embeddings(State(state): State<Arc<FakeState>>, Json(body): Json<EmbeddingsIn>) -> Response {
     state.embed_calls.fetch_add(1, Ordering::SeqCst);
     if let Some(failure) = behave(&state).await {
         return failure;
     }
-    let texts: Vec<String> = match &body["input"] {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a.iter().map(|t| t.as_str().unwrap_or_default().to_owned()).collect(),
-        _ => Vec::new(),
+    let texts = match body.input {
+        EmbeddingInput::One(s) => vec![s],
+        EmbeddingInput::Many(v) => v,
     };
     state.embed_texts.fetch_add(texts.len(), Ordering::SeqCst);
-    let data: Vec<Value> = texts
+    // Typed output: the fake should cost as little CPU as a fake can.
+    let data: Vec<EmbeddingOut> = texts
         .iter()
         .enumerate()
-        .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": fake_vector(t, state.dim)}))
+        .map(|(index, t)| EmbeddingOut { object: "embedding", index, embedding: fake_vector(t, state.dim) })
         .collect();
-    Json(json!({"object": "list", "model": body["model"], "data": data,
-                "usage": {"prompt_tokens": 0, "total_tokens": 0}}))
-    .into_response()
+    Json(EmbeddingsOut { object: "list", model: body.model, data }).into_response()
 }
 
 /// A deterministic, L2-normalised bag-of-words vector: texts that share words

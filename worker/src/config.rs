@@ -111,7 +111,7 @@ pub struct EmbedConfig {
     pub model: String,
     /// Per backend call (`RAGWIRE_EMBED_TIMEOUT_MS`, default 30000).
     pub timeout_ms: u64,
-    /// How long the batcher waits for more requests while a call is in flight
+    /// How long the batcher waits for more requests when all call slots are busy
     /// (`RAGWIRE_EMBED_BATCH_WINDOW_US`, default 2000; 0 sends at once).
     pub batch_window_us: u64,
     /// Most texts in one backend call (`RAGWIRE_EMBED_MAX_BATCH`, default 256).

@@ -2,6 +2,10 @@
 
 use ragwire_worker::{telemetry, Config};
 
+// JSON-heavy request handling allocates a lot; mimalloc keeps that cheap.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::load()?;

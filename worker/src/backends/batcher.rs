@@ -1,10 +1,11 @@
 //! Micro-batching in front of an embedding backend.
 //!
 //! Concurrent embed requests are collected into one backend call, up to
-//! `max_batch` texts, and the vectors are split back to each requester. When
-//! no call is in flight the first request goes at once (no added latency at
-//! low load); while calls are in flight, requests arriving within the window
-//! join the next batch. Queue and in-flight calls are bounded.
+//! `max_batch` texts, and the vectors are split back to each requester. A
+//! request goes at once while a call slot is free (no added latency at low
+//! load); while every slot is busy, requests queue and leave together as the
+//! next batch, and the call that takes the last free slot waits the window for
+//! more. Queue and in-flight calls are bounded.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use crate::error::Error;
 /// Tuning of the batcher.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchConfig {
-    /// How long to wait for more requests while a call is in flight.
+    /// How long the call taking the last free slot waits for more requests.
     pub window: Duration,
     /// Most texts in one backend call.
     pub max_batch: usize,
@@ -80,50 +81,68 @@ async fn run(mut rx: mpsc::Receiver<Job>, backend: Arc<dyn EmbedBackend>, config
                 None => return,
             },
         };
-        let mut size = first.texts.len();
-        let mut batch = vec![first];
+        // While every call slot is busy, requests queue up: they form the
+        // next batch.
+        let Ok(permit) = calls.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = Batch { size: first.texts.len(), jobs: vec![first], max: config.max_batch };
         // Take what is already queued, without waiting.
-        while size < config.max_batch {
+        while batch.has_room() {
             match rx.try_recv() {
-                Ok(job) if size + job.texts.len() > config.max_batch => {
-                    carry = Some(job);
-                    break;
-                }
                 Ok(job) => {
-                    size += job.texts.len();
-                    batch.push(job);
+                    if let Some(job) = batch.push(job) {
+                        carry = Some(job);
+                        break;
+                    }
                 }
                 Err(_) => break,
             }
         }
-        // Wait for more only when a call is already busy: then the backend is
-        // the bottleneck and a fuller batch costs nothing.
-        let busy = calls.available_permits() < config.max_concurrency.max(1);
-        if carry.is_none() && busy && size < config.max_batch && !config.window.is_zero() {
+        // Holding the last free slot: nothing else could be sent before a
+        // call returns, so a fuller batch is worth the window.
+        if carry.is_none() && calls.available_permits() == 0 && !config.window.is_zero() {
             let deadline = Instant::now() + config.window;
-            while size < config.max_batch {
+            while batch.has_room() {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(job)) if size + job.texts.len() > config.max_batch => {
-                        carry = Some(job);
-                        break;
-                    }
                     Ok(Some(job)) => {
-                        size += job.texts.len();
-                        batch.push(job);
+                        if let Some(job) = batch.push(job) {
+                            carry = Some(job);
+                            break;
+                        }
                     }
                     Ok(None) | Err(_) => break,
                 }
             }
         }
-        let Ok(permit) = calls.clone().acquire_owned().await else {
-            return;
-        };
         let backend = backend.clone();
         let max_batch = config.max_batch;
         tokio::spawn(async move {
-            flush(backend.as_ref(), batch, max_batch).await;
+            flush(backend.as_ref(), batch.jobs, max_batch).await;
             drop(permit);
         });
+    }
+}
+
+struct Batch {
+    jobs: Vec<Job>,
+    size: usize,
+    max: usize,
+}
+
+impl Batch {
+    fn has_room(&self) -> bool {
+        self.size < self.max
+    }
+
+    /// Adds `job`, or hands it back when it would overflow the batch.
+    fn push(&mut self, job: Job) -> Option<Job> {
+        if self.size + job.texts.len() > self.max {
+            return Some(job);
+        }
+        self.size += job.texts.len();
+        self.jobs.push(job);
+        None
     }
 }
 

@@ -1,0 +1,73 @@
+# syntax=docker/dockerfile:1
+
+# ragwire image: ragwire-worker (the default command), ragwire-producer and the
+# ragwire command line, all in /usr/local/bin.
+#
+#   docker build -t ragwire .
+#   docker run --rm -e NATS_URL=nats://nats.example:4222 ragwire
+#   docker run --rm -p 8080:8080 -e NATS_URL=nats://nats.example:4222 ragwire ragwire-producer
+#
+# The cache mounts below need BuildKit, the default builder of current Docker
+# and of `docker compose build`.
+
+# ---- build ------------------------------------------------------------------
+FROM rust:1.95-bookworm AS build
+
+WORKDIR /src
+COPY . .
+
+# The registry, git checkouts and target directory live in build caches, so a
+# source change recompiles only the workspace crates. The target directory is
+# not part of any image layer, so the binaries are copied out to /out in the
+# same step.
+RUN --mount=type=cache,id=ragwire-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,id=ragwire-cargo-git,target=/usr/local/cargo/git,sharing=locked \
+    --mount=type=cache,id=ragwire-target,target=/src/target,sharing=locked \
+    cargo build --release --locked -p ragwire-worker -p ragwire-producer -p ragwire \
+ && mkdir -p /out \
+ && cp target/release/ragwire-worker target/release/ragwire-producer target/release/ragwire /out/
+
+# ---- runtime ----------------------------------------------------------------
+# Same Debian release as the build image, so the binaries find the glibc they
+# were linked against.
+FROM debian:bookworm-slim AS runtime
+
+LABEL org.opencontainers.image.title="ragwire" \
+      org.opencontainers.image.description="RAG backend calls as jobs on NATS: worker, HTTP producer and CLI" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+# ca-certificates: TLS to LLM, embedding and rerank endpoints.
+# curl: the producer's health check (docker-compose.yml).
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/*
+
+# Unprivileged user with a fixed uid/gid. /var/lib/ragwire is owned by it, and
+# Docker copies that ownership into an empty named volume mounted there.
+RUN groupadd --system --gid 10001 ragwire \
+ && useradd --system --uid 10001 --gid ragwire --no-create-home \
+        --home-dir /var/lib/ragwire --shell /usr/sbin/nologin ragwire \
+ && install -d -o ragwire -g ragwire -m 0750 /var/lib/ragwire
+
+COPY --from=build /out/ /usr/local/bin/
+
+# Container defaults; every setting can be overridden at run time. The
+# producer must listen on all interfaces to be reachable through a published
+# port (the built-in default is 127.0.0.1:8080).
+ENV RAGWIRE_DATA_DIR=/var/lib/ragwire \
+    RAGWIRE_HTTP_ADDR=0.0.0.0:8080 \
+    RAGWIRE_LOG_JSON=true \
+    RUST_LOG=info
+
+WORKDIR /var/lib/ragwire
+USER 10001:10001
+
+# ragwire-producer's HTTP port (the worker listens on nothing).
+EXPOSE 8080
+
+# No HEALTHCHECK here: the default command, the worker, serves no HTTP. The
+# producer's check is in docker-compose.yml.
+# On SIGTERM the worker drains in-flight requests for up to
+# RAGWIRE_SHUTDOWN_GRACE_MS (default 30 s) and the producer finishes the HTTP
+# requests it holds; give `docker stop` a longer timeout than Docker's 10 s.
+CMD ["ragwire-worker"]

@@ -63,7 +63,8 @@ async fn measure(call: Call, concurrency: usize, seconds: f64) -> Outcome {
                 while Instant::now() < deadline {
                     let t = Instant::now();
                     if call().await {
-                        hist.record(t.elapsed().as_micros() as u64).expect("in range");
+                        hist.record(t.elapsed().as_micros() as u64)
+                            .expect("in range");
                     } else {
                         errors += 1;
                     }
@@ -97,7 +98,9 @@ fn nats_call(nats: async_nats::Client, subject: String, payload: Bytes) -> Call 
         let payload = payload.clone();
         Box::pin(async move {
             match nats.request(subject, payload).await {
-                Ok(m) => !m.headers.is_some_and(|h| h.get("Nats-Service-Error-Code").is_some()),
+                Ok(m) => m
+                    .headers
+                    .is_none_or(|h| h.get("Nats-Service-Error-Code").is_none()),
                 Err(_) => false,
             }
         })
@@ -132,7 +135,9 @@ async fn main() -> anyhow::Result<()> {
 
     // The ceiling: a bare responder on the same server, echoing the payload.
     let echo_subject = format!("{}.echo", config.prefix);
-    let mut echo = nats.queue_subscribe(echo_subject.clone(), "echo".into()).await?;
+    let mut echo = nats
+        .queue_subscribe(echo_subject.clone(), "echo".into())
+        .await?;
     let responder = nats.clone();
     tokio::spawn(async move {
         while let Some(m) = echo.next().await {
@@ -143,35 +148,81 @@ async fn main() -> anyhow::Result<()> {
     });
 
     let embed = Bytes::from_static(br#"{"texts":["the quick brown fox jumps over the lazy dog"]}"#);
-    let chat = Bytes::from_static(br#"{"messages":[{"role":"user","content":"the quick brown fox"}]}"#);
-    let http = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
+    let chat =
+        Bytes::from_static(br#"{"messages":[{"role":"user","content":"the quick brown fox"}]}"#);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .build()?;
     let mut scenarios: Vec<(&str, Call)> = vec![
-        ("nats-echo", nats_call(nats.clone(), echo_subject, embed.clone())),
-        ("nats-embed", nats_call(nats.clone(), Subject::Embed.subject(&config.prefix), embed.clone())),
-        ("nats-chat", nats_call(nats.clone(), Subject::Chat.subject(&config.prefix), chat)),
+        (
+            "nats-echo",
+            nats_call(nats.clone(), echo_subject, embed.clone()),
+        ),
+        (
+            "nats-embed",
+            nats_call(
+                nats.clone(),
+                Subject::Embed.subject(&config.prefix),
+                embed.clone(),
+            ),
+        ),
+        (
+            "nats-chat",
+            nats_call(nats.clone(), Subject::Chat.subject(&config.prefix), chat),
+        ),
         ("http-embed", http_call(http, producer.url("/embed"), embed)),
     ];
-    scenarios.retain(|(name, _)| *name == "nats-echo" || args.only.is_empty() || args.only.iter().any(|o| o == name));
+    scenarios.retain(|(name, _)| {
+        *name == "nats-echo" || args.only.is_empty() || args.only.iter().any(|o| o == name)
+    });
 
-    println!("ragwire-bench: {} s per cell, fake backend dim {}, {} cores", args.seconds, args.dim, std::thread::available_parallelism().map_or(0, |n| n.get()));
-    println!("{:<11} {:>5} {:>10} {:>9} {:>9} {:>9} {:>7}", "scenario", "conc", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors");
+    println!(
+        "ragwire-bench: {} s per cell, fake backend dim {}, {} cores",
+        args.seconds,
+        args.dim,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "{:<11} {:>5} {:>10} {:>9} {:>9} {:>9} {:>7}",
+        "scenario", "conc", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"
+    );
     let mut rps: std::collections::HashMap<(&str, usize), f64> = std::collections::HashMap::new();
     for &c in &args.concurrency {
         for (name, call) in &scenarios {
             let o = measure(call.clone(), c, args.seconds).await;
-            println!("{:<11} {:>5} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>7}", name, c, o.rps, o.p50, o.p95, o.p99, o.errors);
+            println!(
+                "{:<11} {:>5} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>7}",
+                name, c, o.rps, o.p50, o.p95, o.p99, o.errors
+            );
             rps.insert((*name, c), o.rps);
         }
     }
     println!();
     println!("ratios of requests/s to nats-echo at the same concurrency:");
-    println!("{:>5} {:>12} {:>12} {:>12}", "conc", "nats-embed", "nats-chat", "http-embed");
+    println!(
+        "{:>5} {:>12} {:>12} {:>12}",
+        "conc", "nats-embed", "nats-chat", "http-embed"
+    );
     for &c in &args.concurrency {
         let base = rps[&("nats-echo", c)];
-        let ratio = |name: &str| rps.get(&(name, c)).map_or("-".to_owned(), |r| format!("{:.0}%", 100.0 * r / base));
-        println!("{:>5} {:>12} {:>12} {:>12}", c, ratio("nats-embed"), ratio("nats-chat"), ratio("http-embed"));
+        let ratio = |name: &str| {
+            rps.get(&(name, c))
+                .map_or("-".to_owned(), |r| format!("{:.0}%", 100.0 * r / base))
+        };
+        println!(
+            "{:>5} {:>12} {:>12} {:>12}",
+            c,
+            ratio("nats-embed"),
+            ratio("nats-chat"),
+            ratio("http-embed")
+        );
     }
-    println!("backend calls: {} embedding calls for {} texts (micro-batching), {} chat calls", fake.embed_calls(), fake.embed_texts(), fake.chat_calls());
+    println!(
+        "backend calls: {} embedding calls for {} texts (micro-batching), {} chat calls",
+        fake.embed_calls(),
+        fake.embed_texts(),
+        fake.chat_calls()
+    );
     worker.shutdown().await;
     Ok(())
 }

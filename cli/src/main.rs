@@ -29,7 +29,17 @@ enum Command {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ragwire: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load()?;
     telemetry::init(config.log_json);
@@ -48,7 +58,11 @@ async fn main() -> anyhow::Result<()> {
             let nats = connect(&config.nats, "ragwire-producer").await?;
             let listener = tokio::net::TcpListener::bind(&config.http.addr).await?;
             let state = AppState::new(&config, nats);
-            Some(tokio::spawn(ragwire_producer::serve(listener, state, shutdown.clone())))
+            Some(tokio::spawn(ragwire_producer::serve(
+                listener,
+                state,
+                shutdown.clone(),
+            )))
         }
         false => None,
     };

@@ -63,13 +63,18 @@ pub fn app(state: AppState) -> Router {
         api = api.route(
             subject.http_path(),
             post(
-                move |State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>| async move {
+                move |State(state): State<AppState>,
+                      headers: HeaderMap,
+                      body: Result<Bytes, BytesRejection>| async move {
                     forward(&state, subject, &headers, body).await
                 },
             ),
         );
     }
-    let api = api.route_layer(middleware::from_fn_with_state(state.clone(), auth::require_key));
+    let api = api.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_key,
+    ));
     let open = Router::new()
         .route("/health", get(health))
         .route("/version", get(version))
@@ -78,10 +83,15 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .merge(open)
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), metrics::record))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::record,
+        ))
         .layer(
             ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(|_: tower::BoxError| async { ApiError::Overloaded }))
+                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                    ApiError::Overloaded
+                }))
                 .load_shed()
                 .layer(GlobalConcurrencyLimitLayer::new(state.max_concurrency)),
         )
@@ -91,7 +101,11 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves `app` on `listener` until `shutdown` is cancelled, then lets
 /// in-flight requests finish.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     if !state.keys.enabled() {
         tracing::warn!("RAGWIRE_API_KEYS is not set: the HTTP API accepts requests without a key");
     }
@@ -103,8 +117,16 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: Cancellatio
 
 async fn health(State(state): State<AppState>) -> Response {
     let connected = state.nats.connection_state() == async_nats::connection::State::Connected;
-    let status = if connected { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let nats = if connected { "connected" } else { "disconnected" };
+    let status = if connected {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let nats = if connected {
+        "connected"
+    } else {
+        "disconnected"
+    };
     (status, Json(json!({"ok": connected, "nats": nats}))).into_response()
 }
 
@@ -112,7 +134,10 @@ async fn version() -> Json<serde_json::Value> {
     Json(json!({"ok": true, "name": "ragwire", "version": env!("CARGO_PKG_VERSION")}))
 }
 
-async fn whoami(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Json<serde_json::Value> {
+async fn whoami(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Json<serde_json::Value> {
     Json(json!({"ok": true, "key_id": caller.key_id, "auth": state.keys.enabled()}))
 }
 
@@ -121,6 +146,9 @@ async fn render_metrics(State(state): State<AppState>) -> String {
 }
 
 async fn not_found() -> Response {
-    let body = ErrorBody::new(ErrorKind::NotFound, "no such route; see the README for the API");
+    let body = ErrorBody::new(
+        ErrorKind::NotFound,
+        "no such route; see the README for the API",
+    );
     (StatusCode::NOT_FOUND, Json(ErrorReply::from(body))).into_response()
 }

@@ -25,7 +25,9 @@ pub struct Caller {
 
 impl Keys {
     pub fn new(keys: impl IntoIterator<Item = String>) -> Keys {
-        Keys(Arc::new(keys.into_iter().filter(|k| !k.is_empty()).collect()))
+        Keys(Arc::new(
+            keys.into_iter().filter(|k| !k.is_empty()).collect(),
+        ))
     }
 
     /// Whether any key is configured.
@@ -36,7 +38,9 @@ impl Keys {
     /// The caller for these headers, or `Unauthorized`.
     pub fn check(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
         if !self.enabled() {
-            return Ok(Caller { key_id: "anonymous".into() });
+            return Ok(Caller {
+                key_id: "anonymous".into(),
+            });
         }
         let presented = headers
             .get("x-api-key")
@@ -45,12 +49,17 @@ impl Keys {
                 headers
                     .get(axum::http::header::AUTHORIZATION)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+                    .and_then(|v| {
+                        v.strip_prefix("Bearer ")
+                            .or_else(|| v.strip_prefix("bearer "))
+                    })
             })
             .map(str::trim)
             .ok_or(ApiError::Unauthorized)?;
         if self.0.contains(presented) {
-            Ok(Caller { key_id: key_id(presented) })
+            Ok(Caller {
+                key_id: key_id(presented),
+            })
         } else {
             Err(ApiError::Unauthorized)
         }
@@ -58,14 +67,18 @@ impl Keys {
 }
 
 fn key_id(key: &str) -> String {
-    let hash = key
-        .bytes()
-        .fold(0x811c9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x01000193));
+    let hash = key.bytes().fold(0x811c9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x01000193)
+    });
     format!("key-{hash:08x}")
 }
 
 /// Middleware for the protected routes.
-pub async fn require_key(State(state): State<AppState>, mut request: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn require_key(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let caller = state.keys.check(request.headers())?;
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)

@@ -9,7 +9,9 @@ use ragwire_schemas::{ErrorBody, ErrorKind, ErrorReply};
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// No or unknown API key.
-    #[error("missing or unknown API key: send `X-API-Key: <key>` or `Authorization: Bearer <key>`")]
+    #[error(
+        "missing or unknown API key: send `X-API-Key: <key>` or `Authorization: Bearer <key>`"
+    )]
     Unauthorized,
     /// Body over the configured limit.
     #[error("request body is larger than the limit of {0} bytes")]
@@ -37,7 +39,9 @@ impl ApiError {
             ApiError::Unauthorized => ErrorKind::Unauthorized,
             ApiError::TooLarge(_) => ErrorKind::PayloadTooLarge,
             ApiError::BadBody(_) => ErrorKind::BadRequest,
-            ApiError::NoResponders(_) | ApiError::Overloaded | ApiError::Nats(_) => ErrorKind::Unavailable,
+            ApiError::NoResponders(_) | ApiError::Overloaded | ApiError::Nats(_) => {
+                ErrorKind::Unavailable
+            }
             ApiError::Timeout { .. } => ErrorKind::Timeout,
         }
     }

@@ -39,7 +39,12 @@ pub async fn forward(
     response
 }
 
-async fn request(state: &AppState, subject: Subject, request_id: &str, body: Bytes) -> Result<Response, ApiError> {
+async fn request(
+    state: &AppState,
+    subject: Subject,
+    request_id: &str,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let nats_subject = subject.subject(&state.prefix);
     let mut nats_headers = async_nats::HeaderMap::new();
     nats_headers.insert(headers::REQUEST_ID, request_id);
@@ -56,7 +61,9 @@ async fn request(state: &AppState, subject: Subject, request_id: &str, body: Byt
                 subject: nats_subject.clone(),
                 ms: state.timeout.as_millis() as u64,
             },
-            async_nats::RequestErrorKind::NoResponders => ApiError::NoResponders(nats_subject.clone()),
+            async_nats::RequestErrorKind::NoResponders => {
+                ApiError::NoResponders(nats_subject.clone())
+            }
             async_nats::RequestErrorKind::MaxPayloadExceeded => {
                 ApiError::TooLarge(state.nats.server_info().max_payload)
             }
@@ -71,7 +78,10 @@ async fn request(state: &AppState, subject: Subject, request_id: &str, body: Byt
         .unwrap_or(StatusCode::OK);
     Ok((
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         reply.payload,
     )
         .into_response())

@@ -5,7 +5,9 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 use crate::app::AppState;
 
@@ -28,22 +30,45 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("ragwire_http_requests_total", "HTTP requests by route and status"),
+            Opts::new(
+                "ragwire_http_requests_total",
+                "HTTP requests by route and status",
+            ),
             &["route", "status"],
         )
         .expect("valid metric");
         let latency = HistogramVec::new(
-            HistogramOpts::new("ragwire_http_request_duration_seconds", "HTTP request latency by route")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+            HistogramOpts::new(
+                "ragwire_http_request_duration_seconds",
+                "HTTP request latency by route",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 30.0, 60.0,
+            ]),
             &["route"],
         )
         .expect("valid metric");
-        let in_flight = IntGauge::new("ragwire_http_requests_in_flight", "HTTP requests being served")
-            .expect("valid metric");
-        registry.register(Box::new(requests.clone())).expect("registers once");
-        registry.register(Box::new(latency.clone())).expect("registers once");
-        registry.register(Box::new(in_flight.clone())).expect("registers once");
-        Metrics { registry, requests, latency, in_flight }
+        let in_flight = IntGauge::new(
+            "ragwire_http_requests_in_flight",
+            "HTTP requests being served",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(requests.clone()))
+            .expect("registers once");
+        registry
+            .register(Box::new(latency.clone()))
+            .expect("registers once");
+        registry
+            .register(Box::new(in_flight.clone()))
+            .expect("registers once");
+        Metrics {
+            registry,
+            requests,
+            latency,
+            in_flight,
+        }
     }
 
     /// The Prometheus text exposition.
@@ -68,7 +93,9 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
     let started = Instant::now();
     let response = next.run(request).await;
     m.in_flight.dec();
-    m.latency.with_label_values(&[&route]).observe(started.elapsed().as_secs_f64());
+    m.latency
+        .with_label_values(&[&route])
+        .observe(started.elapsed().as_secs_f64());
     m.requests
         .with_label_values(&[&route, response.status().as_str()])
         .inc();

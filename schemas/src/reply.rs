@@ -44,7 +44,11 @@ mod tests {
 
     #[test]
     fn success_is_flat_and_decodes() {
-        let reply = Success::new(EmbedReply { vectors: vec![vec![1.0, 0.0]], dim: 2, model: None });
+        let reply = Success::new(EmbedReply {
+            vectors: vec![vec![1.0, 0.0]],
+            dim: 2,
+            model: None,
+        });
         let text = serde_json::to_string(&reply).unwrap();
         assert!(text.starts_with(r#"{"ok":true,"vectors":"#), "{text}");
         let back: EmbedReply = decode_reply(text.as_bytes()).unwrap().unwrap();

@@ -83,7 +83,9 @@ impl FakeOpenAi {
             .route("/rerank", post(rerank_tei))
             .route("/seed/rerank", post(rerank_seed))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake");
         let addr: SocketAddr = listener.local_addr().expect("fake address");
         let stop = CancellationToken::new();
         let token = stop.clone();
@@ -102,7 +104,9 @@ impl FakeOpenAi {
 
     /// Changes the behaviour from now on (and resets the failure count).
     pub fn set(&self, behaviour: Behaviour) {
-        self.state.failures.store(behaviour.fail_times, Ordering::SeqCst);
+        self.state
+            .failures
+            .store(behaviour.fail_times, Ordering::SeqCst);
         *self.state.behaviour.lock().unwrap() = behaviour;
     }
 
@@ -140,7 +144,8 @@ async fn behave(state: &FakeState) -> Option<Response> {
     if !fail {
         return None;
     }
-    let status = StatusCode::from_u16(behaviour.fail_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(behaviour.fail_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut headers = HeaderMap::new();
     if let Some(ra) = &behaviour.retry_after {
         headers.insert("retry-after", HeaderValue::from_str(ra).unwrap());
@@ -207,7 +212,10 @@ struct EmbeddingsOut {
     data: Vec<EmbeddingOut>,
 }
 
-async fn embeddings(State(state): State<Arc<FakeState>>, Json(body): Json<EmbeddingsIn>) -> Response {
+async fn embeddings(
+    State(state): State<Arc<FakeState>>,
+    Json(body): Json<EmbeddingsIn>,
+) -> Response {
     state.embed_calls.fetch_add(1, Ordering::SeqCst);
     if let Some(failure) = behave(&state).await {
         return failure;
@@ -221,9 +229,18 @@ async fn embeddings(State(state): State<Arc<FakeState>>, Json(body): Json<Embedd
     let data: Vec<EmbeddingOut> = texts
         .iter()
         .enumerate()
-        .map(|(index, t)| EmbeddingOut { object: "embedding", index, embedding: fake_vector(t, state.dim) })
+        .map(|(index, t)| EmbeddingOut {
+            object: "embedding",
+            index,
+            embedding: fake_vector(t, state.dim),
+        })
         .collect();
-    Json(EmbeddingsOut { object: "list", model: body.model, data }).into_response()
+    Json(EmbeddingsOut {
+        object: "list",
+        model: body.model,
+        data,
+    })
+    .into_response()
 }
 
 /// A deterministic, L2-normalised bag-of-words vector: texts that share words
@@ -231,11 +248,16 @@ async fn embeddings(State(state): State<Arc<FakeState>>, Json(body): Json<Embedd
 pub fn fake_vector(text: &str, dim: usize) -> Vec<f32> {
     let dim = dim.max(1);
     let mut v = vec![0f32; dim];
-    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         let h = word
             .to_lowercase()
             .bytes()
-            .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+            .fold(0xcbf29ce484222325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+            });
         v[(h % dim as u64) as usize] += 1.0;
     }
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -249,7 +271,10 @@ pub fn fake_vector(text: &str, dim: usize) -> Vec<f32> {
 /// Fraction of query words found in the document.
 pub fn overlap_score(query: &str, doc: &str) -> f32 {
     let words = |s: &str| -> Vec<String> {
-        s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+        s.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
     };
     let q = words(query);
     let d = words(doc);
@@ -272,7 +297,11 @@ async fn rerank_tei(State(state): State<Arc<FakeState>>, Json(body): Json<Value>
         return failure;
     }
     let docs = body["texts"].as_array().cloned().unwrap_or_default();
-    Json(Value::Array(scores(body["query"].as_str().unwrap_or_default(), &docs))).into_response()
+    Json(Value::Array(scores(
+        body["query"].as_str().unwrap_or_default(),
+        &docs,
+    )))
+    .into_response()
 }
 
 async fn rerank_seed(State(state): State<Arc<FakeState>>, Json(body): Json<Value>) -> Response {
@@ -282,7 +311,12 @@ async fn rerank_seed(State(state): State<Arc<FakeState>>, Json(body): Json<Value
     }
     let docs = body["documents"].as_array().cloned().unwrap_or_default();
     let mut results = scores(body["query"].as_str().unwrap_or_default(), &docs);
-    results.sort_by(|a, b| b["score"].as_f64().partial_cmp(&a["score"].as_f64()).unwrap());
+    results.sort_by(|a, b| {
+        b["score"]
+            .as_f64()
+            .partial_cmp(&a["score"].as_f64())
+            .unwrap()
+    });
     results.truncate(body["top_n"].as_u64().unwrap_or(6) as usize);
     Json(json!({"results": results})).into_response()
 }

@@ -34,13 +34,17 @@ pub async fn nats() -> Client {
 /// A configuration for tests: unique prefix, backends on `fake`, short
 /// timeouts and backoff.
 pub fn test_config(fake: &FakeOpenAi) -> Config {
-    let mut c = Config::default();
-    c.prefix = unique_prefix();
+    let mut c = Config {
+        prefix: unique_prefix(),
+        ..Config::default()
+    };
     c.nats.url = nats_url();
     c.llm.base_url = fake.base_url.clone();
     c.llm.timeout_ms = 5_000;
     c.llm.backoff_ms = 5;
-    c.llm.aliases.insert("rag-answer".into(), "fake-answer-model".into());
+    c.llm
+        .aliases
+        .insert("rag-answer".into(), "fake-answer-model".into());
     c.embed.model = "fake-embed".into();
     c.rerank.url = Some(format!("{}/rerank", fake.root));
     c.limits.request_timeout_ms = 20_000;
@@ -51,7 +55,9 @@ pub fn test_config(fake: &FakeOpenAi) -> Config {
 
 /// Starts a worker with `config` on its own NATS connection.
 pub async fn start_worker(config: &Config) -> WorkerHandle {
-    ragwire_worker::start(config.clone()).await.expect("worker starts")
+    ragwire_worker::start(config.clone())
+        .await
+        .expect("worker starts")
 }
 
 /// A producer on an ephemeral port; cancel the token to stop it.
@@ -78,7 +84,9 @@ pub async fn start_producer(config: &Config) -> Producer {
     let nats = ragwire_worker::connect::connect(&config.nats, "ragwire-test-producer")
         .await
         .expect("producer connects");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("address");
     let stop = CancellationToken::new();
     let state = ragwire_producer::AppState::new(config, nats);
@@ -88,12 +96,28 @@ pub async fn start_producer(config: &Config) -> Producer {
 
 /// Sends a request (JSON-encoded `body`) on `subject` under `prefix` and
 /// returns the reply message.
-pub async fn request<T: Serialize>(nats: &Client, prefix: &str, subject: Subject, body: &T) -> async_nats::Message {
-    request_raw(nats, prefix, subject, serde_json::to_vec(body).unwrap().into()).await
+pub async fn request<T: Serialize>(
+    nats: &Client,
+    prefix: &str,
+    subject: Subject,
+    body: &T,
+) -> async_nats::Message {
+    request_raw(
+        nats,
+        prefix,
+        subject,
+        serde_json::to_vec(body).unwrap().into(),
+    )
+    .await
 }
 
 /// Sends raw bytes on `subject` under `prefix`.
-pub async fn request_raw(nats: &Client, prefix: &str, subject: Subject, payload: bytes::Bytes) -> async_nats::Message {
+pub async fn request_raw(
+    nats: &Client,
+    prefix: &str,
+    subject: Subject,
+    payload: bytes::Bytes,
+) -> async_nats::Message {
     let request = async_nats::Request::new()
         .payload(payload)
         .timeout(Some(Duration::from_secs(30)));

@@ -359,7 +359,10 @@ impl Config {
         if let Some(aliases) = env.get("RAGWIRE_MODEL_ALIASES") {
             for pair in split_list(&aliases) {
                 let (alias, model) = pair.split_once('=').ok_or_else(|| {
-                    Error::config("RAGWIRE_MODEL_ALIASES", format!("`{pair}` is not alias=model"))
+                    Error::config(
+                        "RAGWIRE_MODEL_ALIASES",
+                        format!("`{pair}` is not alias=model"),
+                    )
                 })?;
                 l.aliases.insert(alias.trim().into(), model.trim().into());
             }
@@ -419,11 +422,17 @@ impl Config {
         if !token(&self.prefix) {
             return Err(Error::config(
                 "RAGWIRE_PREFIX",
-                format!("`{}` is not a NATS subject prefix (letters, digits, `_`, `-`, dots between)", self.prefix),
+                format!(
+                    "`{}` is not a NATS subject prefix (letters, digits, `_`, `-`, dots between)",
+                    self.prefix
+                ),
             ));
         }
         if !token(&self.queue_group) || self.queue_group.contains('.') {
-            return Err(Error::config("RAGWIRE_QUEUE_GROUP", "must be letters, digits, `_` or `-`"));
+            return Err(Error::config(
+                "RAGWIRE_QUEUE_GROUP",
+                "must be letters, digits, `_` or `-`",
+            ));
         }
         for (name, value) in [
             ("RAGWIRE_MAX_IN_FLIGHT", self.limits.max_in_flight),
@@ -453,7 +462,12 @@ impl Config {
             }
         }
         for (name, url) in std::iter::once(("RAGWIRE_LLM_BASE_URL", Some(&self.llm.base_url)))
-            .chain(self.llm.fallbacks.iter().map(|p| ("RAGWIRE_LLM_FALLBACK_URLS", Some(&p.base_url))))
+            .chain(
+                self.llm
+                    .fallbacks
+                    .iter()
+                    .map(|p| ("RAGWIRE_LLM_FALLBACK_URLS", Some(&p.base_url))),
+            )
             .chain([
                 ("RAGWIRE_EMBED_BASE_URL", self.embed.base_url.as_ref()),
                 ("RAGWIRE_RERANK_URL", self.rerank.url.as_ref()),
@@ -461,7 +475,10 @@ impl Config {
         {
             if let Some(url) = url {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(Error::config(name, format!("`{url}` is not an http(s) URL")));
+                    return Err(Error::config(
+                        name,
+                        format!("`{url}` is not an http(s) URL"),
+                    ));
                 }
             }
         }
@@ -482,7 +499,9 @@ impl Config {
             api_key: self.llm.api_key.clone(),
             aliases: BTreeMap::new(),
         };
-        std::iter::once(primary).chain(self.llm.fallbacks.iter().cloned()).collect()
+        std::iter::once(primary)
+            .chain(self.llm.fallbacks.iter().cloned())
+            .collect()
     }
 }
 
@@ -492,7 +511,11 @@ pub fn ms(value: u64) -> Duration {
 }
 
 fn split_list(s: &str) -> Vec<String> {
-    s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
@@ -543,8 +566,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(vars: &[(&str, &str)]) -> Result<Config, Error> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -562,7 +587,10 @@ mod tests {
     fn env_overrides_and_lists() {
         let c = load(&[
             ("RAGWIRE_PREFIX", "svc.rag"),
-            ("RAGWIRE_MODEL_ALIASES", "rag-answer=gpt-4o-mini, graph-extractor=qwen"),
+            (
+                "RAGWIRE_MODEL_ALIASES",
+                "rag-answer=gpt-4o-mini, graph-extractor=qwen",
+            ),
             ("RAGWIRE_LLM_FALLBACK_URLS", "http://a/v1,http://b/v1"),
             ("RAGWIRE_LLM_FALLBACK_API_KEYS", "ka,kb"),
             ("RAGWIRE_API_KEYS", "k1,k2"),
@@ -610,6 +638,9 @@ mod tests {
         assert_eq!(c.llm.timeout_ms, 7);
         assert_eq!(c.llm.aliases["rag-answer"], "m1");
         std::fs::write(&path, "prefix = 3\n").unwrap();
-        assert!(load(&[("RAGWIRE_CONFIG", p)]).unwrap_err().to_string().contains("RAGWIRE_CONFIG"));
+        assert!(load(&[("RAGWIRE_CONFIG", p)])
+            .unwrap_err()
+            .to_string()
+            .contains("RAGWIRE_CONFIG"));
     }
 }

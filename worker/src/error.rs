@@ -138,9 +138,18 @@ mod tests {
         assert_eq!(e.retry(), Retry::Abort);
         assert_eq!(Error::bad_request("x").to_body().code, 400);
         assert_eq!(
-            Error::TooLarge { what: "body", size: 2, limit: 1 }.to_body().code,
+            Error::TooLarge {
+                what: "body",
+                size: 2,
+                limit: 1
+            }
+            .to_body()
+            .code,
             413
         );
-        assert_eq!(Error::NotImplemented("rag.search".into()).to_body().code, 501);
+        assert_eq!(
+            Error::NotImplemented("rag.search".into()).to_body().code,
+            501
+        );
     }
 }

@@ -88,7 +88,10 @@ mod tests {
     }
 
     fn busy(retry_after: Option<Duration>) -> Error {
-        Error::RateLimited { backend: "b".into(), retry_after }
+        Error::RateLimited {
+            backend: "b".into(),
+            retry_after,
+        }
     }
 
     #[tokio::test]

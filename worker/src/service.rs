@@ -75,7 +75,10 @@ pub async fn start(config: Config) -> Result<WorkerHandle, Error> {
 }
 
 /// Starts a worker on an existing connection.
-pub async fn start_with_client(config: Config, client: async_nats::Client) -> Result<WorkerHandle, Error> {
+pub async fn start_with_client(
+    config: Config,
+    client: async_nats::Client,
+) -> Result<WorkerHandle, Error> {
     let state = State::new(config)?;
     let config = state.config.clone();
     let counters: Counters = Arc::default();
@@ -84,7 +87,10 @@ pub async fn start_with_client(config: Config, client: async_nats::Client) -> Re
         .service_builder()
         .description("ragwire: RAG backend work over NATS")
         .queue_group(&config.queue_group)
-        .metadata(HashMap::from([("prefix".to_owned(), config.prefix.clone())]))
+        .metadata(HashMap::from([(
+            "prefix".to_owned(),
+            config.prefix.clone(),
+        )]))
         .stats_handler(move |endpoint, _| {
             let counters = stats_counters.lock().unwrap_or_else(|p| p.into_inner());
             serde_json::to_value(counters.get(endpoint.as_str()).cloned().unwrap_or_default())
@@ -97,6 +103,14 @@ pub async fn start_with_client(config: Config, client: async_nats::Client) -> Re
     let group = service.group(&config.prefix);
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
+    let shared = Shared {
+        state: state.clone(),
+        tracker: tracker.clone(),
+        shutdown: shutdown.clone(),
+        counters,
+        // Replies larger than the server accepts would be lost silently.
+        max_payload: client.server_info().max_payload,
+    };
     let mut loops = Vec::with_capacity(Subject::ALL.len());
     for subject in Subject::ALL {
         let endpoint = group
@@ -108,13 +122,8 @@ pub async fn start_with_client(config: Config, client: async_nats::Client) -> Re
         loops.push(tokio::spawn(serve_endpoint(
             endpoint,
             subject,
-            state.clone(),
             Arc::new(Semaphore::new(config.limits.max_in_flight)),
-            tracker.clone(),
-            shutdown.clone(),
-            counters.clone(),
-            // Replies larger than the server accepts would be lost silently.
-            client.server_info().max_payload,
+            shared.clone(),
         )));
     }
     tracing::info!(id = %id, prefix = %config.prefix, queue_group = %config.queue_group, "worker started");
@@ -127,7 +136,10 @@ pub async fn start_with_client(config: Config, client: async_nats::Client) -> Re
         futures::future::join_all(loops).await;
         tracker.close();
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-            tracing::warn!(in_flight = tracker.len(), "shutdown grace period over; abandoning requests");
+            tracing::warn!(
+                in_flight = tracker.len(),
+                "shutdown grace period over; abandoning requests"
+            );
         }
         if let Err(e) = client.flush().await {
             tracing::warn!(error = %e, "could not flush replies");
@@ -137,18 +149,28 @@ pub async fn start_with_client(config: Config, client: async_nats::Client) -> Re
         }
         tracing::info!("worker stopped");
     });
-    Ok(WorkerHandle { shutdown, stopped, id })
+    Ok(WorkerHandle {
+        shutdown,
+        stopped,
+        id,
+    })
+}
+
+/// What the endpoint loops of one worker share.
+#[derive(Clone)]
+struct Shared {
+    state: State,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+    counters: Counters,
+    max_payload: usize,
 }
 
 async fn serve_endpoint(
     mut endpoint: Endpoint,
     subject: Subject,
-    state: State,
     permits: Arc<Semaphore>,
-    tracker: TaskTracker,
-    shutdown: CancellationToken,
-    counters: Counters,
-    max_payload: usize,
+    shared: Shared,
 ) {
     let mut stopping = false;
     loop {
@@ -158,7 +180,7 @@ async fn serve_endpoint(
         };
         let request = tokio::select! {
             request = endpoint.next() => request,
-            _ = shutdown.cancelled(), if !stopping => {
+            _ = shared.shutdown.cancelled(), if !stopping => {
                 stopping = true;
                 if let Err(e) = endpoint.stop().await {
                     tracing::warn!(%subject, error = %e, "could not unsubscribe");
@@ -169,16 +191,16 @@ async fn serve_endpoint(
         let Some(request) = request else {
             break;
         };
-        let state = state.clone();
-        let counters = counters.clone();
-        tracker.spawn(async move {
-            respond(&state, subject, request, &counters, max_payload).await;
+        let task = shared.clone();
+        shared.tracker.spawn(async move {
+            respond(&task, subject, request).await;
             drop(permit);
         });
     }
 }
 
-async fn respond(state: &State, subject: Subject, request: Request, counters: &Counters, max_payload: usize) {
+async fn respond(shared: &Shared, subject: Subject, request: Request) {
+    let (state, max_payload) = (&shared.state, shared.max_payload);
     let started = Instant::now();
     let request_id = request
         .message
@@ -193,7 +215,11 @@ async fn respond(state: &State, subject: Subject, request: Request, counters: &C
     }
     let result = result.and_then(|body| {
         if max_payload > 0 && body.len() > max_payload {
-            Err(Error::TooLarge { what: "reply size in bytes", size: body.len(), limit: max_payload })
+            Err(Error::TooLarge {
+                what: "reply size in bytes",
+                size: body.len(),
+                limit: max_payload,
+            })
         } else {
             Ok(body)
         }
@@ -202,14 +228,17 @@ async fn respond(state: &State, subject: Subject, request: Request, counters: &C
         Ok(body) => (body, 200),
         Err(err) => {
             let error = err.to_body();
-            reply_headers.insert(headers::SERVICE_ERROR, header_value(&error.message).as_str());
+            reply_headers.insert(
+                headers::SERVICE_ERROR,
+                header_value(&error.message).as_str(),
+            );
             reply_headers.insert(headers::SERVICE_ERROR_CODE, error.code.to_string().as_str());
             let body = serde_json::to_vec(&ErrorReply::from(error.clone())).unwrap_or_default();
             (Bytes::from(body), error.code)
         }
     };
     {
-        let mut counters = counters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counters = shared.counters.lock().unwrap_or_else(|p| p.into_inner());
         let c = counters.entry(subject.endpoint_name()).or_default();
         if code == 200 {
             c.ok += 1;
@@ -238,7 +267,11 @@ async fn respond(state: &State, subject: Subject, request: Request, counters: &C
 async fn run(state: &State, subject: Subject, payload: &Bytes) -> Result<Bytes, Error> {
     let limit = state.config.limits.max_request_bytes;
     if payload.len() > limit {
-        return Err(Error::TooLarge { what: "request size in bytes", size: payload.len(), limit });
+        return Err(Error::TooLarge {
+            what: "request size in bytes",
+            size: payload.len(),
+            limit,
+        });
     }
     let deadline = ms(state.config.limits.request_timeout_ms);
     let work = AssertUnwindSafe(dispatch(state, subject, payload)).catch_unwind();
@@ -246,9 +279,14 @@ async fn run(state: &State, subject: Subject, payload: &Bytes) -> Result<Bytes, 
         Ok(Ok(result)) => result,
         Ok(Err(_panic)) => {
             tracing::error!(%subject, "handler panicked");
-            Err(Error::Internal(format!("the {subject} handler failed unexpectedly")))
+            Err(Error::Internal(format!(
+                "the {subject} handler failed unexpectedly"
+            )))
         }
-        Err(_) => Err(Error::Timeout { backend: "worker".into(), after: deadline }),
+        Err(_) => Err(Error::Timeout {
+            backend: "worker".into(),
+            after: deadline,
+        }),
     }
 }
 

@@ -30,8 +30,16 @@ impl State {
             max_backoff: Duration::from_secs(8),
             max_retry_after: ms(config.llm.max_retry_after_ms),
         };
-        let embed_url = config.embed.base_url.as_deref().unwrap_or(&config.llm.base_url);
-        let embed_key = config.embed.api_key.as_deref().or(config.llm.api_key.as_deref());
+        let embed_url = config
+            .embed
+            .base_url
+            .as_deref()
+            .unwrap_or(&config.llm.base_url);
+        let embed_key = config
+            .embed
+            .api_key
+            .as_deref()
+            .or(config.llm.api_key.as_deref());
         let backend: Arc<dyn EmbedBackend> = OpenAiEmbedder::new(
             embed_url,
             embed_key,

@@ -4,15 +4,34 @@ use ragwire_schemas::Subject;
 use ragwire_tests::*;
 use serde_json::json;
 
-async fn expect_error(nats: &async_nats::Client, prefix: &str, subject: Subject, payload: Vec<u8>, code: u16, needle: &str) {
+async fn expect_error(
+    nats: &async_nats::Client,
+    prefix: &str,
+    subject: Subject,
+    payload: Vec<u8>,
+    code: u16,
+    needle: &str,
+) {
     let reply = request_raw(nats, prefix, subject, payload.into()).await;
     let body = json(&reply);
     assert_eq!(body["ok"], false, "{subject}: {body}");
     assert_eq!(body["error"]["code"], code, "{subject}: {body}");
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains(needle), "{subject}: `{message}` should mention `{needle}`");
-    assert_eq!(error_code(&reply), Some(code), "Nats-Service-Error-Code header");
-    let header = reply.headers.as_ref().unwrap().get("Nats-Service-Error").unwrap();
+    assert!(
+        message.contains(needle),
+        "{subject}: `{message}` should mention `{needle}`"
+    );
+    assert_eq!(
+        error_code(&reply),
+        Some(code),
+        "Nats-Service-Error-Code header"
+    );
+    let header = reply
+        .headers
+        .as_ref()
+        .unwrap()
+        .get("Nats-Service-Error")
+        .unwrap();
     assert!(!header.as_str().is_empty());
 }
 
@@ -30,31 +49,124 @@ async fn bad_input_gets_named_400_class_errors() {
     let cases: Vec<(Subject, Vec<u8>, u16, &str)> = vec![
         (Subject::Chat, b"{not json".to_vec(), 400, "not valid JSON"),
         (Subject::Embed, Vec::new(), 400, "empty request body"),
-        (Subject::Chat, j(json!({"model": "x"})), 400, "missing field `messages`"),
-        (Subject::Chat, j(json!({"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"})), 400, "temperature"),
-        (Subject::Chat, j(json!({"messages": [{"role": "user", "content": 5}]})), 400, "messages[0].content"),
-        (Subject::Chat, j(json!({"messages": [{"role": "wizard", "content": "hi"}]})), 400, "messages[0].role"),
-        (Subject::Chat, j(json!({"messages": []})), 400, "`messages` must not be empty"),
-        (Subject::Chat, j(json!({"messages": [{"role": "user", "content": "hi"}], "temperature": 7})), 400, "temperature"),
-        (Subject::Embed, j(json!({"texts": []})), 400, "`texts` must not be empty"),
-        (Subject::Embed, j(json!({"texts": ["ok", "  "]})), 400, "texts[1]"),
-        (Subject::Embed, j(json!({"texts": "one string"})), 400, "texts"),
+        (
+            Subject::Chat,
+            j(json!({"model": "x"})),
+            400,
+            "missing field `messages`",
+        ),
+        (
+            Subject::Chat,
+            j(json!({"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"})),
+            400,
+            "temperature",
+        ),
+        (
+            Subject::Chat,
+            j(json!({"messages": [{"role": "user", "content": 5}]})),
+            400,
+            "messages[0].content",
+        ),
+        (
+            Subject::Chat,
+            j(json!({"messages": [{"role": "wizard", "content": "hi"}]})),
+            400,
+            "messages[0].role",
+        ),
+        (
+            Subject::Chat,
+            j(json!({"messages": []})),
+            400,
+            "`messages` must not be empty",
+        ),
+        (
+            Subject::Chat,
+            j(json!({"messages": [{"role": "user", "content": "hi"}], "temperature": 7})),
+            400,
+            "temperature",
+        ),
+        (
+            Subject::Embed,
+            j(json!({"texts": []})),
+            400,
+            "`texts` must not be empty",
+        ),
+        (
+            Subject::Embed,
+            j(json!({"texts": ["ok", "  "]})),
+            400,
+            "texts[1]",
+        ),
+        (
+            Subject::Embed,
+            j(json!({"texts": "one string"})),
+            400,
+            "texts",
+        ),
         (Subject::Embed, j(json!([1, 2])), 400, "invalid request"),
-        (Subject::Embed, j(json!({"texts": vec!["a"; 11]})), 413, "limit of 10"),
-        (Subject::Embed, j(json!({"texts": ["x".repeat(5000)]})), 413, "limit of 4096"),
-        (Subject::Rerank, j(json!({"query": "q", "documents": []})), 400, "`documents` must not be empty"),
-        (Subject::Rerank, j(json!({"query": "q", "documents": ["d"], "top_n": 0})), 400, "top_n"),
-        (Subject::Rerank, j(json!({"query": "", "documents": ["d"]})), 400, "`query`"),
-        (Subject::Rerank, j(json!({"query": "q", "documents": ["d"], "top_n": -1})), 400, "top_n"),
-        (Subject::Search, j(json!({"query": "q"})), 501, "not implemented"),
-        (Subject::GraphQuery, j(json!({"query": "MATCH (n) RETURN n"})), 501, "graph.query"),
+        (
+            Subject::Embed,
+            j(json!({"texts": vec!["a"; 11]})),
+            413,
+            "limit of 10",
+        ),
+        (
+            Subject::Embed,
+            j(json!({"texts": ["x".repeat(5000)]})),
+            413,
+            "limit of 4096",
+        ),
+        (
+            Subject::Rerank,
+            j(json!({"query": "q", "documents": []})),
+            400,
+            "`documents` must not be empty",
+        ),
+        (
+            Subject::Rerank,
+            j(json!({"query": "q", "documents": ["d"], "top_n": 0})),
+            400,
+            "top_n",
+        ),
+        (
+            Subject::Rerank,
+            j(json!({"query": "", "documents": ["d"]})),
+            400,
+            "`query`",
+        ),
+        (
+            Subject::Rerank,
+            j(json!({"query": "q", "documents": ["d"], "top_n": -1})),
+            400,
+            "top_n",
+        ),
+        (
+            Subject::Search,
+            j(json!({"query": "q"})),
+            501,
+            "not implemented",
+        ),
+        (
+            Subject::GraphQuery,
+            j(json!({"query": "MATCH (n) RETURN n"})),
+            501,
+            "graph.query",
+        ),
     ];
     for (subject, payload, code, needle) in cases {
         expect_error(&nats, p, subject, payload, code, needle).await;
     }
 
     // Unknown extra fields are ignored, as by the Python gateway.
-    let body = json(&request(&nats, p, Subject::Embed, &json!({"texts": ["x"], "normalize": true})).await);
+    let body = json(
+        &request(
+            &nats,
+            p,
+            Subject::Embed,
+            &json!({"texts": ["x"], "normalize": true}),
+        )
+        .await,
+    );
     assert_eq!(body["ok"], true, "{body}");
     worker.shutdown().await;
 }
@@ -83,9 +195,18 @@ async fn unconfigured_reranker_is_503() {
     config.rerank.url = None;
     let worker = start_worker(&config).await;
     let nats = nats().await;
-    let reply = request(&nats, &config.prefix, Subject::Rerank, &json!({"query": "q", "documents": ["d"]})).await;
+    let reply = request(
+        &nats,
+        &config.prefix,
+        Subject::Rerank,
+        &json!({"query": "q", "documents": ["d"]}),
+    )
+    .await;
     assert_eq!(error_code(&reply), Some(503));
-    assert!(json(&reply)["error"]["message"].as_str().unwrap().contains("RAGWIRE_RERANK_URL"));
+    assert!(json(&reply)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("RAGWIRE_RERANK_URL"));
     worker.shutdown().await;
 }
 
@@ -98,11 +219,23 @@ async fn backend_errors_map_to_codes() {
     let nats = nats().await;
     let chat = json!({"messages": [{"role": "user", "content": "hi"}]});
     for (status, code) in [(400u16, 502u16), (500, 502), (429, 429)] {
-        fake.set(Behaviour { fail_times: usize::MAX, fail_status: status, ..Default::default() });
+        fake.set(Behaviour {
+            fail_times: usize::MAX,
+            fail_status: status,
+            ..Default::default()
+        });
         let reply = request(&nats, &config.prefix, Subject::Chat, &chat).await;
-        assert_eq!(error_code(&reply), Some(code), "upstream {status}: {}", json(&reply));
+        assert_eq!(
+            error_code(&reply),
+            Some(code),
+            "upstream {status}: {}",
+            json(&reply)
+        );
         if status != 429 {
-            assert!(json(&reply)["error"]["message"].as_str().unwrap().contains("scripted failure"));
+            assert!(json(&reply)["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("scripted failure"));
         }
     }
     // Nothing listening: 503.

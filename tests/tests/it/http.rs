@@ -7,7 +7,10 @@ use ragwire_tests::*;
 use serde_json::{json, Value};
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -23,48 +26,128 @@ async fn subjects_over_http_with_auth() {
     let health = http.get(producer.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     assert_eq!(health.json::<Value>().await.unwrap()["nats"], "connected");
-    let version: Value = http.get(producer.url("/version")).send().await.unwrap().json().await.unwrap();
+    let version: Value = http
+        .get(producer.url("/version"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
 
     // Protected routes: no key, wrong key -> 401 in the error shape.
     let body = json!({"texts": ["hello world"]});
-    let r = http.post(producer.url("/embed")).json(&body).send().await.unwrap();
+    let r = http
+        .post(producer.url("/embed"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["kind"], "unauthorized");
-    let r = http.post(producer.url("/embed")).header("X-API-Key", "nope").json(&body).send().await.unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["kind"],
+        "unauthorized"
+    );
+    let r = http
+        .post(producer.url("/embed"))
+        .header("X-API-Key", "nope")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     // Both header forms work.
-    let r = http.post(producer.url("/embed")).header("X-API-Key", "k-one").json(&body).send().await.unwrap();
+    let r = http
+        .post(producer.url("/embed"))
+        .header("X-API-Key", "k-one")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["dim"], 8);
-    let r = http.post(producer.url("/chat")).bearer_auth("k-two")
-        .json(&json!({"messages": [{"role": "user", "content": "over http"}]})).send().await.unwrap();
+    let r = http
+        .post(producer.url("/chat"))
+        .bearer_auth("k-two")
+        .json(&json!({"messages": [{"role": "user", "content": "over http"}]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["data"], "echo: over http");
-    let r = http.post(producer.url("/rerank")).bearer_auth("k-two")
-        .json(&json!({"query": "nats", "documents": ["a", "nats b"]})).send().await.unwrap();
+    let r = http
+        .post(producer.url("/rerank"))
+        .bearer_auth("k-two")
+        .json(&json!({"query": "nats", "documents": ["a", "nats b"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["results"][0]["index"], 1);
 
-    let who: Value = http.get(producer.url("/whoami")).header("X-API-Key", "k-one").send().await.unwrap().json().await.unwrap();
+    let who: Value = http
+        .get(producer.url("/whoami"))
+        .header("X-API-Key", "k-one")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(who["key_id"].as_str().unwrap().starts_with("key-"));
-    assert!(!who.to_string().contains("k-one"), "whoami must not echo the key");
-    assert_eq!(http.get(producer.url("/whoami")).send().await.unwrap().status(), 401);
+    assert!(
+        !who.to_string().contains("k-one"),
+        "whoami must not echo the key"
+    );
+    assert_eq!(
+        http.get(producer.url("/whoami"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 
     // Worker errors keep their code as the HTTP status.
-    let r = http.post(producer.url("/embed")).header("X-API-Key", "k-one").body("{bad").send().await.unwrap();
+    let r = http
+        .post(producer.url("/embed"))
+        .header("X-API-Key", "k-one")
+        .body("{bad")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = http.post(producer.url("/search")).header("X-API-Key", "k-one").json(&json!({"query": "q"})).send().await.unwrap();
+    let r = http
+        .post(producer.url("/search"))
+        .header("X-API-Key", "k-one")
+        .json(&json!({"query": "q"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 501);
     let r = http.get(producer.url("/nope")).send().await.unwrap();
     assert_eq!(r.status(), 404);
 
     // Metrics count what happened, by route and status.
-    let metrics = http.get(producer.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"ragwire_http_requests_total{route="/embed",status="200"} 1"#), "{metrics}");
-    assert!(metrics.contains(r#"ragwire_http_requests_total{route="/embed",status="401"} 2"#), "{metrics}");
+    let metrics = http
+        .get(producer.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"ragwire_http_requests_total{route="/embed",status="200"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"ragwire_http_requests_total{route="/embed",status="401"} 2"#),
+        "{metrics}"
+    );
     assert!(metrics.contains("ragwire_http_request_duration_seconds_bucket"));
     worker.shutdown().await;
 }
@@ -76,10 +159,20 @@ async fn request_id_travels_and_returns() {
     let worker = start_worker(&config).await;
     let producer = start_producer(&config).await;
     let http = client();
-    let r = http.post(producer.url("/embed")).header("X-Request-ID", "req-42")
-        .json(&json!({"texts": ["a"]})).send().await.unwrap();
+    let r = http
+        .post(producer.url("/embed"))
+        .header("X-Request-ID", "req-42")
+        .json(&json!({"texts": ["a"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["x-request-id"], "req-42");
-    let r = http.post(producer.url("/embed")).json(&json!({"texts": ["a"]})).send().await.unwrap();
+    let r = http
+        .post(producer.url("/embed"))
+        .json(&json!({"texts": ["a"]}))
+        .send()
+        .await
+        .unwrap();
     let generated = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_eq!(generated.len(), 36, "a UUID is generated: {generated}");
 
@@ -88,10 +181,17 @@ async fn request_id_travels_and_returns() {
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("X-Request-ID", "nats-7");
     let reply = nats
-        .request_with_headers(format!("{}.embed", config.prefix), headers, r#"{"texts":["a"]}"#.into())
+        .request_with_headers(
+            format!("{}.embed", config.prefix),
+            headers,
+            r#"{"texts":["a"]}"#.into(),
+        )
         .await
         .unwrap();
-    assert_eq!(reply.headers.unwrap().get("X-Request-ID").unwrap().as_str(), "nats-7");
+    assert_eq!(
+        reply.headers.unwrap().get("X-Request-ID").unwrap().as_str(),
+        "nats-7"
+    );
     worker.shutdown().await;
 }
 
@@ -103,16 +203,36 @@ async fn no_worker_is_503_and_slow_worker_is_504() {
     let producer = start_producer(&config).await;
     let http = client();
     let chat = json!({"messages": [{"role": "user", "content": "hi"}]});
-    let r = http.post(producer.url("/chat")).json(&chat).send().await.unwrap();
+    let r = http
+        .post(producer.url("/chat"))
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 503, "no responders");
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["kind"], "unavailable");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["kind"],
+        "unavailable"
+    );
 
-    fake.set(Behaviour { delay: Duration::from_secs(2), ..Default::default() });
+    fake.set(Behaviour {
+        delay: Duration::from_secs(2),
+        ..Default::default()
+    });
     let worker = start_worker(&config).await;
     let started = std::time::Instant::now();
-    let r = http.post(producer.url("/chat")).json(&chat).send().await.unwrap();
+    let r = http
+        .post(producer.url("/chat"))
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 504);
-    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
     fake.set(Behaviour::default());
     worker.shutdown().await;
 }
@@ -136,7 +256,14 @@ async fn oversize_body_is_413_json() {
 
 #[tokio::test]
 async fn concurrency_limit_sheds_with_503() {
-    let fake = FakeOpenAi::start_with(Behaviour { delay: Duration::from_millis(500), ..Default::default() }, 8).await;
+    let fake = FakeOpenAi::start_with(
+        Behaviour {
+            delay: Duration::from_millis(500),
+            ..Default::default()
+        },
+        8,
+    )
+    .await;
     let mut config = test_config(&fake);
     config.http.max_concurrency = 2;
     let worker = start_worker(&config).await;
@@ -153,7 +280,15 @@ async fn concurrency_limit_sheds_with_503() {
     for c in calls {
         statuses.push(c.await.unwrap());
     }
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 2, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 503).count(), 4, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        2,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 503).count(),
+        4,
+        "{statuses:?}"
+    );
     worker.shutdown().await;
 }

@@ -15,17 +15,31 @@ fn chat() -> serde_json::Value {
 
 #[tokio::test]
 async fn slow_backend_times_out_with_504() {
-    let fake = FakeOpenAi::start_with(Behaviour { delay: Duration::from_secs(3), ..Default::default() }, 8).await;
+    let fake = FakeOpenAi::start_with(
+        Behaviour {
+            delay: Duration::from_secs(3),
+            ..Default::default()
+        },
+        8,
+    )
+    .await;
     let mut config = test_config(&fake);
     config.llm.timeout_ms = 200;
     config.embed.timeout_ms = 200;
     let worker = start_worker(&config).await;
     let nats = nats().await;
-    for (subject, body) in [(Subject::Chat, chat()), (Subject::Embed, json!({"texts": ["a"]}))] {
+    for (subject, body) in [
+        (Subject::Chat, chat()),
+        (Subject::Embed, json!({"texts": ["a"]})),
+    ] {
         let started = Instant::now();
         let reply = request(&nats, &config.prefix, subject, &body).await;
         assert_eq!(error_code(&reply), Some(504), "{subject}: {}", json(&reply));
-        assert!(started.elapsed() < Duration::from_secs(2), "{subject}: {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{subject}: {:?}",
+            started.elapsed()
+        );
     }
     // The whole-request deadline applies as well.
     let mut config = test_config(&fake);
@@ -41,7 +55,12 @@ async fn slow_backend_times_out_with_504() {
 async fn retries_honour_retry_after_then_fall_back_to_next_provider() {
     // First provider: rate limited for good, asks to wait 0.1 s.
     let first = FakeOpenAi::start_with(
-        Behaviour { fail_times: usize::MAX, fail_status: 429, retry_after: Some("0.1".into()), ..Default::default() },
+        Behaviour {
+            fail_times: usize::MAX,
+            fail_status: 429,
+            retry_after: Some("0.1".into()),
+            ..Default::default()
+        },
         8,
     )
     .await;
@@ -61,18 +80,34 @@ async fn retries_honour_retry_after_then_fall_back_to_next_provider() {
     let took = started.elapsed();
     assert_eq!(body["ok"], true, "{body}");
     assert_eq!(body["meta"]["provider"], "backup");
-    assert_eq!(first.chat_calls(), 3, "one attempt and two retries on the first provider");
+    assert_eq!(
+        first.chat_calls(),
+        3,
+        "one attempt and two retries on the first provider"
+    );
     assert_eq!(second.chat_calls(), 1);
-    assert!(took >= Duration::from_millis(200), "Retry-After honoured twice: {took:?}");
+    assert!(
+        took >= Duration::from_millis(200),
+        "Retry-After honoured twice: {took:?}"
+    );
 
     // Transient 503s on the first provider: retried there, no fallback needed.
-    first.set(Behaviour { fail_times: 2, fail_status: 503, ..Default::default() });
+    first.set(Behaviour {
+        fail_times: 2,
+        fail_status: 503,
+        ..Default::default()
+    });
     let body = json(&request(&nats, &config.prefix, Subject::Chat, &chat()).await);
     assert_eq!(body["meta"]["provider"], "primary", "{body}");
     assert_eq!(second.chat_calls(), 1);
 
     // A Retry-After beyond the limit skips straight to the next provider.
-    first.set(Behaviour { fail_times: usize::MAX, fail_status: 429, retry_after: Some("3600".into()), ..Default::default() });
+    first.set(Behaviour {
+        fail_times: usize::MAX,
+        fail_status: 429,
+        retry_after: Some("3600".into()),
+        ..Default::default()
+    });
     let before = first.chat_calls();
     let started = Instant::now();
     let body = json(&request(&nats, &config.prefix, Subject::Chat, &chat()).await);
@@ -89,33 +124,63 @@ async fn two_workers_share_the_queue_group() {
     let a = start_worker(&config).await;
     let b = start_worker(&config).await;
     let nats = nats().await;
-    let replies = futures::future::join_all(
-        (0..60).map(|i| {
-            let nats = nats.clone();
-            let prefix = config.prefix.clone();
-            async move { json(&request(&nats, &prefix, Subject::Embed, &json!({"texts": [format!("t{i}")]})).await) }
-        }),
-    )
+    let replies = futures::future::join_all((0..60).map(|i| {
+        let nats = nats.clone();
+        let prefix = config.prefix.clone();
+        async move {
+            json(
+                &request(
+                    &nats,
+                    &prefix,
+                    Subject::Embed,
+                    &json!({"texts": [format!("t{i}")]}),
+                )
+                .await,
+            )
+        }
+    }))
     .await;
     assert!(replies.iter().all(|r| r["ok"] == true));
     let mut per_worker = Vec::new();
     for id in [&a.id, &b.id] {
-        let stats = nats.request(format!("$SRV.STATS.ragwire.{id}"), "".into()).await.unwrap();
+        let stats = nats
+            .request(format!("$SRV.STATS.ragwire.{id}"), "".into())
+            .await
+            .unwrap();
         let stats: serde_json::Value = serde_json::from_slice(&stats.payload).unwrap();
-        let embed = stats["endpoints"].as_array().unwrap().iter().find(|e| e["name"] == "embed").unwrap()["num_requests"]
+        let embed = stats["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "embed")
+            .unwrap()["num_requests"]
             .as_u64()
             .unwrap();
         per_worker.push(embed);
     }
-    assert_eq!(per_worker.iter().sum::<u64>(), 60, "each request handled once: {per_worker:?}");
-    assert!(per_worker.iter().all(|n| *n > 0), "both workers got work: {per_worker:?}");
+    assert_eq!(
+        per_worker.iter().sum::<u64>(),
+        60,
+        "each request handled once: {per_worker:?}"
+    );
+    assert!(
+        per_worker.iter().all(|n| *n > 0),
+        "both workers got work: {per_worker:?}"
+    );
     a.shutdown().await;
     b.shutdown().await;
 }
 
 #[tokio::test]
 async fn graceful_shutdown_answers_in_flight_requests() {
-    let fake = FakeOpenAi::start_with(Behaviour { delay: Duration::from_millis(600), ..Default::default() }, 8).await;
+    let fake = FakeOpenAi::start_with(
+        Behaviour {
+            delay: Duration::from_millis(600),
+            ..Default::default()
+        },
+        8,
+    )
+    .await;
     let config = test_config(&fake);
     let worker = start_worker(&config).await;
     let nats = nats().await;
@@ -123,7 +188,9 @@ async fn graceful_shutdown_answers_in_flight_requests() {
         .map(|_| {
             let nats = nats.clone();
             let prefix = config.prefix.clone();
-            tokio::spawn(async move { json(&request(&nats, &prefix, Subject::Chat, &chat()).await) })
+            tokio::spawn(
+                async move { json(&request(&nats, &prefix, Subject::Chat, &chat()).await) },
+            )
         })
         .collect();
     // Let the requests reach the worker, then stop it.
@@ -132,14 +199,20 @@ async fn graceful_shutdown_answers_in_flight_requests() {
     }
     let started = Instant::now();
     worker.shutdown().await;
-    assert!(started.elapsed() >= Duration::from_millis(300), "shutdown waited for in-flight work");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "shutdown waited for in-flight work"
+    );
     for r in in_flight {
         let body = r.await.unwrap();
         assert_eq!(body["ok"], true, "{body}");
     }
     // After shutdown nobody serves the subject any more.
     let err = nats
-        .request(Subject::Chat.subject(&config.prefix), serde_json::to_vec(&chat()).unwrap().into())
+        .request(
+            Subject::Chat.subject(&config.prefix),
+            serde_json::to_vec(&chat()).unwrap().into(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), async_nats::RequestErrorKind::NoResponders);
@@ -148,7 +221,14 @@ async fn graceful_shutdown_answers_in_flight_requests() {
 #[tokio::test]
 async fn concurrent_embeds_are_micro_batched() {
     // A backend that takes 20 ms per call, like a real model server.
-    let fake = FakeOpenAi::start_with(Behaviour { delay: Duration::from_millis(20), ..Default::default() }, 8).await;
+    let fake = FakeOpenAi::start_with(
+        Behaviour {
+            delay: Duration::from_millis(20),
+            ..Default::default()
+        },
+        8,
+    )
+    .await;
     let mut config = test_config(&fake);
     config.embed.max_concurrency = 4;
     let worker = start_worker(&config).await;
@@ -156,22 +236,49 @@ async fn concurrent_embeds_are_micro_batched() {
     let replies = futures::future::join_all((0..100).map(|i| {
         let nats = nats.clone();
         let prefix = config.prefix.clone();
-        async move { (i, json(&request(&nats, &prefix, Subject::Embed, &json!({"texts": [format!("text number {i}")]})).await)) }
+        async move {
+            (
+                i,
+                json(
+                    &request(
+                        &nats,
+                        &prefix,
+                        Subject::Embed,
+                        &json!({"texts": [format!("text number {i}")]}),
+                    )
+                    .await,
+                ),
+            )
+        }
     }))
     .await;
     for (i, body) in &replies {
         let got: Vec<f32> = serde_json::from_value(body["vectors"][0].clone()).unwrap();
-        assert_eq!(got, ragwire_tests::fake::fake_vector(&format!("text number {i}"), 8), "request {i} got its own vector");
+        assert_eq!(
+            got,
+            ragwire_tests::fake::fake_vector(&format!("text number {i}"), 8),
+            "request {i} got its own vector"
+        );
     }
     let calls = fake.embed_calls();
     assert_eq!(fake.state.embed_texts.load(Ordering::SeqCst), 100);
-    assert!(calls <= 20, "100 concurrent requests took {calls} backend calls");
+    assert!(
+        calls <= 20,
+        "100 concurrent requests took {calls} backend calls"
+    );
     worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn in_flight_bound_applies_back_pressure() {
-    let fake = FakeOpenAi::start_with(Behaviour { delay: Duration::from_millis(200), ..Default::default() }, 8).await;
+    let fake = FakeOpenAi::start_with(
+        Behaviour {
+            delay: Duration::from_millis(200),
+            ..Default::default()
+        },
+        8,
+    )
+    .await;
     let mut config = test_config(&fake);
     config.limits.max_in_flight = 2;
     let worker = start_worker(&config).await;
@@ -185,6 +292,10 @@ async fn in_flight_bound_applies_back_pressure() {
     .await;
     assert!(replies.iter().all(|r| r["ok"] == true), "nothing lost");
     // 6 requests, 2 at a time, 200 ms each: at least three rounds.
-    assert!(started.elapsed() >= Duration::from_millis(550), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(550),
+        "{:?}",
+        started.elapsed()
+    );
     worker.shutdown().await;
 }

@@ -26,18 +26,29 @@ async fn chat_over_nats_resolves_alias_and_parses_json_mode() {
     assert_eq!(body["meta"]["model"], "fake-answer-model");
     assert_eq!(body["meta"]["usage"]["prompt_tokens"], 2);
     let sent = fake.state.last_chat.lock().unwrap().clone().unwrap();
-    assert!((sent["temperature"].as_f64().unwrap() - 0.2).abs() < 1e-6, "default temperature: {sent}");
+    assert!(
+        (sent["temperature"].as_f64().unwrap() - 0.2).abs() < 1e-6,
+        "default temperature: {sent}"
+    );
 
-    let reply = request(&nats, &config.prefix, Subject::Chat, &json!({
-        "messages": [{"role": "user", "content": "give json"}],
-        "json_mode": true, "temperature": 0
-    }))
+    let reply = request(
+        &nats,
+        &config.prefix,
+        Subject::Chat,
+        &json!({
+            "messages": [{"role": "user", "content": "give json"}],
+            "json_mode": true, "temperature": 0
+        }),
+    )
     .await;
     let body = json(&reply);
     assert_eq!(body["data"], json!({"echo": "give json"}), "{body}");
     let sent = fake.state.last_chat.lock().unwrap().clone().unwrap();
     assert_eq!(sent["response_format"]["type"], "json_object");
-    assert_eq!(sent["messages"][0]["role"], "system", "JSON hint added: {sent}");
+    assert_eq!(
+        sent["messages"][0]["role"], "system",
+        "JSON hint added: {sent}"
+    );
     worker.shutdown().await;
 }
 
@@ -48,7 +59,15 @@ async fn embed_over_nats_returns_vectors_in_order() {
     let worker = start_worker(&config).await;
     let nats = nats().await;
     let texts = ["alpha beta", "gamma", "alpha beta"];
-    let body = json(&request(&nats, &config.prefix, Subject::Embed, &json!({"texts": texts})).await);
+    let body = json(
+        &request(
+            &nats,
+            &config.prefix,
+            Subject::Embed,
+            &json!({"texts": texts}),
+        )
+        .await,
+    );
     assert_eq!(body["ok"], true, "{body}");
     assert_eq!(body["dim"], 8);
     let vectors = body["vectors"].as_array().unwrap();
@@ -64,7 +83,12 @@ async fn embed_over_nats_returns_vectors_in_order() {
 #[tokio::test]
 async fn rerank_over_nats_in_both_formats() {
     let fake = FakeOpenAi::start().await;
-    let docs = ["the cat sat", "rust async nats", "nats queue groups in rust", "nothing here"];
+    let docs = [
+        "the cat sat",
+        "rust async nats",
+        "nats queue groups in rust",
+        "nothing here",
+    ];
     for (format, path) in [("tei", "/rerank"), ("seed", "/seed/rerank")] {
         let mut config = test_config(&fake);
         config.rerank.url = Some(format!("{}{path}", fake.root));
@@ -72,9 +96,14 @@ async fn rerank_over_nats_in_both_formats() {
         let worker = start_worker(&config).await;
         let nats = nats().await;
         let body = json(
-            &request(&nats, &config.prefix, Subject::Rerank, &json!({
-                "query": "rust nats queue", "documents": docs, "top_n": 2
-            }))
+            &request(
+                &nats,
+                &config.prefix,
+                Subject::Rerank,
+                &json!({
+                    "query": "rust nats queue", "documents": docs, "top_n": 2
+                }),
+            )
             .await,
         );
         assert_eq!(body["ok"], true, "{format}: {body}");
@@ -96,7 +125,13 @@ async fn service_answers_ping_info_and_stats() {
     let nats = nats().await;
     // One error and one success, to see both in the stats.
     request(&nats, &config.prefix, Subject::Embed, &json!({"texts": []})).await;
-    request(&nats, &config.prefix, Subject::Embed, &json!({"texts": ["x"]})).await;
+    request(
+        &nats,
+        &config.prefix,
+        Subject::Embed,
+        &json!({"texts": ["x"]}),
+    )
+    .await;
 
     let ping = nats
         .request(format!("$SRV.PING.ragwire.{}", worker.id), "".into())
@@ -106,17 +141,41 @@ async fn service_answers_ping_info_and_stats() {
     assert_eq!(ping["name"], "ragwire");
     assert_eq!(ping["version"], env!("CARGO_PKG_VERSION"));
 
-    let info = nats.request(format!("$SRV.INFO.ragwire.{}", worker.id), "".into()).await.unwrap();
+    let info = nats
+        .request(format!("$SRV.INFO.ragwire.{}", worker.id), "".into())
+        .await
+        .unwrap();
     let info: serde_json::Value = serde_json::from_slice(&info.payload).unwrap();
-    let subjects: Vec<&str> = info["endpoints"].as_array().unwrap().iter().map(|e| e["subject"].as_str().unwrap()).collect();
+    let subjects: Vec<&str> = info["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap())
+        .collect();
     for s in Subject::ALL {
-        assert!(subjects.contains(&s.subject(&config.prefix).as_str()), "{subjects:?}");
+        assert!(
+            subjects.contains(&s.subject(&config.prefix).as_str()),
+            "{subjects:?}"
+        );
     }
-    assert!(info["endpoints"].as_array().unwrap().iter().all(|e| e["queue_group"] == "ragwire"));
+    assert!(info["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["queue_group"] == "ragwire"));
 
-    let stats = nats.request(format!("$SRV.STATS.ragwire.{}", worker.id), "".into()).await.unwrap();
+    let stats = nats
+        .request(format!("$SRV.STATS.ragwire.{}", worker.id), "".into())
+        .await
+        .unwrap();
     let stats: serde_json::Value = serde_json::from_slice(&stats.payload).unwrap();
-    let embed = stats["endpoints"].as_array().unwrap().iter().find(|e| e["name"] == "embed").unwrap().clone();
+    let embed = stats["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "embed")
+        .unwrap()
+        .clone();
     assert_eq!(embed["num_requests"], 2, "{embed}");
     assert_eq!(embed["data"]["errors"], 1, "{embed}");
     assert_eq!(embed["data"]["ok"], 1, "{embed}");
@@ -124,7 +183,9 @@ async fn service_answers_ping_info_and_stats() {
     // Any client can discover all ragwire workers the standard way.
     let inbox = nats.new_inbox();
     let mut sub = nats.subscribe(inbox.clone()).await.unwrap();
-    nats.publish_with_reply("$SRV.PING.ragwire", inbox, "".into()).await.unwrap();
+    nats.publish_with_reply("$SRV.PING.ragwire", inbox, "".into())
+        .await
+        .unwrap();
     let mut seen = false;
     while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), sub.next()).await {
         let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();

@@ -61,7 +61,10 @@ impl Embedder {
             return Ok(Vec::new());
         }
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Job { texts, reply }).await.map_err(|_| stopped())?;
+        self.tx
+            .send(Job { texts, reply })
+            .await
+            .map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
     }
 }
@@ -86,7 +89,11 @@ async fn run(mut rx: mpsc::Receiver<Job>, backend: Arc<dyn EmbedBackend>, config
         let Ok(permit) = calls.clone().acquire_owned().await else {
             return;
         };
-        let mut batch = Batch { size: first.texts.len(), jobs: vec![first], max: config.max_batch };
+        let mut batch = Batch {
+            size: first.texts.len(),
+            jobs: vec![first],
+            max: config.max_batch,
+        };
         // Take what is already queued, without waiting.
         while batch.has_room() {
             match rx.try_recv() {
@@ -207,7 +214,9 @@ mod tests {
 
     #[tokio::test]
     async fn batches_and_splits_back_in_order() {
-        let backend = Arc::new(Counting { calls: AtomicUsize::new(0) });
+        let backend = Arc::new(Counting {
+            calls: AtomicUsize::new(0),
+        });
         let embedder = Embedder::spawn(
             backend.clone(),
             BatchConfig {
@@ -220,7 +229,9 @@ mod tests {
         let tasks: Vec<_> = (0..200)
             .map(|i| {
                 let e = embedder.clone();
-                tokio::spawn(async move { (i, e.embed(vec!["x".repeat(i), "y".repeat(i + 1)]).await) })
+                tokio::spawn(
+                    async move { (i, e.embed(vec!["x".repeat(i), "y".repeat(i + 1)]).await) },
+                )
             })
             .collect();
         for t in tasks {

@@ -158,13 +158,22 @@ impl Llm {
         }))
     }
 
-    async fn attempt(&self, provider: &Provider, model: &str, call: &ChatCall) -> Result<Completion, Error> {
+    async fn attempt(
+        &self,
+        provider: &Provider,
+        model: &str,
+        call: &ChatCall,
+    ) -> Result<Completion, Error> {
         let backend = format!("LLM provider {}", provider.name);
         let mut messages: Vec<serde_json::Value> = Vec::with_capacity(call.messages.len() + 1);
         if call.json_mode {
             messages.push(json!({"role": "system", "content": JSON_HINT}));
         }
-        messages.extend(call.messages.iter().map(|m| json!({"role": m.role, "content": m.content})));
+        messages.extend(
+            call.messages
+                .iter()
+                .map(|m| json!({"role": m.role, "content": m.content})),
+        );
         let mut body = json!({
             "model": model,
             "messages": messages,
@@ -178,13 +187,16 @@ impl Llm {
             body["max_tokens"] = json!(max);
         }
         let chat = provider.client.chat();
-        let raw = tokio::time::timeout(self.inner.timeout, chat.create_byot::<_, RawCompletion>(body))
-            .await
-            .map_err(|_| Error::Timeout {
-                backend: backend.clone(),
-                after: self.inner.timeout,
-            })?
-            .map_err(|e| openai::map_error(&backend, e))?;
+        let raw = tokio::time::timeout(
+            self.inner.timeout,
+            chat.create_byot::<_, RawCompletion>(body),
+        )
+        .await
+        .map_err(|_| Error::Timeout {
+            backend: backend.clone(),
+            after: self.inner.timeout,
+        })?
+        .map_err(|e| openai::map_error(&backend, e))?;
         let text = raw
             .choices
             .into_iter()
@@ -198,7 +210,11 @@ impl Llm {
             })?;
         Ok(Completion {
             text,
-            model: if raw.model.is_empty() { model.to_owned() } else { raw.model },
+            model: if raw.model.is_empty() {
+                model.to_owned()
+            } else {
+                raw.model
+            },
             usage: raw.usage,
             provider: provider.name.clone(),
         })

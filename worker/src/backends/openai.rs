@@ -182,8 +182,18 @@ mod tests {
             },
         );
         assert!(e.to_string().contains("overloaded"));
-        assert_eq!(e.retry(), crate::error::Retry::After(Some(Duration::from_secs(1))));
-        let e = status_error("p", HttpStatusError { status: 429, retry_after: None, body: String::new() });
+        assert_eq!(
+            e.retry(),
+            crate::error::Retry::After(Some(Duration::from_secs(1)))
+        );
+        let e = status_error(
+            "p",
+            HttpStatusError {
+                status: 429,
+                retry_after: None,
+                body: String::new(),
+            },
+        );
         assert_eq!(e.to_body().code, 429);
     }
 

@@ -38,7 +38,11 @@ struct SeedReply {
 
 impl Reranker {
     /// A client when a URL is configured.
-    pub fn new(config: &RerankConfig, retry: RetryPolicy, http: reqwest::Client) -> Option<Reranker> {
+    pub fn new(
+        config: &RerankConfig,
+        retry: RetryPolicy,
+        http: reqwest::Client,
+    ) -> Option<Reranker> {
         config.url.as_ref().map(|url| Reranker {
             http,
             url: url.clone(),
@@ -50,7 +54,12 @@ impl Reranker {
     }
 
     /// `(index, score)` for the documents, best first, at most `top_n`.
-    pub async fn rerank(&self, query: &str, documents: &[String], top_n: usize) -> Result<Vec<(usize, f32)>, Error> {
+    pub async fn rerank(
+        &self,
+        query: &str,
+        documents: &[String],
+        top_n: usize,
+    ) -> Result<Vec<(usize, f32)>, Error> {
         let body = match self.format {
             RerankFormat::Tei => json!({"query": query, "texts": documents, "truncate": true}),
             RerankFormat::Seed => json!({"query": query, "documents": documents, "top_n": top_n}),
@@ -60,7 +69,11 @@ impl Reranker {
             return Err(Error::Upstream {
                 backend: BACKEND.into(),
                 status: 200,
-                message: format!("index {} is out of range for {} documents", bad.index, documents.len()),
+                message: format!(
+                    "index {} is out of range for {} documents",
+                    bad.index,
+                    documents.len()
+                ),
                 retry_after: None,
             });
         }
@@ -84,7 +97,10 @@ impl Reranker {
                 .and_then(parse_retry_after);
             let text = response.text().await.unwrap_or_default();
             return Err(if status.as_u16() == 429 {
-                Error::RateLimited { backend: BACKEND.into(), retry_after }
+                Error::RateLimited {
+                    backend: BACKEND.into(),
+                    retry_after,
+                }
             } else {
                 Error::Upstream {
                     backend: BACKEND.into(),
@@ -102,16 +118,25 @@ impl Reranker {
         parsed.map_err(|e| Error::Upstream {
             backend: BACKEND.into(),
             status: status.as_u16(),
-            message: format!("unreadable reply ({e}): {}", truncate(&String::from_utf8_lossy(&bytes), 200)),
+            message: format!(
+                "unreadable reply ({e}): {}",
+                truncate(&String::from_utf8_lossy(&bytes), 200)
+            ),
             retry_after: None,
         })
     }
 
     fn transport(&self, e: reqwest::Error) -> Error {
         if e.is_timeout() {
-            Error::Timeout { backend: BACKEND.into(), after: self.timeout }
+            Error::Timeout {
+                backend: BACKEND.into(),
+                after: self.timeout,
+            }
         } else {
-            Error::Unavailable { backend: BACKEND.into(), message: error_chain(&e) }
+            Error::Unavailable {
+                backend: BACKEND.into(),
+                message: error_chain(&e),
+            }
         }
     }
 }

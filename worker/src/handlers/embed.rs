@@ -13,7 +13,10 @@ pub async fn handle(state: &State, req: EmbedRequest) -> Result<EmbedReply, Erro
     }
     let vectors = state.embedder.embed(req.texts).await?;
     let dim = vectors.first().map_or(0, Vec::len);
-    if vectors.iter().any(|v| v.len() != dim || v.iter().any(|x| !x.is_finite())) {
+    if vectors
+        .iter()
+        .any(|v| v.len() != dim || v.iter().any(|x| !x.is_finite()))
+    {
         return Err(Error::Upstream {
             backend: "embedding service".into(),
             status: 200,

@@ -20,16 +20,27 @@ pub async fn dispatch(state: &State, subject: Subject, payload: &[u8]) -> Result
         Subject::Chat => encode(chat::handle(state, decode(payload)?).await?),
         Subject::Embed => encode(embed::handle(state, decode(payload)?).await?),
         Subject::Rerank => encode(rerank::handle(state, decode(payload)?).await?),
-        other => Err(Error::NotImplemented(format!("{}.{other}", state.config.prefix))),
+        other => Err(Error::NotImplemented(format!(
+            "{}.{other}",
+            state.config.prefix
+        ))),
     }
 }
 
 /// Parses a request, naming the offending field on error.
 pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Error> {
     match payload.iter().find(|b| !b.is_ascii_whitespace()) {
-        None => return Err(Error::bad_request("empty request body: expected a JSON object")),
+        None => {
+            return Err(Error::bad_request(
+                "empty request body: expected a JSON object",
+            ))
+        }
         // serde would also accept a struct written as an array.
-        Some(b'[') => return Err(Error::bad_request("invalid request: expected a JSON object, got an array")),
+        Some(b'[') => {
+            return Err(Error::bad_request(
+                "invalid request: expected a JSON object, got an array",
+            ))
+        }
         Some(_) => {}
     }
     let de = &mut serde_json::Deserializer::from_slice(payload);

@@ -81,6 +81,23 @@ impl Metrics {
     }
 }
 
+/// Counts a request in flight until dropped, also when the client goes away
+/// mid-request.
+struct InFlight<'a>(&'a IntGauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a IntGauge) -> Self {
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// Middleware recording every request.
 pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request
@@ -89,10 +106,9 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
     let m = &state.metrics;
-    m.in_flight.inc();
+    let _in_flight = InFlight::enter(&m.in_flight);
     let started = Instant::now();
     let response = next.run(request).await;
-    m.in_flight.dec();
     m.latency
         .with_label_values(&[&route])
         .observe(started.elapsed().as_secs_f64());

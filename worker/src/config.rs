@@ -186,7 +186,8 @@ pub struct HttpConfig {
     pub addr: String,
     /// Accepted API keys (`RAGWIRE_API_KEYS`, comma-separated; empty = no auth).
     pub api_keys: Vec<String>,
-    /// NATS request timeout (`RAGWIRE_HTTP_TIMEOUT_MS`, default 120000).
+    /// NATS request timeout (`RAGWIRE_HTTP_TIMEOUT_MS`, default 125000: longer
+    /// than the worker's deadline, so the worker's own 504 gets through).
     pub timeout_ms: u64,
     /// Largest request body (`RAGWIRE_HTTP_MAX_BODY_BYTES`, default 1048576).
     pub max_body_bytes: usize,
@@ -288,7 +289,7 @@ impl Default for HttpConfig {
         HttpConfig {
             addr: "127.0.0.1:8080".into(),
             api_keys: Vec::new(),
-            timeout_ms: 120_000,
+            timeout_ms: 125_000,
             max_body_bytes: 1 << 20,
             max_concurrency: 4096,
         }
@@ -305,7 +306,8 @@ impl Config {
     /// Like [`Config::load`], reading variables through `lookup` (tests pass a
     /// map instead of the process environment).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
-        let mut config = match lookup("RAGWIRE_CONFIG") {
+        let env = Env(&lookup);
+        let mut config = match env.get("RAGWIRE_CONFIG") {
             Some(path) => {
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| Error::config("RAGWIRE_CONFIG", format!("{path}: {e}")))?;
@@ -314,7 +316,7 @@ impl Config {
             }
             None => Config::default(),
         };
-        config.apply_env(&Env(&lookup))?;
+        config.apply_env(&env)?;
         config.validate()?;
         Ok(config)
     }
@@ -580,7 +582,31 @@ mod tests {
         assert_eq!(c.nats.url, "nats://127.0.0.1:4222");
         assert_eq!(c.http.addr, "127.0.0.1:8080");
         assert_eq!(c.data_dir, PathBuf::from("./data"));
-        assert!(c.limits.max_in_flight >= 1000);
+        assert_eq!(c.queue_group, "ragwire");
+        assert_eq!(c.llm.base_url, "http://127.0.0.1:4000/v1");
+        assert_eq!(c.llm.default_alias, "rag-answer");
+        assert_eq!(
+            (
+                c.llm.timeout_ms,
+                c.llm.max_retries,
+                c.llm.max_retry_after_ms
+            ),
+            (60_000, 2, 10_000)
+        );
+        assert_eq!(c.embed.model, "text-embedding-3-small");
+        assert_eq!(
+            (
+                c.embed.batch_window_us,
+                c.embed.max_batch,
+                c.embed.max_concurrency
+            ),
+            (2000, 256, 16)
+        );
+        assert_eq!(c.rerank.format, RerankFormat::Tei);
+        assert_eq!(c.limits.max_in_flight, 1024);
+        assert_eq!(c.limits.max_request_bytes, 1 << 20);
+        assert!(c.http.timeout_ms > c.limits.request_timeout_ms);
+        assert!(c.http.api_keys.is_empty());
     }
 
     #[test]

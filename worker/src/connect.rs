@@ -15,7 +15,18 @@ pub async fn connect(config: &NatsConfig, name: &str) -> Result<async_nats::Clie
         // Replies larger than the default 64k-message buffer would be dropped as
         // a slow consumer under heavy load; the semaphore bounds our own work.
         .subscription_capacity(1 << 16)
-        .client_capacity(1 << 14);
+        .client_capacity(1 << 14)
+        .event_callback(|event| async move {
+            match event {
+                // Requests beyond the subscription buffer are dropped by the
+                // client: say so loudly, the fix is more workers.
+                async_nats::Event::SlowConsumer(sid) => tracing::error!(
+                    subscription = sid,
+                    "NATS slow consumer: requests were dropped; add workers or raise RAGWIRE_MAX_IN_FLIGHT"
+                ),
+                other => tracing::info!(event = %other, "NATS connection event"),
+            }
+        });
     if let (Some(user), Some(password)) = (&config.user, &config.password) {
         options = options.user_and_password(user.clone(), password.clone());
     }

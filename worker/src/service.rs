@@ -126,26 +126,44 @@ pub async fn start_with_client(
             shared.clone(),
         )));
     }
+    // The subscriptions are live on the server once this returns.
+    client
+        .flush()
+        .await
+        .map_err(|e| Error::Nats(format!("cannot flush subscriptions: {e}")))?;
     tracing::info!(id = %id, prefix = %config.prefix, queue_group = %config.queue_group, "worker started");
 
     let token = shutdown.clone();
     let grace = ms(config.limits.shutdown_grace_ms);
     let stopped = tokio::spawn(async move {
         token.cancelled().await;
-        // Each loop unsubscribes, then takes what was already delivered.
-        futures::future::join_all(loops).await;
-        tracker.close();
-        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        let aborts: Vec<_> = loops.iter().map(JoinHandle::abort_handle).collect();
+        // Each loop unsubscribes, then takes what was already delivered; all
+        // of it, and the requests in flight, within the grace period.
+        let drain = async {
+            futures::future::join_all(loops).await;
+            tracker.close();
+            tracker.wait().await;
+        };
+        if tokio::time::timeout(grace, drain).await.is_err() {
+            aborts.iter().for_each(|a| a.abort());
             tracing::warn!(
                 in_flight = tracker.len(),
                 "shutdown grace period over; abandoning requests"
             );
         }
-        if let Err(e) = client.flush().await {
-            tracing::warn!(error = %e, "could not flush replies");
+        let second = std::time::Duration::from_secs(1);
+        if !matches!(
+            tokio::time::timeout(second, client.flush()).await,
+            Ok(Ok(()))
+        ) {
+            tracing::warn!("could not flush the last replies");
         }
-        if let Err(e) = service.stop().await {
-            tracing::warn!(error = %e, "could not stop the NATS service");
+        if !matches!(
+            tokio::time::timeout(second, service.stop()).await,
+            Ok(Ok(()))
+        ) {
+            tracing::warn!("could not stop the NATS service cleanly");
         }
         tracing::info!("worker stopped");
     });
@@ -175,16 +193,22 @@ async fn serve_endpoint(
     let mut stopping = false;
     loop {
         // Back-pressure: no permit, no new request taken off the subscription.
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = shared.shutdown.cancelled(), if !stopping => {
+                stopping = true;
+                unsubscribe(&mut endpoint, subject).await;
+                continue;
+            }
         };
         let request = tokio::select! {
             request = endpoint.next() => request,
             _ = shared.shutdown.cancelled(), if !stopping => {
                 stopping = true;
-                if let Err(e) = endpoint.stop().await {
-                    tracing::warn!(%subject, error = %e, "could not unsubscribe");
-                }
+                unsubscribe(&mut endpoint, subject).await;
                 continue;
             }
         };
@@ -196,6 +220,12 @@ async fn serve_endpoint(
             respond(&task, subject, request).await;
             drop(permit);
         });
+    }
+}
+
+async fn unsubscribe(endpoint: &mut Endpoint, subject: Subject) {
+    if let Err(e) = endpoint.stop().await {
+        tracing::warn!(%subject, error = %e, "could not unsubscribe");
     }
 }
 
@@ -213,12 +243,14 @@ async fn respond(shared: &Shared, subject: Subject, request: Request) {
     if let Some(id) = &request_id {
         reply_headers.insert(headers::REQUEST_ID, id.as_str());
     }
+    // The server's limit counts headers too; keep room for the error headers.
+    let room = max_payload.saturating_sub(HEADER_ROOM);
     let result = result.and_then(|body| {
-        if max_payload > 0 && body.len() > max_payload {
+        if max_payload > 0 && body.len() > room {
             Err(Error::TooLarge {
                 what: "reply size in bytes",
                 size: body.len(),
-                limit: max_payload,
+                limit: room,
             })
         } else {
             Ok(body)
@@ -260,8 +292,23 @@ async fn respond(shared: &Shared, subject: Subject, request: Request) {
     }
     if let Err(e) = request.respond_with_headers(Ok(body), reply_headers).await {
         tracing::warn!(%subject, request_id, error = %e, "could not send reply");
+        // Still answer, so the caller does not wait for its timeout.
+        let error = Error::Internal(format!("the reply could not be sent: {e}")).to_body();
+        let mut fallback = HeaderMap::new();
+        fallback.insert(
+            headers::SERVICE_ERROR,
+            header_value(&error.message).as_str(),
+        );
+        fallback.insert(headers::SERVICE_ERROR_CODE, "500");
+        let body = serde_json::to_vec(&ErrorReply::from(error)).unwrap_or_default();
+        let _ = request
+            .respond_with_headers(Ok(body.into()), fallback)
+            .await;
     }
 }
+
+/// Bytes kept free in a reply for its headers (request id, error headers).
+const HEADER_ROOM: usize = 1024;
 
 /// Size limit, deadline and panic guard around one handler call.
 async fn run(state: &State, subject: Subject, payload: &Bytes) -> Result<Bytes, Error> {

@@ -181,7 +181,14 @@ async fn every_unfinished_subject_answers_501() {
         if matches!(subject, Subject::Chat | Subject::Embed | Subject::Rerank) {
             continue;
         }
-        let reply = request(&nats, &config.prefix, subject, &json!({})).await;
+        let body = match subject {
+            Subject::Index => json!({"chunks": []}),
+            Subject::GraphUpsert => json!({"data": {}}),
+            Subject::GraphExtract => json!({"context": "text"}),
+            Subject::GraphProbe => json!({"model": "m"}),
+            _ => json!({"query": "q"}),
+        };
+        let reply = request(&nats, &config.prefix, subject, &body).await;
         assert_eq!(error_code(&reply), Some(501), "{subject}");
         assert_eq!(json(&reply)["error"]["kind"], "not_implemented");
     }

@@ -31,7 +31,7 @@ pub struct BatchConfig {
 
 struct Job {
     texts: Vec<String>,
-    reply: oneshot::Sender<Result<Vec<Vec<f32>>, Error>>,
+    reply: Reply,
 }
 
 /// The embedding entry point used by every subject. Cheap to clone.
@@ -154,6 +154,50 @@ impl Batch {
 }
 
 async fn flush(backend: &dyn EmbedBackend, batch: Vec<Job>, max_batch: usize) {
+    if batch.len() == 1 {
+        return send(backend, batch, max_batch).await;
+    }
+    // Keep each job's texts to resend them alone if the batch is refused.
+    let copies: Vec<Vec<String>> = batch.iter().map(|j| j.texts.clone()).collect();
+    let Err((error, replies)) = try_send(backend, batch, max_batch).await else {
+        return;
+    };
+    if !matches!(
+        error,
+        Error::Upstream {
+            status: 400..=499,
+            ..
+        }
+    ) {
+        for reply in replies {
+            let _ = reply.send(Err(error.clone()));
+        }
+        return;
+    }
+    // The backend refused the batch for good: one request's bad text must not
+    // fail the others, so each goes alone.
+    for (texts, reply) in copies.into_iter().zip(replies) {
+        send(backend, vec![Job { texts, reply }], max_batch).await;
+    }
+}
+
+async fn send(backend: &dyn EmbedBackend, batch: Vec<Job>, max_batch: usize) {
+    if let Err((error, replies)) = try_send(backend, batch, max_batch).await {
+        for reply in replies {
+            let _ = reply.send(Err(error.clone()));
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Vec<Vec<f32>>, Error>>;
+
+/// Embeds a batch and answers each job; on failure hands the error and the
+/// unanswered replies back.
+async fn try_send(
+    backend: &dyn EmbedBackend,
+    batch: Vec<Job>,
+    max_batch: usize,
+) -> Result<(), (Error, Vec<Reply>)> {
     let counts: Vec<usize> = batch.iter().map(|j| j.texts.len()).collect();
     let mut replies = Vec::with_capacity(batch.len());
     let mut texts = Vec::with_capacity(counts.iter().sum());
@@ -182,12 +226,9 @@ async fn flush(backend: &dyn EmbedBackend, batch: Vec<Job>, max_batch: usize) {
             for (reply, n) in replies.into_iter().zip(counts) {
                 let _ = reply.send(Ok(vectors.by_ref().take(n).collect()));
             }
+            Ok(())
         }
-        Err(e) => {
-            for reply in replies {
-                let _ = reply.send(Err(e.clone()));
-            }
-        }
+        Err(e) => Err((e, replies)),
     }
 }
 
@@ -210,6 +251,56 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
             Ok(texts.iter().map(|t| vec![t.len() as f32]).collect())
         }
+    }
+
+    struct Picky;
+
+    #[async_trait::async_trait]
+    impl EmbedBackend for Picky {
+        fn model(&self) -> &str {
+            "picky"
+        }
+        async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, Error> {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            if texts.iter().any(|t| t == "bad") {
+                return Err(Error::Upstream {
+                    backend: "picky".into(),
+                    status: 400,
+                    message: "bad input".into(),
+                    retry_after: None,
+                });
+            }
+            Ok(texts.iter().map(|t| vec![t.len() as f32]).collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn one_bad_request_does_not_fail_its_batch() {
+        let embedder = Embedder::spawn(
+            Arc::new(Picky),
+            BatchConfig {
+                window: Duration::from_millis(5),
+                max_batch: 64,
+                max_concurrency: 1,
+                queue: 100,
+            },
+        );
+        let tasks: Vec<_> = ["a", "bad", "ccc", "dd"]
+            .into_iter()
+            .map(|t| {
+                let e = embedder.clone();
+                tokio::spawn(async move { e.embed(vec![t.to_owned()]).await })
+            })
+            .collect();
+        let results: Vec<_> = futures::future::join_all(tasks)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert!(results[1].is_err());
+        assert_eq!(results[0].as_ref().unwrap(), &vec![vec![1.0]]);
+        assert_eq!(results[2].as_ref().unwrap(), &vec![vec![3.0]]);
+        assert_eq!(results[3].as_ref().unwrap(), &vec![vec![2.0]]);
     }
 
     #[tokio::test]

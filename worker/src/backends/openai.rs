@@ -55,14 +55,12 @@ fn status_to_error(response: reqwest::Response) -> StatusFuture {
     })
 }
 
-/// `Retry-After` in seconds (integer or decimal). HTTP dates are ignored.
+/// `Retry-After` in seconds (integer or decimal), at most a day. HTTP dates
+/// are ignored.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    value
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+    const DAY: f64 = 86_400.0;
+    let seconds = value.trim().parse::<f64>().ok().filter(|s| *s >= 0.0)?;
+    Duration::try_from_secs_f64(seconds.min(DAY)).ok()
 }
 
 /// A client for `base_url` (including `/v1`), sharing `http`'s connection pool.
@@ -81,9 +79,12 @@ pub fn map_error(backend: &str, err: OpenAIError) -> Error {
     match err {
         OpenAIError::Boxed(inner) => match inner.downcast::<HttpStatusError>() {
             Ok(status) => status_error(backend, *status),
-            Err(other) => Error::Unavailable {
-                backend: backend.into(),
-                message: other.to_string(),
+            Err(other) => match other.downcast::<reqwest::Error>() {
+                Ok(e) => transport_error(backend, &e),
+                Err(other) => Error::Unavailable {
+                    backend: backend.into(),
+                    message: other.to_string(),
+                },
             },
         },
         OpenAIError::ApiError(api) => Error::Upstream {
@@ -96,10 +97,7 @@ pub fn map_error(backend: &str, err: OpenAIError) -> Error {
             backend: backend.into(),
             after: Duration::ZERO,
         },
-        OpenAIError::Reqwest(e) => Error::Unavailable {
-            backend: backend.into(),
-            message: error_chain(&e),
-        },
+        OpenAIError::Reqwest(e) => transport_error(backend, &e),
         OpenAIError::JSONDeserialize(e, content) => Error::Upstream {
             backend: backend.into(),
             status: 200,
@@ -132,6 +130,24 @@ fn status_error(backend: &str, e: HttpStatusError) -> Error {
         status: e.status,
         message,
         retry_after: e.retry_after,
+    }
+}
+
+/// A failed HTTP exchange. Only a refused connection is safe to repeat: any
+/// later failure may have reached the backend already.
+pub fn transport_error(backend: &str, e: &reqwest::Error) -> Error {
+    if e.is_connect() {
+        Error::Unavailable {
+            backend: backend.into(),
+            message: error_chain(e),
+        }
+    } else {
+        Error::Upstream {
+            backend: backend.into(),
+            status: 0,
+            message: format!("the exchange failed: {}", error_chain(e)),
+            retry_after: None,
+        }
     }
 }
 
@@ -169,6 +185,8 @@ mod tests {
         assert_eq!(parse_retry_after("0.5"), Some(Duration::from_millis(500)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
         assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(parse_retry_after("1e20"), Some(Duration::from_secs(86_400)));
+        assert_eq!(parse_retry_after("NaN"), None);
     }
 
     #[test]

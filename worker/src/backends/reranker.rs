@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::openai::{error_chain, parse_retry_after, truncate};
+use super::openai::{parse_retry_after, transport_error, truncate};
 use crate::config::{ms, RerankConfig, RerankFormat};
 use crate::error::Error;
 use crate::retry::RetryPolicy;
@@ -133,10 +133,7 @@ impl Reranker {
                 after: self.timeout,
             }
         } else {
-            Error::Unavailable {
-                backend: BACKEND.into(),
-                message: error_chain(&e),
-            }
+            transport_error(BACKEND, &e)
         }
     }
 }

@@ -4,15 +4,17 @@
 //! Scenarios, each at several concurrency levels:
 //! - `nats-echo`: a bare NATS responder echoing the payload (the ceiling);
 //! - `nats-embed` / `nats-chat`: NATS -> worker, instant fake backend;
-//! - `http-embed`: HTTP -> producer -> NATS -> worker, same fake.
+//! - `http-embed`: HTTP -> producer -> NATS -> worker, same fake;
+//!
+//! then index and search on the embedded vector store ([`vectors`]).
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod load;
+mod vectors;
 
 use bytes::Bytes;
 use clap::Parser;
 use futures::StreamExt;
-use hdrhistogram::Histogram;
+use load::{http_call, measure, nats_call, Call};
 use ragwire_schemas::Subject;
 use ragwire_tests::{start_producer, start_worker, test_config, Behaviour, FakeOpenAi};
 
@@ -31,96 +33,16 @@ struct Args {
     /// Most embedding backend calls in flight per worker.
     #[arg(long, default_value_t = 16)]
     embed_calls: usize,
+    /// Skip the vector store section.
+    #[arg(long)]
+    no_vectors: bool,
     /// Embedding dimension of the fake backend (384 = all-MiniLM-L6-v2).
     #[arg(long, default_value_t = 384)]
     dim: usize,
 }
 
-struct Outcome {
-    rps: f64,
-    p50: f64,
-    p95: f64,
-    p99: f64,
-    errors: u64,
-}
-
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-type Call = Arc<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
-
-async fn measure(call: Call, concurrency: usize, seconds: f64) -> Outcome {
-    // Warm connections and caches first.
-    futures::future::join_all((0..concurrency).map(|_| call())).await;
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let call = call.clone();
-            tokio::spawn(async move {
-                let mut hist = Histogram::<u64>::new(3).expect("histogram");
-                let mut errors = 0;
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    if call().await {
-                        hist.record(t.elapsed().as_micros() as u64)
-                            .expect("in range");
-                    } else {
-                        errors += 1;
-                    }
-                }
-                (hist, errors)
-            })
-        })
-        .collect();
-    let mut total = Histogram::<u64>::new(3).expect("histogram");
-    let mut errors = 0;
-    for task in tasks {
-        let (hist, e) = task.await.expect("load task");
-        total.add(hist).expect("same bounds");
-        errors += e;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let ms = |q: f64| total.value_at_quantile(q) as f64 / 1000.0;
-    Outcome {
-        rps: total.len() as f64 / elapsed,
-        p50: ms(0.50),
-        p95: ms(0.95),
-        p99: ms(0.99),
-        errors,
-    }
-}
-
-fn nats_call(nats: async_nats::Client, subject: String, payload: Bytes) -> Call {
-    Arc::new(move || {
-        let nats = nats.clone();
-        let subject = subject.clone();
-        let payload = payload.clone();
-        Box::pin(async move {
-            match nats.request(subject, payload).await {
-                Ok(m) => m
-                    .headers
-                    .is_none_or(|h| h.get("Nats-Service-Error-Code").is_none()),
-                Err(_) => false,
-            }
-        })
-    })
-}
-
-fn http_call(http: reqwest::Client, url: String, payload: Bytes) -> Call {
-    Arc::new(move || {
-        let req = http
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(payload.clone());
-        Box::pin(async move {
-            match req.send().await {
-                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                Err(_) => false,
-            }
-        })
-    })
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -224,5 +146,15 @@ async fn main() -> anyhow::Result<()> {
         fake.chat_calls()
     );
     worker.shutdown().await;
+    if !args.no_vectors {
+        let vector_levels: Vec<usize> = args
+            .concurrency
+            .iter()
+            .copied()
+            .filter(|c| *c <= 64)
+            .collect();
+        vectors::run(&nats, args.seconds, &vector_levels).await?;
+    }
+    let _ = std::fs::remove_dir_all(&config.data_dir);
     Ok(())
 }

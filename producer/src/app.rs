@@ -71,10 +71,21 @@ pub fn app(state: AppState) -> Router {
             ),
         );
     }
-    let api = api.route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_key,
-    ));
+    // Only the API is shed under load: health checks and metrics must answer
+    // exactly when the service is busy.
+    let api = api
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                    ApiError::Overloaded
+                }))
+                .load_shed()
+                .layer(GlobalConcurrencyLimitLayer::new(state.max_concurrency)),
+        );
     let open = Router::new()
         .route("/health", get(health))
         .route("/version", get(version))
@@ -87,14 +98,6 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             metrics::record,
         ))
-        .layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                    ApiError::Overloaded
-                }))
-                .load_shed()
-                .layer(GlobalConcurrencyLimitLayer::new(state.max_concurrency)),
-        )
         .layer(DefaultBodyLimit::max(state.max_body))
         .with_state(state)
 }

@@ -2,6 +2,7 @@
 //! subject prefix per test so tests run in parallel.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::Client;
@@ -31,13 +32,40 @@ pub async fn nats() -> Client {
         .unwrap_or_else(|e| panic!("the tests need a NATS server: {e}"))
 }
 
-/// A configuration for tests: unique prefix, backends on `fake`, short
-/// timeouts and backoff.
+/// A fresh data directory for one test, under `RAGWIRE_TEST_DATA` (which
+/// `scripts/test` empties before a run) or the system's temp folder.
+pub fn test_data_dir(prefix: &str) -> PathBuf {
+    let root = std::env::var_os("RAGWIRE_TEST_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("ragwire-tests"));
+    root.join(prefix)
+}
+
+/// The local embedding model: `RAGWIRE_EMBED_MODEL_DIR`, or where
+/// `scripts/test` puts it. A missing model fails the test.
+pub fn model_dir() -> PathBuf {
+    let dir = std::env::var_os("RAGWIRE_EMBED_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/ragwire-models/all-MiniLM-L6-v2"));
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "the local embedding model is missing at {}: run `scripts/fetch-model {}` (scripts/test does)",
+        dir.display(),
+        dir.display()
+    );
+    dir
+}
+
+/// A configuration for tests: unique prefix and data directory, backends on
+/// `fake` (embeddings included), short timeouts and backoff.
 pub fn test_config(fake: &FakeOpenAi) -> Config {
+    let prefix = unique_prefix();
     let mut c = Config {
-        prefix: unique_prefix(),
+        data_dir: test_data_dir(&prefix),
+        prefix,
         ..Config::default()
     };
+    c.embed.base_url = Some(fake.base_url.clone());
     c.nats.url = nats_url();
     c.llm.base_url = fake.base_url.clone();
     c.llm.timeout_ms = 5_000;

@@ -27,6 +27,7 @@ pub struct Config {
     pub llm: LlmConfig,
     pub embed: EmbedConfig,
     pub rerank: RerankConfig,
+    pub vectors: VectorConfig,
     pub limits: Limits,
     pub http: HttpConfig,
 }
@@ -103,8 +104,12 @@ pub struct LlmConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmbedConfig {
-    /// OpenAI-compatible base URL (`RAGWIRE_EMBED_BASE_URL`, defaults to the LLM one).
+    /// OpenAI-compatible base URL of an embedding service
+    /// (`RAGWIRE_EMBED_BASE_URL`); unset = the local model in `model_dir`.
     pub base_url: Option<String>,
+    /// Folder of the local sentence-transformers BERT model
+    /// (`RAGWIRE_EMBED_MODEL_DIR`, default `{data_dir}/models/all-MiniLM-L6-v2`).
+    pub model_dir: Option<PathBuf>,
     /// Key (`RAGWIRE_EMBED_API_KEY`, defaults to the LLM one).
     pub api_key: Option<String>,
     /// Model name (`RAGWIRE_EMBED_MODEL`, default `text-embedding-3-small`).
@@ -120,6 +125,29 @@ pub struct EmbedConfig {
     pub max_concurrency: usize,
     /// Most embed requests waiting for a batch (`RAGWIRE_EMBED_QUEUE`, default 10000).
     pub queue: usize,
+}
+
+/// The vector store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VectorConfig {
+    /// Qdrant server, gRPC port (`QDRANT_URL`, e.g. `http://127.0.0.1:6334`);
+    /// unset = Qdrant's embedded engine under `{data_dir}/vectors`.
+    pub qdrant_url: Option<String>,
+    /// Qdrant API key (`QDRANT_API_KEY`).
+    pub qdrant_api_key: Option<String>,
+    /// Per Qdrant call (`RAGWIRE_VECTOR_TIMEOUT_MS`, default 30000).
+    pub timeout_ms: u64,
+}
+
+impl Default for VectorConfig {
+    fn default() -> Self {
+        VectorConfig {
+            qdrant_url: None,
+            qdrant_api_key: None,
+            timeout_ms: 30_000,
+        }
+    }
 }
 
 /// Reranker wire format.
@@ -206,6 +234,7 @@ impl Default for Config {
             llm: LlmConfig::default(),
             embed: EmbedConfig::default(),
             rerank: RerankConfig::default(),
+            vectors: VectorConfig::default(),
             limits: Limits::default(),
             http: HttpConfig::default(),
         }
@@ -249,6 +278,7 @@ impl Default for EmbedConfig {
     fn default() -> Self {
         EmbedConfig {
             base_url: None,
+            model_dir: None,
             api_key: None,
             model: "text-embedding-3-small".into(),
             timeout_ms: 30_000,
@@ -377,6 +407,7 @@ impl Config {
 
         let e = &mut self.embed;
         env.set_opt("RAGWIRE_EMBED_BASE_URL", &mut e.base_url)?;
+        env.set_opt("RAGWIRE_EMBED_MODEL_DIR", &mut e.model_dir)?;
         env.set_opt("RAGWIRE_EMBED_API_KEY", &mut e.api_key)?;
         env.set("RAGWIRE_EMBED_MODEL", &mut e.model)?;
         env.set("RAGWIRE_EMBED_TIMEOUT_MS", &mut e.timeout_ms)?;
@@ -390,6 +421,11 @@ impl Config {
         env.set("RAGWIRE_RERANK_FORMAT", &mut r.format)?;
         env.set_opt("RAGWIRE_RERANK_API_KEY", &mut r.api_key)?;
         env.set("RAGWIRE_RERANK_TIMEOUT_MS", &mut r.timeout_ms)?;
+
+        let v = &mut self.vectors;
+        env.set_opt("QDRANT_URL", &mut v.qdrant_url)?;
+        env.set_opt("QDRANT_API_KEY", &mut v.qdrant_api_key)?;
+        env.set("RAGWIRE_VECTOR_TIMEOUT_MS", &mut v.timeout_ms)?;
 
         let m = &mut self.limits;
         env.set("RAGWIRE_MAX_IN_FLIGHT", &mut m.max_in_flight)?;
@@ -455,6 +491,7 @@ impl Config {
             ("RAGWIRE_LLM_TIMEOUT_MS", self.llm.timeout_ms),
             ("RAGWIRE_EMBED_TIMEOUT_MS", self.embed.timeout_ms),
             ("RAGWIRE_RERANK_TIMEOUT_MS", self.rerank.timeout_ms),
+            ("RAGWIRE_VECTOR_TIMEOUT_MS", self.vectors.timeout_ms),
             ("RAGWIRE_REQUEST_TIMEOUT_MS", self.limits.request_timeout_ms),
             ("RAGWIRE_HTTP_TIMEOUT_MS", self.http.timeout_ms),
             ("NATS_CONNECT_TIMEOUT_MS", self.nats.connect_timeout_ms),
@@ -473,6 +510,7 @@ impl Config {
             .chain([
                 ("RAGWIRE_EMBED_BASE_URL", self.embed.base_url.as_ref()),
                 ("RAGWIRE_RERANK_URL", self.rerank.url.as_ref()),
+                ("QDRANT_URL", self.vectors.qdrant_url.as_ref()),
             ])
         {
             if let Some(url) = url {
@@ -491,6 +529,14 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The local embedding model's folder.
+    pub fn model_dir(&self) -> PathBuf {
+        self.embed
+            .model_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("models").join("all-MiniLM-L6-v2"))
     }
 
     /// The chain of LLM providers: the primary, then the fallbacks.

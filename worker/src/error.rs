@@ -12,6 +12,9 @@ pub enum Error {
     /// The request is malformed or a field is invalid (400).
     #[error("{0}")]
     BadRequest(String),
+    /// The named thing does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
     /// The request is larger than the configured limit (413).
     #[error("{what} is {size}, above the limit of {limit}")]
     TooLarge {
@@ -83,6 +86,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::BadRequest(_) => ErrorKind::BadRequest,
+            Error::NotFound(_) => ErrorKind::NotFound,
             Error::TooLarge { .. } => ErrorKind::PayloadTooLarge,
             Error::Unprocessable(_) => ErrorKind::Unprocessable,
             Error::RateLimited { .. } => ErrorKind::RateLimited,

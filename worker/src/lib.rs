@@ -10,6 +10,7 @@
 //!   and calls the backends.
 //! - [`backends`]: the LLM provider chain, the micro-batched embedder and the
 //!   reranker client, each cheap to clone and built once.
+//! - [`vectors`]: the vector stores (Qdrant's embedded engine, a Qdrant server).
 //! - [`retry`]: the one place where failed backend calls are retried.
 //! - [`error`]: the crate's error enum and its mapping to error replies.
 //! - [`telemetry`]: tracing set-up.
@@ -23,6 +24,7 @@ pub mod retry;
 pub mod service;
 pub mod state;
 pub mod telemetry;
+pub mod vectors;
 
 pub use config::Config;
 pub use error::Error;

@@ -134,6 +134,7 @@ pub async fn start_with_client(
     tracing::info!(id = %id, prefix = %config.prefix, queue_group = %config.queue_group, "worker started");
 
     let token = shutdown.clone();
+    let vectors = state.vectors.clone();
     let grace = ms(config.limits.shutdown_grace_ms);
     let stopped = tokio::spawn(async move {
         token.cancelled().await;
@@ -164,6 +165,9 @@ pub async fn start_with_client(
             Ok(Ok(()))
         ) {
             tracing::warn!("could not stop the NATS service cleanly");
+        }
+        if let Err(e) = vectors.flush().await {
+            tracing::warn!(error = %e, "could not flush the vector store");
         }
         tracing::info!("worker stopped");
     });

@@ -5,10 +5,14 @@ use std::time::Duration;
 
 use crate::backends::batcher::BatchConfig;
 use crate::backends::embedder::{EmbedBackend, OpenAiEmbedder};
+use crate::backends::local::LocalEmbedder;
 use crate::backends::{http_client, Embedder, Llm, Reranker};
 use crate::config::{ms, Config};
 use crate::error::Error;
 use crate::retry::RetryPolicy;
+use crate::vectors::edge::EdgeStore;
+use crate::vectors::qdrant::QdrantStore;
+use crate::vectors::VectorStore;
 
 /// Shared by all requests of a worker. Cheap to clone.
 #[derive(Clone)]
@@ -18,6 +22,7 @@ pub struct State {
     pub embedder: Embedder,
     /// `None` when no reranker URL is configured.
     pub reranker: Option<Reranker>,
+    pub vectors: Arc<dyn VectorStore>,
 }
 
 impl State {
@@ -30,37 +35,46 @@ impl State {
             max_backoff: Duration::from_secs(8),
             max_retry_after: ms(config.llm.max_retry_after_ms),
         };
-        let embed_url = config
-            .embed
-            .base_url
-            .as_deref()
-            .unwrap_or(&config.llm.base_url);
-        let embed_key = config
-            .embed
-            .api_key
-            .as_deref()
-            .or(config.llm.api_key.as_deref());
-        let backend: Arc<dyn EmbedBackend> = OpenAiEmbedder::new(
-            embed_url,
-            embed_key,
-            config.embed.model.clone(),
-            ms(config.embed.timeout_ms),
-            retry,
-            http.clone(),
-        );
-        let embedder = Embedder::spawn(
-            backend,
-            BatchConfig {
-                window: Duration::from_micros(config.embed.batch_window_us),
-                max_batch: config.embed.max_batch,
-                max_concurrency: config.embed.max_concurrency,
-                queue: config.embed.queue,
-            },
-        );
+        let mut batching = BatchConfig {
+            window: Duration::from_micros(config.embed.batch_window_us),
+            max_batch: config.embed.max_batch,
+            max_concurrency: config.embed.max_concurrency,
+            queue: config.embed.queue,
+        };
+        let backend: Arc<dyn EmbedBackend> = match &config.embed.base_url {
+            Some(url) => OpenAiEmbedder::new(
+                url,
+                config
+                    .embed
+                    .api_key
+                    .as_deref()
+                    .or(config.llm.api_key.as_deref()),
+                config.embed.model.clone(),
+                ms(config.embed.timeout_ms),
+                retry,
+                http.clone(),
+            ),
+            None => {
+                // CPU-bound and parallel inside: one call at a time, while
+                // requests queue into the next batch.
+                batching.max_concurrency = 1;
+                batching.max_batch = batching.max_batch.min(64);
+                LocalEmbedder::load(&config.model_dir())?
+            }
+        };
+        let vectors: Arc<dyn VectorStore> = match &config.vectors.qdrant_url {
+            Some(url) => QdrantStore::connect(
+                url,
+                config.vectors.qdrant_api_key.as_deref(),
+                ms(config.vectors.timeout_ms),
+            )?,
+            None => EdgeStore::open(&config.data_dir.join("vectors"))?,
+        };
         Ok(State {
             llm: Llm::new(&config, http.clone()),
             reranker: Reranker::new(&config.rerank, retry, http),
-            embedder,
+            embedder: Embedder::spawn(backend, batching),
+            vectors,
             config: Arc::new(config),
         })
     }

@@ -121,7 +121,7 @@ async fn subjects_over_http_with_auth() {
         .unwrap();
     assert_eq!(r.status(), 400);
     let r = http
-        .post(producer.url("/search"))
+        .post(producer.url("/retrieve"))
         .header("X-API-Key", "k-one")
         .json(&json!({"query": "q"}))
         .send()
@@ -229,7 +229,7 @@ async fn no_worker_is_503_and_slow_worker_is_504() {
         .unwrap();
     assert_eq!(r.status(), 504);
     assert!(
-        started.elapsed() < Duration::from_millis(1500),
+        started.elapsed() < Duration::from_millis(1900),
         "{:?}",
         started.elapsed()
     );
@@ -270,25 +270,57 @@ async fn concurrency_limit_sheds_with_503() {
     let producer = start_producer(&config).await;
     let http = client();
     let chat = json!({"messages": [{"role": "user", "content": "hi"}]});
-    let calls: Vec<_> = (0..6)
+    // Two slow requests hold both slots...
+    let slow: Vec<_> = (0..2)
         .map(|_| {
             let req = http.post(producer.url("/chat")).json(&chat).send();
             tokio::spawn(async move { req.await.unwrap().status().as_u16() })
         })
         .collect();
-    let mut statuses = Vec::new();
-    for c in calls {
-        statuses.push(c.await.unwrap());
+    let waiting = std::time::Instant::now();
+    while fake.chat_calls() < 2 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "slow requests never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // ...so more are shed at once, with the reason, while health stays up.
+    for _ in 0..3 {
+        let r = http
+            .post(producer.url("/chat"))
+            .json(&chat)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 503);
+        let v: Value = r.json().await.unwrap();
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("concurrency limit"),
+            "{v}"
+        );
     }
     assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        2,
-        "{statuses:?}"
+        http.get(producer.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
     );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 503).count(),
-        4,
-        "{statuses:?}"
-    );
+    for s in slow {
+        assert_eq!(s.await.unwrap(), 200);
+    }
+    // Slots free again: served.
+    let r = http
+        .post(producer.url("/chat"))
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     worker.shutdown().await;
 }

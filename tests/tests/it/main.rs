@@ -3,5 +3,7 @@
 
 mod errors;
 mod http;
+mod qdrant_server;
 mod resilience;
 mod subjects;
+mod vectors;

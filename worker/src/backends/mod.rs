@@ -5,12 +5,14 @@
 //!   with HTTP error statuses (and `Retry-After`) mapped to [`crate::Error`].
 //! - [`llm`]: chat completions over a chain of providers, with model aliases.
 //! - [`embedder`]: the embedding backend trait and its OpenAI-compatible
-//!   implementation; [`batcher`] micro-batches concurrent requests into it.
+//!   implementation, and [`local`], a BERT model run in-process;
+//!   [`batcher`] micro-batches concurrent requests into either.
 //! - [`reranker`]: a reranker over HTTP (TEI or the seed gateway's format).
 
 pub mod batcher;
 pub mod embedder;
 pub mod llm;
+pub mod local;
 pub mod openai;
 pub mod reranker;
 

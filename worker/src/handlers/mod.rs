@@ -4,9 +4,13 @@
 
 pub mod chat;
 pub mod embed;
+pub mod index;
 pub mod rerank;
+pub mod search;
 
 use bytes::Bytes;
+use ragwire_schemas::graph::{ExtractRequest, ProbeRequest, QueryRequest, UpsertRequest};
+use ragwire_schemas::retrieve::RetrieveRequest;
 use ragwire_schemas::{Subject, Success};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -20,11 +24,25 @@ pub async fn dispatch(state: &State, subject: Subject, payload: &[u8]) -> Result
         Subject::Chat => encode(chat::handle(state, decode(payload)?).await?),
         Subject::Embed => encode(embed::handle(state, decode(payload)?).await?),
         Subject::Rerank => encode(rerank::handle(state, decode(payload)?).await?),
-        other => Err(Error::NotImplemented(format!(
-            "{}.{other}",
-            state.config.prefix
-        ))),
+        Subject::Index => encode(index::handle(state, decode(payload)?).await?),
+        Subject::Search => encode(search::handle(state, decode(payload)?).await?),
+        Subject::Retrieve => pending::<RetrieveRequest>(state, subject, payload),
+        Subject::GraphExtract => pending::<ExtractRequest>(state, subject, payload),
+        Subject::GraphUpsert => pending::<UpsertRequest>(state, subject, payload),
+        Subject::GraphQuery => pending::<QueryRequest>(state, subject, payload),
+        Subject::GraphProbe => pending::<ProbeRequest>(state, subject, payload),
     }
+}
+
+/// Subjects whose backends are not built yet: the request is still checked
+/// against the contract (400), then answered 501.
+fn pending<T: DeserializeOwned>(
+    state: &State,
+    subject: Subject,
+    payload: &[u8],
+) -> Result<Bytes, Error> {
+    decode::<T>(payload)?;
+    Err(Error::NotImplemented(subject.subject(&state.config.prefix)))
 }
 
 /// Parses a request, naming the offending field on error.

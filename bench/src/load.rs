@@ -1,0 +1,91 @@
+//! The load generator: a fixed number of requests in flight for a fixed
+//! time, latencies in an HDR histogram.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+
+pub struct Outcome {
+    pub rps: f64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub errors: u64,
+}
+
+pub type Call = Arc<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
+
+pub async fn measure(call: Call, concurrency: usize, seconds: f64) -> Outcome {
+    // Warm connections and caches first.
+    futures::future::join_all((0..concurrency).map(|_| call())).await;
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                let mut hist = Histogram::<u64>::new(3).expect("histogram");
+                let mut errors = 0;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    if call().await {
+                        hist.record(t.elapsed().as_micros() as u64)
+                            .expect("in range");
+                    } else {
+                        errors += 1;
+                    }
+                }
+                (hist, errors)
+            })
+        })
+        .collect();
+    let mut total = Histogram::<u64>::new(3).expect("histogram");
+    let mut errors = 0;
+    for task in tasks {
+        let (hist, e) = task.await.expect("load task");
+        total.add(hist).expect("same bounds");
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let ms = |q: f64| total.value_at_quantile(q) as f64 / 1000.0;
+    Outcome {
+        rps: total.len() as f64 / elapsed,
+        p50: ms(0.50),
+        p95: ms(0.95),
+        p99: ms(0.99),
+        errors,
+    }
+}
+
+pub fn nats_call(nats: async_nats::Client, subject: String, payload: Bytes) -> Call {
+    Arc::new(move || {
+        let nats = nats.clone();
+        let subject = subject.clone();
+        let payload = payload.clone();
+        Box::pin(async move {
+            match nats.request(subject, payload).await {
+                Ok(m) => m
+                    .headers
+                    .is_none_or(|h| h.get("Nats-Service-Error-Code").is_none()),
+                Err(_) => false,
+            }
+        })
+    })
+}
+
+pub fn http_call(http: reqwest::Client, url: String, payload: Bytes) -> Call {
+    Arc::new(move || {
+        let req = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(payload.clone());
+        Box::pin(async move {
+            match req.send().await {
+                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                Err(_) => false,
+            }
+        })
+    })
+}

@@ -1,0 +1,142 @@
+//! Index (chunks/s) and search (requests/s, latency) on the embedded vector
+//! store, with an instant fake embedder and with the local model.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ragwire_schemas::Subject;
+use ragwire_tests::{model_dir, start_worker, test_config, FakeOpenAi};
+use serde_json::json;
+
+use crate::load::{measure, Call};
+
+const WORDS: [&str; 24] = [
+    "queue",
+    "stream",
+    "vector",
+    "graph",
+    "worker",
+    "retry",
+    "batch",
+    "model",
+    "search",
+    "filter",
+    "index",
+    "chunk",
+    "latency",
+    "replica",
+    "cluster",
+    "payload",
+    "subject",
+    "reply",
+    "timeout",
+    "embedding",
+    "rerank",
+    "citation",
+    "entity",
+    "relation",
+];
+
+/// A deterministic sentence of 12 words for `n`.
+fn sentence(n: u64) -> String {
+    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..12)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            WORDS[(x % WORDS.len() as u64) as usize]
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn call(
+    nats: async_nats::Client,
+    subject: String,
+    body: impl Fn(u64) -> Bytes + Send + Sync + 'static,
+) -> Call {
+    let counter = Arc::new(AtomicU64::new(0));
+    let body = Arc::new(body);
+    Arc::new(move || {
+        let n = counter.fetch_add(1, Ordering::Relaxed);
+        let nats = nats.clone();
+        let subject = subject.clone();
+        let payload = body(n);
+        Box::pin(async move {
+            match nats.request(subject, payload).await {
+                Ok(m) => m
+                    .headers
+                    .is_none_or(|h| h.get("Nats-Service-Error-Code").is_none()),
+                Err(_) => false,
+            }
+        })
+    })
+}
+
+/// Chunks per index request.
+const CHUNKS: u64 = 32;
+
+pub async fn run(
+    nats: &async_nats::Client,
+    seconds: f64,
+    concurrency: &[usize],
+) -> anyhow::Result<()> {
+    let fake = FakeOpenAi::start_with(Default::default(), 384).await;
+    println!();
+    println!(
+        "embedded vector store (qdrant-edge), 384 dimensions, {CHUNKS} chunks per index request:"
+    );
+    println!(
+        "{:<14} {:<10} {:>5} {:>10} {:>9} {:>9} {:>9} {:>7}",
+        "embedder", "scenario", "conc", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"
+    );
+    for embedder in ["instant-fake", "local-minilm"] {
+        let mut config = test_config(&fake);
+        config.limits.max_in_flight = 4096;
+        if embedder == "local-minilm" {
+            config.embed.base_url = None;
+            config.embed.model_dir = Some(model_dir());
+        }
+        let worker = start_worker(&config).await;
+        let index = call(nats.clone(), Subject::Index.subject(&config.prefix), |n| {
+            let chunks: Vec<_> = (0..CHUNKS)
+                .map(|c| json!({"doc_id": format!("doc-{n}"), "chunk_id": c.to_string(), "text": sentence(n * CHUNKS + c), "metadata": {"n": n}}))
+                .collect();
+            serde_json::to_vec(&json!({"chunks": chunks, "collection": "bench"}))
+                .unwrap()
+                .into()
+        });
+        let o = measure(index, 4, seconds).await;
+        println!(
+            "{:<14} {:<10} {:>5} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>7}   = {:.0} chunks/s",
+            embedder,
+            "index",
+            4,
+            o.rps,
+            o.p50,
+            o.p95,
+            o.p99,
+            o.errors,
+            o.rps * CHUNKS as f64
+        );
+        for &c in concurrency {
+            let search = call(nats.clone(), Subject::Search.subject(&config.prefix), |n| {
+                serde_json::to_vec(
+                    &json!({"query": sentence(n + 1_000_000), "collection": "bench", "top_k": 5}),
+                )
+                .unwrap()
+                .into()
+            });
+            let o = measure(search, c, seconds).await;
+            println!(
+                "{:<14} {:<10} {:>5} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>7}",
+                embedder, "search", c, o.rps, o.p50, o.p95, o.p99, o.errors
+            );
+        }
+        worker.shutdown().await;
+        let _ = std::fs::remove_dir_all(&config.data_dir);
+    }
+    Ok(())
+}

@@ -1,0 +1,372 @@
+//! index and search on Qdrant's embedded engine, with the fake embedder and
+//! with the local all-MiniLM-L6-v2 model.
+
+use ragwire_schemas::Subject;
+use ragwire_tests::*;
+use serde_json::{json, Value};
+
+fn chunks() -> Value {
+    json!([
+        {"doc_id": "nats-doc", "chunk_id": "1", "text": "NATS queue groups spread requests over workers",
+         "metadata": {"lang": "en", "year": 2021, "source": "docs"}},
+        {"doc_id": "nats-doc", "chunk_id": "2", "text": "JetStream keeps durable streams of messages",
+         "metadata": {"lang": "en", "year": 2023, "source": "docs"}},
+        {"doc_id": "qdrant-doc", "text": "Qdrant searches vectors with payload filters",
+         "metadata": {"lang": "de", "year": 2024, "source": "blog"}},
+        {"doc_id": "cooking", "chunk_id": "a", "text": "Simmer the tomatoes with garlic and basil",
+         "metadata": {"lang": "it", "year": 2019, "source": "blog"}}
+    ])
+}
+
+async fn search(nats: &async_nats::Client, prefix: &str, body: Value) -> Value {
+    json(&request(nats, prefix, Subject::Search, &body).await)
+}
+
+fn doc_ids(reply: &Value) -> Vec<String> {
+    reply["hits"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no hits: {reply}"))
+        .iter()
+        .map(|h| h["payload"]["doc_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn index_then_search_with_filters_and_idempotent_reindex() {
+    let fake = FakeOpenAi::start().await;
+    let config = test_config(&fake);
+    let worker = start_worker(&config).await;
+    let nats = nats().await;
+    let p = config.prefix.as_str();
+
+    let reply = json(
+        &request(
+            &nats,
+            p,
+            Subject::Index,
+            &json!({"chunks": chunks(), "collection": "kb"}),
+        )
+        .await,
+    );
+    assert_eq!(
+        reply,
+        json!({"ok": true, "upserted": 4, "dim": 8, "collection": "kb"})
+    );
+
+    let found = search(
+        &nats,
+        p,
+        json!({"query": "queue groups spread requests", "collection": "kb", "top_k": 2}),
+    )
+    .await;
+    let hits = found["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 2);
+    let top = &hits[0];
+    assert_eq!(top["payload"]["doc_id"], "nats-doc");
+    assert_eq!(top["payload"]["chunk_id"], "1");
+    assert_eq!(
+        top["payload"]["text"],
+        "NATS queue groups spread requests over workers"
+    );
+    assert_eq!(top["payload"]["metadata"]["year"], 2021);
+    assert_eq!(top["payload"]["hash"].as_str().unwrap().len(), 64);
+    assert_eq!(top["id"].as_str().unwrap().len(), 36, "a UUID");
+    assert!(top["score"].as_f64().unwrap() > hits[1]["score"].as_f64().unwrap());
+
+    // Filters: equality on doc_id, any-of and numeric range on metadata.
+    let all = |filters: Value| json!({"query": "anything at all", "collection": "kb", "top_k": 10, "filters": filters});
+    let mut ids = doc_ids(&search(&nats, p, all(json!({"doc_id": "nats-doc"}))).await);
+    ids.dedup();
+    assert_eq!(ids, ["nats-doc"]);
+    assert_eq!(
+        doc_ids(&search(&nats, p, all(json!({"doc_id": "nats-doc"}))).await).len(),
+        2
+    );
+    let mut ids = doc_ids(&search(&nats, p, all(json!({"lang": ["de", "it"]}))).await);
+    ids.sort();
+    assert_eq!(ids, ["cooking", "qdrant-doc"]);
+    let mut ids =
+        doc_ids(&search(&nats, p, all(json!({"year": {"gte": 2021, "lte": 2023}}))).await);
+    ids.sort();
+    assert_eq!(ids, ["nats-doc", "nats-doc"]);
+    let ids = doc_ids(
+        &search(
+            &nats,
+            p,
+            all(json!({"metadata.source": "blog", "year": {"gt": 2020}})),
+        )
+        .await,
+    );
+    assert_eq!(ids, ["qdrant-doc"]);
+    assert!(doc_ids(&search(&nats, p, all(json!({"doc_id": "nope"}))).await).is_empty());
+
+    // Indexing the same chunks again leaves one point each.
+    let reply = json(
+        &request(
+            &nats,
+            p,
+            Subject::Index,
+            &json!({"chunks": chunks(), "collection": "kb"}),
+        )
+        .await,
+    );
+    assert_eq!(reply["upserted"], 4);
+    assert_eq!(doc_ids(&search(&nats, p, all(json!({}))).await).len(), 4);
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_index_and_search_requests_are_refused() {
+    let fake = FakeOpenAi::start().await;
+    let mut config = test_config(&fake);
+    config.limits.max_texts = 3;
+    let worker = start_worker(&config).await;
+    let nats = nats().await;
+    let p = config.prefix.as_str();
+    let chunk = json!({"doc_id": "d", "text": "t"});
+    let cases = [
+        (
+            Subject::Index,
+            json!({"chunks": []}),
+            400,
+            "`chunks` must not be empty",
+        ),
+        (
+            Subject::Index,
+            json!({"chunks": [chunk, chunk, chunk, chunk]}),
+            413,
+            "limit of 3",
+        ),
+        (
+            Subject::Index,
+            json!({"chunks": [{"doc_id": "", "text": "t"}]}),
+            400,
+            "chunks[0].doc_id",
+        ),
+        (
+            Subject::Index,
+            json!({"chunks": [{"doc_id": "d", "text": " "}]}),
+            400,
+            "chunks[0].text",
+        ),
+        (
+            Subject::Index,
+            json!({"chunks": [{"doc_id": "d", "text": "t", "metadata": [1]}]}),
+            400,
+            "metadata",
+        ),
+        (
+            Subject::Index,
+            json!({"chunks": [chunk], "collection": "../x"}),
+            400,
+            "collection",
+        ),
+        (
+            Subject::Search,
+            json!({"query": "q", "collection": "never-indexed"}),
+            404,
+            "does not exist",
+        ),
+        (
+            Subject::Search,
+            json!({"query": "q", "top_k": 0}),
+            400,
+            "top_k",
+        ),
+        (
+            Subject::Search,
+            json!({"query": "", "collection": "kb"}),
+            400,
+            "`query`",
+        ),
+        (
+            Subject::Search,
+            json!({"query": "q", "filters": {"year": {"near": 1}}}),
+            400,
+            "filters.year",
+        ),
+        (
+            Subject::Search,
+            json!({"query": "q", "filters": "lang=en"}),
+            400,
+            "filters",
+        ),
+    ];
+    for (subject, body, code, needle) in cases {
+        let reply = request(&nats, p, subject, &body).await;
+        let v = json(&reply);
+        assert_eq!(error_code(&reply), Some(code), "{body}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(needle),
+            "{body}: {v}"
+        );
+    }
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn points_survive_a_restart_and_dimension_is_enforced() {
+    let fake = FakeOpenAi::start().await;
+    let config = test_config(&fake);
+    let worker = start_worker(&config).await;
+    let nats = nats().await;
+    let p = config.prefix.as_str();
+    let reply = json(&request(&nats, p, Subject::Index, &json!({"chunks": chunks()})).await);
+    assert_eq!(reply["collection"], "chunks", "default collection");
+    worker.shutdown().await;
+
+    // Same data directory, new worker: the points are there.
+    let worker = start_worker(&config).await;
+    let found = search(
+        &nats,
+        p,
+        json!({"query": "tomatoes garlic basil", "top_k": 10}),
+    )
+    .await;
+    assert_eq!(found["hits"].as_array().unwrap().len(), 4, "{found}");
+    assert_eq!(found["hits"][0]["payload"]["doc_id"], "cooking");
+    worker.shutdown().await;
+
+    // A 16-dimension embedder cannot write into the 8-dimension collection.
+    let fake16 = FakeOpenAi::start_with(Behaviour::default(), 16).await;
+    let mut config16 = config.clone();
+    config16.embed.base_url = Some(fake16.base_url.clone());
+    let worker = start_worker(&config16).await;
+    for (subject, body) in [
+        (
+            Subject::Index,
+            json!({"chunks": [{"doc_id": "d", "text": "t"}]}),
+        ),
+        (Subject::Search, json!({"query": "q"})),
+    ] {
+        let reply = request(&nats, p, subject, &body).await;
+        assert_eq!(error_code(&reply), Some(400), "{subject}: {}", json(&reply));
+        assert!(json(&reply)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("dimension 8"));
+    }
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrent_indexing_into_one_collection_loses_nothing() {
+    let fake = FakeOpenAi::start().await;
+    let config = test_config(&fake);
+    let worker = start_worker(&config).await;
+    let nats = nats().await;
+    let replies = futures::future::join_all((0..20).map(|r| {
+        let nats = nats.clone();
+        let prefix = config.prefix.clone();
+        async move {
+            let chunks: Vec<Value> = (0..10)
+                .map(|c| json!({"doc_id": format!("doc-{r}"), "chunk_id": c.to_string(), "text": format!("request {r} chunk {c}")}))
+                .collect();
+            json(&request(&nats, &prefix, Subject::Index, &json!({"chunks": chunks, "collection": "shared"})).await)
+        }
+    }))
+    .await;
+    assert!(replies.iter().all(|r| r["upserted"] == 10), "{replies:?}");
+    let found = search(
+        &nats,
+        &config.prefix,
+        json!({"query": "request chunk", "collection": "shared", "top_k": 1000}),
+    )
+    .await;
+    let mut ids: Vec<&str> = found["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 200);
+    worker.shutdown().await;
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}
+
+/// A worker embedding with the local model (no embedding service at all).
+fn local_config(fake: &FakeOpenAi) -> ragwire_worker::Config {
+    let mut config = test_config(fake);
+    config.embed.base_url = None;
+    config.embed.model_dir = Some(model_dir());
+    config
+}
+
+#[tokio::test]
+async fn local_model_matches_sentence_transformers_and_ranks_by_meaning() {
+    let fake = FakeOpenAi::start().await;
+    let config = local_config(&fake);
+    let worker = start_worker(&config).await;
+    let nats = nats().await;
+    let p = config.prefix.as_str();
+
+    let reference: Value =
+        serde_json::from_str(include_str!("../../data/minilm_reference.json")).unwrap();
+    let items = reference["items"].as_array().unwrap();
+    let texts: Vec<&str> = items.iter().map(|i| i["text"].as_str().unwrap()).collect();
+    let reply = json(&request(&nats, p, Subject::Embed, &json!({"texts": texts})).await);
+    assert_eq!(reply["dim"], 384, "{reply}");
+    assert_eq!(fake.embed_calls(), 0, "no embedding service used");
+    for (item, got) in items.iter().zip(reply["vectors"].as_array().unwrap()) {
+        let want: Vec<f32> = serde_json::from_value(item["embedding"].clone()).unwrap();
+        let got: Vec<f32> = serde_json::from_value(got.clone()).unwrap();
+        let c = cosine(&want, &got);
+        assert!(c > 0.99, "{}: cosine {c}", item["text"]);
+    }
+
+    let texts = [
+        "A man is eating food.",
+        "A man is eating a piece of bread.",
+        "The stock market fell sharply today.",
+    ];
+    let v = json(&request(&nats, p, Subject::Embed, &json!({"texts": texts})).await);
+    let v: Vec<Vec<f32>> = serde_json::from_value(v["vectors"].clone()).unwrap();
+    let close = cosine(&v[0], &v[1]);
+    let far = cosine(&v[0], &v[2]);
+    assert!(close > far + 0.3, "close {close}, far {far}");
+
+    // Index and search with nothing but NATS and the model.
+    let reply = json(&request(&nats, p, Subject::Index, &json!({"chunks": chunks()})).await);
+    assert_eq!(reply["dim"], 384);
+    let found = search(
+        &nats,
+        p,
+        json!({"query": "how do I cook a pasta sauce?", "top_k": 1}),
+    )
+    .await;
+    assert_eq!(doc_ids(&found), ["cooking"]);
+    let found = search(
+        &nats,
+        p,
+        json!({"query": "message broker load balancing across consumers", "top_k": 1}),
+    )
+    .await;
+    assert_eq!(doc_ids(&found), ["nats-doc"]);
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn missing_model_file_is_a_clear_start_up_error() {
+    let fake = FakeOpenAi::start().await;
+    let mut config = test_config(&fake);
+    config.embed.base_url = None;
+    let empty = test_data_dir(&config.prefix).join("no-model");
+    std::fs::create_dir_all(&empty).unwrap();
+    config.embed.model_dir = Some(empty);
+    let err = match ragwire_worker::start(config).await {
+        Ok(_) => panic!("started without a model"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("RAGWIRE_EMBED_MODEL_DIR") && err.contains("config.json"),
+        "{err}"
+    );
+}

@@ -1,0 +1,64 @@
+//! `rag.index`: embed chunks (through the micro-batcher) and upsert them with
+//! deterministic ids, so indexing a chunk twice leaves one point.
+
+use ragwire_schemas::index::{IndexReply, IndexRequest};
+use ragwire_schemas::JsonMap;
+use serde_json::Value;
+
+use super::{check_count, check_text};
+use crate::error::Error;
+use crate::state::State;
+use crate::vectors::{check_collection, point_id, text_hash, Point};
+
+pub async fn handle(state: &State, req: IndexRequest) -> Result<IndexReply, Error> {
+    check_collection(&req.collection)?;
+    check_count("chunks", &req.chunks, state.config.limits.max_texts)?;
+    for (i, chunk) in req.chunks.iter().enumerate() {
+        check_text(&format!("chunks[{i}].doc_id"), &chunk.doc_id)?;
+        check_text(&format!("chunks[{i}].text"), &chunk.text)?;
+        if let Some(id) = &chunk.chunk_id {
+            check_text(&format!("chunks[{i}].chunk_id"), id)?;
+        }
+    }
+    let texts = req.chunks.iter().map(|c| c.text.clone()).collect();
+    let vectors = state.embedder.embed(texts).await?;
+    let dim = vectors.first().map_or(0, Vec::len);
+    let upserted = req.chunks.len();
+    let points = req
+        .chunks
+        .into_iter()
+        .zip(vectors)
+        .map(|(chunk, vector)| {
+            let hash = text_hash(&chunk.text);
+            let id = point_id(
+                &req.collection,
+                &chunk.doc_id,
+                chunk.chunk_id.as_deref(),
+                &hash,
+            );
+            let mut payload = JsonMap::new();
+            payload.insert("doc_id".into(), Value::String(chunk.doc_id));
+            payload.insert(
+                "chunk_id".into(),
+                chunk.chunk_id.map_or(Value::Null, Value::String),
+            );
+            payload.insert("text".into(), Value::String(chunk.text));
+            payload.insert(
+                "metadata".into(),
+                Value::Object(chunk.metadata.unwrap_or_default()),
+            );
+            payload.insert("hash".into(), Value::String(hash));
+            Point {
+                id,
+                vector,
+                payload,
+            }
+        })
+        .collect();
+    state.vectors.upsert(&req.collection, dim, points).await?;
+    Ok(IndexReply {
+        upserted,
+        dim,
+        collection: req.collection,
+    })
+}

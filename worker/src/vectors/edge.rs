@@ -1,0 +1,315 @@
+//! The embedded vector store: Qdrant's own engine (`qdrant-edge`) in-process,
+//! one shard per collection under `{data_dir}/vectors/{collection}`. Its API
+//! is synchronous, so every call runs on Tokio's blocking pool.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use qdrant_edge::external::ordered_float::OrderedFloat;
+use qdrant_edge::{
+    Condition, CountRequest, Distance, EdgeConfigBuilder, EdgeShard, EdgeVectorParamsBuilder,
+    FieldCondition, Filter, JsonPath, Match, NamedQuery, PointId, PointInsertOperations,
+    PointOperations, PointStruct, QueryEnum, Range, SearchRequest, UpdateOperation, ValueVariants,
+    WithPayloadInterface, DEFAULT_VECTOR_NAME,
+};
+use ragwire_schemas::JsonMap;
+
+use super::{check_dim, Cond, Hit, Point, Scalar, VectorStore};
+use crate::error::Error;
+
+const BACKEND: &str = "embedded vector store";
+
+/// Shards opened so far, by collection.
+pub struct EdgeStore {
+    root: PathBuf,
+    shards: Mutex<HashMap<String, Arc<Shard>>>,
+}
+
+/// A shard and the lock that serialises its writes: qdrant-edge's `flush`
+/// panics when it finds the WAL held by a concurrent update.
+struct Shard {
+    edge: EdgeShard,
+    writes: Mutex<()>,
+}
+
+impl Shard {
+    /// Runs `f` (an update, a flush) alone among this shard's writes.
+    fn write<T>(&self, f: impl FnOnce(&EdgeShard) -> T) -> T {
+        let _alone = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        f(&self.edge)
+    }
+}
+
+impl EdgeStore {
+    /// A store keeping its collections under `root`.
+    pub fn open(root: &Path) -> Result<Arc<EdgeStore>, Error> {
+        std::fs::create_dir_all(root).map_err(|e| {
+            Error::config(
+                "RAGWIRE_DATA_DIR",
+                format!("cannot create {}: {e}", root.display()),
+            )
+        })?;
+        Ok(Arc::new(EdgeStore {
+            root: root.to_owned(),
+            shards: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// The collection's shard; created with `create_dim` when given and
+    /// missing, else `None` when missing.
+    fn shard(
+        &self,
+        collection: &str,
+        create_dim: Option<usize>,
+    ) -> Result<Option<Arc<Shard>>, Error> {
+        let mut shards = self.shards.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(shard) = shards.get(collection) {
+            return Ok(Some(shard.clone()));
+        }
+        let path = self.root.join(collection);
+        let exists = path.join("edge_config.json").exists();
+        let config = match (exists, create_dim) {
+            (true, _) => None,
+            (false, Some(dim)) => Some(
+                EdgeConfigBuilder::new()
+                    .on_disk_payload(true)
+                    .vector(
+                        DEFAULT_VECTOR_NAME,
+                        EdgeVectorParamsBuilder::new(dim, Distance::Cosine).build(),
+                    )
+                    .build(),
+            ),
+            (false, None) => return Ok(None),
+        };
+        std::fs::create_dir_all(&path)
+            .map_err(|e| internal(format!("cannot create {}: {e}", path.display())))?;
+        let shard = EdgeShard::load(&path, config)
+            .map_err(|e| internal(format!("cannot open collection `{collection}`: {e}")))?;
+        let shard = Arc::new(Shard {
+            edge: shard,
+            writes: Mutex::new(()),
+        });
+        shards.insert(collection.to_owned(), shard.clone());
+        Ok(Some(shard))
+    }
+
+    fn dim(shard: &EdgeShard) -> Result<usize, Error> {
+        shard
+            .config()
+            .vectors
+            .get(DEFAULT_VECTOR_NAME)
+            .map(|v| v.size)
+            .ok_or_else(|| internal("collection has no default vector".into()))
+    }
+}
+
+fn internal(message: String) -> Error {
+    Error::Internal(format!("{BACKEND}: {message}"))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| internal(format!("task failed: {e}")))?
+}
+
+#[async_trait::async_trait]
+impl VectorStore for EdgeStore {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn upsert(&self, collection: &str, dim: usize, points: Vec<Point>) -> Result<(), Error> {
+        let shard = self
+            .shard(collection, Some(dim))?
+            .expect("created when missing");
+        check_dim(collection, EdgeStore::dim(&shard.edge)?, dim)?;
+        let collection = collection.to_owned();
+        blocking(move || {
+            let points = points
+                .into_iter()
+                .map(|p| {
+                    PointStruct::new(
+                        PointId::Uuid(p.id),
+                        p.vector,
+                        serde_json::Value::Object(p.payload),
+                    )
+                    .into()
+                })
+                .collect();
+            // Flushed before the reply: an acknowledged write survives a crash.
+            shard.write(|edge| {
+                edge.update(UpdateOperation::PointOperation(
+                    PointOperations::UpsertPoints(PointInsertOperations::PointsList(points)),
+                ))
+                .map_err(|e| internal(format!("upsert into `{collection}` failed: {e}")))?;
+                edge.flush();
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn search(
+        &self,
+        collection: &str,
+        vector: Vec<f32>,
+        limit: usize,
+        filter: &[Cond],
+    ) -> Result<Vec<Hit>, Error> {
+        let Some(shard) = self.shard(collection, None)? else {
+            return Err(Error::NotFound(format!(
+                "collection `{collection}` does not exist; index into it first"
+            )));
+        };
+        check_dim(collection, EdgeStore::dim(&shard.edge)?, vector.len())?;
+        let filter = to_filter(filter)?;
+        let collection = collection.to_owned();
+        blocking(move || {
+            let request = SearchRequest {
+                query: QueryEnum::Nearest(NamedQuery {
+                    query: vector.into(),
+                    using: None,
+                }),
+                filter,
+                params: None,
+                limit,
+                offset: 0,
+                with_payload: Some(WithPayloadInterface::Bool(true)),
+                with_vector: None,
+                score_threshold: None,
+            };
+            let scored = shard
+                .edge
+                .search(request)
+                .map_err(|e| internal(format!("search in `{collection}` failed: {e}")))?;
+            Ok(scored
+                .into_iter()
+                .map(|p| Hit {
+                    id: match p.id {
+                        PointId::Uuid(u) => u.to_string(),
+                        PointId::NumId(n) => n.to_string(),
+                    },
+                    score: p.score,
+                    payload: p
+                        .payload
+                        .map(|p| p.0.into_iter().collect::<JsonMap>())
+                        .unwrap_or_default(),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn count(&self, collection: &str) -> Result<usize, Error> {
+        let Some(shard) = self.shard(collection, None)? else {
+            return Ok(0);
+        };
+        blocking(move || {
+            shard
+                .edge
+                .count(CountRequest {
+                    filter: None,
+                    exact: true,
+                })
+                .map_err(|e| internal(format!("count failed: {e}")))
+        })
+        .await
+    }
+
+    async fn flush(&self) -> Result<(), Error> {
+        let shards: Vec<_> = self
+            .shards
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        blocking(move || {
+            shards.iter().for_each(|s| s.write(EdgeShard::flush));
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn key(key: &str) -> Result<JsonPath, Error> {
+    JsonPath::try_from(key)
+        .map_err(|()| Error::bad_request(format!("`filters`: `{key}` is not a usable field name")))
+}
+
+fn to_filter(conds: &[Cond]) -> Result<Option<Filter>, Error> {
+    if conds.is_empty() {
+        return Ok(None);
+    }
+    let mut must = Vec::with_capacity(conds.len());
+    for cond in conds {
+        let field = match cond {
+            Cond::Eq { key: k, value } => {
+                FieldCondition::new_match(key(k)?, Match::new_value(value_variant(value)))
+            }
+            Cond::AnyOf { key: k, values } => {
+                let r#match = match values.first() {
+                    Some(Scalar::Int(_)) => Match::from(
+                        values
+                            .iter()
+                            .filter_map(|v| {
+                                if let Scalar::Int(i) = v {
+                                    Some(*i)
+                                } else {
+                                    None
+                                }
+                            })
+                            .collect::<Vec<i64>>(),
+                    ),
+                    _ => Match::from(
+                        values
+                            .iter()
+                            .filter_map(|v| {
+                                if let Scalar::Str(s) = v {
+                                    Some(s.clone())
+                                } else {
+                                    None
+                                }
+                            })
+                            .collect::<Vec<String>>(),
+                    ),
+                };
+                FieldCondition::new_match(key(k)?, r#match)
+            }
+            Cond::Range {
+                key: k,
+                gt,
+                gte,
+                lt,
+                lte,
+            } => FieldCondition::new_range(
+                key(k)?,
+                Range {
+                    gt: gt.map(OrderedFloat),
+                    gte: gte.map(OrderedFloat),
+                    lt: lt.map(OrderedFloat),
+                    lte: lte.map(OrderedFloat),
+                },
+            ),
+        };
+        must.push(Condition::Field(field));
+    }
+    Ok(Some(Filter {
+        must: Some(must),
+        should: None,
+        min_should: None,
+        must_not: None,
+    }))
+}
+
+fn value_variant(value: &Scalar) -> ValueVariants {
+    match value {
+        Scalar::Str(s) => ValueVariants::String(s.clone()),
+        Scalar::Int(i) => ValueVariants::Integer(*i),
+        Scalar::Bool(b) => ValueVariants::Bool(*b),
+    }
+}

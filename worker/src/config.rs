@@ -138,6 +138,9 @@ pub struct VectorConfig {
     pub qdrant_api_key: Option<String>,
     /// Per Qdrant call (`RAGWIRE_VECTOR_TIMEOUT_MS`, default 30000).
     pub timeout_ms: u64,
+    /// Embedded store: build the search index and merge segments after this
+    /// many written points (`RAGWIRE_VECTOR_OPTIMIZE_EVERY`, default 10000).
+    pub optimize_every: usize,
 }
 
 impl Default for VectorConfig {
@@ -146,6 +149,7 @@ impl Default for VectorConfig {
             qdrant_url: None,
             qdrant_api_key: None,
             timeout_ms: 30_000,
+            optimize_every: 10_000,
         }
     }
 }
@@ -426,6 +430,7 @@ impl Config {
         env.set_opt("QDRANT_URL", &mut v.qdrant_url)?;
         env.set_opt("QDRANT_API_KEY", &mut v.qdrant_api_key)?;
         env.set("RAGWIRE_VECTOR_TIMEOUT_MS", &mut v.timeout_ms)?;
+        env.set("RAGWIRE_VECTOR_OPTIMIZE_EVERY", &mut v.optimize_every)?;
 
         let m = &mut self.limits;
         env.set("RAGWIRE_MAX_IN_FLIGHT", &mut m.max_in_flight)?;

@@ -126,7 +126,10 @@ async fn two_workers_share_the_queue_group() {
     let fake = FakeOpenAi::start().await;
     let config = test_config(&fake);
     let a = start_worker(&config).await;
-    let b = start_worker(&config).await;
+    // Each worker process keeps its embedded store in its own folder.
+    let mut config_b = config.clone();
+    config_b.data_dir = config.data_dir.join("b");
+    let b = start_worker(&config_b).await;
     let nats = nats().await;
     let replies = futures::future::join_all((0..60).map(|i| {
         let nats = nats.clone();

@@ -252,7 +252,9 @@ async fn points_survive_a_restart_and_dimension_is_enforced() {
 #[tokio::test]
 async fn concurrent_indexing_into_one_collection_loses_nothing() {
     let fake = FakeOpenAi::start().await;
-    let config = test_config(&fake);
+    let mut config = test_config(&fake);
+    // Optimise (index and merge segments) while the writes go on.
+    config.vectors.optimize_every = 30;
     let worker = start_worker(&config).await;
     let nats = nats().await;
     let replies = futures::future::join_all((0..20).map(|r| {
@@ -351,6 +353,21 @@ async fn local_model_matches_sentence_transformers_and_ranks_by_meaning() {
     .await;
     assert_eq!(doc_ids(&found), ["nats-doc"]);
     worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_data_directory_serves_one_worker_at_a_time() {
+    let fake = FakeOpenAi::start().await;
+    let config = test_config(&fake);
+    let worker = start_worker(&config).await;
+    let err = match ragwire_worker::start(config.clone()).await {
+        Ok(_) => panic!("two workers opened one embedded store"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("in use by another worker"), "{err}");
+    worker.shutdown().await;
+    // Released on shutdown.
+    start_worker(&config).await.shutdown().await;
 }
 
 #[tokio::test]

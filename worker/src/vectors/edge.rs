@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use qdrant_edge::external::ordered_float::OrderedFloat;
@@ -23,6 +24,9 @@ const BACKEND: &str = "embedded vector store";
 /// Shards opened so far, by collection.
 pub struct EdgeStore {
     root: PathBuf,
+    optimize_every: usize,
+    // Held while the store lives: one process per data directory.
+    _lock: std::fs::File,
     shards: Mutex<HashMap<String, Arc<Shard>>>,
 }
 
@@ -31,27 +35,77 @@ pub struct EdgeStore {
 struct Shard {
     edge: EdgeShard,
     writes: Mutex<()>,
+    /// Points written since the last optimisation.
+    unoptimized: AtomicUsize,
+    optimizing: AtomicBool,
 }
 
 impl Shard {
-    /// Runs `f` (an update, a flush) alone among this shard's writes.
+    /// Runs `f` (an update, a flush, an optimisation) alone among this
+    /// shard's writes.
     fn write<T>(&self, f: impl FnOnce(&EdgeShard) -> T) -> T {
         let _alone = self.writes.lock().unwrap_or_else(|p| p.into_inner());
         f(&self.edge)
+    }
+
+    /// Counts `written` points and, every `every` points, builds the search
+    /// index (HNSW) and merges segments in the background: unindexed
+    /// segments are searched by brute force.
+    fn note_writes(self: &Arc<Self>, written: usize, every: usize) {
+        if self.unoptimized.fetch_add(written, Ordering::Relaxed) + written < every
+            || self.optimizing.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let shard = self.clone();
+        tokio::task::spawn_blocking(move || {
+            shard.unoptimized.store(0, Ordering::Relaxed);
+            let started = std::time::Instant::now();
+            match shard.write(|edge| edge.optimize().map(|changed| (changed, edge.flush()))) {
+                Ok((changed, ())) => tracing::info!(
+                    path = %shard.edge.path().display(),
+                    changed,
+                    ms = started.elapsed().as_millis() as u64,
+                    "vector collection optimised"
+                ),
+                Err(e) => tracing::warn!(error = %e, "vector collection optimisation failed"),
+            }
+            shard.optimizing.store(false, Ordering::Release);
+        });
     }
 }
 
 impl EdgeStore {
     /// A store keeping its collections under `root`.
-    pub fn open(root: &Path) -> Result<Arc<EdgeStore>, Error> {
+    pub fn open(root: &Path, optimize_every: usize) -> Result<Arc<EdgeStore>, Error> {
         std::fs::create_dir_all(root).map_err(|e| {
             Error::config(
                 "RAGWIRE_DATA_DIR",
                 format!("cannot create {}: {e}", root.display()),
             )
         })?;
+        let lock_path = root.join(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::config("RAGWIRE_DATA_DIR", format!("cannot open {}: {e}", lock_path.display())))?;
+        // Two processes writing one shard would corrupt it.
+        lock.try_lock().map_err(|_| {
+            Error::config(
+                "RAGWIRE_DATA_DIR",
+                format!(
+                    "{} is in use by another worker; give each worker its own RAGWIRE_DATA_DIR, \
+                     or share vectors through a Qdrant server (QDRANT_URL)",
+                    root.display()
+                ),
+            )
+        })?;
         Ok(Arc::new(EdgeStore {
             root: root.to_owned(),
+            optimize_every: optimize_every.max(1),
+            _lock: lock,
             shards: Mutex::new(HashMap::new()),
         }))
     }
@@ -89,6 +143,8 @@ impl EdgeStore {
         let shard = Arc::new(Shard {
             edge: shard,
             writes: Mutex::new(()),
+            unoptimized: AtomicUsize::new(0),
+            optimizing: AtomicBool::new(false),
         });
         shards.insert(collection.to_owned(), shard.clone());
         Ok(Some(shard))
@@ -128,6 +184,7 @@ impl VectorStore for EdgeStore {
             .expect("created when missing");
         check_dim(collection, EdgeStore::dim(&shard.edge)?, dim)?;
         let collection = collection.to_owned();
+        let written = points.len();
         blocking(move || {
             let points = points
                 .into_iter()
@@ -147,10 +204,13 @@ impl VectorStore for EdgeStore {
                 ))
                 .map_err(|e| internal(format!("upsert into `{collection}` failed: {e}")))?;
                 edge.flush();
-                Ok(())
-            })
+                Ok::<_, Error>(())
+            })?;
+            Ok(shard)
         })
-        .await
+        .await?
+        .note_writes(written, self.optimize_every);
+        Ok(())
     }
 
     async fn search(

@@ -68,7 +68,10 @@ impl State {
                 config.vectors.qdrant_api_key.as_deref(),
                 ms(config.vectors.timeout_ms),
             )?,
-            None => EdgeStore::open(&config.data_dir.join("vectors"), config.vectors.optimize_every)?,
+            None => EdgeStore::open(
+                &config.data_dir.join("vectors"),
+                config.vectors.optimize_every,
+            )?,
         };
         Ok(State {
             llm: Llm::new(&config, http.clone()),

@@ -1,10 +1,13 @@
-//! Tracing set-up: text or JSON lines, filtered by `RUST_LOG` (default `info`).
+//! Tracing set-up: text or JSON lines, filtered by `RUST_LOG` (default `info`, with qdrant-edge's chatter at `error`).
 
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber once; later calls do nothing.
 pub fn init(json: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // qdrant-edge warns about server-only feature flags at every collection
+    // open; they mean nothing in-process.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,qdrant_edge=error"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = if json {
         builder.json().flatten_event(true).try_init()

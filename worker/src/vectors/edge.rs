@@ -90,7 +90,12 @@ impl EdgeStore {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| Error::config("RAGWIRE_DATA_DIR", format!("cannot open {}: {e}", lock_path.display())))?;
+            .map_err(|e| {
+                Error::config(
+                    "RAGWIRE_DATA_DIR",
+                    format!("cannot open {}: {e}", lock_path.display()),
+                )
+            })?;
         // Two processes writing one shard would corrupt it.
         lock.try_lock().map_err(|_| {
             Error::config(

@@ -59,11 +59,24 @@ pub async fn measure(call: Call, concurrency: usize, seconds: f64) -> Outcome {
     }
 }
 
+/// A NATS request to `subject` with the same payload every time.
 pub fn nats_call(nats: async_nats::Client, subject: String, payload: Bytes) -> Call {
+    nats_call_with(nats, subject, move |_| payload.clone())
+}
+
+/// A NATS request to `subject` whose payload is made from a call counter;
+/// an error reply counts as a failure.
+pub fn nats_call_with(
+    nats: async_nats::Client,
+    subject: String,
+    payload: impl Fn(u64) -> Bytes + Send + Sync + 'static,
+) -> Call {
+    let counter = std::sync::atomic::AtomicU64::new(0);
     Arc::new(move || {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let nats = nats.clone();
         let subject = subject.clone();
-        let payload = payload.clone();
+        let payload = payload(n);
         Box::pin(async move {
             match nats.request(subject, payload).await {
                 Ok(m) => m

@@ -1,15 +1,11 @@
 //! Index (chunks/s) and search (requests/s, latency) on the embedded vector
 //! store, with an instant fake embedder and with the local model.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-
-use bytes::Bytes;
 use ragwire_schemas::Subject;
 use ragwire_tests::{model_dir, start_worker, test_config, FakeOpenAi};
 use serde_json::json;
 
-use crate::load::{measure, Call};
+use crate::load::{measure, nats_call_with};
 
 const WORDS: [&str; 24] = [
     "queue",
@@ -52,29 +48,6 @@ fn sentence(n: u64) -> String {
         .join(" ")
 }
 
-fn call(
-    nats: async_nats::Client,
-    subject: String,
-    body: impl Fn(u64) -> Bytes + Send + Sync + 'static,
-) -> Call {
-    let counter = Arc::new(AtomicU64::new(0));
-    let body = Arc::new(body);
-    Arc::new(move || {
-        let n = counter.fetch_add(1, Ordering::Relaxed);
-        let nats = nats.clone();
-        let subject = subject.clone();
-        let payload = body(n);
-        Box::pin(async move {
-            match nats.request(subject, payload).await {
-                Ok(m) => m
-                    .headers
-                    .is_none_or(|h| h.get("Nats-Service-Error-Code").is_none()),
-                Err(_) => false,
-            }
-        })
-    })
-}
-
 /// Chunks per index request.
 const CHUNKS: u64 = 32;
 
@@ -100,7 +73,7 @@ pub async fn run(
             config.embed.model_dir = Some(model_dir());
         }
         let worker = start_worker(&config).await;
-        let index = call(nats.clone(), Subject::Index.subject(&config.prefix), |n| {
+        let index = nats_call_with(nats.clone(), Subject::Index.subject(&config.prefix), |n| {
             let chunks: Vec<_> = (0..CHUNKS)
                 .map(|c| json!({"doc_id": format!("doc-{n}"), "chunk_id": c.to_string(), "text": sentence(n * CHUNKS + c), "metadata": {"n": n}}))
                 .collect();
@@ -122,13 +95,14 @@ pub async fn run(
             o.rps * CHUNKS as f64
         );
         for &c in concurrency {
-            let search = call(nats.clone(), Subject::Search.subject(&config.prefix), |n| {
-                serde_json::to_vec(
+            let search =
+                nats_call_with(nats.clone(), Subject::Search.subject(&config.prefix), |n| {
+                    serde_json::to_vec(
                     &json!({"query": sentence(n + 1_000_000), "collection": "bench", "top_k": 5}),
                 )
                 .unwrap()
                 .into()
-            });
+                });
             let o = measure(search, c, seconds).await;
             println!(
                 "{:<14} {:<10} {:>5} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>7}",

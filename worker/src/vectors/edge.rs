@@ -16,7 +16,7 @@ use qdrant_edge::{
 };
 use ragwire_schemas::JsonMap;
 
-use super::{check_dim, Cond, Hit, Point, Scalar, VectorStore};
+use super::{check_dim, AnyValues, Cond, Hit, Point, Scalar, VectorStore};
 use crate::error::Error;
 
 const BACKEND: &str = "embedded vector store";
@@ -317,31 +317,9 @@ fn to_filter(conds: &[Cond]) -> Result<Option<Filter>, Error> {
                 FieldCondition::new_match(key(k)?, Match::new_value(value_variant(value)))
             }
             Cond::AnyOf { key: k, values } => {
-                let r#match = match values.first() {
-                    Some(Scalar::Int(_)) => Match::from(
-                        values
-                            .iter()
-                            .filter_map(|v| {
-                                if let Scalar::Int(i) = v {
-                                    Some(*i)
-                                } else {
-                                    None
-                                }
-                            })
-                            .collect::<Vec<i64>>(),
-                    ),
-                    _ => Match::from(
-                        values
-                            .iter()
-                            .filter_map(|v| {
-                                if let Scalar::Str(s) = v {
-                                    Some(s.clone())
-                                } else {
-                                    None
-                                }
-                            })
-                            .collect::<Vec<String>>(),
-                    ),
+                let r#match = match values {
+                    AnyValues::Strs(strs) => Match::from(strs.clone()),
+                    AnyValues::Ints(ints) => Match::from(ints.clone()),
                 };
                 FieldCondition::new_match(key(k)?, r#match)
             }

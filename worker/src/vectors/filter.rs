@@ -20,13 +20,20 @@ pub enum Scalar {
     Bool(bool),
 }
 
+/// The values of an any-of condition: Qdrant matches lists of one type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyValues {
+    Strs(Vec<String>),
+    Ints(Vec<i64>),
+}
+
 /// One condition on a payload key; all conditions of a filter must hold.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cond {
     /// The key equals the value.
     Eq { key: String, value: Scalar },
     /// The key equals one of the values (all strings or all integers).
-    AnyOf { key: String, values: Vec<Scalar> },
+    AnyOf { key: String, values: AnyValues },
     /// The key is a number within the bounds.
     Range {
         key: String,
@@ -69,17 +76,16 @@ pub fn parse(filters: Option<&JsonMap>) -> Result<Vec<Cond>, Error> {
                 if items.is_empty() || items.len() > 1024 {
                     return Err(bad("a list must have 1 to 1024 values"));
                 }
-                let values: Vec<Scalar> = items
+                let strs: Option<Vec<String>> = items
                     .iter()
-                    .map(|v| {
-                        scalar(v).ok_or_else(|| bad("list values must be strings or integers"))
-                    })
-                    .collect::<Result<_, _>>()?;
-                let all_str = values.iter().all(|v| matches!(v, Scalar::Str(_)));
-                let all_int = values.iter().all(|v| matches!(v, Scalar::Int(_)));
-                if !(all_str || all_int) {
-                    return Err(bad("list values must be all strings or all integers"));
-                }
+                    .map(|v| v.as_str().map(str::to_owned))
+                    .collect();
+                let ints: Option<Vec<i64>> = items.iter().map(Value::as_i64).collect();
+                let values = match (strs, ints) {
+                    (Some(strs), _) => AnyValues::Strs(strs),
+                    (_, Some(ints)) => AnyValues::Ints(ints),
+                    _ => return Err(bad("list values must be all strings or all integers")),
+                };
                 Cond::AnyOf { key, values }
             }
             Value::Object(range) => {
@@ -163,7 +169,7 @@ mod tests {
         }));
         assert!(c.contains(&Cond::AnyOf {
             key: "metadata.lang".into(),
-            values: vec![Scalar::Str("en".into()), Scalar::Str("de".into())]
+            values: AnyValues::Strs(vec!["en".into(), "de".into()])
         }));
         assert!(c.contains(&Cond::Range {
             key: "metadata.year".into(),

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::Error;
-pub use filter::{Cond, Scalar};
+pub use filter::{AnyValues, Cond, Scalar};
 
 /// One vector with its payload.
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use qdrant_client::qdrant::{
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use ragwire_schemas::JsonMap;
 
-use super::{check_dim, Cond, Hit, Point, Scalar, VectorStore};
+use super::{check_dim, AnyValues, Cond, Hit, Point, Scalar, VectorStore};
 use crate::error::Error;
 
 const BACKEND: &str = "Qdrant";
@@ -231,56 +231,30 @@ impl VectorStore for QdrantStore {
 }
 
 fn to_filter(conds: &[Cond]) -> Filter {
-    Filter::must(conds.iter().map(|cond| {
-        match cond {
-            Cond::Eq { key, value } => match value {
-                Scalar::Str(s) => Condition::matches(key.clone(), s.clone()),
-                Scalar::Int(i) => Condition::matches(key.clone(), *i),
-                Scalar::Bool(b) => Condition::matches(key.clone(), *b),
+    Filter::must(conds.iter().map(|cond| match cond {
+        Cond::Eq { key, value } => match value {
+            Scalar::Str(s) => Condition::matches(key.clone(), s.clone()),
+            Scalar::Int(i) => Condition::matches(key.clone(), *i),
+            Scalar::Bool(b) => Condition::matches(key.clone(), *b),
+        },
+        Cond::AnyOf { key, values } => match values {
+            AnyValues::Strs(strs) => Condition::matches(key.clone(), strs.clone()),
+            AnyValues::Ints(ints) => Condition::matches(key.clone(), ints.clone()),
+        },
+        Cond::Range {
+            key,
+            gt,
+            gte,
+            lt,
+            lte,
+        } => Condition::range(
+            key.clone(),
+            Range {
+                gt: *gt,
+                gte: *gte,
+                lt: *lt,
+                lte: *lte,
             },
-            Cond::AnyOf { key, values } => match values.first() {
-                Some(Scalar::Int(_)) => Condition::matches(
-                    key.clone(),
-                    values
-                        .iter()
-                        .filter_map(|v| {
-                            if let Scalar::Int(i) = v {
-                                Some(*i)
-                            } else {
-                                None
-                            }
-                        })
-                        .collect::<Vec<i64>>(),
-                ),
-                _ => Condition::matches(
-                    key.clone(),
-                    values
-                        .iter()
-                        .filter_map(|v| {
-                            if let Scalar::Str(s) = v {
-                                Some(s.clone())
-                            } else {
-                                None
-                            }
-                        })
-                        .collect::<Vec<String>>(),
-                ),
-            },
-            Cond::Range {
-                key,
-                gt,
-                gte,
-                lt,
-                lte,
-            } => Condition::range(
-                key.clone(),
-                Range {
-                    gt: *gt,
-                    gte: *gte,
-                    lt: *lt,
-                    lte: *lte,
-                },
-            ),
-        }
+        ),
     }))
 }

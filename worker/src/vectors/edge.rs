@@ -16,7 +16,7 @@ use qdrant_edge::{
 };
 use ragwire_schemas::JsonMap;
 
-use super::{check_dim, AnyValues, Cond, Hit, Point, Scalar, VectorStore};
+use super::{check_dim, missing, AnyValues, Cond, Hit, Point, Scalar, VectorStore};
 use crate::error::Error;
 
 const BACKEND: &str = "embedded vector store";
@@ -226,9 +226,7 @@ impl VectorStore for EdgeStore {
         filter: &[Cond],
     ) -> Result<Vec<Hit>, Error> {
         let Some(shard) = self.shard(collection, None)? else {
-            return Err(Error::NotFound(format!(
-                "collection `{collection}` does not exist; index into it first"
-            )));
+            return Err(missing(collection));
         };
         check_dim(collection, EdgeStore::dim(&shard.edge)?, vector.len())?;
         let filter = to_filter(filter)?;

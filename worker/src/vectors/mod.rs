@@ -101,6 +101,13 @@ pub fn point_id(collection: &str, doc_id: &str, chunk_id: Option<&str>, hash: &s
 /// ragwire's UUIDv5 namespace (itself the v5 of "ragwire" in the URL namespace).
 const NAMESPACE: Uuid = Uuid::from_u128(0x3f1c_6f0e_2b7a_5d4e_9a61_8f3b_2c0d_4e77);
 
+/// The 404 of a search in a collection that does not exist.
+pub fn missing(collection: &str) -> Error {
+    Error::NotFound(format!(
+        "collection `{collection}` does not exist; index into it first"
+    ))
+}
+
 /// Fails with 400 unless `vector` has dimension `dim`.
 pub fn check_dim(collection: &str, expected: usize, got: usize) -> Result<(), Error> {
     if expected == got {

@@ -13,7 +13,7 @@ use qdrant_client::qdrant::{
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use ragwire_schemas::JsonMap;
 
-use super::{check_dim, AnyValues, Cond, Hit, Point, Scalar, VectorStore};
+use super::{check_dim, missing, AnyValues, Cond, Hit, Point, Scalar, VectorStore};
 use crate::error::Error;
 
 const BACKEND: &str = "Qdrant";
@@ -182,9 +182,7 @@ impl VectorStore for QdrantStore {
         filter: &[Cond],
     ) -> Result<Vec<Hit>, Error> {
         let Some(dim) = self.dim(collection).await? else {
-            return Err(Error::NotFound(format!(
-                "collection `{collection}` does not exist; index into it first"
-            )));
+            return Err(missing(collection));
         };
         check_dim(collection, dim, vector.len())?;
         let mut request =

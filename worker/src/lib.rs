@@ -10,6 +10,7 @@
 //!   and calls the backends.
 //! - [`backends`]: the LLM provider chain, the micro-batched embedder and the
 //!   reranker client, each cheap to clone and built once.
+//! - [`graph`]: the graph store (SQLite embedded).
 //! - [`vectors`]: the vector stores (Qdrant's embedded engine, a Qdrant server).
 //! - [`retry`]: the one place where failed backend calls are retried.
 //! - [`error`]: the crate's error enum and its mapping to error replies.
@@ -19,6 +20,7 @@ pub mod backends;
 pub mod config;
 pub mod connect;
 pub mod error;
+pub mod graph;
 pub mod handlers;
 pub mod retry;
 pub mod service;

@@ -9,6 +9,7 @@ use crate::backends::local::LocalEmbedder;
 use crate::backends::{http_client, Embedder, Llm, Reranker};
 use crate::config::{ms, Config};
 use crate::error::Error;
+use crate::graph::{GraphStore, SqliteGraph};
 use crate::retry::RetryPolicy;
 use crate::vectors::edge::EdgeStore;
 use crate::vectors::qdrant::QdrantStore;
@@ -23,6 +24,7 @@ pub struct State {
     /// `None` when no reranker URL is configured.
     pub reranker: Option<Reranker>,
     pub vectors: Arc<dyn VectorStore>,
+    pub graph: Arc<dyn GraphStore>,
 }
 
 impl State {
@@ -73,11 +75,14 @@ impl State {
                 config.vectors.optimize_every,
             )?,
         };
+        let graph: Arc<dyn GraphStore> =
+            Arc::new(SqliteGraph::open(&config.data_dir.join("graph.sqlite"))?);
         Ok(State {
             llm: Llm::new(&config, http.clone()),
             reranker: Reranker::new(&config.rerank, retry, http),
             embedder: Embedder::spawn(backend, batching),
             vectors,
+            graph,
             config: Arc::new(config),
         })
     }

@@ -2,6 +2,7 @@
 //! `NATS_URL`), with fake model backends listening on local ports.
 
 mod errors;
+mod graph;
 mod http;
 mod qdrant_server;
 mod resilience;

@@ -54,7 +54,7 @@ pub async fn handle(state: &State, req: ChatRequest) -> Result<ChatReply, Error>
 }
 
 /// Models often wrap JSON in a Markdown code fence even in JSON mode.
-fn strip_fences(text: &str) -> &str {
+pub(crate) fn strip_fences(text: &str) -> &str {
     let t = text.trim();
     let Some(body) = t.strip_prefix("```") else {
         return t;

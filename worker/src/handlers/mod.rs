@@ -4,12 +4,14 @@
 
 pub mod chat;
 pub mod embed;
+pub mod graph_probe;
+pub mod graph_upsert;
 pub mod index;
 pub mod rerank;
 pub mod search;
 
 use bytes::Bytes;
-use ragwire_schemas::graph::{ExtractRequest, ProbeRequest, QueryRequest, UpsertRequest};
+use ragwire_schemas::graph::{ExtractRequest, QueryRequest};
 use ragwire_schemas::retrieve::RetrieveRequest;
 use ragwire_schemas::{Subject, Success};
 use serde::{de::DeserializeOwned, Serialize};
@@ -28,9 +30,9 @@ pub async fn dispatch(state: &State, subject: Subject, payload: &[u8]) -> Result
         Subject::Search => encode(search::handle(state, decode(payload)?).await?),
         Subject::Retrieve => pending::<RetrieveRequest>(state, subject, payload),
         Subject::GraphExtract => pending::<ExtractRequest>(state, subject, payload),
-        Subject::GraphUpsert => pending::<UpsertRequest>(state, subject, payload),
+        Subject::GraphUpsert => encode(graph_upsert::handle(state, decode(payload)?).await?),
         Subject::GraphQuery => pending::<QueryRequest>(state, subject, payload),
-        Subject::GraphProbe => pending::<ProbeRequest>(state, subject, payload),
+        Subject::GraphProbe => encode(graph_probe::handle(state, decode(payload)?).await?),
     }
 }
 

@@ -1,0 +1,128 @@
+//! Graph stores behind one small interface. The embedded default is SQLite
+//! (`{data_dir}/graph.sqlite`): a node table and an edge table with MERGE
+//! semantics and neighbourhoods by recursive query.
+
+pub mod sqlite;
+
+use ragwire_schemas::graph::GraphData;
+use ragwire_schemas::retrieve::Subgraph;
+use serde_json::Value;
+
+use crate::error::Error;
+pub use sqlite::SqliteGraph;
+
+/// Most nodes or edges in one upsert.
+pub const MAX_ITEMS: usize = 10_000;
+
+/// A knowledge-graph store. Nodes are merged by `id`, edges by
+/// `(src, type, dst)`; properties of a merged item are updated key by key.
+#[async_trait::async_trait]
+pub trait GraphStore: Send + Sync + 'static {
+    /// `embedded` or `bolt`, for logs and replies.
+    fn kind(&self) -> &'static str;
+
+    /// Merges the nodes, then the edges; returns how many of each were
+    /// written. An edge whose end is neither in `data` nor stored is a 400.
+    async fn upsert(&self, data: GraphData) -> Result<(usize, usize), Error>;
+
+    /// The nodes within `max_hops` (1 to 3) of the seed ids, nearest first,
+    /// at most `limit`, and the edges between them.
+    async fn neighbourhood(
+        &self,
+        seeds: Vec<String>,
+        max_hops: u8,
+        limit: usize,
+    ) -> Result<Subgraph, Error>;
+
+    /// Numbers of stored nodes and edges.
+    async fn counts(&self) -> Result<(usize, usize), Error>;
+}
+
+/// Node and edge types become labels and relationship types in a Bolt
+/// store, so they are checked, never spliced as given: a letter or `_`, then
+/// up to 63 letters, digits or `_`.
+pub fn check_type(field: &str, value: &str) -> Result<(), Error> {
+    let mut chars = value.chars();
+    let ok = value.len() <= 64
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::bad_request(format!(
+            "`{field}` is `{value}`; a type is a letter or `_` followed by up to 63 letters, digits or `_`"
+        )))
+    }
+}
+
+fn check_id(field: &str, value: &str) -> Result<(), Error> {
+    if value.trim().is_empty() || value.len() > 512 {
+        return Err(Error::bad_request(format!(
+            "`{field}` must be 1 to 512 bytes and not blank"
+        )));
+    }
+    Ok(())
+}
+
+fn check_props(field: &str, props: &ragwire_schemas::JsonMap) -> Result<(), Error> {
+    for (key, value) in props {
+        if matches!(value, Value::Array(_) | Value::Object(_)) {
+            return Err(Error::bad_request(format!(
+                "`{field}.{key}`: property values are strings, numbers, booleans or null"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a graph before any of it is written.
+pub fn validate(data: &GraphData) -> Result<(), Error> {
+    if data.nodes.is_empty() && data.edges.is_empty() {
+        return Err(Error::bad_request("`data` has no nodes and no edges"));
+    }
+    let total = data.nodes.len() + data.edges.len();
+    if total > MAX_ITEMS {
+        return Err(Error::TooLarge {
+            what: "number of nodes and edges",
+            size: total,
+            limit: MAX_ITEMS,
+        });
+    }
+    for (i, n) in data.nodes.iter().enumerate() {
+        check_id(&format!("data.nodes[{i}].id"), &n.id)?;
+        check_type(&format!("data.nodes[{i}].type"), &n.node_type)?;
+        check_props(&format!("data.nodes[{i}].props"), &n.props)?;
+    }
+    for (i, e) in data.edges.iter().enumerate() {
+        check_id(&format!("data.edges[{i}].src"), &e.src)?;
+        check_id(&format!("data.edges[{i}].dst"), &e.dst)?;
+        check_type(&format!("data.edges[{i}].type"), &e.edge_type)?;
+        check_props(&format!("data.edges[{i}].props"), &e.props)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types() {
+        for ok in ["Person", "_x", "WORKS_AT", "a1"] {
+            assert!(check_type("t", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "1a",
+            "Person`) DETACH DELETE n //",
+            "a-b",
+            "a b",
+            "Ä",
+            &"a".repeat(65),
+        ] {
+            assert!(check_type("t", bad).is_err(), "{bad}");
+        }
+    }
+}

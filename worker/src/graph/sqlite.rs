@@ -1,0 +1,294 @@
+//! The embedded graph store: SQLite (bundled) in the data directory. Calls
+//! run on Tokio's blocking pool; one connection, so writes are serialised.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use ragwire_schemas::graph::{Edge, GraphData, Node};
+use ragwire_schemas::retrieve::Subgraph;
+use ragwire_schemas::JsonMap;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::GraphStore;
+use crate::error::Error;
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS nodes (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    props TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS edges (
+    src TEXT NOT NULL,
+    type TEXT NOT NULL,
+    dst TEXT NOT NULL,
+    props TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (src, type, dst)
+);
+CREATE INDEX IF NOT EXISTS edges_by_dst ON edges (dst);
+";
+
+/// SQLite graph store. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteGraph {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("embedded graph store: {e}"))
+}
+
+impl SqliteGraph {
+    /// Opens (or creates) the database file.
+    pub fn open(path: &Path) -> Result<SqliteGraph, Error> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::config(
+                    "RAGWIRE_DATA_DIR",
+                    format!("cannot create {}: {e}", dir.display()),
+                )
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| {
+            Error::config(
+                "RAGWIRE_DATA_DIR",
+                format!("cannot open {}: {e}", path.display()),
+            )
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(internal)?;
+        conn.execute_batch(SCHEMA).map_err(internal)?;
+        Ok(SqliteGraph {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(internal)?
+    }
+}
+
+fn props_text(props: &JsonMap) -> String {
+    serde_json::Value::Object(props.clone()).to_string()
+}
+
+fn props_map(text: &str) -> JsonMap {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+#[async_trait::async_trait]
+impl GraphStore for SqliteGraph {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn upsert(&self, data: GraphData) -> Result<(usize, usize), Error> {
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(internal)?;
+            {
+                // MERGE by id; SET += props.
+                let mut node = tx
+                    .prepare_cached(
+                        "INSERT INTO nodes (id, type, props) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (id) DO UPDATE SET type = excluded.type,
+                             props = json_patch(nodes.props, excluded.props)",
+                    )
+                    .map_err(internal)?;
+                for n in &data.nodes {
+                    node.execute(params![n.id, n.node_type, props_text(&n.props)]).map_err(internal)?;
+                }
+                let mut exists = tx.prepare_cached("SELECT 1 FROM nodes WHERE id = ?1").map_err(internal)?;
+                let mut edge = tx
+                    .prepare_cached(
+                        "INSERT INTO edges (src, type, dst, props) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (src, type, dst) DO UPDATE SET
+                             props = json_patch(edges.props, excluded.props)",
+                    )
+                    .map_err(internal)?;
+                for (i, e) in data.edges.iter().enumerate() {
+                    for end in [&e.src, &e.dst] {
+                        let found: Option<i64> = exists.query_row([end], |r| r.get(0)).optional().map_err(internal)?;
+                        if found.is_none() {
+                            // Dropping the transaction rolls every write back.
+                            return Err(Error::bad_request(format!(
+                                "`data.edges[{i}]` refers to node `{end}`, which is neither in `data.nodes` nor stored"
+                            )));
+                        }
+                    }
+                    edge.execute(params![e.src, e.edge_type, e.dst, props_text(&e.props)]).map_err(internal)?;
+                }
+            }
+            tx.commit().map_err(internal)?;
+            Ok((data.nodes.len(), data.edges.len()))
+        })
+        .await
+    }
+
+    async fn neighbourhood(
+        &self,
+        seeds: Vec<String>,
+        max_hops: u8,
+        limit: usize,
+    ) -> Result<Subgraph, Error> {
+        if seeds.is_empty() || limit == 0 {
+            return Ok(Subgraph::default());
+        }
+        self.run(move |conn| {
+            let seeds = serde_json::to_string(&seeds).map_err(internal)?;
+            let mut reach = conn
+                .prepare_cached(
+                    "WITH RECURSIVE reach (id, depth) AS (
+                         SELECT id, 0 FROM nodes WHERE id IN (SELECT value FROM json_each(?1))
+                         UNION
+                         SELECT CASE WHEN e.src = r.id THEN e.dst ELSE e.src END, r.depth + 1
+                         FROM reach r JOIN edges e ON e.src = r.id OR e.dst = r.id
+                         WHERE r.depth < ?2
+                     )
+                     SELECT n.id, n.type, n.props, MIN(r.depth) AS d
+                     FROM reach r JOIN nodes n ON n.id = r.id
+                     GROUP BY n.id ORDER BY d, n.id LIMIT ?3",
+                )
+                .map_err(internal)?;
+            let nodes: Vec<Node> = reach
+                .query_map(params![seeds, i64::from(max_hops), limit as i64], |row| {
+                    Ok(Node {
+                        id: row.get(0)?,
+                        node_type: row.get(1)?,
+                        props: props_map(&row.get::<_, String>(2)?),
+                    })
+                })
+                .map_err(internal)?
+                .collect::<Result<_, _>>()
+                .map_err(internal)?;
+            let ids: Vec<&str> = nodes.iter().map(|n| n.id.as_str()).collect();
+            let ids_json = serde_json::to_string(&ids).map_err(internal)?;
+            let mut between = conn
+                .prepare_cached(
+                    "SELECT src, type, dst, props FROM edges
+                     WHERE src IN (SELECT value FROM json_each(?1)) AND dst IN (SELECT value FROM json_each(?1))
+                     ORDER BY src, type, dst",
+                )
+                .map_err(internal)?;
+            let edges: Vec<Edge> = between
+                .query_map([ids_json], |row| {
+                    Ok(Edge {
+                        src: row.get(0)?,
+                        edge_type: row.get(1)?,
+                        dst: row.get(2)?,
+                        props: props_map(&row.get::<_, String>(3)?),
+                    })
+                })
+                .map_err(internal)?
+                .collect::<Result<_, _>>()
+                .map_err(internal)?;
+            Ok(Subgraph { nodes, edges })
+        })
+        .await
+    }
+
+    async fn counts(&self) -> Result<(usize, usize), Error> {
+        self.run(|conn| {
+            let count = |table: &str| -> Result<usize, Error> {
+                conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map(|n| n as usize)
+                .map_err(internal)
+            };
+            Ok((count("nodes")?, count("edges")?))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn graph(v: serde_json::Value) -> GraphData {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn chain() -> GraphData {
+        // a - b - c - d - e, plus x unconnected
+        graph(json!({
+            "nodes": [
+                {"id": "a", "type": "Person", "props": {"name": "Ada"}},
+                {"id": "b", "type": "Org"}, {"id": "c", "type": "Org"},
+                {"id": "d", "type": "City"}, {"id": "e", "type": "Country"}, {"id": "x", "type": "Thing"}
+            ],
+            "edges": [
+                {"src": "a", "dst": "b", "type": "WORKS_AT", "props": {"since": 2020}},
+                {"src": "c", "dst": "b", "type": "OWNS"},
+                {"src": "c", "dst": "d", "type": "LOCATED_IN"},
+                {"src": "d", "dst": "e", "type": "IN"}
+            ]
+        }))
+    }
+
+    #[tokio::test]
+    async fn merge_is_idempotent_and_neighbourhood_honours_hops() {
+        let dir = std::env::temp_dir().join(format!("ragwire-graph-{}", uuid::Uuid::new_v4()));
+        let g = SqliteGraph::open(&dir.join("graph.sqlite")).unwrap();
+        assert_eq!(g.upsert(chain()).await.unwrap(), (6, 4));
+        assert_eq!(g.upsert(chain()).await.unwrap(), (6, 4));
+        assert_eq!(g.counts().await.unwrap(), (6, 4), "MERGE keeps one of each");
+
+        let ids = |s: &Subgraph| s.nodes.iter().map(|n| n.id.clone()).collect::<Vec<_>>();
+        let one = g.neighbourhood(vec!["a".into()], 1, 100).await.unwrap();
+        assert_eq!(ids(&one), ["a", "b"]);
+        assert_eq!(one.edges.len(), 1);
+        assert_eq!(one.edges[0].props["since"], 2020);
+        let two = g.neighbourhood(vec!["a".into()], 2, 100).await.unwrap();
+        assert_eq!(ids(&two), ["a", "b", "c"]);
+        let three = g.neighbourhood(vec!["a".into()], 3, 100).await.unwrap();
+        assert_eq!(ids(&three), ["a", "b", "c", "d"]);
+        assert_eq!(three.edges.len(), 3);
+        let limited = g.neighbourhood(vec!["a".into()], 3, 2).await.unwrap();
+        assert_eq!(ids(&limited), ["a", "b"], "nearest first, node limit");
+
+        // Props merge key by key; the type follows the latest write.
+        let update =
+            graph(json!({"nodes": [{"id": "a", "type": "Scientist", "props": {"born": 1815}}]}));
+        g.upsert(update).await.unwrap();
+        let a = g
+            .neighbourhood(vec!["a".into()], 1, 1)
+            .await
+            .unwrap()
+            .nodes
+            .remove(0);
+        assert_eq!(
+            (a.node_type.as_str(), &a.props["name"], &a.props["born"]),
+            ("Scientist", &json!("Ada"), &json!(1815))
+        );
+
+        // An edge to a node that does not exist rolls the whole write back.
+        let bad = graph(
+            json!({"nodes": [{"id": "y", "type": "T"}], "edges": [{"src": "y", "dst": "nowhere", "type": "R"}]}),
+        );
+        let err = g.upsert(bad).await.unwrap_err();
+        assert_eq!(err.to_body().code, 400);
+        assert!(err.to_string().contains("nowhere"));
+        assert_eq!(g.counts().await.unwrap(), (6, 4));
+
+        // Data that looks like SQL stays data.
+        let tricky = graph(
+            json!({"nodes": [{"id": "'); DROP TABLE nodes; --", "type": "T", "props": {"q": "\" OR 1=1"}}]}),
+        );
+        g.upsert(tricky).await.unwrap();
+        assert_eq!(g.counts().await.unwrap(), (7, 4));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -79,6 +79,9 @@ pub struct RetrieveReply {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subgraph: Option<Subgraph>,
     pub query_time_ms: u64,
+    /// Milliseconds per stage (`embed`, `vector`, `graph`, `rerank`).
+    #[serde(default)]
+    pub timings_ms: std::collections::BTreeMap<String, u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
 }

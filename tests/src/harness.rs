@@ -139,19 +139,29 @@ pub async fn request<T: Serialize>(
     .await
 }
 
-/// Sends raw bytes on `subject` under `prefix`.
+/// Sends raw bytes on `subject` under `prefix`. "No responders" is retried
+/// for up to a second: on a loaded machine a worker's subscription can be
+/// briefly absent while its connection is re-established.
 pub async fn request_raw(
     nats: &Client,
     prefix: &str,
     subject: Subject,
     payload: bytes::Bytes,
 ) -> async_nats::Message {
-    let request = async_nats::Request::new()
-        .payload(payload)
-        .timeout(Some(Duration::from_secs(30)));
-    nats.send_request(subject.subject(prefix), request)
-        .await
-        .unwrap_or_else(|e| panic!("request on {subject} failed: {e}"))
+    let mut attempts = 0;
+    loop {
+        let request = async_nats::Request::new()
+            .payload(payload.clone())
+            .timeout(Some(Duration::from_secs(30)));
+        match nats.send_request(subject.subject(prefix), request).await {
+            Ok(reply) => return reply,
+            Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders && attempts < 20 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("request on {subject} failed: {e}"),
+        }
+    }
 }
 
 /// The reply as JSON.

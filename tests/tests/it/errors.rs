@@ -141,8 +141,8 @@ async fn bad_input_gets_named_400_class_errors() {
             "top_n",
         ),
         (
-            Subject::Retrieve,
-            j(json!({"query": "q"})),
+            Subject::GraphExtract,
+            j(json!({"context": "q"})),
             501,
             "not implemented",
         ),
@@ -193,7 +193,7 @@ async fn every_unfinished_subject_answers_501() {
     for subject in Subject::ALL {
         let body = match subject {
             Subject::GraphExtract => json!({"context": "text"}),
-            Subject::Retrieve | Subject::GraphQuery => json!({"query": "q"}),
+            Subject::GraphQuery => json!({"query": "q"}),
             _ => continue,
         };
         let reply = request(&nats, &config.prefix, subject, &body).await;

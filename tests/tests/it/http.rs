@@ -121,9 +121,9 @@ async fn subjects_over_http_with_auth() {
         .unwrap();
     assert_eq!(r.status(), 400);
     let r = http
-        .post(producer.url("/retrieve"))
+        .post(producer.url("/graph/extract"))
         .header("X-API-Key", "k-one")
-        .json(&json!({"query": "q"}))
+        .json(&json!({"context": "q"}))
         .send()
         .await
         .unwrap();

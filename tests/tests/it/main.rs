@@ -6,5 +6,6 @@ mod graph;
 mod http;
 mod qdrant_server;
 mod resilience;
+mod retrieve;
 mod subjects;
 mod vectors;

@@ -34,6 +34,10 @@ pub trait GraphStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Subgraph, Error>;
 
+    /// Ids of nodes whose id or `name` property (3 characters or more)
+    /// occurs in `text`, case-insensitive: the entities a query mentions.
+    async fn find_seeds(&self, text: &str, limit: usize) -> Result<Vec<String>, Error>;
+
     /// Numbers of stored nodes and edges.
     async fn counts(&self) -> Result<(usize, usize), Error>;
 }

@@ -197,6 +197,28 @@ impl GraphStore for SqliteGraph {
         .await
     }
 
+    async fn find_seeds(&self, text: &str, limit: usize) -> Result<Vec<String>, Error> {
+        let text = text.to_lowercase();
+        self.run(move |conn| {
+            let mut found = conn
+                .prepare_cached(
+                    "SELECT id FROM nodes
+                     WHERE (length(id) >= 3 AND instr(?1, lower(id)) > 0)
+                        OR (length(json_extract(props, '$.name')) >= 3
+                            AND instr(?1, lower(json_extract(props, '$.name'))) > 0)
+                     ORDER BY length(id) DESC, id LIMIT ?2",
+                )
+                .map_err(internal)?;
+            let ids = found
+                .query_map(params![text, limit as i64], |row| row.get::<_, String>(0))
+                .map_err(internal)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(internal)?;
+            Ok(ids)
+        })
+        .await
+    }
+
     async fn counts(&self) -> Result<(usize, usize), Error> {
         self.run(|conn| {
             let count = |table: &str| -> Result<usize, Error> {
@@ -283,12 +305,27 @@ mod tests {
         assert!(err.to_string().contains("nowhere"));
         assert_eq!(g.counts().await.unwrap(), (6, 4));
 
+        // Seeds: ids and names mentioned in a text, case-insensitive.
+        let seeds = g.find_seeds("What did ADA do at b?", 10).await.unwrap();
+        assert_eq!(
+            seeds,
+            ["a"],
+            "found by its name; ids under 3 characters never match"
+        );
+        g.upsert(graph(json!({"nodes": [{"id": "babbage", "type": "Person", "props": {"name": "Charles Babbage"}}]})))
+            .await
+            .unwrap();
+        assert_eq!(
+            g.find_seeds("Who was charles babbage?", 10).await.unwrap(),
+            ["babbage"]
+        );
+
         // Data that looks like SQL stays data.
         let tricky = graph(
             json!({"nodes": [{"id": "'); DROP TABLE nodes; --", "type": "T", "props": {"q": "\" OR 1=1"}}]}),
         );
         g.upsert(tricky).await.unwrap();
-        assert_eq!(g.counts().await.unwrap(), (7, 4));
+        assert_eq!(g.counts().await.unwrap(), (8, 4));
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -8,11 +8,11 @@ pub mod graph_probe;
 pub mod graph_upsert;
 pub mod index;
 pub mod rerank;
+pub mod retrieve;
 pub mod search;
 
 use bytes::Bytes;
 use ragwire_schemas::graph::{ExtractRequest, QueryRequest};
-use ragwire_schemas::retrieve::RetrieveRequest;
 use ragwire_schemas::{Subject, Success};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -28,7 +28,7 @@ pub async fn dispatch(state: &State, subject: Subject, payload: &[u8]) -> Result
         Subject::Rerank => encode(rerank::handle(state, decode(payload)?).await?),
         Subject::Index => encode(index::handle(state, decode(payload)?).await?),
         Subject::Search => encode(search::handle(state, decode(payload)?).await?),
-        Subject::Retrieve => pending::<RetrieveRequest>(state, subject, payload),
+        Subject::Retrieve => encode(retrieve::handle(state, decode(payload)?).await?),
         Subject::GraphExtract => pending::<ExtractRequest>(state, subject, payload),
         Subject::GraphUpsert => encode(graph_upsert::handle(state, decode(payload)?).await?),
         Subject::GraphQuery => pending::<QueryRequest>(state, subject, payload),

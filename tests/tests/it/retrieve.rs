@@ -1,0 +1,149 @@
+//! retrieve: vector hits and the graph neighbourhood together, with
+//! citations, reranking and warnings for failed stages.
+
+use ragwire_schemas::Subject;
+use ragwire_tests::*;
+use serde_json::{json, Value};
+
+async fn seed(nats: &async_nats::Client, prefix: &str) {
+    let chunks = json!({"collection": "kb", "chunks": [
+        {"doc_id": "notes", "chunk_id": "1", "text": "Ada Lovelace wrote the first program for the analytical engine"},
+        {"doc_id": "notes", "chunk_id": "2", "text": "Charles Babbage designed the analytical engine"},
+        {"doc_id": "food", "chunk_id": "1", "text": "Simmer tomatoes with garlic and basil"}
+    ]});
+    assert_eq!(
+        json(&request(nats, prefix, Subject::Index, &chunks).await)["upserted"],
+        3
+    );
+    let graph = json!({"data": {
+        "nodes": [{"id": "ada", "type": "Person", "props": {"name": "Ada Lovelace"}},
+                  {"id": "babbage", "type": "Person", "props": {"name": "Charles Babbage"}},
+                  {"id": "engine", "type": "Machine", "props": {"name": "Analytical Engine"}},
+                  {"id": "london", "type": "City"}],
+        "edges": [{"src": "ada", "dst": "babbage", "type": "WORKED_WITH"},
+                  {"src": "babbage", "dst": "engine", "type": "DESIGNED"},
+                  {"src": "engine", "dst": "london", "type": "BUILT_IN"}]
+    }});
+    assert_eq!(
+        json(&request(nats, prefix, Subject::GraphUpsert, &graph).await)["edges"],
+        3
+    );
+}
+
+fn sources(reply: &Value) -> Vec<String> {
+    reply["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["citations"][0]["source"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn retrieve_returns_vector_hits_and_subgraph_with_citations() {
+    let fake = FakeOpenAi::start().await;
+    let mut config = test_config(&fake);
+    config.rerank.url = None;
+    let worker = start_worker(&config).await;
+    let nats = nats().await;
+    let p = config.prefix.as_str();
+    seed(&nats, p).await;
+
+    let body = json!({"query": "What did Ada Lovelace write for the analytical engine?", "collection": "kb", "top_k": 10, "max_hops": 1});
+    let reply = json(&request(&nats, p, Subject::Retrieve, &body).await);
+    assert_eq!(reply["ok"], true, "{reply}");
+    let hits = reply["hits"].as_array().unwrap();
+    let vector = hits
+        .iter()
+        .find(|h| h["citations"][0]["source"] == "vector")
+        .unwrap();
+    assert_eq!(vector["citations"][0]["doc_id"], "notes");
+    assert!(vector["citations"][0]["score"].as_f64().unwrap() > 0.0);
+    assert!(vector["text"]
+        .as_str()
+        .unwrap()
+        .contains("analytical engine"));
+    let graph: Vec<&Value> = hits
+        .iter()
+        .filter(|h| h["citations"][0]["source"] == "graph")
+        .collect();
+    let facts: Vec<&str> = graph.iter().map(|h| h["text"].as_str().unwrap()).collect();
+    assert!(
+        facts.contains(&"Ada Lovelace WORKED_WITH Charles Babbage"),
+        "{facts:?}"
+    );
+    assert!(graph
+        .iter()
+        .all(|h| h["citations"][0]["edge_type"].is_string()
+            && h["citations"][0]["node_id"].is_string()));
+    // Seeds: ada and engine (named in the query); one hop reaches babbage and london.
+    let mut nodes: Vec<&str> = reply["subgraph"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    nodes.sort();
+    assert_eq!(nodes, ["ada", "babbage", "engine", "london"]);
+    assert!(reply["query_time_ms"].is_u64());
+    for stage in ["embed", "vector", "graph"] {
+        assert!(reply["timings_ms"][stage].is_u64(), "{stage}: {reply}");
+    }
+    assert!(reply.get("warnings").is_none());
+
+    // Without the subgraph: vector hits only.
+    let body = json!({"query": "Ada Lovelace", "collection": "kb", "include_subgraph": false});
+    let reply = json(&request(&nats, p, Subject::Retrieve, &body).await);
+    assert!(reply.get("subgraph").is_none());
+    assert!(sources(&reply).iter().all(|s| s == "vector"), "{reply}");
+
+    // A failing stage is a warning, not an empty answer.
+    let body = json!({"query": "Charles Babbage", "collection": "missing"});
+    let reply = json(&request(&nats, p, Subject::Retrieve, &body).await);
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(reply["warnings"][0]["stage"], "vector");
+    assert_eq!(reply["warnings"][0]["code"], 404);
+    assert!(sources(&reply).iter().all(|s| s == "graph") && !sources(&reply).is_empty());
+    // Every stage failing is an error.
+    let body =
+        json!({"query": "Charles Babbage", "collection": "missing", "include_subgraph": false});
+    let reply = request(&nats, p, Subject::Retrieve, &body).await;
+    assert_eq!(error_code(&reply), Some(404));
+
+    for (body, needle) in [
+        (json!({"query": "q", "max_hops": 4}), "max_hops"),
+        (json!({"query": "q", "top_k": 0}), "top_k"),
+        (json!({"query": " "}), "query"),
+    ] {
+        let reply = request(&nats, p, Subject::Retrieve, &body).await;
+        assert_eq!(error_code(&reply), Some(400), "{body}");
+        assert!(json(&reply)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(needle));
+    }
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn retrieve_reranks_when_a_reranker_is_configured() {
+    let fake = FakeOpenAi::start().await;
+    let config = test_config(&fake);
+    let worker = start_worker(&config).await;
+    let nats = nats().await;
+    let p = config.prefix.as_str();
+    seed(&nats, p).await;
+    let query = "Charles Babbage designed the analytical engine";
+    let body = json!({"query": query, "collection": "kb", "top_k": 3});
+    let reply = json(&request(&nats, p, Subject::Retrieve, &body).await);
+    assert_eq!(fake.rerank_calls(), 1);
+    let hits = reply["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 3, "cut to top_k after reranking: {reply}");
+    // The fake reranker scores by word overlap: the exact sentence first.
+    assert_eq!(hits[0]["text"], query);
+    assert_eq!(hits[0]["score"], 1.0);
+    let scores: Vec<f64> = hits.iter().map(|h| h["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    assert!(reply["timings_ms"]["rerank"].is_u64());
+    worker.shutdown().await;
+}

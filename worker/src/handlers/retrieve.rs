@@ -1,0 +1,207 @@
+//! `rag.retrieve`: the query embedded once, then vector search and graph
+//! expansion in parallel; hits with citations, reranked when a reranker is
+//! configured. A failing stage leaves a warning; only when every stage fails
+//! is the reply an error.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use ragwire_schemas::retrieve::{
+    Citation, RetrieveHit, RetrieveReply, RetrieveRequest, Subgraph, Warning,
+};
+use ragwire_schemas::JsonMap;
+use serde_json::Value;
+
+use super::check_text;
+use super::search::MAX_TOP_K;
+use crate::error::Error;
+use crate::state::State;
+use crate::vectors::{check_collection, filter, Hit};
+
+/// Most nodes in a returned neighbourhood.
+const MAX_NODES: usize = 50;
+/// Most seed entities taken from a query.
+const MAX_SEEDS: usize = 10;
+
+pub async fn handle(state: &State, req: RetrieveRequest) -> Result<RetrieveReply, Error> {
+    let started = Instant::now();
+    check_text("query", &req.query)?;
+    check_collection(&req.collection)?;
+    if req.top_k == 0 || req.top_k > MAX_TOP_K {
+        return Err(Error::bad_request(format!(
+            "`top_k` is {}; expected 1 to {MAX_TOP_K}",
+            req.top_k
+        )));
+    }
+    if !(1..=3).contains(&req.max_hops) {
+        return Err(Error::bad_request(format!(
+            "`max_hops` is {}; expected 1 to 3",
+            req.max_hops
+        )));
+    }
+    let conds = filter::parse(req.filters.as_ref())?;
+    // With a reranker, fetch more candidates than asked for and let it choose.
+    let candidates = if state.reranker.is_some() {
+        (req.top_k * 3).min(MAX_TOP_K)
+    } else {
+        req.top_k
+    };
+
+    let vector_stage = async {
+        let t = Instant::now();
+        let vector = state.embedder.embed(vec![req.query.clone()]).await?.pop();
+        let embed_ms = t.elapsed().as_millis() as u64;
+        let vector = vector.ok_or_else(|| Error::Internal("no vector for the query".into()))?;
+        let t = Instant::now();
+        let hits = state
+            .vectors
+            .search(&req.collection, vector, candidates, &conds)
+            .await?;
+        Ok::<_, Error>((hits, embed_ms, t.elapsed().as_millis() as u64))
+    };
+    let graph_stage = async {
+        if !req.include_subgraph {
+            return Ok(None);
+        }
+        let t = Instant::now();
+        let seeds = state.graph.find_seeds(&req.query, MAX_SEEDS).await?;
+        let subgraph = state
+            .graph
+            .neighbourhood(seeds, req.max_hops, MAX_NODES)
+            .await?;
+        Ok::<_, Error>(Some((subgraph, t.elapsed().as_millis() as u64)))
+    };
+    let (vector_result, graph_result) = tokio::join!(vector_stage, graph_stage);
+
+    let mut warnings = Vec::new();
+    let mut timings = BTreeMap::new();
+    let mut hits = Vec::new();
+    let mut failed = Vec::new();
+    match vector_result {
+        Ok((found, embed_ms, search_ms)) => {
+            timings.insert("embed".to_owned(), embed_ms);
+            timings.insert("vector".to_owned(), search_ms);
+            hits.extend(found.into_iter().map(vector_hit));
+        }
+        Err(e) => failed.push(("vector", e)),
+    }
+    let subgraph = match graph_result {
+        Ok(Some((subgraph, ms))) => {
+            timings.insert("graph".to_owned(), ms);
+            hits.extend(graph_hits(&subgraph));
+            Some(subgraph)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            failed.push(("graph", e));
+            None
+        }
+    };
+    let stages = 1 + usize::from(req.include_subgraph);
+    if failed.len() == stages {
+        // Nothing succeeded: the first failure is the answer.
+        return Err(failed.swap_remove(0).1);
+    }
+    warnings.extend(failed.into_iter().map(|(stage, e)| warning(stage, &e)));
+
+    if let (Some(reranker), false) = (&state.reranker, hits.is_empty()) {
+        let t = Instant::now();
+        let texts: Vec<String> = hits.iter().map(|h| h.text.clone()).collect();
+        match reranker.rerank(&req.query, &texts, req.top_k).await {
+            Ok(order) => {
+                let mut slots: Vec<Option<RetrieveHit>> = hits.into_iter().map(Some).collect();
+                hits = order
+                    .into_iter()
+                    .filter_map(|(i, score)| {
+                        slots[i].take().map(|mut h| {
+                            h.score = Some(score);
+                            h
+                        })
+                    })
+                    .collect();
+            }
+            Err(e) => warnings.push(warning("rerank", &e)),
+        }
+        timings.insert("rerank".to_owned(), t.elapsed().as_millis() as u64);
+    }
+    hits.truncate(req.top_k);
+    Ok(RetrieveReply {
+        hits,
+        subgraph,
+        query_time_ms: started.elapsed().as_millis() as u64,
+        timings_ms: timings,
+        warnings,
+    })
+}
+
+fn warning(stage: &str, e: &Error) -> Warning {
+    let body = e.to_body();
+    Warning {
+        stage: stage.to_owned(),
+        code: body.code,
+        message: body.message,
+    }
+}
+
+fn vector_hit(hit: Hit) -> RetrieveHit {
+    let text = |key: &str| {
+        hit.payload
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    RetrieveHit {
+        text: text("text").unwrap_or_default(),
+        metadata: hit
+            .payload
+            .get("metadata")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
+        citations: vec![Citation {
+            source: "vector".into(),
+            doc_id: text("doc_id"),
+            chunk_id: text("chunk_id"),
+            node_id: None,
+            edge_type: None,
+            score: Some(hit.score),
+        }],
+        score: Some(hit.score),
+    }
+}
+
+/// One hit per relation in the neighbourhood, as a sentence a model can read.
+fn graph_hits(subgraph: &Subgraph) -> Vec<RetrieveHit> {
+    let name = |id: &str| {
+        subgraph
+            .nodes
+            .iter()
+            .find(|n| n.id == id)
+            .and_then(|n| n.props.get("name").and_then(Value::as_str))
+            .unwrap_or(id)
+            .to_owned()
+    };
+    subgraph
+        .edges
+        .iter()
+        .map(|e| {
+            let mut metadata = JsonMap::new();
+            metadata.insert("src".into(), Value::String(e.src.clone()));
+            metadata.insert("dst".into(), Value::String(e.dst.clone()));
+            metadata.insert("props".into(), Value::Object(e.props.clone()));
+            RetrieveHit {
+                text: format!("{} {} {}", name(&e.src), e.edge_type, name(&e.dst)),
+                metadata,
+                citations: vec![Citation {
+                    source: "graph".into(),
+                    doc_id: None,
+                    chunk_id: None,
+                    node_id: Some(e.src.clone()),
+                    edge_type: Some(e.edge_type.clone()),
+                    score: None,
+                }],
+                score: None,
+            }
+        })
+        .collect()
+}

@@ -169,6 +169,20 @@ pub fn json(message: &async_nats::Message) -> serde_json::Value {
     serde_json::from_slice(&message.payload).expect("reply is JSON")
 }
 
+/// Asserts an error reply: its code (body and `Nats-Service-Error-Code`
+/// header) and a phrase of its message.
+pub fn assert_error(reply: &async_nats::Message, code: u16, needle: &str) {
+    let body = json(reply);
+    assert_eq!(body["ok"], false, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert_eq!(error_code(reply), Some(code), "header of {body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(needle),
+        "`{message}` should mention `{needle}`"
+    );
+}
+
 /// The `Nats-Service-Error-Code` header of a reply, if any.
 pub fn error_code(message: &async_nats::Message) -> Option<u16> {
     message

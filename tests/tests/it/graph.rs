@@ -50,12 +50,7 @@ async fn graph_upsert_merges_and_refuses_unsafe_types() {
     ];
     for (body, needle) in cases {
         let reply = request(&nats, p, Subject::GraphUpsert, &body).await;
-        let v = json(&reply);
-        assert_eq!(error_code(&reply), Some(400), "{body}: {v}");
-        assert!(
-            v["error"]["message"].as_str().unwrap().contains(needle),
-            "{body}: {v}"
-        );
+        assert_error(&reply, 400, needle);
     }
     worker.shutdown().await;
 }
@@ -104,11 +99,7 @@ async fn graph_probe_reports_json_or_text_mode() {
         (json!({"model": ""}), "model"),
     ] {
         let reply = request(&nats, p, Subject::GraphProbe, &body).await;
-        assert_eq!(error_code(&reply), Some(400), "{body}");
-        assert!(json(&reply)["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains(needle));
+        assert_error(&reply, 400, needle);
     }
 
     // A slow model hits the probe's own timeout.

@@ -116,11 +116,7 @@ async fn retrieve_returns_vector_hits_and_subgraph_with_citations() {
         (json!({"query": " "}), "query"),
     ] {
         let reply = request(&nats, p, Subject::Retrieve, &body).await;
-        assert_eq!(error_code(&reply), Some(400), "{body}");
-        assert!(json(&reply)["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains(needle));
+        assert_error(&reply, 400, needle);
     }
     worker.shutdown().await;
 }

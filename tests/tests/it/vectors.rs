@@ -194,12 +194,7 @@ async fn bad_index_and_search_requests_are_refused() {
     ];
     for (subject, body, code, needle) in cases {
         let reply = request(&nats, p, subject, &body).await;
-        let v = json(&reply);
-        assert_eq!(error_code(&reply), Some(code), "{body}: {v}");
-        assert!(
-            v["error"]["message"].as_str().unwrap().contains(needle),
-            "{body}: {v}"
-        );
+        assert_error(&reply, code, needle);
     }
     worker.shutdown().await;
 }

@@ -12,11 +12,10 @@ use ragwire_schemas::retrieve::{
 use ragwire_schemas::JsonMap;
 use serde_json::Value;
 
-use super::check_text;
-use super::search::MAX_TOP_K;
+use super::search::{check_query, MAX_TOP_K};
 use crate::error::Error;
 use crate::state::State;
-use crate::vectors::{check_collection, filter, Hit};
+use crate::vectors::{filter, Hit};
 
 /// Most nodes in a returned neighbourhood.
 const MAX_NODES: usize = 50;
@@ -25,14 +24,7 @@ const MAX_SEEDS: usize = 10;
 
 pub async fn handle(state: &State, req: RetrieveRequest) -> Result<RetrieveReply, Error> {
     let started = Instant::now();
-    check_text("query", &req.query)?;
-    check_collection(&req.collection)?;
-    if req.top_k == 0 || req.top_k > MAX_TOP_K {
-        return Err(Error::bad_request(format!(
-            "`top_k` is {}; expected 1 to {MAX_TOP_K}",
-            req.top_k
-        )));
-    }
+    check_query(&req.query, &req.collection, req.top_k)?;
     if !(1..=3).contains(&req.max_hops) {
         return Err(Error::bad_request(format!(
             "`max_hops` is {}; expected 1 to 3",

@@ -10,15 +10,20 @@ use crate::vectors::{check_collection, filter};
 /// Most hits one search may ask for.
 pub const MAX_TOP_K: usize = 1000;
 
-pub async fn handle(state: &State, req: SearchRequest) -> Result<SearchReply, Error> {
-    check_text("query", &req.query)?;
-    check_collection(&req.collection)?;
-    if req.top_k == 0 || req.top_k > MAX_TOP_K {
+/// Checks the fields search and retrieve share.
+pub fn check_query(query: &str, collection: &str, top_k: usize) -> Result<(), Error> {
+    check_text("query", query)?;
+    check_collection(collection)?;
+    if top_k == 0 || top_k > MAX_TOP_K {
         return Err(Error::bad_request(format!(
-            "`top_k` is {}; expected 1 to {MAX_TOP_K}",
-            req.top_k
+            "`top_k` is {top_k}; expected 1 to {MAX_TOP_K}"
         )));
     }
+    Ok(())
+}
+
+pub async fn handle(state: &State, req: SearchRequest) -> Result<SearchReply, Error> {
+    check_query(&req.query, &req.collection, req.top_k)?;
     let conds = filter::parse(req.filters.as_ref())?;
     let vector = state
         .embedder

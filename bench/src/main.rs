@@ -154,6 +154,7 @@ async fn main() -> anyhow::Result<()> {
             .filter(|c| *c <= 64)
             .collect();
         vectors::run(&nats, args.seconds, &vector_levels).await?;
+        vectors::retrieve(&nats, args.seconds, &vector_levels, 5).await?;
     }
     let _ = std::fs::remove_dir_all(&config.data_dir);
     Ok(())

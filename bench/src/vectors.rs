@@ -114,3 +114,66 @@ pub async fn run(
     }
     Ok(())
 }
+
+/// retrieve on the embedded stores, its stages in parallel and one after the
+/// other, with an embedder that takes `embed_ms` per call.
+pub async fn retrieve(
+    nats: &async_nats::Client,
+    seconds: f64,
+    concurrency: &[usize],
+    embed_ms: u64,
+) -> anyhow::Result<()> {
+    let behaviour = ragwire_tests::Behaviour {
+        delay: std::time::Duration::from_millis(embed_ms),
+        ..Default::default()
+    };
+    let fake = FakeOpenAi::start_with(behaviour, 384).await;
+    println!();
+    println!("retrieve on the embedded stores (2,000 chunks, 1,000-node graph, top 5, 2 hops), embedder {embed_ms} ms per call:");
+    println!(
+        "{:<10} {:>5} {:>10} {:>9} {:>9} {:>9} {:>7}",
+        "stages", "conc", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"
+    );
+    for serial in [false, true] {
+        let mut config = test_config(&fake);
+        config.rerank.url = None;
+        config.retrieve_serial = serial;
+        let worker = start_worker(&config).await;
+        let prefix = config.prefix.clone();
+        for batch in 0..(2_000 / CHUNKS) {
+            let chunks: Vec<_> = (0..CHUNKS)
+                .map(|c| json!({"doc_id": format!("doc-{batch}"), "chunk_id": c.to_string(), "text": sentence(batch * CHUNKS + c)}))
+                .collect();
+            let body = serde_json::to_vec(&json!({"chunks": chunks}))?;
+            nats.request(Subject::Index.subject(&prefix), body.into())
+                .await?;
+        }
+        // A graph whose node names are the benchmark's words: every query names some.
+        let nodes: Vec<_> = (0..1_000)
+            .map(|i| json!({"id": format!("n{i}"), "type": "Entity", "props": {"name": format!("{} {i}", WORDS[i % WORDS.len()])}}))
+            .collect();
+        let edges: Vec<_> = (0..1_000)
+            .map(|i| json!({"src": format!("n{i}"), "dst": format!("n{}", (i * 7 + 1) % 1_000), "type": "RELATED_TO"}))
+            .collect();
+        let body = serde_json::to_vec(&json!({"data": {"nodes": nodes, "edges": edges}}))?;
+        nats.request(Subject::GraphUpsert.subject(&prefix), body.into())
+            .await?;
+        for &c in concurrency {
+            let retrieve = nats_call_with(nats.clone(), Subject::Retrieve.subject(&prefix), |n| {
+                let query = format!("{} 1{}", sentence(n + 2_000_000), n % 10);
+                serde_json::to_vec(&json!({"query": query, "top_k": 5, "max_hops": 2}))
+                    .unwrap()
+                    .into()
+            });
+            let o = measure(retrieve, c, seconds).await;
+            let stages = if serial { "serial" } else { "parallel" };
+            println!(
+                "{:<10} {:>5} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>7}",
+                stages, c, o.rps, o.p50, o.p95, o.p99, o.errors
+            );
+        }
+        worker.shutdown().await;
+        let _ = std::fs::remove_dir_all(&config.data_dir);
+    }
+    Ok(())
+}

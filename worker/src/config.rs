@@ -23,6 +23,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// JSON log lines instead of text (`RAGWIRE_LOG_JSON`, default false).
     pub log_json: bool,
+    /// Run retrieve's vector and graph stages one after the other instead of
+    /// in parallel, to measure the difference (`RAGWIRE_RETRIEVE_SERIAL`,
+    /// default false).
+    pub retrieve_serial: bool,
     pub nats: NatsConfig,
     pub llm: LlmConfig,
     pub embed: EmbedConfig,
@@ -234,6 +238,7 @@ impl Default for Config {
             queue_group: "ragwire".into(),
             data_dir: PathBuf::from("./data"),
             log_json: false,
+            retrieve_serial: false,
             nats: NatsConfig::default(),
             llm: LlmConfig::default(),
             embed: EmbedConfig::default(),
@@ -360,6 +365,7 @@ impl Config {
         env.set("RAGWIRE_QUEUE_GROUP", &mut self.queue_group)?;
         env.set("RAGWIRE_DATA_DIR", &mut self.data_dir)?;
         env.set("RAGWIRE_LOG_JSON", &mut self.log_json)?;
+        env.set("RAGWIRE_RETRIEVE_SERIAL", &mut self.retrieve_serial)?;
 
         let n = &mut self.nats;
         env.set("NATS_URL", &mut n.url)?;

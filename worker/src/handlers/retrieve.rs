@@ -63,7 +63,11 @@ pub async fn handle(state: &State, req: RetrieveRequest) -> Result<RetrieveReply
             .await?;
         Ok::<_, Error>(Some((subgraph, t.elapsed().as_millis() as u64)))
     };
-    let (vector_result, graph_result) = tokio::join!(vector_stage, graph_stage);
+    let (vector_result, graph_result) = if state.config.retrieve_serial {
+        (vector_stage.await, graph_stage.await)
+    } else {
+        tokio::join!(vector_stage, graph_stage)
+    };
 
     let mut warnings = Vec::new();
     let mut timings = BTreeMap::new();

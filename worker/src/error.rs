@@ -45,8 +45,9 @@ pub enum Error {
     /// A backend or the whole request ran out of time (504).
     #[error("{backend} did not answer within {} ms", .after.as_millis())]
     Timeout { backend: String, after: Duration },
-    /// The subject exists but is not implemented in this build (501).
-    #[error("{0} is not implemented yet")]
+    /// The subject exists but cannot run in this build or configuration
+    /// (501); the message says why.
+    #[error("{0}")]
     NotImplemented(String),
     /// A bug or unexpected state in ragwire (500).
     #[error("internal error: {0}")]
@@ -152,7 +153,9 @@ mod tests {
             413
         );
         assert_eq!(
-            Error::NotImplemented("rag.search".into()).to_body().code,
+            Error::NotImplemented("rag.search: later".into())
+                .to_body()
+                .code,
             501
         );
     }

@@ -56,6 +56,31 @@ async fn graph_upsert_merges_and_refuses_unsafe_types() {
 }
 
 #[tokio::test]
+async fn graph_query_on_the_embedded_store_names_the_setting() {
+    let fake = FakeOpenAi::start().await;
+    let config = test_config(&fake);
+    let worker = start_worker(&config).await;
+    let nats = nats().await;
+    let reply = request(
+        &nats,
+        &config.prefix,
+        Subject::GraphQuery,
+        &json!({"query": "MATCH (n) RETURN n LIMIT 1"}),
+    )
+    .await;
+    assert_error(&reply, 501, "NEO4J_URI");
+    let reply = request(
+        &nats,
+        &config.prefix,
+        Subject::GraphQuery,
+        &json!({"query": " "}),
+    )
+    .await;
+    assert_error(&reply, 400, "`query`");
+    worker.shutdown().await;
+}
+
+#[tokio::test]
 async fn graph_probe_reports_json_or_text_mode() {
     let fake = FakeOpenAi::start().await;
     let config = test_config(&fake);

@@ -5,6 +5,7 @@
 pub mod chat;
 pub mod embed;
 pub mod graph_probe;
+pub mod graph_query;
 pub mod graph_upsert;
 pub mod index;
 pub mod rerank;
@@ -12,7 +13,7 @@ pub mod retrieve;
 pub mod search;
 
 use bytes::Bytes;
-use ragwire_schemas::graph::{ExtractRequest, QueryRequest};
+use ragwire_schemas::graph::ExtractRequest;
 use ragwire_schemas::{Subject, Success};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -31,7 +32,7 @@ pub async fn dispatch(state: &State, subject: Subject, payload: &[u8]) -> Result
         Subject::Retrieve => encode(retrieve::handle(state, decode(payload)?).await?),
         Subject::GraphExtract => pending::<ExtractRequest>(state, subject, payload),
         Subject::GraphUpsert => encode(graph_upsert::handle(state, decode(payload)?).await?),
-        Subject::GraphQuery => pending::<QueryRequest>(state, subject, payload),
+        Subject::GraphQuery => encode(graph_query::handle(state, decode(payload)?).await?),
         Subject::GraphProbe => encode(graph_probe::handle(state, decode(payload)?).await?),
     }
 }
@@ -44,7 +45,10 @@ fn pending<T: DeserializeOwned>(
     payload: &[u8],
 ) -> Result<Bytes, Error> {
     decode::<T>(payload)?;
-    Err(Error::NotImplemented(subject.subject(&state.config.prefix)))
+    Err(Error::NotImplemented(format!(
+        "{} is not implemented yet",
+        subject.subject(&state.config.prefix)
+    )))
 }
 
 /// Parses a request, naming the offending field on error.

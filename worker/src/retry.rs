@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
+use crate::config::{ms, LlmConfig};
 use crate::error::{Error, Retry};
 
 /// How many times and how patiently to retry one backend.
@@ -22,13 +23,15 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// No retries at all.
-    pub const NONE: RetryPolicy = RetryPolicy {
-        max_retries: 0,
-        backoff: Duration::ZERO,
-        max_backoff: Duration::ZERO,
-        max_retry_after: Duration::ZERO,
-    };
+    /// The policy configured for backend calls (LLM, embeddings, reranker).
+    pub fn from_config(llm: &LlmConfig) -> RetryPolicy {
+        RetryPolicy {
+            max_retries: llm.max_retries,
+            backoff: ms(llm.backoff_ms),
+            max_backoff: Duration::from_secs(8),
+            max_retry_after: ms(llm.max_retry_after_ms),
+        }
+    }
 
     fn delay(&self, attempt: u32, hint: Option<Duration>) -> Option<Duration> {
         match hint {

@@ -31,12 +31,7 @@ impl State {
     /// Builds every backend client once (needs a Tokio runtime).
     pub fn new(config: Config) -> Result<State, Error> {
         let http = http_client();
-        let retry = RetryPolicy {
-            max_retries: config.llm.max_retries,
-            backoff: ms(config.llm.backoff_ms),
-            max_backoff: Duration::from_secs(8),
-            max_retry_after: ms(config.llm.max_retry_after_ms),
-        };
+        let retry = RetryPolicy::from_config(&config.llm);
         let mut batching = BatchConfig {
             window: Duration::from_micros(config.embed.batch_window_us),
             max_batch: config.embed.max_batch,

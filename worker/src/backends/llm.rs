@@ -102,12 +102,7 @@ impl Llm {
                 aliases: config.llm.aliases.clone(),
                 default_alias: config.llm.default_alias.clone(),
                 timeout: ms(config.llm.timeout_ms),
-                retry: RetryPolicy {
-                    max_retries: config.llm.max_retries,
-                    backoff: ms(config.llm.backoff_ms),
-                    max_backoff: Duration::from_secs(8),
-                    max_retry_after: ms(config.llm.max_retry_after_ms),
-                },
+                retry: RetryPolicy::from_config(&config.llm),
             }),
         }
     }

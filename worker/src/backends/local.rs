@@ -21,7 +21,6 @@ const DEFAULT_MAX_TOKENS: usize = 256;
 pub struct LocalEmbedder {
     inner: Arc<Model>,
     name: String,
-    dim: usize,
 }
 
 struct Model {
@@ -101,14 +100,8 @@ impl LocalEmbedder {
                 tokenizer,
                 device,
             }),
-            dim: config.hidden_size,
             name,
         }))
-    }
-
-    /// The vector length.
-    pub fn dim(&self) -> usize {
-        self.dim
     }
 
     /// Embeds on the calling thread (CPU-bound: call from a blocking thread).

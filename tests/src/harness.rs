@@ -1,7 +1,7 @@
 //! Starting ragwire in-process against the real NATS server, one unique
 //! subject prefix per test so tests run in parallel.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -79,6 +79,39 @@ pub fn test_config(fake: &FakeOpenAi) -> Config {
     c.limits.shutdown_grace_ms = 10_000;
     c.http.timeout_ms = 20_000;
     c
+}
+
+/// The Bolt graph server the tests use: `RAGWIRE_TEST_NEO4J_URI`, or the
+/// ArcadeDB that `scripts/graphdb start` runs (user `root`, password
+/// `playwithdata`, database `kg`). A missing server fails the test.
+pub fn bolt_uri() -> String {
+    let uri =
+        std::env::var("RAGWIRE_TEST_NEO4J_URI").unwrap_or_else(|_| "bolt://127.0.0.1:7687".into());
+    let host = uri.split("://").nth(1).unwrap_or(&uri);
+    let addr = host
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .unwrap_or_else(|| panic!("`{uri}` is not host:port"));
+    if std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err() {
+        panic!("the Bolt graph tests need a server at {uri}: run `scripts/graphdb start` (scripts/test does)");
+    }
+    uri
+}
+
+/// `config` switched to the Bolt test server, under a label of its own so
+/// tests sharing the database see only their own nodes.
+pub fn with_bolt(mut config: Config) -> Config {
+    config.graph.neo4j_uri = Some(bolt_uri());
+    config.graph.user = std::env::var("RAGWIRE_TEST_NEO4J_USER").unwrap_or_else(|_| "root".into());
+    config.graph.password =
+        std::env::var("RAGWIRE_TEST_NEO4J_PASSWORD").unwrap_or_else(|_| "playwithdata".into());
+    config.graph.database =
+        Some(std::env::var("RAGWIRE_TEST_NEO4J_DATABASE").unwrap_or_else(|_| "kg".into()));
+    config.graph.label = format!("E{}", config.prefix);
+    // The first query on a fresh ArcadeDB can take several seconds.
+    config.graph.timeout_ms = 30_000;
+    config
 }
 
 /// Starts a worker with `config` on its own NATS connection.

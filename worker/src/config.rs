@@ -32,6 +32,7 @@ pub struct Config {
     pub embed: EmbedConfig,
     pub rerank: RerankConfig,
     pub vectors: VectorConfig,
+    pub graph: GraphConfig,
     pub limits: Limits,
     pub http: HttpConfig,
 }
@@ -158,6 +159,45 @@ impl Default for VectorConfig {
     }
 }
 
+/// The graph store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GraphConfig {
+    /// Bolt server (`NEO4J_URI`, e.g. `bolt://127.0.0.1:7687`: Neo4j,
+    /// Memgraph, ArcadeDB); unset = embedded SQLite in `{data_dir}/graph.sqlite`.
+    pub neo4j_uri: Option<String>,
+    /// Bolt user (`NEO4J_USER`, default `neo4j`).
+    pub user: String,
+    /// Bolt password (`NEO4J_PASSWORD`).
+    pub password: String,
+    /// Database name (`NEO4J_DATABASE`; unset = the server's default).
+    pub database: Option<String>,
+    /// Label every ragwire node carries besides its type, so several graphs
+    /// can share one database (`RAGWIRE_GRAPH_LABEL`, default `Entity`).
+    pub label: String,
+    /// Per graph call (`RAGWIRE_GRAPH_TIMEOUT_MS`, default 10000).
+    pub timeout_ms: u64,
+    /// Bolt connections per worker (`RAGWIRE_GRAPH_MAX_CONNECTIONS`, default 16).
+    pub max_connections: usize,
+    /// Most rows a `graph.query` returns (`RAGWIRE_GRAPH_MAX_ROWS`, default 1000).
+    pub max_rows: usize,
+}
+
+impl Default for GraphConfig {
+    fn default() -> Self {
+        GraphConfig {
+            neo4j_uri: None,
+            user: "neo4j".into(),
+            password: String::new(),
+            database: None,
+            label: "Entity".into(),
+            timeout_ms: 10_000,
+            max_connections: 16,
+            max_rows: 1000,
+        }
+    }
+}
+
 /// Reranker wire format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -244,6 +284,7 @@ impl Default for Config {
             embed: EmbedConfig::default(),
             rerank: RerankConfig::default(),
             vectors: VectorConfig::default(),
+            graph: GraphConfig::default(),
             limits: Limits::default(),
             http: HttpConfig::default(),
         }
@@ -438,6 +479,16 @@ impl Config {
         env.set("RAGWIRE_VECTOR_TIMEOUT_MS", &mut v.timeout_ms)?;
         env.set("RAGWIRE_VECTOR_OPTIMIZE_EVERY", &mut v.optimize_every)?;
 
+        let g = &mut self.graph;
+        env.set_opt("NEO4J_URI", &mut g.neo4j_uri)?;
+        env.set("NEO4J_USER", &mut g.user)?;
+        env.set("NEO4J_PASSWORD", &mut g.password)?;
+        env.set_opt("NEO4J_DATABASE", &mut g.database)?;
+        env.set("RAGWIRE_GRAPH_LABEL", &mut g.label)?;
+        env.set("RAGWIRE_GRAPH_TIMEOUT_MS", &mut g.timeout_ms)?;
+        env.set("RAGWIRE_GRAPH_MAX_CONNECTIONS", &mut g.max_connections)?;
+        env.set("RAGWIRE_GRAPH_MAX_ROWS", &mut g.max_rows)?;
+
         let m = &mut self.limits;
         env.set("RAGWIRE_MAX_IN_FLIGHT", &mut m.max_in_flight)?;
         env.set("RAGWIRE_MAX_REQUEST_BYTES", &mut m.max_request_bytes)?;
@@ -493,6 +544,8 @@ impl Config {
             ("RAGWIRE_EMBED_QUEUE", self.embed.queue),
             ("RAGWIRE_HTTP_MAX_CONCURRENCY", self.http.max_concurrency),
             ("RAGWIRE_HTTP_MAX_BODY_BYTES", self.http.max_body_bytes),
+            ("RAGWIRE_GRAPH_MAX_CONNECTIONS", self.graph.max_connections),
+            ("RAGWIRE_GRAPH_MAX_ROWS", self.graph.max_rows),
         ] {
             if value == 0 {
                 return Err(Error::config(name, "must be at least 1"));
@@ -503,6 +556,7 @@ impl Config {
             ("RAGWIRE_EMBED_TIMEOUT_MS", self.embed.timeout_ms),
             ("RAGWIRE_RERANK_TIMEOUT_MS", self.rerank.timeout_ms),
             ("RAGWIRE_VECTOR_TIMEOUT_MS", self.vectors.timeout_ms),
+            ("RAGWIRE_GRAPH_TIMEOUT_MS", self.graph.timeout_ms),
             ("RAGWIRE_REQUEST_TIMEOUT_MS", self.limits.request_timeout_ms),
             ("RAGWIRE_HTTP_TIMEOUT_MS", self.http.timeout_ms),
             ("NATS_CONNECT_TIMEOUT_MS", self.nats.connect_timeout_ms),
@@ -533,6 +587,24 @@ impl Config {
                 }
             }
         }
+        if let Some(uri) = &self.graph.neo4j_uri {
+            let schemes = [
+                "bolt://",
+                "bolt+s://",
+                "bolt+ssc://",
+                "neo4j://",
+                "neo4j+s://",
+                "neo4j+ssc://",
+            ];
+            if !schemes.iter().any(|s| uri.starts_with(s)) {
+                return Err(Error::config(
+                    "NEO4J_URI",
+                    format!("`{uri}` is not a bolt:// or neo4j:// URI"),
+                ));
+            }
+        }
+        crate::graph::check_type("RAGWIRE_GRAPH_LABEL", &self.graph.label)
+            .map_err(|e| Error::config("RAGWIRE_GRAPH_LABEL", e.to_string()))?;
         if self.http.addr.parse::<std::net::SocketAddr>().is_err() {
             return Err(Error::config(
                 "RAGWIRE_HTTP_ADDR",

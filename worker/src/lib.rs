@@ -10,7 +10,8 @@
 //!   and calls the backends.
 //! - [`backends`]: the LLM provider chain, the micro-batched embedder and the
 //!   reranker client, each cheap to clone and built once.
-//! - [`graph`]: the graph store (SQLite embedded).
+//! - [`graph`]: the graph stores (SQLite embedded, a Bolt server) and the
+//!   read-only guard for caller Cypher.
 //! - [`vectors`]: the vector stores (Qdrant's embedded engine, a Qdrant server).
 //! - [`retry`]: the one place where failed backend calls are retried.
 //! - [`error`]: the crate's error enum and its mapping to error replies.

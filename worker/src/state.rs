@@ -9,7 +9,7 @@ use crate::backends::local::LocalEmbedder;
 use crate::backends::{http_client, Embedder, Llm, Reranker};
 use crate::config::{ms, Config};
 use crate::error::Error;
-use crate::graph::{GraphStore, SqliteGraph};
+use crate::graph::{BoltGraph, GraphStore, SqliteGraph};
 use crate::retry::RetryPolicy;
 use crate::vectors::edge::EdgeStore;
 use crate::vectors::qdrant::QdrantStore;
@@ -70,8 +70,10 @@ impl State {
                 config.vectors.optimize_every,
             )?,
         };
-        let graph: Arc<dyn GraphStore> =
-            Arc::new(SqliteGraph::open(&config.data_dir.join("graph.sqlite"))?);
+        let graph: Arc<dyn GraphStore> = match &config.graph.neo4j_uri {
+            Some(_) => Arc::new(BoltGraph::connect(&config.graph)?),
+            None => Arc::new(SqliteGraph::open(&config.data_dir.join("graph.sqlite"))?),
+        };
         Ok(State {
             llm: Llm::new(&config, http.clone()),
             reranker: Reranker::new(&config.rerank, retry, http),

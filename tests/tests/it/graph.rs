@@ -1,13 +1,23 @@
-//! graph.upsert on the embedded SQLite store and graph.probe on the fake LLM.
+//! graph.upsert and graph.query over NATS on embedded SQLite and on the
+//! Bolt server (ArcadeDB in CI), and graph.probe on the fake LLM.
 
 use ragwire_schemas::Subject;
 use ragwire_tests::*;
 use serde_json::json;
 
 #[tokio::test]
-async fn graph_upsert_merges_and_refuses_unsafe_types() {
+async fn graph_upsert_merges_and_refuses_unsafe_types_embedded() {
     let fake = FakeOpenAi::start().await;
-    let config = test_config(&fake);
+    upsert_cases(test_config(&fake)).await;
+}
+
+#[tokio::test]
+async fn graph_upsert_merges_and_refuses_unsafe_types_bolt() {
+    let fake = FakeOpenAi::start().await;
+    upsert_cases(with_bolt(test_config(&fake))).await;
+}
+
+async fn upsert_cases(config: ragwire_worker::Config) {
     let worker = start_worker(&config).await;
     let nats = nats().await;
     let p = config.prefix.as_str();
@@ -141,4 +151,176 @@ async fn graph_probe_reports_json_or_text_mode() {
     .await;
     assert_eq!(error_code(&reply), Some(504), "{}", json(&reply));
     worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn graph_query_runs_read_only_cypher_with_parameters_on_bolt() {
+    let fake = FakeOpenAi::start().await;
+    let config = with_bolt(test_config(&fake));
+    let label = config.graph.label.clone();
+    let worker = start_worker(&config).await;
+    let nats = nats().await;
+    let p = config.prefix.as_str();
+    let data = json!({"data": {
+        "nodes": [{"id": "ada", "type": "Person", "props": {"name": "Ada Lovelace", "born": 1815}},
+                  {"id": "babbage", "type": "Person", "props": {"name": "Charles Babbage"}}],
+        "edges": [{"src": "ada", "dst": "babbage", "type": "WORKED_WITH", "props": {"year": 1842}}]
+    }});
+    assert_eq!(
+        json(&request(&nats, p, Subject::GraphUpsert, &data).await)["edges"],
+        1
+    );
+
+    let query = format!(
+        "MATCH (a:{label} {{id: $id}})-[r]->(b:{label}) RETURN a.name AS name, a.born AS born, type(r) AS rel, r.year AS year, b.id AS other"
+    );
+    let reply = json(
+        &request(
+            &nats,
+            p,
+            Subject::GraphQuery,
+            &json!({"query": query, "params": {"id": "ada"}}),
+        )
+        .await,
+    );
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(
+        reply["records"],
+        json!([{"name": "Ada Lovelace", "born": 1815, "rel": "WORKED_WITH", "year": 1842, "other": "babbage"}])
+    );
+    // A parameter is a value, never Cypher text.
+    let reply = json(
+        &request(
+            &nats,
+            p,
+            Subject::GraphQuery,
+            &json!({
+                "query": query, "params": {"id": "ada'}) DETACH DELETE a //"}
+            }),
+        )
+        .await,
+    );
+    assert_eq!(reply["records"], json!([]), "{reply}");
+    // Whole nodes come back as labels and properties.
+    let reply = json(
+        &request(
+            &nats,
+            p,
+            Subject::GraphQuery,
+            &json!({
+                "query": format!("MATCH (n:{label} {{id: 'babbage'}}) RETURN n"),
+            }),
+        )
+        .await,
+    );
+    let node = &reply["records"][0]["n"];
+    assert_eq!(node["props"]["name"], "Charles Babbage", "{reply}");
+    assert!(
+        node["labels"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("Person")),
+        "{reply}"
+    );
+
+    // Every write clause is refused before anything is sent.
+    for (query, word) in [
+        (format!("CREATE (n:{label} {{id: 'evil'}})"), "CREATE"),
+        (
+            format!("MERGE (n:{label} {{id: 'evil'}}) RETURN n"),
+            "MERGE",
+        ),
+        (format!("MATCH (n:{label}) SET n.owned = true"), "SET"),
+        (format!("MATCH (n:{label}) DETACH DELETE n"), "DETACH"),
+        (format!("MATCH (n:{label}) DELETE n"), "DELETE"),
+        (format!("MATCH (n:{label}) REMOVE n.name"), "REMOVE"),
+        ("DROP INDEX anything".into(), "DROP"),
+        (
+            "LOAD CSV FROM 'file:///etc/passwd' AS row RETURN row".into(),
+            "LOAD",
+        ),
+        (
+            "CALL apoc.create.node(['X'], {}) YIELD node RETURN node".into(),
+            "apoc.create.node",
+        ),
+        (
+            format!(
+                "MATCH (n:{label}) RETURN n UNION CALL {{ CREATE (m) RETURN m AS n }} RETURN n"
+            ),
+            "CREATE",
+        ),
+    ] {
+        let reply = request(&nats, p, Subject::GraphQuery, &json!({"query": query})).await;
+        assert_error(&reply, 400, word);
+    }
+    let counts = json(&request(&nats, p, Subject::GraphQuery, &json!({
+        "query": format!("MATCH (n:{label}) RETURN count(n) AS nodes, sum(CASE WHEN n.owned IS NULL THEN 0 ELSE 1 END) AS owned")
+    })).await);
+    assert_eq!(
+        counts["records"],
+        json!([{"nodes": 2, "owned": 0}]),
+        "nothing was written"
+    );
+
+    // A Cypher mistake is the caller's; a bad parameter too.
+    let reply = request(
+        &nats,
+        p,
+        Subject::GraphQuery,
+        &json!({"query": "MATCH (n WHERE RETURN n"}),
+    )
+    .await;
+    assert_eq!(error_code(&reply), Some(400), "{}", json(&reply));
+    let reply = request(
+        &nats,
+        p,
+        Subject::GraphQuery,
+        &json!({"query": "RETURN $x AS x", "params": {"x": u64::MAX}}),
+    )
+    .await;
+    assert_error(&reply, 400, "params.x");
+    worker.shutdown().await;
+}
+
+/// A Bolt "server" that accepts connections and never answers.
+async fn silent_server() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("bolt://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (uri, task)
+}
+
+#[tokio::test]
+async fn a_hanging_bolt_server_gives_504_within_the_timeout() {
+    let fake = FakeOpenAi::start().await;
+    let (uri, server) = silent_server().await;
+    let mut config = test_config(&fake);
+    config.graph.neo4j_uri = Some(uri);
+    config.graph.timeout_ms = 500;
+    let worker = start_worker(&config).await;
+    let nats = nats().await;
+    let p = config.prefix.as_str();
+    for (subject, body) in [
+        (
+            Subject::GraphUpsert,
+            json!({"data": {"nodes": [{"id": "a", "type": "T"}]}}),
+        ),
+        (Subject::GraphQuery, json!({"query": "MATCH (n) RETURN n"})),
+    ] {
+        let started = std::time::Instant::now();
+        let reply = request(&nats, p, subject, &body).await;
+        assert_error(&reply, 504, "graph store");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    worker.shutdown().await;
+    server.abort();
 }

@@ -3,6 +3,7 @@
 
 mod errors;
 mod graph;
+mod graph_store;
 mod http;
 mod qdrant_server;
 mod resilience;

@@ -40,9 +40,18 @@ fn sources(reply: &Value) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn retrieve_returns_vector_hits_and_subgraph_with_citations() {
+async fn retrieve_returns_vector_hits_and_subgraph_with_citations_embedded() {
     let fake = FakeOpenAi::start().await;
-    let mut config = test_config(&fake);
+    retrieve_cases(test_config(&fake)).await;
+}
+
+#[tokio::test]
+async fn retrieve_returns_vector_hits_and_subgraph_with_citations_bolt() {
+    let fake = FakeOpenAi::start().await;
+    retrieve_cases(with_bolt(test_config(&fake))).await;
+}
+
+async fn retrieve_cases(mut config: ragwire_worker::Config) {
     config.rerank.url = None;
     let worker = start_worker(&config).await;
     let nats = nats().await;
@@ -141,5 +150,47 @@ async fn retrieve_reranks_when_a_reranker_is_configured() {
     let scores: Vec<f64> = hits.iter().map(|h| h["score"].as_f64().unwrap()).collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
     assert!(reply["timings_ms"]["rerank"].is_u64());
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn retrieve_with_the_graph_store_down_returns_vector_hits_and_a_warning() {
+    let fake = FakeOpenAi::start().await;
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut config = test_config(&fake);
+    config.rerank.url = None;
+    config.graph.neo4j_uri = Some(format!("bolt://{closed}"));
+    config.graph.timeout_ms = 2_000;
+    let worker = start_worker(&config).await;
+    let nats = nats().await;
+    let p = config.prefix.as_str();
+    let chunks = json!({"collection": "kb", "chunks": [
+        {"doc_id": "notes", "chunk_id": "1", "text": "Ada Lovelace wrote the first program"}
+    ]});
+    assert_eq!(
+        json(&request(&nats, p, Subject::Index, &chunks).await)["upserted"],
+        1
+    );
+
+    let body = json!({"query": "Ada Lovelace", "collection": "kb"});
+    let reply = json(&request(&nats, p, Subject::Retrieve, &body).await);
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(sources(&reply), ["vector"], "{reply}");
+    assert_eq!(reply["hits"][0]["citations"][0]["doc_id"], "notes");
+    let warning = &reply["warnings"][0];
+    assert_eq!(warning["stage"], "graph", "{reply}");
+    assert_eq!(warning["code"], 503, "{reply}");
+    assert!(
+        warning["message"].as_str().unwrap().contains("graph store"),
+        "{reply}"
+    );
+    assert!(
+        reply.get("subgraph").is_none() || reply["subgraph"].is_null(),
+        "{reply}"
+    );
     worker.shutdown().await;
 }

@@ -1,14 +1,19 @@
 //! Graph stores behind one small interface. The embedded default is SQLite
 //! (`{data_dir}/graph.sqlite`): a node table and an edge table with MERGE
-//! semantics and neighbourhoods by recursive query.
+//! semantics and neighbourhoods by recursive query. With `NEO4J_URI` set,
+//! a Bolt server (Neo4j, Memgraph, ArcadeDB) through `neo4rs`.
 
+pub mod bolt;
+pub mod cypher;
 pub mod sqlite;
 
 use ragwire_schemas::graph::GraphData;
 use ragwire_schemas::retrieve::Subgraph;
+use ragwire_schemas::JsonMap;
 use serde_json::Value;
 
 use crate::error::Error;
+pub use bolt::BoltGraph;
 pub use sqlite::SqliteGraph;
 
 /// Most nodes or edges in one upsert.
@@ -40,6 +45,19 @@ pub trait GraphStore: Send + Sync + 'static {
 
     /// Numbers of stored nodes and edges.
     async fn counts(&self) -> Result<(usize, usize), Error>;
+
+    /// Runs read-only Cypher, already checked by
+    /// [`cypher::check_read_only`], with Bolt parameters; one JSON object per
+    /// record. Stores without Cypher answer 501, naming the setting that
+    /// brings one.
+    async fn query(&self, cypher: &str, params: JsonMap) -> Result<Vec<Value>, Error> {
+        let _ = (cypher, params);
+        Err(Error::NotImplemented(format!(
+            "graph.query runs Cypher on a Bolt graph store; the {} graph store has none. \
+             Set NEO4J_URI (with NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE) to a Neo4j, Memgraph or ArcadeDB server",
+            self.kind()
+        )))
+    }
 }
 
 /// Node and edge types become labels and relationship types in a Bolt
@@ -70,7 +88,7 @@ fn check_id(field: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn check_props(field: &str, props: &ragwire_schemas::JsonMap) -> Result<(), Error> {
+fn check_props(field: &str, props: &JsonMap) -> Result<(), Error> {
     for (key, value) in props {
         if matches!(value, Value::Array(_) | Value::Object(_)) {
             return Err(Error::bad_request(format!(

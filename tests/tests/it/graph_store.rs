@@ -1,0 +1,149 @@
+//! One contract for both graph stores, run on embedded SQLite and on the
+//! Bolt server (ArcadeDB in CI): MERGE idempotence, neighbourhoods at 1, 2
+//! and 3 hops with a node limit, property merging, edges to missing nodes,
+//! seeds, and data that looks like SQL or Cypher staying data.
+
+use ragwire_schemas::graph::GraphData;
+use ragwire_schemas::retrieve::Subgraph;
+use ragwire_tests::*;
+use ragwire_worker::graph::{BoltGraph, GraphStore, SqliteGraph};
+use ragwire_worker::Config;
+use serde_json::json;
+
+fn graph(v: serde_json::Value) -> GraphData {
+    serde_json::from_value(v).unwrap()
+}
+
+fn ids(s: &Subgraph) -> Vec<String> {
+    s.nodes.iter().map(|n| n.id.clone()).collect()
+}
+
+async fn contract(g: &dyn GraphStore) {
+    // a - b - c - d - e, plus x unconnected
+    let chain = graph(json!({
+        "nodes": [
+            {"id": "a", "type": "Person", "props": {"name": "Ada"}},
+            {"id": "b", "type": "Org"}, {"id": "c", "type": "Org"},
+            {"id": "d", "type": "City"}, {"id": "e", "type": "Country"}, {"id": "x", "type": "Thing"}
+        ],
+        "edges": [
+            {"src": "a", "dst": "b", "type": "WORKS_AT", "props": {"since": 2020}},
+            {"src": "c", "dst": "b", "type": "OWNS"},
+            {"src": "c", "dst": "d", "type": "LOCATED_IN"},
+            {"src": "d", "dst": "e", "type": "IN"}
+        ]
+    }));
+    assert_eq!(g.upsert(chain.clone()).await.unwrap(), (6, 4));
+    assert_eq!(g.upsert(chain).await.unwrap(), (6, 4));
+    assert_eq!(g.counts().await.unwrap(), (6, 4), "MERGE keeps one of each");
+
+    let one = g.neighbourhood(vec!["a".into()], 1, 100).await.unwrap();
+    assert_eq!(ids(&one), ["a", "b"]);
+    assert_eq!(one.edges.len(), 1);
+    assert_eq!(
+        (
+            one.edges[0].src.as_str(),
+            one.edges[0].edge_type.as_str(),
+            one.edges[0].dst.as_str()
+        ),
+        ("a", "WORKS_AT", "b")
+    );
+    assert_eq!(one.edges[0].props["since"], 2020);
+    assert_eq!(one.nodes[0].node_type, "Person");
+    assert_eq!(
+        one.nodes[0].props,
+        *json!({"name": "Ada"}).as_object().unwrap()
+    );
+    let two = g.neighbourhood(vec!["a".into()], 2, 100).await.unwrap();
+    assert_eq!(ids(&two), ["a", "b", "c"]);
+    let three = g.neighbourhood(vec!["a".into()], 3, 100).await.unwrap();
+    assert_eq!(ids(&three), ["a", "b", "c", "d"]);
+    assert_eq!(three.edges.len(), 3);
+    let limited = g.neighbourhood(vec!["a".into()], 3, 2).await.unwrap();
+    assert_eq!(ids(&limited), ["a", "b"], "nearest first, node limit");
+    let none = g.neighbourhood(vec!["nobody".into()], 2, 10).await.unwrap();
+    assert!(none.nodes.is_empty() && none.edges.is_empty());
+
+    // Props merge key by key; the type follows the latest write.
+    let update =
+        graph(json!({"nodes": [{"id": "a", "type": "Scientist", "props": {"born": 1815}}]}));
+    g.upsert(update).await.unwrap();
+    let a = g
+        .neighbourhood(vec!["a".into()], 1, 1)
+        .await
+        .unwrap()
+        .nodes
+        .remove(0);
+    assert_eq!(
+        (a.node_type.as_str(), &a.props["name"], &a.props["born"]),
+        ("Scientist", &json!("Ada"), &json!(1815))
+    );
+    assert_eq!(g.counts().await.unwrap(), (6, 4));
+
+    // An edge to a node that does not exist: a 400 and nothing written.
+    let bad = graph(
+        json!({"nodes": [{"id": "y", "type": "T"}], "edges": [{"src": "y", "dst": "nowhere", "type": "R"}]}),
+    );
+    let err = g.upsert(bad).await.unwrap_err();
+    assert_eq!(err.to_body().code, 400);
+    assert!(err.to_string().contains("nowhere"), "{err}");
+    assert_eq!(g.counts().await.unwrap(), (6, 4));
+    // An edge may join nodes stored earlier.
+    let later =
+        graph(json!({"edges": [{"src": "x", "dst": "e", "type": "NEAR", "props": {"km": 1.5}}]}));
+    assert_eq!(g.upsert(later).await.unwrap(), (0, 1));
+    assert_eq!(g.counts().await.unwrap(), (6, 5));
+
+    // Seeds: ids and names mentioned in a text, case-insensitive.
+    let seeds = g.find_seeds("What did ADA do at b?", 10).await.unwrap();
+    assert_eq!(
+        seeds,
+        ["a"],
+        "found by its name; ids under 3 characters never match"
+    );
+    let babbage = graph(
+        json!({"nodes": [{"id": "babbage", "type": "Person", "props": {"name": "Charles Babbage"}}]}),
+    );
+    g.upsert(babbage).await.unwrap();
+    assert_eq!(
+        g.find_seeds("Who was charles babbage?", 10).await.unwrap(),
+        ["babbage"]
+    );
+
+    // Ids and props that look like SQL or Cypher stay data.
+    let tricky_ids = [
+        "'); DROP TABLE nodes; --",
+        "x'}) MATCH (n) DETACH DELETE n //",
+        "a\"}) SET n.owned = true RETURN n //",
+    ];
+    let tricky = graph(json!({
+        "nodes": tricky_ids.iter().map(|id| json!({"id": id, "type": "Note", "props": {"q": "\" OR 1=1 } DETACH DELETE n"}})).collect::<Vec<_>>(),
+        "edges": [{"src": tricky_ids[0], "dst": tricky_ids[1], "type": "LINKS", "props": {"cypher": "MATCH (n) DELETE n"}}]
+    }));
+    g.upsert(tricky).await.unwrap();
+    assert_eq!(g.counts().await.unwrap(), (10, 6));
+    let found = g
+        .neighbourhood(vec![tricky_ids[0].into()], 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(found.nodes.len(), 2, "{found:?}");
+    assert_eq!(found.nodes[0].props["q"], "\" OR 1=1 } DETACH DELETE n");
+    assert_eq!(found.edges[0].props["cypher"], "MATCH (n) DELETE n");
+}
+
+#[tokio::test]
+async fn embedded_graph_store_contract() {
+    let dir = test_data_dir(&unique_prefix());
+    let store = SqliteGraph::open(&dir.join("graph.sqlite")).unwrap();
+    contract(&store).await;
+}
+
+#[tokio::test]
+async fn bolt_graph_store_contract() {
+    let config = with_bolt(Config {
+        prefix: unique_prefix(),
+        ..Config::default()
+    });
+    let store = BoltGraph::connect(&config.graph).unwrap();
+    contract(&store).await;
+}

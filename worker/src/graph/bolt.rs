@@ -1,0 +1,584 @@
+//! The Bolt graph store: Neo4j 5, Memgraph, ArcadeDB or any server that
+//! speaks Bolt, through `neo4rs`. Every node carries the configured base
+//! label (default `Entity`) and its type as a second label; nodes are merged
+//! by `id`, edges by `(src, type, dst)`. Types become labels only after
+//! [`check_type`](super::check_type); all values travel as Bolt parameters.
+//! The Cypher keeps to what Neo4j and ArcadeDB share.
+
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::time::Duration;
+
+use neo4rs::{BoltType, ConfigBuilder, Graph, Query, Row};
+use ragwire_schemas::graph::{Edge, GraphData, Node};
+use ragwire_schemas::retrieve::Subgraph;
+use ragwire_schemas::JsonMap;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use super::{check_type, GraphStore};
+use crate::config::{ms, GraphConfig};
+use crate::error::Error;
+
+const BACKEND: &str = "graph store (bolt)";
+
+/// Bolt graph store. Cheap to clone; connections are pooled and opened on
+/// first use, so a server that is down fails requests, not start-up.
+#[derive(Clone)]
+pub struct BoltGraph {
+    graph: Graph,
+    label: String,
+    timeout: Duration,
+    max_rows: usize,
+    schema: std::sync::Arc<OnceCell<()>>,
+}
+
+impl BoltGraph {
+    /// A store for `config.neo4j_uri`; checks the settings, connects lazily.
+    pub fn connect(config: &GraphConfig) -> Result<BoltGraph, Error> {
+        let uri = config
+            .neo4j_uri
+            .as_deref()
+            .ok_or_else(|| Error::config("NEO4J_URI", "not set"))?;
+        check_type("RAGWIRE_GRAPH_LABEL", &config.label)
+            .map_err(|e| Error::config("RAGWIRE_GRAPH_LABEL", e.to_string()))?;
+        let timeout = ms(config.timeout_ms);
+        let mut builder = ConfigBuilder::default()
+            .uri(uri)
+            .user(config.user.as_str())
+            .password(config.password.as_str())
+            .max_connections(config.max_connections)
+            .fetch_size(config.max_rows.clamp(1, 1000))
+            .connection_timeout(timeout);
+        if let Some(db) = &config.database {
+            builder = builder.db(db.as_str());
+        }
+        let bolt_config = builder
+            .build()
+            .map_err(|e| Error::config("NEO4J_URI", e.to_string()))?;
+        let graph =
+            Graph::connect(bolt_config).map_err(|e| Error::config("NEO4J_URI", e.to_string()))?;
+        Ok(BoltGraph {
+            graph,
+            label: config.label.clone(),
+            timeout,
+            max_rows: config.max_rows,
+            schema: Default::default(),
+        })
+    }
+
+    /// Runs `fut` under the store's timeout: a server that hangs (a wrong
+    /// password or database makes some servers hang rather than refuse) gives
+    /// a 504, never a stuck request.
+    async fn timed<T>(&self, fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout {
+                backend: BACKEND.into(),
+                after: self.timeout,
+            }),
+        }
+    }
+
+    /// Creates the index on `id` once per process. A server that does not
+    /// know the statement still works, only slower. (An index, not a
+    /// uniqueness constraint: ArcadeDB refuses to add a type label to a node
+    /// under such a constraint inside a transaction.)
+    async fn ensure_schema(&self) {
+        let label = &self.label;
+        self.schema
+            .get_or_init(|| async {
+                let statement = format!(
+                    "CREATE INDEX ragwire_{label}_id IF NOT EXISTS FOR (n:{label}) ON (n.id)"
+                );
+                let result =
+                    tokio::time::timeout(self.timeout, self.graph.run(neo4rs::query(&statement)))
+                        .await;
+                match result {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "graph store: no index on node ids"),
+                    Err(_) => tracing::warn!("graph store: creating the node id index timed out"),
+                }
+            })
+            .await;
+    }
+
+    /// Runs a write transaction: `queries` in order, then commit.
+    async fn write(&self, queries: Vec<Query>) -> Result<(), Error> {
+        let mut txn = self
+            .graph
+            .start_txn()
+            .await
+            .map_err(|e| classify(e, false, self.timeout))?;
+        for q in queries {
+            txn.run(q)
+                .await
+                .map_err(|e| classify(e, false, self.timeout))?;
+        }
+        txn.commit()
+            .await
+            .map_err(|e| classify(e, false, self.timeout))
+    }
+
+    /// The rows of one query in a read transaction, at most `max_rows`.
+    async fn read(&self, q: Query, max_rows: usize) -> Result<Vec<Row>, Error> {
+        let mut stream = self
+            .graph
+            .execute_read(q)
+            .await
+            .map_err(|e| classify(e, false, self.timeout))?;
+        let mut rows = Vec::new();
+        while let Some(row) = stream
+            .next()
+            .await
+            .map_err(|e| classify(e, false, self.timeout))?
+        {
+            if rows.len() == max_rows {
+                break;
+            }
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+
+    /// Ids among `ids` that are stored.
+    async fn stored(&self, ids: Vec<String>) -> Result<HashSet<String>, Error> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let limit = ids.len();
+        let q = neo4rs::query(&format!(
+            "MATCH (n:{}) WHERE n.id IN $ids RETURN n.id AS id",
+            self.label
+        ))
+        .param("ids", ids);
+        let rows = self.read(q, limit).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.get::<String>("id").ok())
+            .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl GraphStore for BoltGraph {
+    fn kind(&self) -> &'static str {
+        "bolt"
+    }
+
+    /// In a read transaction; at most `RAGWIRE_GRAPH_MAX_ROWS` records
+    /// (more is a 413).
+    async fn query(&self, cypher: &str, params: JsonMap) -> Result<Vec<Value>, Error> {
+        let mut q = neo4rs::query(cypher);
+        for (key, value) in params {
+            let value = BoltType::try_from(value).map_err(|e| {
+                Error::bad_request(format!(
+                    "`params.{key}` cannot be sent to the graph store: {e}"
+                ))
+            })?;
+            q = q.param(&key, value);
+        }
+        self.timed(async {
+            let mut stream = self
+                .graph
+                .execute_read(q)
+                .await
+                .map_err(|e| classify(e, true, self.timeout))?;
+            let mut records = Vec::new();
+            while let Some(row) = stream
+                .next()
+                .await
+                .map_err(|e| classify(e, true, self.timeout))?
+            {
+                if records.len() == self.max_rows {
+                    return Err(Error::TooLarge {
+                        what: "number of records",
+                        size: records.len() + 1,
+                        limit: self.max_rows,
+                    });
+                }
+                records.push(row_json(&row));
+            }
+            Ok(records)
+        })
+        .await
+    }
+
+    async fn upsert(&self, data: GraphData) -> Result<(usize, usize), Error> {
+        self.timed(async {
+            self.ensure_schema().await;
+            let label = &self.label;
+            let counts = (data.nodes.len(), data.edges.len());
+
+            // Edge ends must be in `data` or stored: checked before any write.
+            let given: HashSet<&str> = data.nodes.iter().map(|n| n.id.as_str()).collect();
+            let outside: Vec<String> = data
+                .edges
+                .iter()
+                .flat_map(|e| [&e.src, &e.dst])
+                .filter(|id| !given.contains(id.as_str()))
+                .cloned()
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let stored = self.stored(outside.clone()).await?;
+            for (i, e) in data.edges.iter().enumerate() {
+                for end in [&e.src, &e.dst] {
+                    if !given.contains(end.as_str()) && !stored.contains(end) {
+                        return Err(Error::bad_request(format!(
+                            "`data.edges[{i}]` refers to node `{end}`, which is neither in `data.nodes` nor stored"
+                        )));
+                    }
+                }
+            }
+
+            // A node whose type changes loses its old type label.
+            let mut retype: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            if !data.nodes.is_empty() {
+                let rows = self
+                    .read(
+                        neo4rs::query(&format!(
+                            "UNWIND $rows AS row MATCH (n:{label} {{id: row.id}}) WHERE n.type <> row.type \
+                             RETURN n.id AS id, n.type AS type"
+                        ))
+                        .param("rows", type_rows(&data.nodes)),
+                        data.nodes.len(),
+                    )
+                    .await?;
+                for row in rows {
+                    if let (Ok(id), Ok(old)) = (row.get::<String>("id"), row.get::<String>("type")) {
+                        // A type written by someone else is removed only if
+                        // it is safe to name.
+                        if check_type("type", &old).is_ok() && old != *label {
+                            retype.entry(old).or_default().push(id);
+                        }
+                    }
+                }
+            }
+
+            let mut queries = Vec::new();
+            for (old, ids) in retype {
+                queries.push(
+                    neo4rs::query(&format!("MATCH (n:{label}) WHERE n.id IN $ids REMOVE n:{old}"))
+                        .param("ids", ids),
+                );
+            }
+            let mut by_type: BTreeMap<&str, Vec<&Node>> = BTreeMap::new();
+            for n in &data.nodes {
+                by_type.entry(n.node_type.as_str()).or_default().push(n);
+            }
+            for (node_type, nodes) in by_type {
+                queries.push(
+                    neo4rs::query(&format!(
+                        "UNWIND $rows AS row MERGE (n:{label} {{id: row.id}}) \
+                         SET n += row.props SET n.id = row.id, n.type = row.type SET n:{node_type}"
+                    ))
+                    .param("rows", node_rows(&nodes)?),
+                );
+            }
+            let mut by_type: BTreeMap<&str, Vec<&Edge>> = BTreeMap::new();
+            for e in &data.edges {
+                by_type.entry(e.edge_type.as_str()).or_default().push(e);
+            }
+            for (edge_type, edges) in by_type {
+                queries.push(
+                    neo4rs::query(&format!(
+                        "UNWIND $rows AS row MATCH (s:{label} {{id: row.src}}) MATCH (d:{label} {{id: row.dst}}) \
+                         MERGE (s)-[r:{edge_type}]->(d) SET r += row.props"
+                    ))
+                    .param("rows", edge_rows(&edges)?),
+                );
+            }
+            self.write(queries).await?;
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn neighbourhood(
+        &self,
+        seeds: Vec<String>,
+        max_hops: u8,
+        limit: usize,
+    ) -> Result<Subgraph, Error> {
+        if seeds.is_empty() || limit == 0 {
+            return Ok(Subgraph::default());
+        }
+        let label = &self.label;
+        // `max_hops` is a checked integer (1 to 3), not caller text.
+        let hops = max_hops.clamp(1, 3);
+        self.timed(async {
+            let q = neo4rs::query(&format!(
+                "MATCH (s:{label}) WHERE s.id IN $seeds \
+                 MATCH p = (s)-[*0..{hops}]-(n:{label}) \
+                 WITH n, min(length(p)) AS d \
+                 RETURN n.id AS id, n.type AS type, properties(n) AS props, d \
+                 ORDER BY d, id LIMIT $limit"
+            ))
+            .param("seeds", seeds)
+            .param("limit", limit as i64);
+            let nodes: Vec<Node> = self
+                .read(q, limit)
+                .await?
+                .iter()
+                .filter_map(|row| {
+                    Some(Node {
+                        id: row.get::<String>("id").ok()?,
+                        node_type: row.get::<String>("type").unwrap_or_default(),
+                        props: props_of(row, &["id", "type"]),
+                    })
+                })
+                .collect();
+            let ids: Vec<String> = nodes.iter().map(|n| n.id.clone()).collect();
+            let q = neo4rs::query(&format!(
+                "MATCH (s:{label})-[r]->(d:{label}) WHERE s.id IN $ids AND d.id IN $ids \
+                 RETURN s.id AS src, type(r) AS type, d.id AS dst, properties(r) AS props \
+                 ORDER BY src, type, dst"
+            ))
+            .param("ids", ids);
+            let edges = self
+                .read(q, usize::MAX)
+                .await?
+                .iter()
+                .filter_map(|row| {
+                    Some(Edge {
+                        src: row.get::<String>("src").ok()?,
+                        dst: row.get::<String>("dst").ok()?,
+                        edge_type: row.get::<String>("type").ok()?,
+                        props: props_of(row, &[]),
+                    })
+                })
+                .collect();
+            Ok(Subgraph { nodes, edges })
+        })
+        .await
+    }
+
+    async fn find_seeds(&self, text: &str, limit: usize) -> Result<Vec<String>, Error> {
+        let label = &self.label;
+        let q = neo4rs::query(&format!(
+            "MATCH (n:{label}) \
+             WHERE (size(n.id) >= 3 AND $text CONTAINS toLower(n.id)) \
+                OR (n.name IS NOT NULL AND size(toString(n.name)) >= 3 \
+                    AND $text CONTAINS toLower(toString(n.name))) \
+             RETURN n.id AS id ORDER BY size(n.id) DESC, id LIMIT $limit"
+        ))
+        .param("text", text.to_lowercase())
+        .param("limit", limit as i64);
+        self.timed(async {
+            Ok(self
+                .read(q, limit)
+                .await?
+                .iter()
+                .filter_map(|row| row.get::<String>("id").ok())
+                .collect())
+        })
+        .await
+    }
+
+    async fn counts(&self) -> Result<(usize, usize), Error> {
+        let label = &self.label;
+        self.timed(async {
+            let count = |cypher: String| async move {
+                let rows = self.read(neo4rs::query(&cypher), 1).await?;
+                let n = rows
+                    .first()
+                    .and_then(|r| r.get::<i64>("c").ok())
+                    .unwrap_or(0);
+                Ok::<_, Error>(n as usize)
+            };
+            Ok((
+                count(format!("MATCH (n:{label}) RETURN count(n) AS c")).await?,
+                count(format!(
+                    "MATCH (:{label})-[r]->(:{label}) RETURN count(r) AS c"
+                ))
+                .await?,
+            ))
+        })
+        .await
+    }
+}
+
+/// `[{id, type}]` of the nodes.
+fn type_rows(nodes: &[Node]) -> BoltType {
+    let rows = nodes
+        .iter()
+        .map(|n| {
+            let mut row = neo4rs::BoltMap::new();
+            row.put("id".into(), n.id.clone().into());
+            row.put("type".into(), n.node_type.clone().into());
+            BoltType::Map(row)
+        })
+        .collect();
+    BoltType::List(neo4rs::BoltList { value: rows })
+}
+
+fn bolt_props(props: &JsonMap) -> Result<BoltType, Error> {
+    BoltType::try_from(Value::Object(props.clone()))
+        .map_err(|e| Error::bad_request(format!("a property cannot be stored: {e}")))
+}
+
+fn node_rows(nodes: &[&Node]) -> Result<BoltType, Error> {
+    let mut rows = Vec::with_capacity(nodes.len());
+    for n in nodes {
+        let mut row = neo4rs::BoltMap::new();
+        row.put("id".into(), n.id.clone().into());
+        row.put("type".into(), n.node_type.clone().into());
+        row.put("props".into(), bolt_props(&n.props)?);
+        rows.push(BoltType::Map(row));
+    }
+    Ok(BoltType::List(neo4rs::BoltList { value: rows }))
+}
+
+fn edge_rows(edges: &[&Edge]) -> Result<BoltType, Error> {
+    let mut rows = Vec::with_capacity(edges.len());
+    for e in edges {
+        let mut row = neo4rs::BoltMap::new();
+        row.put("src".into(), e.src.clone().into());
+        row.put("dst".into(), e.dst.clone().into());
+        row.put("props".into(), bolt_props(&e.props)?);
+        rows.push(BoltType::Map(row));
+    }
+    Ok(BoltType::List(neo4rs::BoltList { value: rows }))
+}
+
+/// The `props` column as a JSON map, without the keys the store keeps for
+/// itself.
+fn props_of(row: &Row, skip: &[&str]) -> JsonMap {
+    match row.get::<BoltType>("props") {
+        Ok(BoltType::Map(map)) => map
+            .value
+            .into_iter()
+            .filter(|(k, _)| !skip.contains(&k.value.as_str()))
+            .map(|(k, v)| (k.value, bolt_json(v)))
+            .collect(),
+        _ => JsonMap::new(),
+    }
+}
+
+/// One record as a JSON object, column name -> value.
+fn row_json(row: &Row) -> Value {
+    let map: JsonMap = row
+        .keys()
+        .into_iter()
+        .map(|k| {
+            let value = row
+                .get::<BoltType>(&k.value)
+                .map(bolt_json)
+                .unwrap_or(Value::Null);
+            (k.value.clone(), value)
+        })
+        .collect();
+    Value::Object(map)
+}
+
+/// A Bolt value as JSON: nodes as `{id, labels, props}`, relationships as
+/// `{type, props}` (with `start`/`end` element ids when bound), paths as
+/// `{nodes, relationships}`, temporal values as ISO-8601 text.
+fn bolt_json(value: BoltType) -> Value {
+    use serde_json::json;
+    let props = |map: neo4rs::BoltMap| -> Value {
+        Value::Object(
+            map.value
+                .into_iter()
+                .map(|(k, v)| (k.value, bolt_json(v)))
+                .collect(),
+        )
+    };
+    match value {
+        BoltType::String(s) => Value::String(s.value),
+        BoltType::Boolean(b) => Value::Bool(b.value),
+        BoltType::Null(_) => Value::Null,
+        BoltType::Integer(i) => json!(i.value),
+        BoltType::Float(f) => serde_json::Number::from_f64(f.value)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        BoltType::List(l) => Value::Array(l.value.into_iter().map(bolt_json).collect()),
+        BoltType::Map(m) => props(m),
+        BoltType::Bytes(b) => json!(b.value.to_vec()),
+        BoltType::Node(n) => json!({
+            "labels": n.labels.value.into_iter().map(bolt_json).collect::<Vec<_>>(),
+            "props": props(n.properties),
+        }),
+        BoltType::Relation(r) => json!({"type": r.typ.value, "props": props(r.properties)}),
+        BoltType::UnboundedRelation(r) => {
+            json!({"type": r.typ.value, "props": props(r.properties)})
+        }
+        BoltType::Path(p) => json!({
+            "nodes": p.nodes.value.into_iter().map(bolt_json).collect::<Vec<_>>(),
+            "relationships": p.rels.value.into_iter().map(bolt_json).collect::<Vec<_>>(),
+        }),
+        BoltType::Point2D(p) => json!({"srid": p.sr_id.value, "x": p.x.value, "y": p.y.value}),
+        BoltType::Point3D(p) => {
+            json!({"srid": p.sr_id.value, "x": p.x.value, "y": p.y.value, "z": p.z.value})
+        }
+        temporal => temporal_json(temporal),
+    }
+}
+
+fn temporal_json(value: BoltType) -> Value {
+    let text = match value {
+        BoltType::Date(_) => chrono::NaiveDate::try_from(value)
+            .map(|d| d.to_string())
+            .ok(),
+        BoltType::DateTime(_) => chrono::DateTime::<chrono::FixedOffset>::try_from(value)
+            .map(|d| d.to_rfc3339())
+            .ok(),
+        BoltType::LocalDateTime(_) => chrono::NaiveDateTime::try_from(value)
+            .map(|d| d.to_string())
+            .ok(),
+        BoltType::DateTimeZoneId(_) => <(chrono::NaiveDateTime, String)>::try_from(value)
+            .map(|(d, zone)| format!("{d}[{zone}]"))
+            .ok(),
+        BoltType::Duration(_) => std::time::Duration::try_from(value)
+            .map(|d| format!("PT{}S", d.as_secs_f64()))
+            .ok(),
+        BoltType::Time(_) | BoltType::LocalTime(_) => {
+            <(chrono::NaiveTime, Option<chrono::FixedOffset>)>::try_from(value)
+                .map(|(t, offset)| match offset {
+                    Some(o) => format!("{t}{o}"),
+                    None => t.to_string(),
+                })
+                .ok()
+        }
+        _ => None,
+    };
+    text.map(Value::String).unwrap_or(Value::Null)
+}
+
+/// Maps a driver error. In a caller's query (`callers_query`) a Cypher
+/// mistake is the caller's (400); in the store's own queries it is the
+/// server's (502).
+fn classify(e: neo4rs::Error, callers_query: bool, timeout: Duration) -> Error {
+    use neo4rs::{Neo4jClientErrorKind as Client, Neo4jErrorKind as Kind};
+    let unavailable = |message: String| Error::Unavailable {
+        backend: BACKEND.into(),
+        message,
+    };
+    match &e {
+        neo4rs::Error::Neo4j(server) => match server.kind() {
+            Kind::Client(Client::Security(_)) => unavailable(format!(
+                "{e} (check NEO4J_USER, NEO4J_PASSWORD and NEO4J_DATABASE)"
+            )),
+            Kind::Transient => unavailable(e.to_string()),
+            Kind::Client(_) | Kind::Unknown if callers_query => Error::bad_request(format!(
+                "the graph store refused the query: {}",
+                server.message()
+            )),
+            _ => Error::Upstream {
+                backend: BACKEND.into(),
+                status: 500,
+                message: e.to_string(),
+                retry_after: None,
+            },
+        },
+        neo4rs::Error::AuthenticationError(_) => {
+            unavailable(format!("{e} (check NEO4J_USER and NEO4J_PASSWORD)"))
+        }
+        neo4rs::Error::ConnectionTimedOut => Error::Timeout {
+            backend: BACKEND.into(),
+            after: timeout,
+        },
+        _ => unavailable(e.to_string()),
+    }
+}

@@ -6,8 +6,11 @@
 //! - `nats-embed` / `nats-chat`: NATS -> worker, instant fake backend;
 //! - `http-embed`: HTTP -> producer -> NATS -> worker, same fake;
 //!
-//! then index and search on the embedded vector store ([`vectors`]).
+//! then index and search on the embedded vector store ([`vectors`]), and
+//! graph extraction with a serial against a hedged provider chain
+//! ([`extract`]).
 
+mod extract;
 mod load;
 mod vectors;
 
@@ -39,6 +42,12 @@ struct Args {
     /// Embedding dimension of the fake backend (384 = all-MiniLM-L6-v2).
     #[arg(long, default_value_t = 384)]
     dim: usize,
+    /// graph.extract requests per chain kind (0 skips the section).
+    #[arg(long, default_value_t = 400)]
+    extract_requests: usize,
+    /// Skip everything but the graph.extract section (after the baseline).
+    #[arg(long)]
+    extract_only: bool,
 }
 
 #[global_allocator]
@@ -98,6 +107,11 @@ async fn main() -> anyhow::Result<()> {
         *name == "nats-echo" || args.only.is_empty() || args.only.iter().any(|o| o == name)
     });
 
+    if args.extract_only {
+        worker.shutdown().await;
+        extract::run(&nats, args.extract_requests, 64).await?;
+        return Ok(());
+    }
     println!(
         "ragwire-bench: {} s per cell, fake backend dim {}, {} cores",
         args.seconds,
@@ -155,6 +169,9 @@ async fn main() -> anyhow::Result<()> {
             .collect();
         vectors::run(&nats, args.seconds, &vector_levels).await?;
         vectors::retrieve(&nats, args.seconds, &vector_levels, 5).await?;
+    }
+    if args.extract_requests > 0 {
+        extract::run(&nats, args.extract_requests, 64).await?;
     }
     let _ = std::fs::remove_dir_all(&config.data_dir);
     Ok(())

@@ -81,6 +81,10 @@ pub struct ErrorBody {
     pub kind: ErrorKind,
     /// Human-readable explanation; names the offending field for bad input.
     pub message: String,
+    /// Structured detail for some errors (`graph.extract`'s 422 carries its
+    /// `attempts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
 }
 
 impl ErrorBody {
@@ -90,6 +94,7 @@ impl ErrorBody {
             code: kind.code(),
             kind,
             message: message.into(),
+            details: None,
         }
     }
 }

@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 use crate::chat::ChatMessage;
 use crate::JsonMap;
 
+/// The JSON Schema of a graph (`schemas/graph_schema.json`): what
+/// `graph.extract` returns, checked before it is returned.
+pub const GRAPH_SCHEMA: &str = include_str!("../graph_schema.json");
+
 /// A graph node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Node {
@@ -68,10 +72,44 @@ fn default_true() -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExtractReply {
     pub data: GraphData,
+    /// The provider (model alias) whose graph won; with several windows,
+    /// the winners joined by `,`.
     pub provider: String,
+    /// sha256 of [`GRAPH_SCHEMA`], hex.
     pub schema_hash: String,
+    /// Every attempt made, in the order they ended.
     #[serde(default)]
-    pub attempts: Vec<serde_json::Value>,
+    pub attempts: Vec<Attempt>,
+    /// How many windows the context was split into.
+    #[serde(default = "one")]
+    pub windows: usize,
+    /// Counts written to the graph store, when the request asked `upsert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upserted: Option<UpsertReply>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// One extraction attempt: one LLM call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// Model alias.
+    pub provider: String,
+    /// `strict`, `nudge` or `repair`.
+    pub mode: String,
+    /// `ok`, `invalid` (unparsable or against the schema), `too_small`
+    /// (below the minimums, or an `error` node), `error` (the call failed)
+    /// or `cancelled` (another provider won first).
+    pub outcome: String,
+    pub latency_ms: u64,
+    /// Window index, when the context was split.
+    #[serde(default)]
+    pub window: usize,
+    /// What was wrong, for every outcome but `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Request of `rag.graph.upsert` (`POST /graph/upsert`).

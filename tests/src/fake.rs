@@ -2,6 +2,7 @@
 //! test: latency, failures with a status and `Retry-After`, and counters of
 //! what it received.
 
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,77 @@ pub struct Behaviour {
     pub retry_after: Option<String>,
 }
 
+/// One scripted chat answer for a model.
+#[derive(Debug, Clone)]
+pub struct Scripted {
+    /// Waited before answering.
+    pub delay: Duration,
+    /// Instead of `delay`, a random wait from a log-normal distribution with
+    /// this median and 95th percentile: the long tail of real LLM latency.
+    pub long_tail: Option<(Duration, Duration)>,
+    /// 200, or an error status.
+    pub status: u16,
+    /// `Retry-After` of an error.
+    pub retry_after: Option<String>,
+    /// The message content of a 200. [`ECHO_GRAPH`] makes a graph of the
+    /// capitalised words of the last user message.
+    pub content: String,
+}
+
+/// Content that makes the fake answer with a graph of the capitalised words
+/// of the request's last user message, each linked to the next by `NEXT`.
+pub const ECHO_GRAPH: &str = "{{echo-graph}}";
+
+impl Scripted {
+    /// Answers `content` at once.
+    pub fn answer(content: impl Into<String>) -> Scripted {
+        Scripted {
+            delay: Duration::ZERO,
+            long_tail: None,
+            status: 200,
+            retry_after: None,
+            content: content.into(),
+        }
+    }
+
+    /// Fails with `status`.
+    pub fn fail(status: u16) -> Scripted {
+        Scripted {
+            status,
+            ..Scripted::answer("")
+        }
+    }
+
+    /// The same, after `delay`.
+    pub fn after(mut self, delay: Duration) -> Scripted {
+        self.delay = delay;
+        self
+    }
+
+    /// The same, after a log-normal wait with `median` and `p95`.
+    pub fn long_tail(mut self, median: Duration, p95: Duration) -> Scripted {
+        self.long_tail = Some((median, p95));
+        self
+    }
+
+    fn wait(&self) -> Duration {
+        let Some((median, p95)) = self.long_tail else {
+            return self.delay;
+        };
+        // Box-Muller: a standard normal from two uniforms.
+        let (u1, u2): (f64, f64) = (rand::random::<f64>().max(1e-12), rand::random());
+        let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+        let sigma = (p95.as_secs_f64() / median.as_secs_f64()).ln() / 1.6449;
+        Duration::from_secs_f64(median.as_secs_f64() * (sigma * z).exp())
+    }
+
+    /// The same, with a `Retry-After`.
+    pub fn retry_after(mut self, value: &str) -> Scripted {
+        self.retry_after = Some(value.into());
+        self
+    }
+}
+
 /// Counters and settings shared with the server task.
 #[derive(Default)]
 pub struct FakeState {
@@ -44,6 +116,12 @@ pub struct FakeState {
     pub rerank_calls: AtomicUsize,
     /// The last chat request body.
     pub last_chat: Mutex<Option<Value>>,
+    /// Scripted answers per model name, used in order; the last one repeats.
+    scripts: Mutex<HashMap<String, VecDeque<Scripted>>>,
+    /// Chat request bodies per model name, in arrival order.
+    pub chats_by_model: Mutex<HashMap<String, Vec<Value>>>,
+    /// Chat requests whose client went away before the answer.
+    pub dropped_chats: AtomicUsize,
     dim: usize,
 }
 
@@ -125,6 +203,104 @@ impl FakeOpenAi {
     pub fn rerank_calls(&self) -> usize {
         self.state.rerank_calls.load(Ordering::SeqCst)
     }
+
+    /// Scripts the chat answers for `model`.
+    pub fn script(&self, model: &str, answers: Vec<Scripted>) {
+        self.state
+            .scripts
+            .lock()
+            .unwrap()
+            .insert(model.to_owned(), answers.into());
+    }
+
+    /// The chat request bodies `model` received.
+    pub fn chats_for(&self, model: &str) -> Vec<Value> {
+        self.state
+            .chats_by_model
+            .lock()
+            .unwrap()
+            .get(model)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Chat requests whose client hung up before the answer.
+    pub fn dropped_chats(&self) -> usize {
+        self.state.dropped_chats.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts a chat request as dropped unless it was answered.
+struct Answering<'a> {
+    state: &'a FakeState,
+    answered: bool,
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.state.dropped_chats.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A graph of the capitalised words of `text`: `Word` nodes, each linked to
+/// the next by `NEXT`.
+fn echo_graph(text: &str) -> String {
+    let mut words: Vec<String> = Vec::new();
+    for w in text.split(|c: char| !c.is_alphanumeric()) {
+        if w.starts_with(char::is_uppercase) && w != "Text" && !words.iter().any(|x| x == w) {
+            words.push(w.to_owned());
+        }
+    }
+    let nodes: Vec<Value> = words
+        .iter()
+        .map(|w| json!({"id": w, "type": "Word"}))
+        .collect();
+    let edges: Vec<Value> = words
+        .windows(2)
+        .map(|p| json!({"src": p[0], "dst": p[1], "type": "NEXT"}))
+        .collect();
+    json!({"nodes": nodes, "edges": edges}).to_string()
+}
+
+/// The next scripted answer for `model`, if it has a script.
+async fn scripted(state: &FakeState, model: &str, last_user: &str) -> Option<Response> {
+    let step = {
+        let mut scripts = state.scripts.lock().unwrap();
+        let queue = scripts.get_mut(model)?;
+        if queue.len() > 1 {
+            queue.pop_front()
+        } else {
+            queue.front().cloned()
+        }
+    }?;
+    let wait = step.wait();
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    if step.status != 200 {
+        let status = StatusCode::from_u16(step.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut headers = HeaderMap::new();
+        if let Some(ra) = &step.retry_after {
+            headers.insert("retry-after", HeaderValue::from_str(ra).unwrap());
+        }
+        let body = json!({"error": {"message": format!("scripted failure {}", step.status), "type": "fake"}});
+        return Some((status, headers, Json(body)).into_response());
+    }
+    let content = if step.content == ECHO_GRAPH {
+        echo_graph(last_user)
+    } else {
+        step.content
+    };
+    Some(
+        Json(json!({
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+        }))
+        .into_response(),
+    )
 }
 
 /// Applies delay and scripted failure; `Some(response)` means fail.
@@ -157,16 +333,32 @@ async fn behave(state: &FakeState) -> Option<Response> {
 async fn chat(State(state): State<Arc<FakeState>>, Json(body): Json<Value>) -> Response {
     state.chat_calls.fetch_add(1, Ordering::SeqCst);
     *state.last_chat.lock().unwrap() = Some(body.clone());
-    if let Some(failure) = behave(&state).await {
-        return failure;
-    }
     let model = body["model"].as_str().unwrap_or("fake").to_owned();
+    state
+        .chats_by_model
+        .lock()
+        .unwrap()
+        .entry(model.clone())
+        .or_default()
+        .push(body.clone());
     let last_user = body["messages"]
         .as_array()
         .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
         .and_then(|m| m["content"].as_str())
         .unwrap_or_default()
         .to_owned();
+    let mut answering = Answering {
+        state: &state,
+        answered: false,
+    };
+    if let Some(response) = scripted(&state, &model, &last_user).await {
+        answering.answered = true;
+        return response;
+    }
+    answering.answered = true;
+    if let Some(failure) = behave(&state).await {
+        return failure;
+    }
     let content = if body["response_format"]["type"] == "json_object" {
         json!({"echo": last_user}).to_string()
     } else {

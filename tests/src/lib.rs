@@ -7,5 +7,5 @@
 pub mod fake;
 pub mod harness;
 
-pub use fake::{Behaviour, FakeOpenAi};
+pub use fake::{Behaviour, FakeOpenAi, Scripted, ECHO_GRAPH};
 pub use harness::*;

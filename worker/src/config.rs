@@ -33,6 +33,7 @@ pub struct Config {
     pub rerank: RerankConfig,
     pub vectors: VectorConfig,
     pub graph: GraphConfig,
+    pub extract: ExtractConfig,
     pub limits: Limits,
     pub http: HttpConfig,
 }
@@ -198,6 +199,57 @@ impl Default for GraphConfig {
     }
 }
 
+/// Knowledge-graph extraction (`graph.extract`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExtractConfig {
+    /// Model aliases tried, hedged, in this order (`RAGWIRE_EXTRACT_CHAIN`,
+    /// comma-separated, default `graph-extractor`); a request's
+    /// `provider_chain` replaces it.
+    pub chain: Vec<String>,
+    /// Start the next provider when the running ones have no valid graph
+    /// after this long (`RAGWIRE_EXTRACT_HEDGE_MS`, default 1500).
+    pub hedge_delay_ms: u64,
+    /// Attempts per provider: strict, then nudge (`RAGWIRE_EXTRACT_MAX_ATTEMPTS`, default 2).
+    pub max_attempts: u32,
+    /// Fewest nodes and edges of a successful extraction
+    /// (`RAGWIRE_EXTRACT_MIN_NODES`, `RAGWIRE_EXTRACT_MIN_EDGES`, default 1 and 1).
+    pub min_nodes: usize,
+    pub min_edges: usize,
+    /// Contexts longer than this many characters are split into windows
+    /// (`RAGWIRE_EXTRACT_WINDOW_CHARS`, default 6000).
+    pub window_chars: usize,
+    /// Characters shared by neighbouring windows (`RAGWIRE_EXTRACT_WINDOW_OVERLAP`, default 400).
+    pub window_overlap: usize,
+    /// Windows extracted at once per request (`RAGWIRE_EXTRACT_WINDOW_CONCURRENCY`, default 4).
+    pub window_concurrency: usize,
+    /// Longest context accepted, in characters (`RAGWIRE_EXTRACT_MAX_CONTEXT_CHARS`, default 200000).
+    pub max_context_chars: usize,
+    /// Aliases whose servers reject `response_format: json_object`; they get
+    /// the JSON instruction only (`RAGWIRE_EXTRACT_NO_RESPONSE_FORMAT`, comma-separated).
+    pub no_response_format: Vec<String>,
+    /// Sampling temperature (`RAGWIRE_EXTRACT_TEMPERATURE`, default 0).
+    pub temperature: f32,
+}
+
+impl Default for ExtractConfig {
+    fn default() -> Self {
+        ExtractConfig {
+            chain: vec!["graph-extractor".into()],
+            hedge_delay_ms: 1500,
+            max_attempts: 2,
+            min_nodes: 1,
+            min_edges: 1,
+            window_chars: 6000,
+            window_overlap: 400,
+            window_concurrency: 4,
+            max_context_chars: 200_000,
+            no_response_format: Vec::new(),
+            temperature: 0.0,
+        }
+    }
+}
+
 /// Reranker wire format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -285,6 +337,7 @@ impl Default for Config {
             rerank: RerankConfig::default(),
             vectors: VectorConfig::default(),
             graph: GraphConfig::default(),
+            extract: ExtractConfig::default(),
             limits: Limits::default(),
             http: HttpConfig::default(),
         }
@@ -489,6 +542,29 @@ impl Config {
         env.set("RAGWIRE_GRAPH_MAX_CONNECTIONS", &mut g.max_connections)?;
         env.set("RAGWIRE_GRAPH_MAX_ROWS", &mut g.max_rows)?;
 
+        let x = &mut self.extract;
+        if let Some(chain) = env.get("RAGWIRE_EXTRACT_CHAIN") {
+            x.chain = split_list(&chain);
+        }
+        env.set("RAGWIRE_EXTRACT_HEDGE_MS", &mut x.hedge_delay_ms)?;
+        env.set("RAGWIRE_EXTRACT_MAX_ATTEMPTS", &mut x.max_attempts)?;
+        env.set("RAGWIRE_EXTRACT_MIN_NODES", &mut x.min_nodes)?;
+        env.set("RAGWIRE_EXTRACT_MIN_EDGES", &mut x.min_edges)?;
+        env.set("RAGWIRE_EXTRACT_WINDOW_CHARS", &mut x.window_chars)?;
+        env.set("RAGWIRE_EXTRACT_WINDOW_OVERLAP", &mut x.window_overlap)?;
+        env.set(
+            "RAGWIRE_EXTRACT_WINDOW_CONCURRENCY",
+            &mut x.window_concurrency,
+        )?;
+        env.set(
+            "RAGWIRE_EXTRACT_MAX_CONTEXT_CHARS",
+            &mut x.max_context_chars,
+        )?;
+        if let Some(aliases) = env.get("RAGWIRE_EXTRACT_NO_RESPONSE_FORMAT") {
+            x.no_response_format = split_list(&aliases);
+        }
+        env.set("RAGWIRE_EXTRACT_TEMPERATURE", &mut x.temperature)?;
+
         let m = &mut self.limits;
         env.set("RAGWIRE_MAX_IN_FLIGHT", &mut m.max_in_flight)?;
         env.set("RAGWIRE_MAX_REQUEST_BYTES", &mut m.max_request_bytes)?;
@@ -546,6 +622,19 @@ impl Config {
             ("RAGWIRE_HTTP_MAX_BODY_BYTES", self.http.max_body_bytes),
             ("RAGWIRE_GRAPH_MAX_CONNECTIONS", self.graph.max_connections),
             ("RAGWIRE_GRAPH_MAX_ROWS", self.graph.max_rows),
+            (
+                "RAGWIRE_EXTRACT_MAX_ATTEMPTS",
+                self.extract.max_attempts as usize,
+            ),
+            ("RAGWIRE_EXTRACT_WINDOW_CHARS", self.extract.window_chars),
+            (
+                "RAGWIRE_EXTRACT_WINDOW_CONCURRENCY",
+                self.extract.window_concurrency,
+            ),
+            (
+                "RAGWIRE_EXTRACT_MAX_CONTEXT_CHARS",
+                self.extract.max_context_chars,
+            ),
         ] {
             if value == 0 {
                 return Err(Error::config(name, "must be at least 1"));
@@ -602,6 +691,18 @@ impl Config {
                     format!("`{uri}` is not a bolt:// or neo4j:// URI"),
                 ));
             }
+        }
+        if self.extract.chain.is_empty() {
+            return Err(Error::config(
+                "RAGWIRE_EXTRACT_CHAIN",
+                "needs at least one model alias",
+            ));
+        }
+        if !(0.0..=2.0).contains(&self.extract.temperature) {
+            return Err(Error::config(
+                "RAGWIRE_EXTRACT_TEMPERATURE",
+                "must be 0 to 2",
+            ));
         }
         crate::graph::check_type("RAGWIRE_GRAPH_LABEL", &self.graph.label)
             .map_err(|e| Error::config("RAGWIRE_GRAPH_LABEL", e.to_string()))?;

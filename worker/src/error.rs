@@ -25,6 +25,13 @@ pub enum Error {
     /// Well formed but could not be satisfied (422).
     #[error("{0}")]
     Unprocessable(String),
+    /// Could not be satisfied, with structured detail for the reply's
+    /// `error.details` (422).
+    #[error("{message}")]
+    UnprocessableWith {
+        message: String,
+        details: serde_json::Value,
+    },
     /// A backend refused for rate limiting (429).
     #[error("{backend} rate limited the request")]
     RateLimited {
@@ -89,7 +96,7 @@ impl Error {
             Error::BadRequest(_) => ErrorKind::BadRequest,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::TooLarge { .. } => ErrorKind::PayloadTooLarge,
-            Error::Unprocessable(_) => ErrorKind::Unprocessable,
+            Error::Unprocessable(_) | Error::UnprocessableWith { .. } => ErrorKind::Unprocessable,
             Error::RateLimited { .. } => ErrorKind::RateLimited,
             Error::Upstream { .. } => ErrorKind::Upstream,
             Error::Unavailable { .. } | Error::Nats(_) => ErrorKind::Unavailable,
@@ -116,7 +123,11 @@ impl Error {
 
     /// The body of the error reply.
     pub fn to_body(&self) -> ErrorBody {
-        ErrorBody::new(self.kind(), self.to_string())
+        let mut body = ErrorBody::new(self.kind(), self.to_string());
+        if let Error::UnprocessableWith { details, .. } = self {
+            body.details = Some(details.clone());
+        }
+        body
     }
 }
 

@@ -10,6 +10,8 @@
 //!   and calls the backends.
 //! - [`backends`]: the LLM provider chain, the micro-batched embedder and the
 //!   reranker client, each cheap to clone and built once.
+//! - [`extract`]: knowledge-graph extraction: hedged provider chain, strict
+//!   and nudge attempts, JSON repair, schema validation, windows.
 //! - [`graph`]: the graph stores (SQLite embedded, a Bolt server) and the
 //!   read-only guard for caller Cypher.
 //! - [`vectors`]: the vector stores (Qdrant's embedded engine, a Qdrant server).
@@ -21,6 +23,7 @@ pub mod backends;
 pub mod config;
 pub mod connect;
 pub mod error;
+pub mod extract;
 pub mod graph;
 pub mod handlers;
 pub mod retry;

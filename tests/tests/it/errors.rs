@@ -142,11 +142,10 @@ async fn bad_input_gets_named_400_class_errors() {
         ),
         (
             Subject::GraphExtract,
-            j(json!({"context": "q"})),
-            501,
-            "not implemented",
+            j(json!({"context": "q", "max_attempts": 0})),
+            400,
+            "max_attempts",
         ),
-        // Subjects not built yet still check their contract first.
         (
             Subject::Retrieve,
             j(json!({"query": "q", "top_k": "five"})),
@@ -181,25 +180,6 @@ async fn bad_input_gets_named_400_class_errors() {
         .await,
     );
     assert_eq!(body["ok"], true, "{body}");
-    worker.shutdown().await;
-}
-
-#[tokio::test]
-async fn every_unfinished_subject_answers_501() {
-    let fake = FakeOpenAi::start().await;
-    let config = test_config(&fake);
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    for subject in Subject::ALL {
-        let body = match subject {
-            Subject::GraphExtract => json!({"context": "text"}),
-            Subject::GraphQuery => json!({"query": "q"}),
-            _ => continue,
-        };
-        let reply = request(&nats, &config.prefix, subject, &body).await;
-        assert_eq!(error_code(&reply), Some(501), "{subject}");
-        assert_eq!(json(&reply)["error"]["kind"], "not_implemented");
-    }
     worker.shutdown().await;
 }
 

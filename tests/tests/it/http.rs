@@ -121,9 +121,9 @@ async fn subjects_over_http_with_auth() {
         .unwrap();
     assert_eq!(r.status(), 400);
     let r = http
-        .post(producer.url("/graph/extract"))
+        .post(producer.url("/graph/query"))
         .header("X-API-Key", "k-one")
-        .json(&json!({"context": "q"}))
+        .json(&json!({"query": "MATCH (n) RETURN n"}))
         .send()
         .await
         .unwrap();

@@ -2,6 +2,7 @@
 //! `NATS_URL`), with fake model backends listening on local ports.
 
 mod errors;
+mod extract;
 mod graph;
 mod graph_store;
 mod http;

@@ -47,7 +47,11 @@ pub struct ChatCall {
     /// Alias or model name; `None` means the default alias.
     pub model: Option<String>,
     pub temperature: f32,
+    /// Ask for one JSON object (a system hint).
     pub json_mode: bool,
+    /// With `json_mode`, also send `response_format: json_object`, which
+    /// some servers do not support.
+    pub response_format: bool,
     pub max_tokens: Option<u32>,
 }
 
@@ -153,6 +157,33 @@ impl Llm {
         }))
     }
 
+    /// One call, no retries and no fallback: on the first provider that
+    /// defines the alias, else the primary. For callers that run their own
+    /// chain (graph extraction hedges across aliases).
+    pub async fn complete_once(&self, call: &ChatCall) -> Result<Completion, Error> {
+        let alias = call
+            .model
+            .clone()
+            .unwrap_or_else(|| self.inner.default_alias.clone());
+        let inner = &self.inner;
+        let provider = inner
+            .providers
+            .iter()
+            .find(|p| p.aliases.contains_key(&alias))
+            .or_else(|| inner.providers.first())
+            .ok_or_else(|| Error::Unavailable {
+                backend: "llm".into(),
+                message: "no provider configured".into(),
+            })?;
+        let model = provider
+            .aliases
+            .get(&alias)
+            .or_else(|| inner.aliases.get(&alias))
+            .cloned()
+            .unwrap_or(alias);
+        self.attempt(provider, &model, call).await
+    }
+
     async fn attempt(
         &self,
         provider: &Provider,
@@ -175,7 +206,7 @@ impl Llm {
             "temperature": call.temperature,
             "stream": false,
         });
-        if call.json_mode {
+        if call.json_mode && call.response_format {
             body["response_format"] = json!({"type": "json_object"});
         }
         if let Some(max) = call.max_tokens {

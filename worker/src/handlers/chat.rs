@@ -34,6 +34,7 @@ pub async fn handle(state: &State, req: ChatRequest) -> Result<ChatReply, Error>
             model: req.model,
             temperature: req.temperature,
             json_mode: req.json_mode,
+            response_format: req.json_mode,
             max_tokens: req.max_tokens,
         })
         .await?;

@@ -42,6 +42,7 @@ pub async fn handle(state: &State, req: ProbeRequest) -> Result<ProbeReply, Erro
         model: Some(req.model),
         temperature,
         json_mode: req.strict_json,
+        response_format: req.strict_json,
         max_tokens: None,
     };
     let completion = match timeout {

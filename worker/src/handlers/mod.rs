@@ -4,6 +4,7 @@
 
 pub mod chat;
 pub mod embed;
+pub mod graph_extract;
 pub mod graph_probe;
 pub mod graph_query;
 pub mod graph_upsert;
@@ -13,7 +14,6 @@ pub mod retrieve;
 pub mod search;
 
 use bytes::Bytes;
-use ragwire_schemas::graph::ExtractRequest;
 use ragwire_schemas::{Subject, Success};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -30,25 +30,11 @@ pub async fn dispatch(state: &State, subject: Subject, payload: &[u8]) -> Result
         Subject::Index => encode(index::handle(state, decode(payload)?).await?),
         Subject::Search => encode(search::handle(state, decode(payload)?).await?),
         Subject::Retrieve => encode(retrieve::handle(state, decode(payload)?).await?),
-        Subject::GraphExtract => pending::<ExtractRequest>(state, subject, payload),
+        Subject::GraphExtract => encode(graph_extract::handle(state, decode(payload)?).await?),
         Subject::GraphUpsert => encode(graph_upsert::handle(state, decode(payload)?).await?),
         Subject::GraphQuery => encode(graph_query::handle(state, decode(payload)?).await?),
         Subject::GraphProbe => encode(graph_probe::handle(state, decode(payload)?).await?),
     }
-}
-
-/// Subjects whose backends are not built yet: the request is still checked
-/// against the contract (400), then answered 501.
-fn pending<T: DeserializeOwned>(
-    state: &State,
-    subject: Subject,
-    payload: &[u8],
-) -> Result<Bytes, Error> {
-    decode::<T>(payload)?;
-    Err(Error::NotImplemented(format!(
-        "{} is not implemented yet",
-        subject.subject(&state.config.prefix)
-    )))
 }
 
 /// Parses a request, naming the offending field on error.

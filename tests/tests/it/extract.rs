@@ -1,0 +1,347 @@
+//! graph.extract against the scripted fake LLM: normalisation, repair,
+//! nudge, the hedged chain with cancellation, fast failure, windows, upsert.
+
+use std::time::{Duration, Instant};
+
+use ragwire_schemas::Subject;
+use ragwire_tests::*;
+use serde_json::{json, Value};
+use sha2::Digest;
+
+const CONTEXT: &str = "Ada Lovelace worked with Charles Babbage on the Analytical Engine.";
+
+fn valid() -> String {
+    json!({
+        "nodes": [{"id": "Ada Lovelace", "type": "Person"}, {"id": "Charles Babbage", "type": "Person"}],
+        "edges": [{"src": "Ada Lovelace", "dst": "Charles Babbage", "type": "WORKED_WITH"}]
+    })
+    .to_string()
+}
+
+/// A worker whose extraction chain is `chain` (model names on the fake).
+async fn setup(
+    chain: &[&str],
+    hedge_ms: u64,
+) -> (
+    FakeOpenAi,
+    ragwire_worker::Config,
+    ragwire_worker::WorkerHandle,
+) {
+    let fake = FakeOpenAi::start().await;
+    let mut config = test_config(&fake);
+    config.extract.chain = chain.iter().map(|s| s.to_string()).collect();
+    config.extract.hedge_delay_ms = hedge_ms;
+    let worker = start_worker(&config).await;
+    (fake, config, worker)
+}
+
+async fn extract(config: &ragwire_worker::Config, body: Value) -> async_nats::Message {
+    request(&nats().await, &config.prefix, Subject::GraphExtract, &body).await
+}
+
+fn outcomes(reply: &Value) -> Vec<(String, String, String)> {
+    let attempts = reply["attempts"]
+        .as_array()
+        .or(reply["error"]["details"]["attempts"].as_array());
+    attempts
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["provider"].as_str().unwrap().to_owned(),
+                a["mode"].as_str().unwrap().to_owned(),
+                a["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn o(p: &str, m: &str, out: &str) -> (String, String, String) {
+    (p.into(), m.into(), out.into())
+}
+
+#[tokio::test]
+async fn a_valid_first_answer_wins_with_schema_hash() {
+    let (fake, config, worker) = setup(&["ex-a"], 1500).await;
+    fake.script("ex-a", vec![Scripted::answer(valid())]);
+    let reply = json(&extract(&config, json!({"context": CONTEXT})).await);
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(reply["provider"], "ex-a");
+    assert_eq!(reply["data"]["nodes"].as_array().unwrap().len(), 2);
+    assert_eq!(reply["data"]["edges"][0]["type"], "WORKED_WITH");
+    assert_eq!(outcomes(&reply), [o("ex-a", "strict", "ok")]);
+    let schema = include_str!("../../../schemas/graph_schema.json");
+    let hash: String = sha2::Sha256::digest(schema.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(reply["schema_hash"], hash);
+    let sent = &fake.chats_for("ex-a")[0];
+    assert_eq!(sent["response_format"]["type"], "json_object");
+    let prompt = sent["messages"].to_string();
+    assert!(
+        prompt.contains("do not invent") && prompt.contains(CONTEXT),
+        "{prompt}"
+    );
+
+    // A provider configured without response_format gets the instruction only.
+    worker.shutdown().await;
+    let mut config = config;
+    config.extract.no_response_format = vec!["ex-a".into()];
+    let worker = start_worker(&config).await;
+    assert_eq!(
+        json(&extract(&config, json!({"context": CONTEXT})).await)["ok"],
+        true
+    );
+    let sent = fake.chats_for("ex-a").pop().unwrap();
+    assert!(sent.get("response_format").is_none(), "{sent}");
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn fenced_variant_json_is_normalised() {
+    let (fake, config, worker) = setup(&["ex-a"], 1500).await;
+    let answer = "Sure! Here is the graph:\n```json\n{\"nodes\": [\
+        {\"name\": \"Ada Lovelace\", \"label\": \"Person\", \"properties\": [{\"key\": \"born\", \"value\": 1815}]},\
+        {\"name\": \"ada lovelace\", \"label\": \"Person\", \"props\": {\"field\": \"mathematics\"}},\
+        {\"name\": \"Analytical Engine\", \"label\": \"Machine\"}],\
+      \"edges\": [{\"source\": \"Ada Lovelace\", \"target\": \"Analytical Engine\", \"relation\": \"wrote programs for\"},\
+                  {\"from\": \"Ada Lovelace\", \"to\": \"Nobody\", \"label\": \"KNOWS\"}]}\n```";
+    fake.script("ex-a", vec![Scripted::answer(answer)]);
+    let reply = json(&extract(&config, json!({"context": CONTEXT})).await);
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(
+        reply["data"],
+        json!({
+            "nodes": [{"id": "Ada Lovelace", "type": "Person", "props": {"born": 1815, "field": "mathematics"}},
+                      {"id": "Analytical Engine", "type": "Machine", "props": {}}],
+            "edges": [{"src": "Ada Lovelace", "dst": "Analytical Engine", "type": "wrote_programs_for", "props": {}}]
+        })
+    );
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_invalid_answer_is_repaired_and_an_empty_one_nudged() {
+    let (fake, config, worker) = setup(&["ex-a"], 1500).await;
+    let invalid = json!({"nodes": [{"id": "Ada", "type": "Person", "colour": "red"}], "edges": []})
+        .to_string();
+    fake.script(
+        "ex-a",
+        vec![Scripted::answer(invalid), Scripted::answer(valid())],
+    );
+    let reply = json(&extract(&config, json!({"context": CONTEXT})).await);
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(
+        outcomes(&reply),
+        [o("ex-a", "strict", "invalid"), o("ex-a", "repair", "ok")]
+    );
+    assert!(
+        reply["attempts"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("colour"),
+        "{reply}"
+    );
+    let repair = fake.chats_for("ex-a")[1]["messages"].to_string();
+    assert!(
+        repair.contains("$defs") && repair.contains("colour"),
+        "schema, answer and error go back: {repair}"
+    );
+
+    // Below the minimums: the second attempt is a nudge.
+    let empty = json!({"nodes": [], "edges": []}).to_string();
+    fake.script(
+        "ex-a",
+        vec![Scripted::answer(empty.clone()), Scripted::answer(valid())],
+    );
+    let reply = json(&extract(&config, json!({"context": CONTEXT})).await);
+    assert_eq!(
+        outcomes(&reply),
+        [o("ex-a", "strict", "too_small"), o("ex-a", "nudge", "ok")],
+        "{reply}"
+    );
+    let nudge = fake.chats_for("ex-a").pop().unwrap()["messages"].to_string();
+    assert!(nudge.contains("low_confidence"), "{nudge}");
+
+    // Unless empty is allowed.
+    fake.script("ex-a", vec![Scripted::answer(empty)]);
+    let reply = json(&extract(&config, json!({"context": CONTEXT, "allow_empty": true})).await);
+    assert_eq!(reply["data"], json!({"nodes": [], "edges": []}), "{reply}");
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_slow_provider_is_hedged_and_its_call_cancelled() {
+    let (fake, config, worker) = setup(&["ex-slow", "ex-fast"], 200).await;
+    fake.script(
+        "ex-slow",
+        vec![Scripted::answer(valid()).after(Duration::from_secs(8))],
+    );
+    fake.script(
+        "ex-fast",
+        vec![Scripted::answer(valid()).after(Duration::from_millis(50))],
+    );
+    let started = Instant::now();
+    let reply = json(&extract(&config, json!({"context": CONTEXT})).await);
+    let took = started.elapsed();
+    assert_eq!(reply["provider"], "ex-fast", "{reply}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(200),
+        "the second starts after the hedge delay: {took:?}"
+    );
+    let got = outcomes(&reply);
+    assert!(got.contains(&o("ex-fast", "strict", "ok")), "{got:?}");
+    assert!(
+        got.contains(&o("ex-slow", "strict", "cancelled")),
+        "{got:?}"
+    );
+    // The slow call's connection is dropped, not left running.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while fake.dropped_chats() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(fake.dropped_chats(), 1);
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failing_provider_moves_the_chain_on_at_once() {
+    // A hedge delay far above the test's budget: only failure can move on.
+    let (fake, config, worker) = setup(&["ex-500", "ex-429", "ex-good"], 30_000).await;
+    fake.script("ex-500", vec![Scripted::fail(500)]);
+    fake.script("ex-429", vec![Scripted::fail(429).retry_after("30")]);
+    fake.script("ex-good", vec![Scripted::answer(valid())]);
+    let started = Instant::now();
+    let reply = json(&extract(&config, json!({"context": CONTEXT})).await);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(reply["provider"], "ex-good", "{reply}");
+    assert_eq!(
+        outcomes(&reply),
+        [
+            o("ex-500", "strict", "error"),
+            o("ex-429", "strict", "error"),
+            o("ex-good", "strict", "ok")
+        ]
+    );
+    assert_eq!(fake.chats_for("ex-500").len(), 1, "no hidden retries");
+    assert_eq!(
+        fake.chats_for("ex-429").len(),
+        1,
+        "no waiting out Retry-After"
+    );
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn when_everything_fails_the_reply_is_a_quick_422_with_attempts() {
+    let (fake, config, worker) = setup(&["ex-a", "ex-b"], 100).await;
+    fake.script("ex-a", vec![Scripted::answer("I cannot help with that.")]);
+    fake.script(
+        "ex-b",
+        vec![Scripted::answer(
+            json!({"nodes": [], "edges": []}).to_string(),
+        )],
+    );
+    let started = Instant::now();
+    let message = extract(&config, json!({"context": CONTEXT, "max_attempts": 2})).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_error(&message, 422, "no provider produced a valid graph");
+    let reply = json(&message);
+    let mut got = outcomes(&reply);
+    got.sort();
+    let mut want = vec![
+        o("ex-a", "strict", "invalid"),
+        o("ex-a", "repair", "invalid"),
+        o("ex-a", "nudge", "invalid"),
+        o("ex-a", "repair", "invalid"),
+        o("ex-b", "strict", "too_small"),
+        o("ex-b", "nudge", "too_small"),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(
+        fake.chats_for("ex-a").len() + fake.chats_for("ex-b").len(),
+        6
+    );
+
+    // A request's own chain and no repair.
+    let message = extract(&config, json!({"context": CONTEXT, "provider_chain": ["ex-a"], "repair_if_invalid": false, "max_attempts": 1})).await;
+    assert_eq!(outcomes(&json(&message)), [o("ex-a", "strict", "invalid")]);
+
+    for (body, needle) in [
+        (json!({"context": " "}), "context"),
+        (json!({"context": "x", "max_attempts": 0}), "max_attempts"),
+        (
+            json!({"context": "x", "provider_chain": []}),
+            "provider_chain",
+        ),
+        (json!({"context": "x", "strict": "yes"}), "strict"),
+    ] {
+        assert_error(&extract(&config, body).await, 400, needle);
+    }
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_long_context_is_windowed_and_merged_and_can_be_stored() {
+    let fake = FakeOpenAi::start().await;
+    let mut config = test_config(&fake);
+    config.extract.chain = vec!["ex-echo".into()];
+    config.extract.window_chars = 200;
+    config.extract.window_overlap = 40;
+    let worker = start_worker(&config).await;
+    fake.script("ex-echo", vec![Scripted::answer(ECHO_GRAPH)]);
+    let names = [
+        "Ada",
+        "Babbage",
+        "Engine",
+        "London",
+        "Menabrea",
+        "Turin",
+        "Somerville",
+        "Byron",
+        "Faraday",
+        "Dickens",
+    ];
+    let context: String = names
+        .iter()
+        .map(|n| {
+            format!(
+                "{n} appears in this sentence, which pads the text with enough words to matter. "
+            )
+        })
+        .collect();
+    let reply = json(&extract(&config, json!({"context": context, "upsert": true})).await);
+    assert_eq!(reply["ok"], true, "{reply}");
+    let windows = reply["windows"].as_u64().unwrap() as usize;
+    assert!(windows >= 4, "{reply}");
+    assert_eq!(fake.chats_for("ex-echo").len(), windows);
+    let mut ids: Vec<&str> = reply["data"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    let mut want = names.to_vec();
+    want.sort();
+    assert_eq!(ids, want, "every window's entities, each once");
+    let edges = reply["data"]["edges"].as_array().unwrap().len();
+    assert!(edges >= windows, "{reply}");
+    assert_eq!(reply["upserted"], json!({"nodes": 10, "edges": edges}));
+    // The graph is in the store: an edge between two extracted nodes needs them there.
+    let link = json!({"data": {"edges": [{"src": "Ada", "dst": "Dickens", "type": "MET"}]}});
+    let stored = json(&request(&nats().await, &config.prefix, Subject::GraphUpsert, &link).await);
+    assert_eq!(stored["ok"], true, "{stored}");
+    worker.shutdown().await;
+}

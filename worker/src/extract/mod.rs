@@ -1,0 +1,299 @@
+//! Knowledge-graph extraction that never stalls.
+//!
+//! - [`parse`]: lenient parsing, normalisation and schema validation.
+//! - [`prompt`]: the strict, nudge and repair messages.
+//! - [`window`]: long contexts split into overlapping windows, graphs merged.
+//!
+//! Each provider (a model alias) gets up to `max_attempts` attempts: strict
+//! first, then nudge; an invalid answer gets one repair. Providers are
+//! hedged, not tried one after the other: the next one starts when the
+//! running ones have not produced a valid graph within the hedge delay, or
+//! as soon as one fails. The first valid graph wins and the other calls are
+//! dropped (their HTTP requests with them). Every LLM call here is a single
+//! call, without the chat path's retries: the chain is the retry.
+
+pub mod parse;
+pub mod prompt;
+pub mod window;
+
+use std::future::pending;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use ragwire_schemas::graph::{Attempt, GraphData};
+
+use crate::backends::llm::{ChatCall, Llm};
+use crate::config::ExtractConfig;
+use crate::error::Error;
+use parse::{Minimums, Rejection};
+use prompt::Mode;
+
+/// Most attempts listed in a reply.
+pub const MAX_LISTED_ATTEMPTS: usize = 50;
+
+/// One extraction, its options resolved.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub context: String,
+    /// Model aliases, in order of preference.
+    pub chain: Vec<String>,
+    pub max_attempts: u32,
+    pub min: Minimums,
+    /// The first attempt is strict; otherwise every attempt is a nudge.
+    pub strict: bool,
+    pub repair: bool,
+}
+
+/// A successful extraction.
+#[derive(Debug, Clone)]
+pub struct Extraction {
+    pub graph: GraphData,
+    /// The winning alias; with several windows, the winners joined by `,`.
+    pub provider: String,
+    pub attempts: Vec<Attempt>,
+    pub windows: usize,
+}
+
+/// Extracts a graph from `job.context`, window by window (concurrently,
+/// bounded), and merges the windows' graphs. A 422 listing the attempts
+/// when no window produced a valid graph.
+pub async fn run(llm: &Llm, config: &ExtractConfig, job: &Job) -> Result<Extraction, Error> {
+    let log = Log::default();
+    let windows = window::split(&job.context, config.window_chars, config.window_overlap);
+    // Built first, then run bounded: a stream mapping a closure over
+    // borrowed windows would not be `Send`.
+    let tasks: Vec<_> = windows
+        .iter()
+        .enumerate()
+        .map(|(i, text)| hedged(llm, config, job, i, text, &log))
+        .collect();
+    let results: Vec<Option<(GraphData, String)>> = futures::stream::iter(tasks)
+        .buffered(config.window_concurrency.max(1))
+        .collect()
+        .await;
+    let mut attempts = log.take();
+    attempts.truncate(MAX_LISTED_ATTEMPTS);
+    let mut winners: Vec<String> = Vec::new();
+    let mut graphs = Vec::new();
+    for (graph, provider) in results.into_iter().flatten() {
+        if !winners.contains(&provider) {
+            winners.push(provider);
+        }
+        graphs.push(graph);
+    }
+    if graphs.is_empty() {
+        return Err(Error::UnprocessableWith {
+            message: format!(
+                "no provider produced a valid graph ({} attempts over {})",
+                attempts.len(),
+                job.chain.join(", ")
+            ),
+            details: serde_json::json!({ "attempts": attempts }),
+        });
+    }
+    Ok(Extraction {
+        graph: window::merge(graphs),
+        provider: winners.join(","),
+        attempts,
+        windows: windows.len(),
+    })
+}
+
+/// The hedged chain on one window: the first valid graph and its provider.
+async fn hedged(
+    llm: &Llm,
+    config: &ExtractConfig,
+    job: &Job,
+    window: usize,
+    text: &str,
+    log: &Log,
+) -> Option<(GraphData, String)> {
+    let hedge_delay = Duration::from_millis(config.hedge_delay_ms);
+    let mut running = FuturesUnordered::new();
+    running.push(numbered(llm, config, job, 0, window, text, log));
+    let mut next = 1;
+    loop {
+        let hedge = async {
+            if next < job.chain.len() {
+                tokio::time::sleep(hedge_delay).await
+            } else {
+                pending().await
+            }
+        };
+        tokio::select! {
+            Some((graph, i)) = running.next() => {
+                if let Some(graph) = graph {
+                    // Dropping `running` cancels the other providers' calls.
+                    return Some((graph, job.chain[i].clone()));
+                }
+                if next < job.chain.len() {
+                    running.push(numbered(llm, config, job, next, window, text, log));
+                    next += 1;
+                } else if running.is_empty() {
+                    return None;
+                }
+            }
+            () = hedge => {
+                running.push(numbered(llm, config, job, next, window, text, log));
+                next += 1;
+            }
+        }
+    }
+}
+
+/// [`provider`] for the `i`th alias of the chain, returning `i` too.
+async fn numbered(
+    llm: &Llm,
+    config: &ExtractConfig,
+    job: &Job,
+    i: usize,
+    window: usize,
+    text: &str,
+    log: &Log,
+) -> (Option<GraphData>, usize) {
+    (
+        provider(llm, config, job, &job.chain[i], window, text, log).await,
+        i,
+    )
+}
+
+/// One provider's attempts on one window. `None` when they are used up or
+/// the provider fails (an HTTP error or timeout moves on at once).
+async fn provider(
+    llm: &Llm,
+    config: &ExtractConfig,
+    job: &Job,
+    alias: &str,
+    window: usize,
+    text: &str,
+    log: &Log,
+) -> Option<GraphData> {
+    for n in 0..job.max_attempts {
+        let mode = if n == 0 && job.strict {
+            Mode::Strict
+        } else {
+            Mode::Nudge
+        };
+        let pending = log.start(alias, mode, window);
+        let answer = match call(llm, config, alias, prompt::extract(mode, text)).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                pending.end("error", Some(e.to_string()));
+                return None;
+            }
+        };
+        let problem = match parse::accept(&answer, job.min) {
+            Ok(graph) => {
+                pending.end("ok", None);
+                return Some(graph);
+            }
+            Err(Rejection::TooSmall(m)) => {
+                pending.end("too_small", Some(m));
+                continue;
+            }
+            Err(Rejection::Invalid(m)) => {
+                pending.end("invalid", Some(m.clone()));
+                m
+            }
+        };
+        if !job.repair {
+            continue;
+        }
+        let pending = log.start(alias, Mode::Repair, window);
+        match call(llm, config, alias, prompt::repair(&answer, &problem)).await {
+            Err(e) => {
+                pending.end("error", Some(e.to_string()));
+                return None;
+            }
+            Ok(fixed) => match parse::accept(&fixed, job.min) {
+                Ok(graph) => {
+                    pending.end("ok", None);
+                    return Some(graph);
+                }
+                Err(r @ Rejection::TooSmall(_)) => {
+                    pending.end("too_small", Some(r.message().into()))
+                }
+                Err(r) => pending.end("invalid", Some(r.message().into())),
+            },
+        }
+    }
+    None
+}
+
+async fn call(
+    llm: &Llm,
+    config: &ExtractConfig,
+    alias: &str,
+    messages: Vec<ragwire_schemas::chat::ChatMessage>,
+) -> Result<String, Error> {
+    let completion = llm
+        .complete_once(&ChatCall {
+            messages,
+            model: Some(alias.to_owned()),
+            temperature: config.temperature,
+            json_mode: true,
+            response_format: !config.no_response_format.iter().any(|a| a == alias),
+            max_tokens: None,
+        })
+        .await?;
+    Ok(completion.text)
+}
+
+/// The attempts of one extraction, in the order they ended.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<Attempt>>>);
+
+impl Log {
+    fn start(&self, provider: &str, mode: Mode, window: usize) -> Pending {
+        Pending {
+            log: self.clone(),
+            attempt: Some(Attempt {
+                provider: provider.to_owned(),
+                mode: mode.as_str().to_owned(),
+                outcome: String::new(),
+                latency_ms: 0,
+                window,
+                error: None,
+            }),
+            started: Instant::now(),
+        }
+    }
+
+    fn take(&self) -> Vec<Attempt> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// An attempt in flight. Dropped before it ended, it is logged as
+/// `cancelled`: another provider won first.
+struct Pending {
+    log: Log,
+    attempt: Option<Attempt>,
+    started: Instant,
+}
+
+impl Pending {
+    fn end(mut self, outcome: &str, error: Option<String>) {
+        self.record(outcome, error);
+    }
+
+    fn record(&mut self, outcome: &str, error: Option<String>) {
+        if let Some(mut attempt) = self.attempt.take() {
+            attempt.outcome = outcome.to_owned();
+            attempt.error = error;
+            attempt.latency_ms = self.started.elapsed().as_millis() as u64;
+            self.log
+                .0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(attempt);
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.record("cancelled", Some("another provider answered first".into()));
+    }
+}

@@ -1,0 +1,72 @@
+//! `rag.graph.extract`: a knowledge graph from a text, valid by construction,
+//! from the first provider of the hedged chain that produces one; optionally
+//! written to the graph store in the same request.
+
+use ragwire_schemas::graph::{ExtractReply, ExtractRequest, UpsertReply};
+
+use super::check_text;
+use crate::error::Error;
+use crate::extract::{self, parse::Minimums, Job};
+use crate::graph;
+use crate::state::State;
+
+/// Most aliases in a request's `provider_chain`, and most attempts each.
+const MAX_CHAIN: usize = 10;
+const MAX_ATTEMPTS: u32 = 5;
+
+pub async fn handle(state: &State, req: ExtractRequest) -> Result<ExtractReply, Error> {
+    let config = &state.config.extract;
+    check_text("context", &req.context)?;
+    let chars = req.context.chars().count();
+    if chars > config.max_context_chars {
+        return Err(Error::TooLarge {
+            what: "`context` length in characters",
+            size: chars,
+            limit: config.max_context_chars,
+        });
+    }
+    let chain = req.provider_chain.unwrap_or_else(|| config.chain.clone());
+    if chain.is_empty() || chain.len() > MAX_CHAIN || chain.iter().any(|a| a.trim().is_empty()) {
+        return Err(Error::bad_request(format!(
+            "`provider_chain` must hold 1 to {MAX_CHAIN} non-empty model aliases"
+        )));
+    }
+    let max_attempts = req.max_attempts.unwrap_or(config.max_attempts);
+    if !(1..=MAX_ATTEMPTS).contains(&max_attempts) {
+        return Err(Error::bad_request(format!(
+            "`max_attempts` is {max_attempts}; expected 1 to {MAX_ATTEMPTS}"
+        )));
+    }
+    let job = Job {
+        context: req.context,
+        chain,
+        max_attempts,
+        min: Minimums {
+            nodes: req.min_nodes.unwrap_or(config.min_nodes),
+            edges: req.min_edges.unwrap_or(config.min_edges),
+            allow_empty: req.allow_empty.unwrap_or(false),
+        },
+        strict: req.strict,
+        repair: req.repair_if_invalid,
+    };
+    let out = extract::run(&state.llm, config, &job).await?;
+    let upserted = if req.upsert {
+        if out.graph.nodes.is_empty() && out.graph.edges.is_empty() {
+            Some(UpsertReply { nodes: 0, edges: 0 })
+        } else {
+            graph::validate(&out.graph)?;
+            let (nodes, edges) = state.graph.upsert(out.graph.clone()).await?;
+            Some(UpsertReply { nodes, edges })
+        }
+    } else {
+        None
+    };
+    Ok(ExtractReply {
+        data: out.graph,
+        provider: out.provider,
+        schema_hash: extract::parse::SCHEMA_HASH.clone(),
+        attempts: out.attempts,
+        windows: out.windows,
+        upserted,
+    })
+}

@@ -100,6 +100,29 @@ async fn retrieve_cases(mut config: ragwire_worker::Config) {
     }
     assert!(reply.get("warnings").is_none());
 
+    // The neighbourhood honours max_hops: ada - babbage - engine - london.
+    for (hops, want) in [
+        (1, vec!["ada", "babbage"]),
+        (2, vec!["ada", "babbage", "engine"]),
+        (3, vec!["ada", "babbage", "engine", "london"]),
+    ] {
+        let body = json!({"query": "Who was Ada Lovelace?", "collection": "kb", "max_hops": hops});
+        let reply = json(&request(&nats, p, Subject::Retrieve, &body).await);
+        let mut nodes: Vec<&str> = reply["subgraph"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["id"].as_str().unwrap())
+            .collect();
+        nodes.sort();
+        assert_eq!(nodes, want, "{hops} hops: {reply}");
+        assert_eq!(
+            reply["subgraph"]["edges"].as_array().unwrap().len(),
+            hops,
+            "{reply}"
+        );
+    }
+
     // Without the subgraph: vector hits only.
     let body = json!({"query": "Ada Lovelace", "collection": "kb", "include_subgraph": false});
     let reply = json(&request(&nats, p, Subject::Retrieve, &body).await);

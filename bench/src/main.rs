@@ -8,9 +8,11 @@
 //!
 //! then index and search on the embedded vector store ([`vectors`]), and
 //! graph extraction with a serial against a hedged provider chain
-//! ([`extract`]).
+//! ([`extract`]), and bulk indexing through ingest jobs with 1 and 2 worker
+//! processes ([`ingest`]).
 
 mod extract;
+mod ingest;
 mod load;
 mod vectors;
 
@@ -45,9 +47,18 @@ struct Args {
     /// graph.extract requests per chain kind (0 skips the section).
     #[arg(long, default_value_t = 400)]
     extract_requests: usize,
-    /// Skip everything but the graph.extract section (after the baseline).
+    /// Skip everything but the graph.extract section.
     #[arg(long)]
     extract_only: bool,
+    /// Chunks indexed through ingest jobs with the instant fake embedder (0 skips the section).
+    #[arg(long, default_value_t = 10_000)]
+    ingest_chunks: usize,
+    /// Chunks indexed through ingest jobs with the local model (0 skips).
+    #[arg(long, default_value_t = 2_000)]
+    ingest_model_chunks: usize,
+    /// Skip everything but the ingest section.
+    #[arg(long)]
+    ingest_only: bool,
 }
 
 #[global_allocator]
@@ -107,6 +118,17 @@ async fn main() -> anyhow::Result<()> {
         *name == "nats-echo" || args.only.is_empty() || args.only.iter().any(|o| o == name)
     });
 
+    if args.ingest_only {
+        worker.shutdown().await;
+        ingest::run(
+            &nats,
+            args.ingest_chunks,
+            args.ingest_model_chunks,
+            args.dim,
+        )
+        .await?;
+        return Ok(());
+    }
     if args.extract_only {
         worker.shutdown().await;
         extract::run(&nats, args.extract_requests, 64).await?;
@@ -172,6 +194,15 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.extract_requests > 0 {
         extract::run(&nats, args.extract_requests, 64).await?;
+    }
+    if args.ingest_chunks > 0 {
+        ingest::run(
+            &nats,
+            args.ingest_chunks,
+            args.ingest_model_chunks,
+            args.dim,
+        )
+        .await?;
     }
     let _ = std::fs::remove_dir_all(&config.data_dir);
     Ok(())

@@ -35,7 +35,7 @@ const WORDS: [&str; 24] = [
 ];
 
 /// A deterministic sentence of 12 words for `n`.
-fn sentence(n: u64) -> String {
+pub fn sentence(n: u64) -> String {
     let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..12)
         .map(|_| {

@@ -1,5 +1,9 @@
 //! `ragwire`: run a worker and the HTTP producer together (`ragwire serve`),
-//! or either alone.
+//! or either alone; submit files as ingest jobs and follow them
+//! (`ragwire ingest`, `ragwire jobs`).
+
+mod ingest;
+mod jobs;
 
 use clap::{Parser, Subcommand};
 use ragwire_producer::AppState;
@@ -22,6 +26,11 @@ enum Command {
     Worker,
     /// Run the HTTP producer only.
     Producer,
+    /// Submit text and Markdown files as ingest jobs and follow them to the end.
+    Ingest(ingest::Ingest),
+    /// Job status, dead letters and replay.
+    #[command(subcommand)]
+    Jobs(jobs::Jobs),
 }
 
 // JSON-heavy request handling allocates a lot; mimalloc keeps that cheap.
@@ -47,6 +56,20 @@ async fn run() -> anyhow::Result<()> {
         Command::Serve => (true, true),
         Command::Worker => (true, false),
         Command::Producer => (false, true),
+        Command::Ingest(args) => {
+            let nats = connect(&config.nats, "ragwire-ingest").await?;
+            let s = ingest::run(&nats, &config.prefix, args).await?;
+            println!(
+                "{} done, {} failed, {} deduplicated, {} skipped",
+                s.done, s.failed, s.deduplicated, s.skipped
+            );
+            anyhow::ensure!(s.failed == 0, "{} jobs failed", s.failed);
+            return Ok(());
+        }
+        Command::Jobs(command) => {
+            let nats = connect(&config.nats, "ragwire-jobs").await?;
+            return jobs::run(&nats, &config.prefix, command).await;
+        }
     };
     let worker = match run_worker {
         true => Some(ragwire_worker::start(config.clone()).await?),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Extension, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -58,7 +58,11 @@ impl AppState {
 /// The router. `/health`, `/version` and `/metrics` are open; every other
 /// route needs an API key when keys are configured.
 pub fn app(state: AppState) -> Router {
-    let mut api = Router::new().route("/whoami", get(whoami));
+    let mut api = Router::new()
+        .route("/whoami", get(whoami))
+        .route("/jobs/{job_id}", get(job_status))
+        .route("/jobs/{job_id}/replay", post(job_replay))
+        .route("/jobs/dead", get(jobs_dead));
     for subject in Subject::ALL {
         api = api.route(
             subject.http_path(),
@@ -131,6 +135,37 @@ async fn health(State(state): State<AppState>) -> Response {
         "disconnected"
     };
     (status, Json(json!({"ok": connected, "nats": nats}))).into_response()
+}
+
+/// `GET /jobs/{job_id}`: `rag.jobs.status` with the id from the path.
+async fn job_status(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let body = Bytes::from(json!({ "job_id": job_id }).to_string());
+    forward(&state, Subject::JobsStatus, &headers, Ok(body)).await
+}
+
+/// `POST /jobs/{job_id}/replay`: `rag.jobs.replay`.
+async fn job_replay(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let body = Bytes::from(json!({ "job_id": job_id }).to_string());
+    forward(&state, Subject::JobsReplay, &headers, Ok(body)).await
+}
+
+/// `GET /jobs/dead?limit=N`: `rag.jobs.dead`.
+async fn jobs_dead(
+    State(state): State<AppState>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let limit = query.get("limit").and_then(|l| l.parse::<usize>().ok());
+    let body = Bytes::from(json!({ "limit": limit }).to_string());
+    forward(&state, Subject::JobsDead, &headers, Ok(body)).await
 }
 
 async fn version() -> Json<serde_json::Value> {

@@ -75,7 +75,12 @@ async fn request(
         .and_then(|h| h.get(headers::SERVICE_ERROR_CODE))
         .and_then(|code| code.as_str().parse::<u16>().ok())
         .and_then(|code| StatusCode::from_u16(code).ok())
-        .unwrap_or(StatusCode::OK);
+        .unwrap_or(if subject == Subject::JobsSubmit {
+            // Queued, not done: the job runs later.
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        });
     Ok((
         status,
         [(

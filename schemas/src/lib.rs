@@ -5,7 +5,7 @@
 //! - [`error`]: the one error shape every subject replies with.
 //! - [`reply`]: the `{ok: true, ...}` envelope and a decoder for replies.
 //! - one module per subject: [`chat`], [`embed`], [`rerank`], [`index`],
-//!   [`search`], [`retrieve`], [`graph`].
+//!   [`search`], [`retrieve`], [`graph`], [`jobs`].
 //!
 //! Field names follow the HTTP API of the Python gateway that ragwire replaces,
 //! so its clients switch without changes. Unknown fields are ignored; a known
@@ -17,6 +17,7 @@ pub mod error;
 pub mod graph;
 pub mod headers;
 pub mod index;
+pub mod jobs;
 pub mod reply;
 pub mod rerank;
 pub mod retrieve;

@@ -14,11 +14,15 @@ pub enum Subject {
     GraphUpsert,
     GraphQuery,
     GraphProbe,
+    JobsSubmit,
+    JobsStatus,
+    JobsReplay,
+    JobsDead,
 }
 
 impl Subject {
     /// Every subject, in the order the worker registers them.
-    pub const ALL: [Subject; 10] = [
+    pub const ALL: [Subject; 14] = [
         Subject::Chat,
         Subject::Embed,
         Subject::Rerank,
@@ -29,6 +33,10 @@ impl Subject {
         Subject::GraphUpsert,
         Subject::GraphQuery,
         Subject::GraphProbe,
+        Subject::JobsSubmit,
+        Subject::JobsStatus,
+        Subject::JobsReplay,
+        Subject::JobsDead,
     ];
 
     /// The subject below the prefix, e.g. `graph.extract`.
@@ -44,6 +52,10 @@ impl Subject {
             Subject::GraphUpsert => "graph.upsert",
             Subject::GraphQuery => "graph.query",
             Subject::GraphProbe => "graph.probe",
+            Subject::JobsSubmit => "jobs.submit",
+            Subject::JobsStatus => "jobs.status",
+            Subject::JobsReplay => "jobs.replay",
+            Subject::JobsDead => "jobs.dead",
         }
     }
 
@@ -54,6 +66,10 @@ impl Subject {
             Subject::GraphUpsert => "graph_upsert",
             Subject::GraphQuery => "graph_query",
             Subject::GraphProbe => "graph_probe",
+            Subject::JobsSubmit => "jobs_submit",
+            Subject::JobsStatus => "jobs_status",
+            Subject::JobsReplay => "jobs_replay",
+            Subject::JobsDead => "jobs_dead",
             other => other.suffix(),
         }
     }
@@ -71,6 +87,10 @@ impl Subject {
             Subject::GraphUpsert => "/graph/upsert",
             Subject::GraphQuery => "/graph/query",
             Subject::GraphProbe => "/graph/probe",
+            Subject::JobsSubmit => "/ingest",
+            Subject::JobsStatus => "/jobs/status",
+            Subject::JobsReplay => "/jobs/replay",
+            Subject::JobsDead => "/jobs/dead",
         }
     }
 

@@ -78,7 +78,30 @@ pub fn test_config(fake: &FakeOpenAi) -> Config {
     c.limits.request_timeout_ms = 20_000;
     c.limits.shutdown_grace_ms = 10_000;
     c.http.timeout_ms = 20_000;
+    // Each worker with jobs on makes JetStream streams: only the job tests
+    // turn them on (`with_jobs`), and remove them after.
+    c.jobs.enabled = false;
     c
+}
+
+/// `config` with ingest jobs on, retrying fast.
+pub fn with_jobs(mut config: Config) -> Config {
+    config.jobs.enabled = true;
+    config.jobs.backoff_ms = 50;
+    config.jobs.max_backoff_ms = 500;
+    config.jobs.ack_wait_ms = 5_000;
+    config
+}
+
+/// Deletes the job streams and bucket of `config`'s prefix.
+pub async fn drop_jobs(config: &Config) {
+    let js = async_nats::jetstream::new(nats().await);
+    let upper = config.prefix.replace(['.', '-'], "_").to_uppercase();
+    let _ = js.delete_stream(format!("{upper}_JOBS")).await;
+    let _ = js.delete_stream(format!("{upper}_JOBS_DEAD")).await;
+    let _ = js
+        .delete_key_value(format!("{}_jobs", config.prefix.replace('.', "_")))
+        .await;
 }
 
 /// The Bolt graph server the tests use: `RAGWIRE_TEST_NEO4J_URI`, or the

@@ -34,6 +34,7 @@ pub struct Config {
     pub vectors: VectorConfig,
     pub graph: GraphConfig,
     pub extract: ExtractConfig,
+    pub jobs: JobsConfig,
     pub limits: Limits,
     pub http: HttpConfig,
 }
@@ -250,6 +251,75 @@ impl Default for ExtractConfig {
     }
 }
 
+/// Durable ingest jobs on JetStream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Set up the job streams and serve the `jobs.*` subjects
+    /// (`RAGWIRE_JOBS`, default true).
+    pub enabled: bool,
+    /// Process ingest jobs in this worker (`RAGWIRE_JOBS_CONSUME`, default
+    /// true); submission, status and replay work either way.
+    pub consume: bool,
+    /// Work-queue stream (`RAGWIRE_JOBS_STREAM`, default `{PREFIX}_JOBS`,
+    /// dots as `_`), on subject `{prefix}.jobs.work`.
+    pub stream: Option<String>,
+    /// Dead-letter stream (`RAGWIRE_JOBS_DEAD_STREAM`, default
+    /// `{PREFIX}_JOBS_DEAD`), on subjects `{prefix}.jobs.dead.{job_id}`.
+    pub dead_stream: Option<String>,
+    /// Key-value bucket of job status (`RAGWIRE_JOBS_BUCKET`, default `{prefix}_jobs`).
+    pub bucket: Option<String>,
+    /// Durable consumer shared by all workers (`RAGWIRE_JOBS_CONSUMER`, default `ingest`).
+    pub consumer: String,
+    /// Deliveries of a job before it goes to the dead-letter stream
+    /// (`RAGWIRE_JOBS_MAX_DELIVER`, default 5).
+    pub max_deliver: u64,
+    /// Jobs delivered and not yet acknowledged, over all workers
+    /// (`RAGWIRE_JOBS_MAX_ACK_PENDING`, default 256).
+    pub max_ack_pending: i64,
+    /// Jobs one worker runs at once (`RAGWIRE_JOBS_CONCURRENCY`, default 8).
+    pub concurrency: usize,
+    /// A job not acknowledged (or marked in progress) for this long is
+    /// delivered again (`RAGWIRE_JOBS_ACK_WAIT_MS`, default 30000).
+    pub ack_wait_ms: u64,
+    /// First retry delay after a transient failure, doubled each delivery
+    /// (`RAGWIRE_JOBS_BACKOFF_MS`, default 1000).
+    pub backoff_ms: u64,
+    /// Longest retry delay (`RAGWIRE_JOBS_MAX_BACKOFF_MS`, default 60000).
+    pub max_backoff_ms: u64,
+    /// Chunks embedded and written per step; progress is reported after each
+    /// (`RAGWIRE_JOBS_BATCH`, default 64).
+    pub batch: usize,
+    /// Bound of the work stream in bytes; submissions beyond it get 503
+    /// (`RAGWIRE_JOBS_MAX_BYTES`, default 1073741824).
+    pub max_bytes: i64,
+    /// Window in which the server drops a resubmitted identical document
+    /// (`RAGWIRE_JOBS_DUPLICATE_WINDOW_MS`, default 120000).
+    pub duplicate_window_ms: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            enabled: true,
+            consume: true,
+            stream: None,
+            dead_stream: None,
+            bucket: None,
+            consumer: "ingest".into(),
+            max_deliver: 5,
+            max_ack_pending: 256,
+            concurrency: 8,
+            ack_wait_ms: 30_000,
+            backoff_ms: 1000,
+            max_backoff_ms: 60_000,
+            batch: 64,
+            max_bytes: 1 << 30,
+            duplicate_window_ms: 120_000,
+        }
+    }
+}
+
 /// Reranker wire format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -338,6 +408,7 @@ impl Default for Config {
             vectors: VectorConfig::default(),
             graph: GraphConfig::default(),
             extract: ExtractConfig::default(),
+            jobs: JobsConfig::default(),
             limits: Limits::default(),
             http: HttpConfig::default(),
         }
@@ -565,6 +636,26 @@ impl Config {
         }
         env.set("RAGWIRE_EXTRACT_TEMPERATURE", &mut x.temperature)?;
 
+        let j = &mut self.jobs;
+        env.set("RAGWIRE_JOBS", &mut j.enabled)?;
+        env.set("RAGWIRE_JOBS_CONSUME", &mut j.consume)?;
+        env.set_opt("RAGWIRE_JOBS_STREAM", &mut j.stream)?;
+        env.set_opt("RAGWIRE_JOBS_DEAD_STREAM", &mut j.dead_stream)?;
+        env.set_opt("RAGWIRE_JOBS_BUCKET", &mut j.bucket)?;
+        env.set("RAGWIRE_JOBS_CONSUMER", &mut j.consumer)?;
+        env.set("RAGWIRE_JOBS_MAX_DELIVER", &mut j.max_deliver)?;
+        env.set("RAGWIRE_JOBS_MAX_ACK_PENDING", &mut j.max_ack_pending)?;
+        env.set("RAGWIRE_JOBS_CONCURRENCY", &mut j.concurrency)?;
+        env.set("RAGWIRE_JOBS_ACK_WAIT_MS", &mut j.ack_wait_ms)?;
+        env.set("RAGWIRE_JOBS_BACKOFF_MS", &mut j.backoff_ms)?;
+        env.set("RAGWIRE_JOBS_MAX_BACKOFF_MS", &mut j.max_backoff_ms)?;
+        env.set("RAGWIRE_JOBS_BATCH", &mut j.batch)?;
+        env.set("RAGWIRE_JOBS_MAX_BYTES", &mut j.max_bytes)?;
+        env.set(
+            "RAGWIRE_JOBS_DUPLICATE_WINDOW_MS",
+            &mut j.duplicate_window_ms,
+        )?;
+
         let m = &mut self.limits;
         env.set("RAGWIRE_MAX_IN_FLIGHT", &mut m.max_in_flight)?;
         env.set("RAGWIRE_MAX_REQUEST_BYTES", &mut m.max_request_bytes)?;
@@ -635,6 +726,17 @@ impl Config {
                 "RAGWIRE_EXTRACT_MAX_CONTEXT_CHARS",
                 self.extract.max_context_chars,
             ),
+            ("RAGWIRE_JOBS_MAX_DELIVER", self.jobs.max_deliver as usize),
+            (
+                "RAGWIRE_JOBS_MAX_ACK_PENDING",
+                self.jobs.max_ack_pending.max(0) as usize,
+            ),
+            ("RAGWIRE_JOBS_CONCURRENCY", self.jobs.concurrency),
+            ("RAGWIRE_JOBS_BATCH", self.jobs.batch),
+            (
+                "RAGWIRE_JOBS_MAX_BYTES",
+                self.jobs.max_bytes.max(0) as usize,
+            ),
         ] {
             if value == 0 {
                 return Err(Error::config(name, "must be at least 1"));
@@ -646,6 +748,7 @@ impl Config {
             ("RAGWIRE_RERANK_TIMEOUT_MS", self.rerank.timeout_ms),
             ("RAGWIRE_VECTOR_TIMEOUT_MS", self.vectors.timeout_ms),
             ("RAGWIRE_GRAPH_TIMEOUT_MS", self.graph.timeout_ms),
+            ("RAGWIRE_JOBS_ACK_WAIT_MS", self.jobs.ack_wait_ms),
             ("RAGWIRE_REQUEST_TIMEOUT_MS", self.limits.request_timeout_ms),
             ("RAGWIRE_HTTP_TIMEOUT_MS", self.http.timeout_ms),
             ("NATS_CONNECT_TIMEOUT_MS", self.nats.connect_timeout_ms),

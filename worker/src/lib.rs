@@ -12,6 +12,8 @@
 //!   reranker client, each cheap to clone and built once.
 //! - [`extract`]: knowledge-graph extraction: hedged provider chain, strict
 //!   and nudge attempts, JSON repair, schema validation, windows.
+//! - [`jobs`]: durable ingest jobs on JetStream: submission, the shared
+//!   consumer, retries, dead letters and replay, status and progress.
 //! - [`graph`]: the graph stores (SQLite embedded, a Bolt server) and the
 //!   read-only guard for caller Cypher.
 //! - [`vectors`]: the vector stores (Qdrant's embedded engine, a Qdrant server).
@@ -26,6 +28,7 @@ pub mod error;
 pub mod extract;
 pub mod graph;
 pub mod handlers;
+pub mod jobs;
 pub mod retry;
 pub mod service;
 pub mod state;

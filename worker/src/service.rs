@@ -23,6 +23,7 @@ use crate::config::{ms, Config};
 use crate::connect::connect;
 use crate::error::Error;
 use crate::handlers::dispatch;
+use crate::jobs::{consume, Jobs};
 use crate::state::State;
 
 /// Service name announced on `$SRV.PING`, `$SRV.INFO` and `$SRV.STATS`.
@@ -34,6 +35,8 @@ pub struct WorkerHandle {
     stopped: JoinHandle<()>,
     /// The NATS micro-service id of this worker.
     pub id: String,
+    /// The worker's configuration and backends (tests read its stores).
+    pub state: State,
 }
 
 impl WorkerHandle {
@@ -79,7 +82,10 @@ pub async fn start_with_client(
     config: Config,
     client: async_nats::Client,
 ) -> Result<WorkerHandle, Error> {
-    let state = State::new(config)?;
+    let mut state = State::new(config)?;
+    if state.config.jobs.enabled {
+        state.jobs = Some(Jobs::setup(&client, &state.config).await?);
+    }
     let config = state.config.clone();
     let counters: Counters = Arc::default();
     let stats_counters = counters.clone();
@@ -124,6 +130,15 @@ pub async fn start_with_client(
             subject,
             Arc::new(Semaphore::new(config.limits.max_in_flight)),
             shared.clone(),
+        )));
+    }
+    if let Some(jobs) = state.jobs.clone().filter(|_| config.jobs.consume) {
+        // Jobs in flight share the tracker, so shutdown waits for them too.
+        loops.push(tokio::spawn(consume::run(
+            jobs,
+            state.clone(),
+            shutdown.clone(),
+            tracker.clone(),
         )));
     }
     // The subscriptions are live on the server once this returns.
@@ -175,6 +190,7 @@ pub async fn start_with_client(
         shutdown,
         stopped,
         id,
+        state,
     })
 }
 

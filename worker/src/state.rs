@@ -10,6 +10,7 @@ use crate::backends::{http_client, Embedder, Llm, Reranker};
 use crate::config::{ms, Config};
 use crate::error::Error;
 use crate::graph::{BoltGraph, GraphStore, SqliteGraph};
+use crate::jobs::Jobs;
 use crate::retry::RetryPolicy;
 use crate::vectors::edge::EdgeStore;
 use crate::vectors::qdrant::QdrantStore;
@@ -25,6 +26,8 @@ pub struct State {
     pub reranker: Option<Reranker>,
     pub vectors: Arc<dyn VectorStore>,
     pub graph: Arc<dyn GraphStore>,
+    /// The ingest job streams; set once the worker is connected.
+    pub jobs: Option<Jobs>,
 }
 
 impl State {
@@ -80,6 +83,7 @@ impl State {
             embedder: Embedder::spawn(backend, batching),
             vectors,
             graph,
+            jobs: None,
             config: Arc::new(config),
         })
     }

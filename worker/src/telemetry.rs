@@ -8,7 +8,10 @@ pub fn init(json: bool) {
     // open; they mean nothing in-process.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,qdrant_edge=error"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Logs on stderr: stdout is for what a command prints.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().flatten_event(true).try_init()
     } else {

@@ -6,6 +6,7 @@ mod extract;
 mod graph;
 mod graph_store;
 mod http;
+mod jobs;
 mod qdrant_server;
 mod resilience;
 mod retrieve;

@@ -9,6 +9,7 @@ pub mod graph_probe;
 pub mod graph_query;
 pub mod graph_upsert;
 pub mod index;
+pub mod jobs;
 pub mod rerank;
 pub mod retrieve;
 pub mod search;
@@ -34,6 +35,10 @@ pub async fn dispatch(state: &State, subject: Subject, payload: &[u8]) -> Result
         Subject::GraphUpsert => encode(graph_upsert::handle(state, decode(payload)?).await?),
         Subject::GraphQuery => encode(graph_query::handle(state, decode(payload)?).await?),
         Subject::GraphProbe => encode(graph_probe::handle(state, decode(payload)?).await?),
+        Subject::JobsSubmit => encode(jobs::submit(state, decode(payload)?).await?),
+        Subject::JobsStatus => encode(jobs::status(state, decode(payload)?).await?),
+        Subject::JobsReplay => encode(jobs::replay(state, decode(payload)?).await?),
+        Subject::JobsDead => encode(jobs::dead(state, decode(payload)?).await?),
     }
 }
 

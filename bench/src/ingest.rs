@@ -1,0 +1,225 @@
+//! Bulk indexing through durable jobs: `ragwire-worker` processes (the
+//! binary next to this one) consume the job stream; documents of 100 chunks
+//! are submitted at once and the clock stops when every job is `done`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ragwire_schemas::jobs::{JobState, JobStatus, SubmitReply};
+use ragwire_schemas::{decode_reply, Subject};
+use ragwire_tests::{unique_prefix, FakeOpenAi};
+use serde_json::json;
+
+const CHUNKS_PER_DOC: usize = 100;
+
+struct Workers {
+    children: Vec<Child>,
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn worker_binary() -> anyhow::Result<PathBuf> {
+    let bin = std::env::current_exe()?
+        .parent()
+        .map(|d| d.join("ragwire-worker"))
+        .ok_or_else(|| anyhow::anyhow!("no folder"))?;
+    anyhow::ensure!(
+        bin.is_file(),
+        "{} is missing: build it with the same profile (cargo build --release --workspace --bins)",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+async fn call<T: serde::de::DeserializeOwned>(
+    nats: &async_nats::Client,
+    subject: String,
+    body: serde_json::Value,
+) -> anyhow::Result<T> {
+    let request = async_nats::Request::new()
+        .payload(serde_json::to_vec(&body)?.into())
+        .timeout(Some(Duration::from_secs(60)));
+    let reply = nats.send_request(subject, request).await?;
+    Ok(decode_reply(&reply.payload)??)
+}
+
+/// One measurement: `processes` workers, `chunks` chunks, embedding through
+/// `embed` (env settings of the embedder). Returns seconds to done.
+async fn measure(
+    nats: &async_nats::Client,
+    processes: usize,
+    chunks: usize,
+    embed: &[(&str, String)],
+    root: &Path,
+) -> anyhow::Result<f64> {
+    let prefix = unique_prefix();
+    let bin = worker_binary()?;
+    let mut workers = Workers {
+        children: Vec::new(),
+    };
+    for i in 0..processes {
+        let mut command = Command::new(&bin);
+        command
+            .env("NATS_URL", ragwire_tests::nats_url())
+            .env("RAGWIRE_PREFIX", &prefix)
+            .env("RAGWIRE_DATA_DIR", root.join(&prefix).join(i.to_string()))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null());
+        for (k, v) in embed {
+            command.env(k, v);
+        }
+        workers.children.push(command.spawn()?);
+    }
+    // Every process answers its service ping before the clock starts.
+    let started = Instant::now();
+    loop {
+        let pings = ping(nats, &prefix).await;
+        if pings >= processes {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "workers did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let docs: Vec<serde_json::Value> = (0..chunks.div_ceil(CHUNKS_PER_DOC))
+        .map(|d| {
+            let chunks: Vec<serde_json::Value> = (0..CHUNKS_PER_DOC)
+                .map(|c| json!({"text": format!("document {d} passage {c}: {}", crate::vectors::sentence((d * CHUNKS_PER_DOC + c) as u64))}))
+                .collect();
+            json!({"doc_id": format!("doc-{d}"), "chunks": chunks})
+        })
+        .collect();
+    let t0 = Instant::now();
+    let mut ids = Vec::new();
+    for group in docs.chunks(20) {
+        let reply: SubmitReply = call(
+            nats,
+            Subject::JobsSubmit.subject(&prefix),
+            json!({"collection": "bench", "documents": group}),
+        )
+        .await?;
+        ids.extend(reply.jobs.into_iter().map(|j| j.job_id));
+    }
+    let mut open = ids.clone();
+    while !open.is_empty() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut still = Vec::new();
+        for id in open {
+            let status: JobStatus = call(
+                nats,
+                Subject::JobsStatus.subject(&prefix),
+                json!({ "job_id": id }),
+            )
+            .await?;
+            match status.state {
+                JobState::Done => {}
+                JobState::Failed => anyhow::bail!("job failed: {:?}", status.last_error),
+                _ => still.push(id),
+            }
+        }
+        open = still;
+        anyhow::ensure!(
+            t0.elapsed() < Duration::from_secs(1800),
+            "jobs did not finish"
+        );
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    drop(workers);
+    let js = async_nats::jetstream::new(nats.clone());
+    let upper = prefix.to_uppercase();
+    let _ = js.delete_stream(format!("{upper}_JOBS")).await;
+    let _ = js.delete_stream(format!("{upper}_JOBS_DEAD")).await;
+    let _ = js.delete_key_value(format!("{prefix}_jobs")).await;
+    let _ = std::fs::remove_dir_all(root.join(&prefix));
+    Ok(seconds)
+}
+
+/// Service instances answering `$SRV.PING.ragwire` with this prefix.
+async fn ping(nats: &async_nats::Client, prefix: &str) -> usize {
+    use futures::StreamExt;
+    let inbox = nats.new_inbox();
+    let Ok(mut replies) = nats.subscribe(inbox.clone()).await else {
+        return 0;
+    };
+    if nats
+        .publish_with_reply("$SRV.INFO.ragwire", inbox, "".into())
+        .await
+        .is_err()
+    {
+        return 0;
+    }
+    let mut n = 0;
+    let deadline = tokio::time::sleep(Duration::from_millis(300));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            Some(m) = replies.next() => {
+                let info: serde_json::Value = serde_json::from_slice(&m.payload).unwrap_or_default();
+                if info["metadata"]["prefix"] == prefix {
+                    n += 1;
+                }
+            }
+            _ = &mut deadline => return n,
+        }
+    }
+}
+
+pub async fn run(
+    nats: &async_nats::Client,
+    chunks: usize,
+    model_chunks: usize,
+    dim: usize,
+) -> anyhow::Result<()> {
+    let fake = FakeOpenAi::start_with(ragwire_tests::Behaviour::default(), dim).await;
+    let root = std::env::temp_dir().join("ragwire-bench-ingest");
+    let fake_embed = vec![
+        ("RAGWIRE_EMBED_BASE_URL", fake.base_url.clone()),
+        ("RAGWIRE_EMBED_MODEL", "fake".to_owned()),
+    ];
+    println!();
+    println!(
+        "bulk indexing through ingest jobs (documents of {CHUNKS_PER_DOC} chunks, embedded vector store per process):"
+    );
+    println!(
+        "{:<14} {:>9} {:>8} {:>11} {:>10}",
+        "embedder", "processes", "chunks", "chunks/s", "seconds"
+    );
+    for processes in [1, 2] {
+        let s = measure(nats, processes, chunks, &fake_embed, &root).await?;
+        println!(
+            "{:<14} {:>9} {:>8} {:>11.0} {:>10.1}",
+            "instant-fake",
+            processes,
+            chunks,
+            chunks as f64 / s,
+            s
+        );
+    }
+    if model_chunks > 0 {
+        let model = ragwire_tests::model_dir();
+        let local = vec![(
+            "RAGWIRE_EMBED_MODEL_DIR",
+            model.to_string_lossy().into_owned(),
+        )];
+        let s = measure(nats, 1, model_chunks, &local, &root).await?;
+        println!(
+            "{:<14} {:>9} {:>8} {:>11.0} {:>10.1}",
+            "local-minilm",
+            1,
+            model_chunks,
+            model_chunks as f64 / s,
+            s
+        );
+    }
+    Ok(())
+}

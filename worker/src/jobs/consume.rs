@@ -1,0 +1,317 @@
+//! The job processor: one durable pull consumer shared by every worker,
+//! jobs run concurrently under a local bound, acknowledged only after every
+//! write.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, AckPolicy};
+use async_nats::jetstream::message::{AckKind, Message};
+use futures::StreamExt;
+use ragwire_schemas::index::{Chunk, IndexRequest};
+use ragwire_schemas::jobs::{DeadJob, JobEvent, JobState, JobStatus, WorkItem};
+use ragwire_schemas::JsonMap;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{now, retry_delay, Jobs};
+use crate::config::ms;
+use crate::error::{Error, Retry};
+use crate::extract::{self, parse::Minimums};
+use crate::handlers::index;
+use crate::state::State;
+
+/// Pulls and runs jobs until `shutdown`; jobs in flight are tracked by
+/// `tracker` so the worker can wait for them.
+pub async fn run(jobs: Jobs, state: State, shutdown: CancellationToken, tracker: TaskTracker) {
+    let permits = Arc::new(Semaphore::new(jobs.config.concurrency));
+    while !shutdown.is_cancelled() {
+        let mut messages = match messages(&jobs).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot pull jobs; trying again");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        };
+        loop {
+            // Back-pressure: no permit, no job taken off the stream.
+            let permit = tokio::select! {
+                p = permits.clone().acquire_owned() => p.expect("never closed"),
+                _ = shutdown.cancelled() => return,
+            };
+            let next = tokio::select! {
+                n = messages.next() => n,
+                _ = shutdown.cancelled() => return,
+            };
+            match next {
+                Some(Ok(message)) => {
+                    let (jobs, state) = (jobs.clone(), state.clone());
+                    tracker.spawn(async move {
+                        process(&jobs, &state, message).await;
+                        drop(permit);
+                    });
+                }
+                Some(Err(e)) => tracing::warn!(error = %e, "job stream error"),
+                // The pull ended: open a new one.
+                None => break,
+            }
+        }
+    }
+}
+
+async fn messages(jobs: &Jobs) -> Result<pull::Stream, Error> {
+    let stream = jobs
+        .js
+        .get_stream(jobs.work_stream())
+        .await
+        .map_err(|e| super::nats_error("cannot open the job stream", e))?;
+    let consumer = stream
+        .get_or_create_consumer(
+            &jobs.config.consumer,
+            pull::Config {
+                durable_name: Some(jobs.config.consumer.clone()),
+                description: Some("ragwire ingest workers".into()),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: ms(jobs.config.ack_wait_ms),
+                max_ack_pending: jobs.config.max_ack_pending,
+                // Deliveries are counted here, so that a job whose last
+                // delivery was lost in a crash still reaches the dead letters.
+                max_deliver: -1,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| super::nats_error("cannot open the job consumer", e))?;
+    consumer
+        .stream()
+        .max_messages_per_batch(jobs.config.concurrency)
+        .heartbeat(Duration::from_secs(5))
+        .messages()
+        .await
+        .map_err(|e| super::nats_error("cannot pull jobs", e))
+}
+
+/// Tracks one delivery of a job: its status and its numbered events.
+struct Run<'a> {
+    jobs: &'a Jobs,
+    status: JobStatus,
+    seq: u64,
+}
+
+impl Run<'_> {
+    async fn report(&mut self, state: JobState, error: Option<String>) {
+        self.status.state = state;
+        self.status.updated_at = now();
+        if error.is_some() {
+            self.status.last_error = error.clone();
+        }
+        self.jobs.put_status(&self.status).await;
+        self.seq += 1;
+        self.jobs
+            .event(&JobEvent {
+                job_id: self.status.job_id.clone(),
+                seq: self.seq,
+                state,
+                chunks_done: self.status.chunks_done,
+                chunks_total: self.status.chunks_total,
+                error,
+            })
+            .await;
+    }
+}
+
+async fn process(jobs: &Jobs, state: &State, message: Message) {
+    let delivered = message.info().map_or(1, |i| i.delivered.max(1) as u64);
+    let item: WorkItem = match serde_json::from_slice(&message.payload) {
+        Ok(item) => item,
+        Err(e) => {
+            // Not a job: nothing to retry or replay.
+            tracing::error!(error = %e, "unreadable job message; dropped");
+            let _ = message.ack_with(AckKind::Term).await;
+            return;
+        }
+    };
+    let previous = jobs.status(&item.job_id).await.ok();
+    let stamp = now();
+    let mut run = Run {
+        jobs,
+        status: JobStatus {
+            job_id: item.job_id.clone(),
+            doc_id: item.document.doc_id.clone(),
+            collection: item.collection.clone(),
+            state: JobState::Running,
+            chunks_total: 0,
+            chunks_done: 0,
+            attempts: delivered,
+            last_error: previous.as_ref().and_then(|p| p.last_error.clone()),
+            graph: None,
+            replays: previous.as_ref().map_or(0, |p| p.replays),
+            created_at: previous.map_or(stamp.clone(), |p| p.created_at),
+            updated_at: stamp,
+        },
+        seq: 0,
+    };
+    if delivered > jobs.config.max_deliver {
+        let error = format!(
+            "gave up after {} deliveries; last error: {}",
+            jobs.config.max_deliver,
+            run.status
+                .last_error
+                .clone()
+                .unwrap_or_else(|| "none recorded".into())
+        );
+        fail(&mut run, &message, item, error, 500).await;
+        return;
+    }
+    run.report(JobState::Running, None).await;
+    match work(state, &item, &message, &mut run).await {
+        Ok(()) => {
+            // Confirmed by the server, so a lost ack cannot redeliver a
+            // finished job unnoticed.
+            if let Err(e) = message.double_ack().await {
+                tracing::warn!(job = %item.job_id, error = %e, "done, but the ack was not confirmed");
+            }
+            run.report(JobState::Done, None).await;
+        }
+        Err(e) => {
+            let transient = match e.retry() {
+                Retry::After(hint) => Some(hint),
+                Retry::Abort if matches!(e, Error::Timeout { .. }) => Some(None),
+                Retry::Abort => None,
+            };
+            match transient {
+                Some(hint) if delivered < jobs.config.max_deliver => {
+                    let delay = retry_delay(&jobs.config, delivered, hint);
+                    tracing::warn!(job = %item.job_id, error = %e, delivered, ?delay, "job failed; retrying");
+                    let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+                    run.report(JobState::Queued, Some(e.to_string())).await;
+                }
+                _ => {
+                    let code = e.to_body().code;
+                    fail(&mut run, &message, item, e.to_string(), code).await;
+                }
+            }
+        }
+    }
+}
+
+/// Dead-letters a job, then stops its redelivery.
+async fn fail(run: &mut Run<'_>, message: &Message, item: WorkItem, error: String, code: u16) {
+    tracing::warn!(job = %item.job_id, error = %error, "job failed for good; dead-lettered");
+    let dead = DeadJob {
+        item,
+        error: error.clone(),
+        code,
+        attempts: run.status.attempts,
+        failed_at: now(),
+    };
+    if let Err(e) = run.jobs.bury(&dead).await {
+        // Not terminated: the job comes back rather than being lost.
+        tracing::error!(error = %e, "cannot dead-letter a job; leaving it for redelivery");
+        let _ = message
+            .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
+            .await;
+        return;
+    }
+    let _ = message.ack_with(AckKind::Term).await;
+    run.report(JobState::Failed, Some(error)).await;
+}
+
+/// Chunk, embed and store, batch by batch, then the graph if asked.
+async fn work(
+    state: &State,
+    item: &WorkItem,
+    message: &Message,
+    run: &mut Run<'_>,
+) -> Result<(), Error> {
+    let chunks = chunks(item);
+    run.status.chunks_total = chunks.len();
+    let batch = run.jobs.config.batch.max(1);
+    for part in chunks.chunks(batch) {
+        index::handle(
+            state,
+            IndexRequest {
+                chunks: part.to_vec(),
+                collection: item.collection.clone(),
+            },
+        )
+        .await?;
+        run.status.chunks_done += part.len();
+        // Still working: do not redeliver yet.
+        let _ = message.ack_with(AckKind::Progress).await;
+        run.report(JobState::Running, None).await;
+    }
+    if item.extract_graph {
+        let text: String = chunks
+            .iter()
+            .map(|c| c.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        let config = &state.config.extract;
+        let job = extract::Job {
+            context: text,
+            chain: config.chain.clone(),
+            max_attempts: config.max_attempts,
+            min: Minimums {
+                nodes: config.min_nodes,
+                edges: config.min_edges,
+                allow_empty: false,
+            },
+            strict: true,
+            repair: true,
+        };
+        let out = extract::run(&state.llm, config, &job).await?;
+        let _ = message.ack_with(AckKind::Progress).await;
+        crate::graph::validate(&out.graph)?;
+        let (nodes, edges) = state.graph.upsert(out.graph).await?;
+        run.status.graph = Some([nodes, edges]);
+    }
+    Ok(())
+}
+
+/// The job's chunks: given ones, or its text split with overlap. Ids are
+/// positions, so a job run twice writes the same points.
+fn chunks(item: &WorkItem) -> Vec<Chunk> {
+    let doc = &item.document;
+    let mut base = doc.metadata.clone().unwrap_or_default();
+    base.insert("job_id".into(), Value::String(item.job_id.clone()));
+    let meta = |extra: Option<&JsonMap>| {
+        let mut m = base.clone();
+        if let Some(extra) = extra {
+            m.extend(extra.clone());
+        }
+        Some(m)
+    };
+    match (&doc.chunks, &doc.text) {
+        (Some(given), _) => given
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Chunk {
+                doc_id: doc.doc_id.clone(),
+                text: c.text.clone(),
+                chunk_id: Some(c.chunk_id.clone().unwrap_or_else(|| i.to_string())),
+                metadata: meta(c.metadata.as_ref()),
+            })
+            .collect(),
+        (None, Some(text)) => {
+            extract::window::split(text, item.chunking.size, item.chunking.overlap)
+                .into_iter()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .enumerate()
+                .map(|(i, t)| Chunk {
+                    doc_id: doc.doc_id.clone(),
+                    text: t.to_owned(),
+                    chunk_id: Some(i.to_string()),
+                    metadata: meta(None),
+                })
+                .collect()
+        }
+        (None, None) => Vec::new(),
+    }
+}

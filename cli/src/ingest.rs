@@ -15,8 +15,8 @@ use ragwire_schemas::{decode_reply, Subject};
 
 /// Largest file read (bigger ones are skipped with a warning).
 const MAX_FILE_BYTES: u64 = 16 << 20;
-/// Submission requests stay under NATS's default payload limit.
-const MAX_SUBMIT_BYTES: usize = 512 << 10;
+/// Most documents in one submission (the worker's limit).
+const MAX_BATCH_DOCUMENTS: usize = 1000;
 
 /// Options of `ragwire ingest`.
 #[derive(clap::Args)]
@@ -97,15 +97,20 @@ pub async fn call<T: serde::de::DeserializeOwned>(
     nats: &async_nats::Client,
     prefix: &str,
     subject: Subject,
-    body: &impl serde::Serialize,
+    body: impl serde::Serialize,
 ) -> anyhow::Result<T> {
     let request = async_nats::Request::new()
-        .payload(serde_json::to_vec(body)?.into())
+        .payload(serde_json::to_vec(&body)?.into())
         .timeout(Some(Duration::from_secs(30)));
     let reply = nats
         .send_request(subject.subject(prefix), request)
         .await
-        .with_context(|| format!("{} (is a worker running?)", subject.subject(prefix)))?;
+        .map_err(|e| match e.kind() {
+            async_nats::RequestErrorKind::NoResponders => {
+                anyhow::anyhow!("no worker answers {}", subject.subject(prefix))
+            }
+            _ => anyhow::anyhow!("{}: {e}", subject.subject(prefix)),
+        })?;
     Ok(decode_reply(&reply.payload)??)
 }
 
@@ -127,21 +132,43 @@ pub async fn run(nats: &async_nats::Client, prefix: &str, args: Ingest) -> anyho
         size: args.chunk_size,
         overlap: args.chunk_overlap,
     };
-    let mut jobs: BTreeMap<String, (String, bool)> = BTreeMap::new();
-    let mut batch: Vec<JobDocument> = Vec::new();
-    let mut batch_bytes = 0;
-    let mut files = files.into_iter().peekable();
-    while let Some((doc_id, text)) = files.next() {
-        batch_bytes += text.len() + doc_id.len();
-        batch.push(JobDocument {
+    // A submission is one NATS message: under the server's payload limit,
+    // with room for the envelope.
+    let limit = nats
+        .server_info()
+        .max_payload
+        .saturating_sub(4096)
+        .max(1024);
+    let mut documents = Vec::new();
+    for (doc_id, text) in files {
+        let document = JobDocument {
             doc_id,
             text: Some(text),
             chunks: None,
             metadata: None,
-        });
-        let full = files
-            .peek()
-            .is_none_or(|(id, t)| batch_bytes + id.len() + t.len() > MAX_SUBMIT_BYTES);
+        };
+        let size = serde_json::to_vec(&document)?.len();
+        if size > limit {
+            eprintln!(
+                "skipping {}: {size} bytes as JSON, above the NATS payload limit of {limit}; split it",
+                document.doc_id
+            );
+            summary.skipped += 1;
+            continue;
+        }
+        documents.push((document, size));
+    }
+    let mut jobs: BTreeMap<String, (String, bool)> = BTreeMap::new();
+    let mut batch: Vec<JobDocument> = Vec::new();
+    let mut batch_bytes = 0;
+    let mut documents = documents.into_iter().peekable();
+    while let Some((document, size)) = documents.next() {
+        batch_bytes += size;
+        batch.push(document);
+        let full = batch.len() == MAX_BATCH_DOCUMENTS
+            || documents
+                .peek()
+                .is_none_or(|(_, next)| batch_bytes + next > limit);
         if full {
             let request = SubmitRequest {
                 collection: args.collection.clone(),
@@ -175,6 +202,7 @@ pub async fn run(nats: &async_nats::Client, prefix: &str, args: Ingest) -> anyho
     let mut settled: HashMap<String, JobState> = HashMap::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
     let mut poll = tokio::time::interval(Duration::from_secs(1));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while settled.len() < jobs.len() {
         tokio::select! {
             Some(message) = events.next() => {
@@ -189,8 +217,21 @@ pub async fn run(nats: &async_nats::Client, prefix: &str, args: Ingest) -> anyho
             // reconnect): the status is the truth.
             _ = poll.tick() => {
                 let open: Vec<&String> = jobs.keys().filter(|id| !settled.contains_key(*id)).collect();
-                for id in open {
-                    let status: JobStatus = call(nats, prefix, Subject::JobsStatus, &serde_json::json!({"job_id": id})).await?;
+                let statuses: Vec<anyhow::Result<JobStatus>> = futures::stream::iter(open)
+                    .map(|id| call(nats, prefix, Subject::JobsStatus, serde_json::json!({"job_id": id})))
+                    .buffer_unordered(16)
+                    .collect()
+                    .await;
+                for status in statuses {
+                    // A status that cannot be read now is read on the next tick.
+                    let status = match status {
+                        Ok(status) => status,
+                        Err(e) => {
+                            bars.suspend(|| eprintln!("cannot read a job status: {e:#}"));
+                            continue;
+                        }
+                    };
+                    let id = &status.job_id;
                     let bar = &per_job[id];
                     bar.set_length(status.chunks_total as u64);
                     bar.set_position(status.chunks_done as u64);
@@ -201,7 +242,7 @@ pub async fn run(nats: &async_nats::Client, prefix: &str, args: Ingest) -> anyho
                         };
                         bar.finish_with_message(note);
                         overall.inc(1);
-                        settled.insert(id.clone(), status.state);
+                        settled.insert(status.job_id.clone(), status.state);
                     }
                 }
             }

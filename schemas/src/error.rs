@@ -16,6 +16,9 @@ pub enum ErrorKind {
     Forbidden,
     /// 404: the named thing does not exist.
     NotFound,
+    /// 409: the request conflicts with the current state (e.g. replaying a
+    /// job that has not failed).
+    Conflict,
     /// 413: the request is larger than the configured limit.
     PayloadTooLarge,
     /// 422: the request is well formed but could not be satisfied.
@@ -42,6 +45,7 @@ impl ErrorKind {
             ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::Unprocessable => "unprocessable",
             ErrorKind::RateLimited => "rate_limited",
@@ -60,6 +64,7 @@ impl ErrorKind {
             ErrorKind::Unauthorized => 401,
             ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
+            ErrorKind::Conflict => 409,
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::Unprocessable => 422,
             ErrorKind::RateLimited => 429,

@@ -15,6 +15,9 @@ pub enum Error {
     /// The named thing does not exist (404).
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with the current state (409).
+    #[error("{0}")]
+    Conflict(String),
     /// The request is larger than the configured limit (413).
     #[error("{what} is {size}, above the limit of {limit}")]
     TooLarge {
@@ -95,6 +98,7 @@ impl Error {
         match self {
             Error::BadRequest(_) => ErrorKind::BadRequest,
             Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Conflict(_) => ErrorKind::Conflict,
             Error::TooLarge { .. } => ErrorKind::PayloadTooLarge,
             Error::Unprocessable(_) | Error::UnprocessableWith { .. } => ErrorKind::Unprocessable,
             Error::RateLimited { .. } => ErrorKind::RateLimited,

@@ -235,6 +235,16 @@ async fn a_failing_provider_moves_the_chain_on_at_once() {
         1,
         "no waiting out Retry-After"
     );
+
+    // Every provider failing is an outage, answered with the backend's
+    // error (retryable), not a 422.
+    let reply = extract(
+        &config,
+        json!({"context": CONTEXT, "provider_chain": ["ex-500", "ex-429"]}),
+    )
+    .await;
+    let code = error_code(&reply);
+    assert!(matches!(code, Some(502) | Some(429)), "{}", json(&reply));
     worker.shutdown().await;
 }
 

@@ -83,6 +83,14 @@ pub async fn run(llm: &Llm, config: &ExtractConfig, job: &Job) -> Result<Extract
         graphs.push(graph);
     }
     if graphs.is_empty() {
+        // Every provider unreachable, rate limited or failing: that is an
+        // outage (retryable), not a text no model can read.
+        let outage = attempts
+            .iter()
+            .all(|a| a.outcome == "error" || a.outcome == "cancelled");
+        if let Some(error) = log.last_error().filter(|_| outage) {
+            return Err(error);
+        }
         return Err(Error::UnprocessableWith {
             message: format!(
                 "no provider produced a valid graph ({} attempts over {})",
@@ -180,6 +188,7 @@ async fn provider(
             Ok(answer) => answer,
             Err(e) => {
                 pending.end("error", Some(e.to_string()));
+                log.failed(e);
                 return None;
             }
         };
@@ -204,6 +213,7 @@ async fn provider(
         match call(llm, config, alias, prompt::repair(&answer, &problem)).await {
             Err(e) => {
                 pending.end("error", Some(e.to_string()));
+                log.failed(e);
                 return None;
             }
             Ok(fixed) => match parse::accept(&fixed, job.min) {
@@ -240,11 +250,20 @@ async fn call(
     Ok(completion.text)
 }
 
-/// The attempts of one extraction, in the order they ended.
+/// The attempts of one extraction, in the order they ended, and the last
+/// call error.
 #[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<Attempt>>>);
+struct Log(Arc<Mutex<Vec<Attempt>>>, Arc<Mutex<Option<Error>>>);
 
 impl Log {
+    fn failed(&self, error: Error) {
+        *self.1.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+    }
+
+    fn last_error(&self) -> Option<Error> {
+        self.1.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     fn start(&self, provider: &str, mode: Mode, window: usize) -> Pending {
         Pending {
             log: self.clone(),

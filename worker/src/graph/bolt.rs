@@ -333,11 +333,12 @@ impl GraphStore for BoltGraph {
             let q = neo4rs::query(&format!(
                 "MATCH (s:{label})-[r]->(d:{label}) WHERE s.id IN $ids AND d.id IN $ids \
                  RETURN s.id AS src, type(r) AS type, d.id AS dst, properties(r) AS props \
-                 ORDER BY src, type, dst"
+                 ORDER BY src, type, dst LIMIT $max"
             ))
-            .param("ids", ids);
+            .param("ids", ids)
+            .param("max", self.max_rows as i64);
             let edges = self
-                .read(q, usize::MAX)
+                .read(q, self.max_rows)
                 .await?
                 .iter()
                 .filter_map(|row| {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{pull, AckPolicy};
+use async_nats::jetstream::consumer::{pull, AckPolicy, PullConsumer};
 use async_nats::jetstream::message::{AckKind, Message};
 use futures::StreamExt;
 use ragwire_schemas::index::{Chunk, IndexRequest};
@@ -24,53 +24,84 @@ use crate::handlers::index;
 use crate::state::State;
 
 /// Pulls and runs jobs until `shutdown`; jobs in flight are tracked by
-/// `tracker` so the worker can wait for them.
+/// `tracker` so the worker can wait for them. A job is pulled only when a
+/// slot is free for it: a job waiting in this process would have its
+/// acknowledgement clock running.
 pub async fn run(jobs: Jobs, state: State, shutdown: CancellationToken, tracker: TaskTracker) {
     let permits = Arc::new(Semaphore::new(jobs.config.concurrency));
+    let mut consumer = None;
     while !shutdown.is_cancelled() {
-        let mut messages = match messages(&jobs).await {
-            Ok(m) => m,
+        let Some(jobs_consumer) = &consumer else {
+            match open(&jobs).await {
+                Ok(c) => consumer = Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot open the job consumer; trying again");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.cancelled() => return,
+                    }
+                }
+            }
+            continue;
+        };
+        // One free slot at least, then every other one free now.
+        let first = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("never closed"),
+            _ = shutdown.cancelled() => return,
+        };
+        let mut slots = vec![first];
+        while let Ok(p) = permits.clone().try_acquire_owned() {
+            slots.push(p);
+        }
+        let batch = jobs_consumer
+            .batch()
+            .max_messages(slots.len())
+            .expires(Duration::from_secs(2))
+            .messages()
+            .await;
+        let mut batch = match batch {
+            Ok(b) => b,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot pull jobs; trying again");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = shutdown.cancelled() => return,
-                }
+                consumer = None;
+                continue;
             }
         };
         loop {
-            // Back-pressure: no permit, no job taken off the stream.
-            let permit = tokio::select! {
-                p = permits.clone().acquire_owned() => p.expect("never closed"),
-                _ = shutdown.cancelled() => return,
-            };
             let next = tokio::select! {
-                n = messages.next() => n,
+                n = batch.next() => n,
                 _ = shutdown.cancelled() => return,
             };
             match next {
                 Some(Ok(message)) => {
+                    let Some(permit) = slots.pop() else {
+                        // More than asked for: hand it back at once.
+                        let _ = message.ack_with(AckKind::Nak(None)).await;
+                        continue;
+                    };
                     let (jobs, state) = (jobs.clone(), state.clone());
                     tracker.spawn(async move {
                         process(&jobs, &state, message).await;
                         drop(permit);
                     });
                 }
-                Some(Err(e)) => tracing::warn!(error = %e, "job stream error"),
-                // The pull ended: open a new one.
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "job stream error");
+                    break;
+                }
                 None => break,
             }
         }
     }
 }
 
-async fn messages(jobs: &Jobs) -> Result<pull::Stream, Error> {
+async fn open(jobs: &Jobs) -> Result<PullConsumer, Error> {
     let stream = jobs
         .js
         .get_stream(jobs.work_stream())
         .await
         .map_err(|e| super::nats_error("cannot open the job stream", e))?;
-    let consumer = stream
+    stream
         .get_or_create_consumer(
             &jobs.config.consumer,
             pull::Config {
@@ -86,14 +117,7 @@ async fn messages(jobs: &Jobs) -> Result<pull::Stream, Error> {
             },
         )
         .await
-        .map_err(|e| super::nats_error("cannot open the job consumer", e))?;
-    consumer
-        .stream()
-        .max_messages_per_batch(jobs.config.concurrency)
-        .heartbeat(Duration::from_secs(5))
-        .messages()
-        .await
-        .map_err(|e| super::nats_error("cannot pull jobs", e))
+        .map_err(|e| super::nats_error("cannot open the job consumer", e))
 }
 
 /// Tracks one delivery of a job: its status and its numbered events.
@@ -169,14 +193,31 @@ async fn process(jobs: &Jobs, state: &State, message: Message) {
         return;
     }
     run.report(JobState::Running, None).await;
-    match work(state, &item, &message, &mut run).await {
+    // Tells the server the job is alive however long one step takes (an
+    // extraction is several LLM calls).
+    let heartbeat = async {
+        let mut beat =
+            tokio::time::interval(ms(jobs.config.ack_wait_ms / 3).max(Duration::from_millis(100)));
+        beat.tick().await;
+        loop {
+            beat.tick().await;
+            let _ = message.ack_with(AckKind::Progress).await;
+        }
+    };
+    let result = tokio::select! {
+        result = work(state, &item, &mut run) => result,
+        () = heartbeat => unreachable!("the heartbeat never ends"),
+    };
+    // The status is written before the acknowledgement: a crash in between
+    // redelivers the job, which runs again and ends in the same state.
+    match result {
         Ok(()) => {
+            run.report(JobState::Done, None).await;
             // Confirmed by the server, so a lost ack cannot redeliver a
             // finished job unnoticed.
             if let Err(e) = message.double_ack().await {
                 tracing::warn!(job = %item.job_id, error = %e, "done, but the ack was not confirmed");
             }
-            run.report(JobState::Done, None).await;
         }
         Err(e) => {
             let transient = match e.retry() {
@@ -188,8 +229,8 @@ async fn process(jobs: &Jobs, state: &State, message: Message) {
                 Some(hint) if delivered < jobs.config.max_deliver => {
                     let delay = retry_delay(&jobs.config, delivered, hint);
                     tracing::warn!(job = %item.job_id, error = %e, delivered, ?delay, "job failed; retrying");
-                    let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
                     run.report(JobState::Queued, Some(e.to_string())).await;
+                    let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
                 }
                 _ => {
                     let code = e.to_body().code;
@@ -218,17 +259,12 @@ async fn fail(run: &mut Run<'_>, message: &Message, item: WorkItem, error: Strin
             .await;
         return;
     }
-    let _ = message.ack_with(AckKind::Term).await;
     run.report(JobState::Failed, Some(error)).await;
+    let _ = message.ack_with(AckKind::Term).await;
 }
 
 /// Chunk, embed and store, batch by batch, then the graph if asked.
-async fn work(
-    state: &State,
-    item: &WorkItem,
-    message: &Message,
-    run: &mut Run<'_>,
-) -> Result<(), Error> {
+async fn work(state: &State, item: &WorkItem, run: &mut Run<'_>) -> Result<(), Error> {
     let chunks = chunks(item);
     run.status.chunks_total = chunks.len();
     let batch = run.jobs.config.batch.max(1);
@@ -242,8 +278,6 @@ async fn work(
         )
         .await?;
         run.status.chunks_done += part.len();
-        // Still working: do not redeliver yet.
-        let _ = message.ack_with(AckKind::Progress).await;
         run.report(JobState::Running, None).await;
     }
     if item.extract_graph {
@@ -266,7 +300,6 @@ async fn work(
             repair: true,
         };
         let out = extract::run(&state.llm, config, &job).await?;
-        let _ = message.ack_with(AckKind::Progress).await;
         crate::graph::validate(&out.graph)?;
         let (nodes, edges) = state.graph.upsert(out.graph).await?;
         run.status.graph = Some([nodes, edges]);

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, stream};
 use bytes::Bytes;
+use futures::StreamExt;
 use ragwire_schemas::jobs::{
     Chunking, DeadJob, JobDocument, JobEvent, JobState, JobStatus, SubmitReply, SubmitRequest,
     SubmittedJob, WorkItem,
@@ -31,6 +32,9 @@ use crate::vectors::check_collection;
 
 /// Most documents in one submission.
 pub const MAX_DOCUMENTS: usize = 1000;
+
+/// How long a job's status is kept.
+const STATUS_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The job streams, bucket and subjects of one prefix. Cheap to clone.
 #[derive(Clone)]
@@ -111,7 +115,10 @@ impl Jobs {
             subjects: vec![format!("$KV.{bucket}.>")],
             max_messages_per_subject: 1,
             max_bytes: 256 << 20,
-            discard: stream::DiscardPolicy::New,
+            // Statuses expire after a month, and the oldest go first when
+            // the bucket is full: a forgotten job can be submitted anew.
+            max_age: STATUS_MAX_AGE,
+            discard: stream::DiscardPolicy::Old,
             allow_rollup: true,
             deny_delete: true,
             allow_direct: true,
@@ -180,8 +187,16 @@ impl Jobs {
     async fn enqueue(&self, item: WorkItem, replay: bool) -> Result<bool, Error> {
         let existing = self.entry(&item.job_id).await?;
         let replays = match &existing {
-            Some((status, _)) if status.state != JobState::Failed && !replay => return Ok(true),
-            Some((status, _)) => status.replays + 1,
+            Some((status, _)) if replay && status.state != JobState::Failed => {
+                return Err(Error::Conflict(format!(
+                    "job `{}` is {:?}, not failed: only failed jobs are replayed",
+                    item.job_id, status.state
+                )))
+            }
+            Some((status, _)) if status.state == JobState::Failed || self.stale(status) => {
+                status.replays + 1
+            }
+            Some(_) => return Ok(true),
             None => 0,
         };
         let stamp = now();
@@ -241,14 +256,64 @@ impl Jobs {
         };
         headers.insert("Nats-Msg-Id", msg_id.as_str());
         let payload = Bytes::from(serde_json::to_vec(&item).map_err(internal)?);
-        let ack = self
+        let published = match self
             .js
             .publish_with_headers(self.work_subject.clone(), headers, payload)
             .await
-            .map_err(|e| nats_error("cannot queue the job", e))?
-            .await
-            .map_err(|e| nats_error("the job stream did not take the job (full?)", e))?;
-        Ok(ack.duplicate)
+        {
+            Ok(ack) => ack
+                .await
+                .map_err(|e| nats_error("the job stream did not take the job (full?)", e)),
+            Err(e) => Err(nats_error("cannot queue the job", e)),
+        };
+        match published {
+            Ok(ack) => {
+                // Queued again: the dead letter, if any, is history.
+                if replays > 0 {
+                    self.forget_dead(&item.job_id).await;
+                }
+                Ok(ack.duplicate)
+            }
+            Err(e) => {
+                // Not queued: say so, so that submitting again retries.
+                let mut failed = status;
+                failed.state = JobState::Failed;
+                failed.last_error = Some(e.to_string());
+                failed.updated_at = now();
+                self.put_status(&failed).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// A running job whose status has not moved for longer than all its
+    /// deliveries can take: its worker died before it could say so. (A
+    /// queued job may wait long behind others; it is never stale.)
+    fn stale(&self, status: &JobStatus) -> bool {
+        if status.state != JobState::Running {
+            return false;
+        }
+        let deliveries = u32::try_from(self.config.max_deliver + 1).unwrap_or(u32::MAX);
+        let limit =
+            ms(self.config.ack_wait_ms).saturating_mul(deliveries) + ms(self.config.max_backoff_ms);
+        chrono::DateTime::parse_from_rfc3339(&status.updated_at)
+            .ok()
+            .and_then(|t| {
+                (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                    .to_std()
+                    .ok()
+            })
+            .is_some_and(|age| age > limit)
+    }
+
+    /// Removes a job's entry from the dead-letter stream.
+    async fn forget_dead(&self, job_id: &str) {
+        if let Ok(stream) = self.js.get_stream(&self.dead_stream).await {
+            let subject = format!("{}.{job_id}", self.dead_prefix);
+            if let Err(e) = stream.purge().filter(subject).await {
+                tracing::warn!(job = %job_id, error = %e, "requeued, but still listed as dead");
+            }
+        }
     }
 
     /// The status of a job, and its revision.
@@ -324,14 +389,14 @@ impl Jobs {
         let message = dead_stream
             .get_last_raw_message_by_subject(&subject)
             .await
-            .map_err(|_| {
-                Error::NotFound(format!("job `{job_id}` is not in the dead-letter stream"))
+            .map_err(|e| match e.kind() {
+                stream::LastRawMessageErrorKind::NoMessageFound => {
+                    Error::NotFound(format!("job `{job_id}` is not in the dead-letter stream"))
+                }
+                _ => nats_error("cannot read the dead-letter stream", e),
             })?;
         let dead: DeadJob = serde_json::from_slice(&message.payload).map_err(internal)?;
         self.enqueue(dead.item, true).await?;
-        if let Err(e) = dead_stream.delete_message(message.sequence).await {
-            tracing::warn!(job = %job_id, error = %e, "replayed, but still listed as dead");
-        }
         self.status(job_id).await
     }
 
@@ -348,19 +413,32 @@ impl Jobs {
             .map_err(|e| nats_error("cannot read the dead-letter stream", e))?
             .state
             .clone();
-        let mut dead = Vec::new();
-        if state.messages == 0 {
+        let wanted = limit.min(state.messages as usize);
+        let mut dead = Vec::with_capacity(wanted);
+        if wanted == 0 {
             return Ok(dead);
         }
-        for seq in state.first_sequence..=state.last_sequence {
-            if dead.len() == limit {
-                break;
-            }
-            // Deleted and superseded sequences are gaps.
-            if let Ok(message) = stream.get_raw_message(seq).await {
-                if let Ok(job) = serde_json::from_slice(&message.payload) {
-                    dead.push(job);
+        // An ordered consumer reads what is there, skipping the gaps that
+        // replays and superseded failures leave.
+        let consumer = stream
+            .create_consumer(jetstream::consumer::pull::OrderedConfig::default())
+            .await
+            .map_err(|e| nats_error("cannot read the dead-letter stream", e))?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| nats_error("cannot read the dead-letter stream", e))?;
+        while dead.len() < wanted {
+            match tokio::time::timeout(Duration::from_secs(2), messages.next()).await {
+                Ok(Some(Ok(message))) => {
+                    if let Ok(job) = serde_json::from_slice(&message.payload) {
+                        dead.push(job);
+                    }
                 }
+                Ok(Some(Err(e))) => {
+                    return Err(nats_error("cannot read the dead-letter stream", e))
+                }
+                Ok(None) | Err(_) => break,
             }
         }
         Ok(dead)

@@ -71,7 +71,7 @@ async fn measure(
             .env("NATS_URL", ragwire_tests::nats_url())
             .env("RAGWIRE_PREFIX", &prefix)
             .env("RAGWIRE_DATA_DIR", root.join(&prefix).join(i.to_string()))
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,qdrant_edge=error")
             .stdout(Stdio::null());
         for (k, v) in embed {
             command.env(k, v);

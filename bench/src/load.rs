@@ -88,12 +88,19 @@ pub fn nats_call_with(
     })
 }
 
-pub fn http_call(http: reqwest::Client, url: String, payload: Bytes) -> Call {
+/// An HTTP POST to `url` whose body is made from a call counter.
+pub fn http_call_with(
+    http: reqwest::Client,
+    url: String,
+    payload: impl Fn(u64) -> Bytes + Send + Sync + 'static,
+) -> Call {
+    let counter = std::sync::atomic::AtomicU64::new(0);
     Arc::new(move || {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let req = http
             .post(&url)
             .header("content-type", "application/json")
-            .body(payload.clone());
+            .body(payload(n));
         Box::pin(async move {
             match req.send().await {
                 Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),

@@ -19,7 +19,7 @@ mod vectors;
 use bytes::Bytes;
 use clap::Parser;
 use futures::StreamExt;
-use load::{http_call, measure, nats_call, Call};
+use load::{http_call_with, measure, nats_call, nats_call_with, Call};
 use ragwire_schemas::Subject;
 use ragwire_tests::{start_producer, start_worker, test_config, Behaviour, FakeOpenAi};
 
@@ -38,6 +38,9 @@ struct Args {
     /// Most embedding backend calls in flight per worker.
     #[arg(long, default_value_t = 16)]
     embed_calls: usize,
+    /// The embedding batcher's window in microseconds.
+    #[arg(long, default_value_t = 2000)]
+    batch_window_us: u64,
     /// Skip the vector store section.
     #[arg(long)]
     no_vectors: bool,
@@ -71,6 +74,9 @@ async fn main() -> anyhow::Result<()> {
     let mut config = test_config(&fake);
     config.limits.max_in_flight = 4096;
     config.embed.max_concurrency = args.embed_calls;
+    config.embed.batch_window_us = args.batch_window_us;
+    // The default cache: `nats-embed-hit` repeats one text.
+    config.embed.cache = ragwire_worker::Config::default().embed.cache;
     let worker = start_worker(&config).await;
     let producer = start_producer(&config).await;
     let nats = ragwire_tests::nats().await;
@@ -90,6 +96,13 @@ async fn main() -> anyhow::Result<()> {
     });
 
     let embed = Bytes::from_static(br#"{"texts":["the quick brown fox jumps over the lazy dog"]}"#);
+    // A new text each time: every request is a cache miss and reaches the
+    // backend.
+    let fresh = |n: u64| {
+        Bytes::from(format!(
+            r#"{{"texts":["the quick brown fox jumps over the lazy dog {n}"]}}"#
+        ))
+    };
     let chat =
         Bytes::from_static(br#"{"messages":[{"role":"user","content":"the quick brown fox"}]}"#);
     let http = reqwest::Client::builder()
@@ -102,6 +115,10 @@ async fn main() -> anyhow::Result<()> {
         ),
         (
             "nats-embed",
+            nats_call_with(nats.clone(), Subject::Embed.subject(&config.prefix), fresh),
+        ),
+        (
+            "nats-embed-hit",
             nats_call(
                 nats.clone(),
                 Subject::Embed.subject(&config.prefix),
@@ -112,7 +129,10 @@ async fn main() -> anyhow::Result<()> {
             "nats-chat",
             nats_call(nats.clone(), Subject::Chat.subject(&config.prefix), chat),
         ),
-        ("http-embed", http_call(http, producer.url("/embed"), embed)),
+        (
+            "http-embed",
+            http_call_with(http, producer.url("/embed"), fresh),
+        ),
     ];
     scenarios.retain(|(name, _)| {
         *name == "nats-echo" || args.only.is_empty() || args.only.iter().any(|o| o == name)
@@ -141,7 +161,7 @@ async fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "{:<11} {:>5} {:>10} {:>9} {:>9} {:>9} {:>7}",
+        "{:<14} {:>5} {:>10} {:>9} {:>9} {:>9} {:>7}",
         "scenario", "conc", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"
     );
     let mut rps: std::collections::HashMap<(&str, usize), f64> = std::collections::HashMap::new();
@@ -149,7 +169,7 @@ async fn main() -> anyhow::Result<()> {
         for (name, call) in &scenarios {
             let o = measure(call.clone(), c, args.seconds).await;
             println!(
-                "{:<11} {:>5} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>7}",
+                "{:<14} {:>5} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>7}",
                 name, c, o.rps, o.p50, o.p95, o.p99, o.errors
             );
             rps.insert((*name, c), o.rps);
@@ -157,9 +177,10 @@ async fn main() -> anyhow::Result<()> {
     }
     println!();
     println!("ratios of requests/s to nats-echo at the same concurrency:");
+    let names = ["nats-embed", "nats-embed-hit", "nats-chat", "http-embed"];
     println!(
-        "{:>5} {:>12} {:>12} {:>12}",
-        "conc", "nats-embed", "nats-chat", "http-embed"
+        "{:>5} {:>15} {:>15} {:>15} {:>15}",
+        "conc", names[0], names[1], names[2], names[3]
     );
     for &c in &args.concurrency {
         let base = rps[&("nats-echo", c)];
@@ -168,11 +189,12 @@ async fn main() -> anyhow::Result<()> {
                 .map_or("-".to_owned(), |r| format!("{:.0}%", 100.0 * r / base))
         };
         println!(
-            "{:>5} {:>12} {:>12} {:>12}",
+            "{:>5} {:>15} {:>15} {:>15} {:>15}",
             c,
-            ratio("nats-embed"),
-            ratio("nats-chat"),
-            ratio("http-embed")
+            ratio(names[0]),
+            ratio(names[1]),
+            ratio(names[2]),
+            ratio(names[3])
         );
     }
     println!(

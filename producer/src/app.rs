@@ -117,6 +117,10 @@ pub async fn serve(
         tracing::warn!("RAGWIRE_API_KEYS is not set: the HTTP API accepts requests without a key");
     }
     tracing::info!(addr = %listener.local_addr()?, "producer listening");
+    // Replies are small and must not wait for the client's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

@@ -167,6 +167,10 @@ impl FakeOpenAi {
         let addr: SocketAddr = listener.local_addr().expect("fake address");
         let stop = CancellationToken::new();
         let token = stop.clone();
+        // Small answers go out at once, as from a real model server.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(token.cancelled_owned())

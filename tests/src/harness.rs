@@ -74,6 +74,8 @@ pub fn test_config(fake: &FakeOpenAi) -> Config {
         .aliases
         .insert("rag-answer".into(), "fake-answer-model".into());
     c.embed.model = "fake-embed".into();
+    // Tests count backend calls; the cache has tests of its own.
+    c.embed.cache = 0;
     c.rerank.url = Some(format!("{}/rerank", fake.root));
     c.limits.request_timeout_ms = 20_000;
     c.limits.shutdown_grace_ms = 10_000;

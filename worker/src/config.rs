@@ -132,6 +132,9 @@ pub struct EmbedConfig {
     pub max_concurrency: usize,
     /// Most embed requests waiting for a batch (`RAGWIRE_EMBED_QUEUE`, default 10000).
     pub queue: usize,
+    /// Vectors of recently embedded short texts kept, so a repeated text
+    /// costs no backend call (`RAGWIRE_EMBED_CACHE`, default 10000; 0: off).
+    pub cache: usize,
 }
 
 /// The vector store.
@@ -460,6 +463,7 @@ impl Default for EmbedConfig {
             max_batch: 256,
             max_concurrency: 16,
             queue: 10_000,
+            cache: 10_000,
         }
     }
 }
@@ -590,6 +594,7 @@ impl Config {
         env.set("RAGWIRE_EMBED_MAX_BATCH", &mut e.max_batch)?;
         env.set("RAGWIRE_EMBED_MAX_CONCURRENCY", &mut e.max_concurrency)?;
         env.set("RAGWIRE_EMBED_QUEUE", &mut e.queue)?;
+        env.set("RAGWIRE_EMBED_CACHE", &mut e.cache)?;
 
         let r = &mut self.rerank;
         env.set_opt("RAGWIRE_RERANK_URL", &mut r.url)?;

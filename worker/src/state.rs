@@ -40,6 +40,7 @@ impl State {
             max_batch: config.embed.max_batch,
             max_concurrency: config.embed.max_concurrency,
             queue: config.embed.queue,
+            cache: config.embed.cache,
         };
         let backend: Arc<dyn EmbedBackend> = match &config.embed.base_url {
             Some(url) => OpenAiEmbedder::new(

@@ -434,6 +434,16 @@ async fn two_workers_share_the_stream() {
     drop_jobs(&config).await;
 }
 
+/// A child process killed when dropped, so a failing test leaves none behind.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The `ragwire-worker` binary next to the test binary.
 fn worker_binary() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -461,24 +471,26 @@ async fn a_worker_killed_mid_run_loses_nothing() {
     config.jobs.ack_wait_ms = 1_500;
     std::fs::create_dir_all(&config.data_dir).unwrap();
     let log = std::fs::File::create(config.data_dir.join("child.log")).unwrap();
-    let mut child = std::process::Command::new(worker_binary())
-        .env_clear()
-        .env("NATS_URL", &config.nats.url)
-        .env("RAGWIRE_PREFIX", &config.prefix)
-        .env("RAGWIRE_DATA_DIR", &config.data_dir)
-        .env(
-            "RAGWIRE_EMBED_BASE_URL",
-            config.embed.base_url.as_ref().unwrap(),
-        )
-        .env("RAGWIRE_EMBED_MODEL", "fake-embed")
-        .env("RAGWIRE_LLM_BASE_URL", &config.llm.base_url)
-        .env("RAGWIRE_JOBS_ACK_WAIT_MS", "1500")
-        .env("RAGWIRE_JOBS_BATCH", "2")
-        .env("RAGWIRE_JOBS_CONCURRENCY", "4")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let mut child = Killed(
+        std::process::Command::new(worker_binary())
+            .env_clear()
+            .env("NATS_URL", &config.nats.url)
+            .env("RAGWIRE_PREFIX", &config.prefix)
+            .env("RAGWIRE_DATA_DIR", &config.data_dir)
+            .env(
+                "RAGWIRE_EMBED_BASE_URL",
+                config.embed.base_url.as_ref().unwrap(),
+            )
+            .env("RAGWIRE_EMBED_MODEL", "fake-embed")
+            .env("RAGWIRE_LLM_BASE_URL", &config.llm.base_url)
+            .env("RAGWIRE_JOBS_ACK_WAIT_MS", "1500")
+            .env("RAGWIRE_JOBS_BATCH", "2")
+            .env("RAGWIRE_JOBS_CONCURRENCY", "4")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
     let nats = nats().await;
     let p = config.prefix.as_str();
     // Wait for the child to answer.
@@ -491,7 +503,7 @@ async fn a_worker_killed_mid_run_loses_nothing() {
             break;
         }
         assert!(
-            child.try_wait().unwrap().is_none(),
+            child.0.try_wait().unwrap().is_none(),
             "the child worker exited; see {}",
             config.data_dir.join("child.log").display()
         );
@@ -532,8 +544,8 @@ async fn a_worker_killed_mid_run_loses_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
 
     // A second worker on the same data takes over what was left.
     let worker = start_worker(&config).await;

@@ -6,6 +6,10 @@
 //! load); while every slot is busy, requests queue and leave together as the
 //! next batch, and the call that takes the last free slot waits the window for
 //! more. Queue and in-flight calls are bounded.
+//!
+//! In front of the batcher, a bounded cache keeps the vectors of recently
+//! embedded short texts (queries repeat; a model's vector for a text does
+//! not change), so a repeated text costs no backend call.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +31,15 @@ pub struct BatchConfig {
     pub max_concurrency: usize,
     /// Most requests waiting; senders wait when it is full.
     pub queue: usize,
+    /// Texts whose vectors are kept (0: no cache).
+    pub cache: usize,
 }
+
+/// Longest text (bytes) whose vector is cached: queries and short passages
+/// repeat, long chunks being indexed rarely do.
+pub const CACHE_MAX_TEXT: usize = 2048;
+
+type Cache = quick_cache::sync::Cache<String, Arc<[f32]>>;
 
 struct Job {
     texts: Vec<String>,
@@ -39,6 +51,7 @@ struct Job {
 pub struct Embedder {
     tx: mpsc::Sender<Job>,
     model: Arc<str>,
+    cache: Option<Arc<Cache>>,
 }
 
 impl Embedder {
@@ -47,7 +60,8 @@ impl Embedder {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let model: Arc<str> = backend.model().into();
         tokio::spawn(run(rx, backend, config));
-        Embedder { tx, model }
+        let cache = (config.cache > 0).then(|| Arc::new(Cache::new(config.cache)));
+        Embedder { tx, model, cache }
     }
 
     /// The model name reported in replies.
@@ -57,6 +71,39 @@ impl Embedder {
 
     /// Vectors for `texts`, in order.
     pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, Error> {
+        let Some(cache) = &self.cache else {
+            return self.batched(texts).await;
+        };
+        let mut vectors: Vec<Option<Vec<f32>>> = Vec::with_capacity(texts.len());
+        let mut missing = Vec::new();
+        let mut keys = Vec::new();
+        for text in texts {
+            match cache.get(&text) {
+                Some(hit) => vectors.push(Some(hit.to_vec())),
+                None => {
+                    keys.push((
+                        vectors.len(),
+                        (text.len() <= CACHE_MAX_TEXT).then(|| text.clone()),
+                    ));
+                    vectors.push(None);
+                    missing.push(text);
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let fresh = self.batched(missing).await?;
+            for ((i, key), vector) in keys.into_iter().zip(fresh) {
+                if let Some(key) = key {
+                    cache.insert(key, Arc::from(vector.as_slice()));
+                }
+                vectors[i] = Some(vector);
+            }
+        }
+        Ok(vectors.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    /// Vectors for `texts` from the backend, through the batcher.
+    async fn batched(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, Error> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
@@ -283,6 +330,7 @@ mod tests {
                 max_batch: 64,
                 max_concurrency: 1,
                 queue: 100,
+                cache: 0,
             },
         );
         let tasks: Vec<_> = ["a", "bad", "ccc", "dd"]
@@ -315,6 +363,7 @@ mod tests {
                 max_batch: 64,
                 max_concurrency: 4,
                 queue: 1000,
+                cache: 0,
             },
         );
         let tasks: Vec<_> = (0..200)
@@ -336,5 +385,45 @@ mod tests {
         let v = embedder.embed(big).await.unwrap();
         assert_eq!(v.len(), 150);
         assert_eq!(v[149], vec![149.0]);
+    }
+
+    #[tokio::test]
+    async fn repeated_short_texts_come_from_the_cache() {
+        let backend = Arc::new(Counting {
+            calls: AtomicUsize::new(0),
+        });
+        let embedder = Embedder::spawn(
+            backend.clone(),
+            BatchConfig {
+                window: Duration::ZERO,
+                max_batch: 64,
+                max_concurrency: 4,
+                queue: 100,
+                cache: 100,
+            },
+        );
+        let long = "l".repeat(CACHE_MAX_TEXT + 1);
+        let first = embedder
+            .embed(vec!["ab".into(), "abc".into(), long.clone()])
+            .await
+            .unwrap();
+        assert_eq!(backend.calls.load(Ordering::SeqCst), 1);
+        // Hits and a miss mixed: the miss alone goes to the backend, the
+        // order is kept.
+        let second = embedder
+            .embed(vec!["abc".into(), "abcd".into(), "ab".into()])
+            .await
+            .unwrap();
+        assert_eq!(second, vec![vec![3.0], vec![4.0], vec![2.0]]);
+        assert_eq!(backend.calls.load(Ordering::SeqCst), 2);
+        let again = embedder
+            .embed(vec!["ab".into(), "abcd".into()])
+            .await
+            .unwrap();
+        assert_eq!(again, vec![first[0].clone(), vec![4.0]]);
+        assert_eq!(backend.calls.load(Ordering::SeqCst), 2, "all hits");
+        // Long texts are not kept.
+        embedder.embed(vec![long]).await.unwrap();
+        assert_eq!(backend.calls.load(Ordering::SeqCst), 3);
     }
 }

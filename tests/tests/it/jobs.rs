@@ -65,6 +65,25 @@ async fn settle(
     }
 }
 
+/// Waits for one job to settle; returns its status.
+async fn settle_one(nats: &async_nats::Client, p: &str, id: &str) -> Value {
+    settle(nats, p, &[id.to_owned()], Duration::from_secs(30))
+        .await
+        .remove(0)
+}
+
+/// The dead-letter entry of a job.
+async fn dead_entry(nats: &async_nats::Client, p: &str, id: &str) -> Value {
+    let dead = json(&request(nats, p, Subject::JobsDead, &json!({})).await);
+    dead["dead"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["item"]["job_id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} is not dead: {dead}"))
+}
+
 async fn count(worker: &ragwire_worker::WorkerHandle, collection: &str) -> usize {
     worker.state.vectors.count(collection).await.unwrap()
 }
@@ -298,27 +317,13 @@ async fn transient_failures_retry_and_dead_jobs_replay() {
         .await,
     )
     .remove(0);
-    let s = settle(
-        &nats,
-        p,
-        std::slice::from_ref(&doomed),
-        Duration::from_secs(30),
-    )
-    .await
-    .remove(0);
+    let s = settle_one(&nats, p, &doomed).await;
     assert_eq!(
         (s["state"].as_str(), s["attempts"].as_u64()),
         (Some("failed"), Some(3)),
         "{s}"
     );
-    let dead = json(&request(&nats, p, Subject::JobsDead, &json!({})).await);
-    let entry = dead["dead"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["item"]["job_id"] == doomed.as_str())
-        .cloned();
-    let entry = entry.unwrap_or_else(|| panic!("{dead}"));
+    let entry = dead_entry(&nats, p, &doomed).await;
     assert!(entry["error"].as_str().unwrap().contains("503"), "{entry}");
     assert_eq!(entry["attempts"], 3);
 
@@ -334,27 +339,13 @@ async fn transient_failures_retry_and_dead_jobs_replay() {
     )
     .remove(0);
     fake.set(Behaviour::default());
-    let s = settle(
-        &nats,
-        p,
-        std::slice::from_ref(&bad),
-        Duration::from_secs(30),
-    )
-    .await
-    .remove(0);
+    let s = settle_one(&nats, p, &bad).await;
     assert_eq!(
         (s["state"].as_str(), s["attempts"].as_u64()),
         (Some("failed"), Some(1)),
         "{s}"
     );
-    let dead = json(&request(&nats, p, Subject::JobsDead, &json!({})).await);
-    let entry = dead["dead"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["item"]["job_id"] == bad.as_str())
-        .cloned()
-        .unwrap();
+    let entry = dead_entry(&nats, p, &bad).await;
     assert_eq!(entry["code"], 422, "{entry}");
 
     // The cause fixed, the dead job replays (over HTTP) and completes.
@@ -364,14 +355,7 @@ async fn transient_failures_retry_and_dead_jobs_replay() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let s = settle(
-        &nats,
-        p,
-        std::slice::from_ref(&doomed),
-        Duration::from_secs(30),
-    )
-    .await
-    .remove(0);
+    let s = settle_one(&nats, p, &doomed).await;
     assert_eq!(
         (
             s["state"].as_str(),

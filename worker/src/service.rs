@@ -84,7 +84,11 @@ pub async fn start_with_client(
 ) -> Result<WorkerHandle, Error> {
     let mut state = State::new(config)?;
     if state.config.jobs.enabled {
-        state.jobs = Some(Jobs::setup(&client, &state.config).await?);
+        // A NATS server without JetStream still serves every other subject.
+        match Jobs::setup(&client, &state.config).await {
+            Ok(jobs) => state.jobs = Some(jobs),
+            Err(e) => tracing::warn!(error = %e, "ingest jobs are off: JetStream is not usable"),
+        }
     }
     let config = state.config.clone();
     let counters: Counters = Arc::default();

@@ -636,3 +636,24 @@ async fn the_ingest_command_walks_files_and_sums_up() {
     worker.shutdown().await;
     drop_jobs(&config).await;
 }
+
+#[tokio::test]
+async fn without_usable_jobstream_the_worker_serves_the_rest() {
+    let fake = FakeOpenAi::start().await;
+    let mut config = with_jobs(test_config(&fake));
+    // A stream name JetStream refuses: setting up the jobs fails.
+    config.jobs.stream = Some("no.dots.allowed".into());
+    let worker = start_worker(&config).await;
+    let nats = nats().await;
+    let p = config.prefix.as_str();
+    let body = json!({"documents": [{"doc_id": "a", "text": "x"}]});
+    assert_error(
+        &request(&nats, p, Subject::JobsSubmit, &body).await,
+        503,
+        "ingest jobs are off",
+    );
+    let reply = json(&request(&nats, p, Subject::Embed, &json!({"texts": ["still here"]})).await);
+    assert_eq!(reply["ok"], true, "{reply}");
+    worker.shutdown().await;
+    drop_jobs(&config).await;
+}

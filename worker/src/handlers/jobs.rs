@@ -13,7 +13,7 @@ use crate::state::State;
 fn jobs(state: &State) -> Result<&Jobs, Error> {
     state.jobs.as_ref().ok_or_else(|| Error::Unavailable {
         backend: "JetStream".into(),
-        message: "ingest jobs are off in this worker (RAGWIRE_JOBS=false)".into(),
+        message: "ingest jobs are off in this worker (RAGWIRE_JOBS=false, or JetStream was not usable at start: see its log)".into(),
     })
 }
 

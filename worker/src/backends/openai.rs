@@ -93,10 +93,8 @@ pub fn map_error(backend: &str, err: OpenAIError) -> Error {
             message: api.api_error.message,
             retry_after: None,
         },
-        OpenAIError::Reqwest(e) if e.is_timeout() => Error::Timeout {
-            backend: backend.into(),
-            after: Duration::ZERO,
-        },
+        // The only reqwest timeout set is the connect timeout: a backend
+        // that cannot be reached (503, retried), not a slow answer.
         OpenAIError::Reqwest(e) => transport_error(backend, &e),
         OpenAIError::JSONDeserialize(e, content) => Error::Upstream {
             backend: backend.into(),

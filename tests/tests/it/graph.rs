@@ -156,7 +156,8 @@ async fn graph_probe_reports_json_or_text_mode() {
 #[tokio::test]
 async fn graph_query_runs_read_only_cypher_with_parameters_on_bolt() {
     let fake = FakeOpenAi::start().await;
-    let config = with_bolt(test_config(&fake));
+    let mut config = with_bolt(test_config(&fake));
+    config.graph.max_rows = 3;
     let label = config.graph.label.clone();
     let worker = start_worker(&config).await;
     let nats = nats().await;
@@ -279,6 +280,29 @@ async fn graph_query_runs_read_only_cypher_with_parameters_on_bolt() {
     )
     .await;
     assert_error(&reply, 400, "params.x");
+    // More records than RAGWIRE_GRAPH_MAX_ROWS: 413, not a truncated answer.
+    let reply = request(
+        &nats,
+        p,
+        Subject::GraphQuery,
+        &json!({"query": "UNWIND range(1, 5) AS x RETURN x"}),
+    )
+    .await;
+    assert_error(&reply, 413, "number of records");
+    let reply = json(
+        &request(
+            &nats,
+            p,
+            Subject::GraphQuery,
+            &json!({"query": "UNWIND range(1, 3) AS x RETURN x"}),
+        )
+        .await,
+    );
+    assert_eq!(
+        reply["records"],
+        json!([{"x": 1}, {"x": 2}, {"x": 3}]),
+        "{reply}"
+    );
     worker.shutdown().await;
 }
 

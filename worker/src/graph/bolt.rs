@@ -122,23 +122,27 @@ impl BoltGraph {
 
     /// The rows of one query in a read transaction, at most `max_rows`.
     async fn read(&self, q: Query, max_rows: usize) -> Result<Vec<Row>, Error> {
-        let mut stream = self
-            .graph
-            .execute_read(q)
-            .await
-            .map_err(|e| classify(e, false, self.timeout))?;
+        Ok(self.fetch(q, max_rows, false).await?.0)
+    }
+
+    /// Up to `max_rows` rows in a read transaction, and whether there were
+    /// more. `callers_query` decides who a Cypher error is blamed on.
+    async fn fetch(
+        &self,
+        q: Query,
+        max_rows: usize,
+        callers_query: bool,
+    ) -> Result<(Vec<Row>, bool), Error> {
+        let error = |e| classify(e, callers_query, self.timeout);
+        let mut stream = self.graph.execute_read(q).await.map_err(error)?;
         let mut rows = Vec::new();
-        while let Some(row) = stream
-            .next()
-            .await
-            .map_err(|e| classify(e, false, self.timeout))?
-        {
+        while let Some(row) = stream.next().await.map_err(error)? {
             if rows.len() == max_rows {
-                break;
+                return Ok((rows, true));
             }
             rows.push(row);
         }
-        Ok(rows)
+        Ok((rows, false))
     }
 
     /// Ids among `ids` that are stored.
@@ -179,27 +183,15 @@ impl GraphStore for BoltGraph {
             q = q.param(&key, value);
         }
         self.timed(async {
-            let mut stream = self
-                .graph
-                .execute_read(q)
-                .await
-                .map_err(|e| classify(e, true, self.timeout))?;
-            let mut records = Vec::new();
-            while let Some(row) = stream
-                .next()
-                .await
-                .map_err(|e| classify(e, true, self.timeout))?
-            {
-                if records.len() == self.max_rows {
-                    return Err(Error::TooLarge {
-                        what: "number of records",
-                        size: records.len() + 1,
-                        limit: self.max_rows,
-                    });
-                }
-                records.push(row_json(&row));
+            let (rows, more) = self.fetch(q, self.max_rows, true).await?;
+            if more {
+                return Err(Error::TooLarge {
+                    what: "number of records",
+                    size: rows.len() + 1,
+                    limit: self.max_rows,
+                });
             }
-            Ok(records)
+            Ok(rows.iter().map(row_json).collect())
         })
         .await
     }

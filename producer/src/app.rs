@@ -147,8 +147,7 @@ async fn job_status(
     Path(job_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let body = Bytes::from(json!({ "job_id": job_id }).to_string());
-    forward(&state, Subject::JobsStatus, &headers, Ok(body)).await
+    forward_job(&state, Subject::JobsStatus, &job_id, &headers).await
 }
 
 /// `POST /jobs/{job_id}/replay`: `rag.jobs.replay`.
@@ -157,8 +156,18 @@ async fn job_replay(
     Path(job_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    forward_job(&state, Subject::JobsReplay, &job_id, &headers).await
+}
+
+/// Forwards `{job_id}` taken from the path as the request body.
+async fn forward_job(
+    state: &AppState,
+    subject: Subject,
+    job_id: &str,
+    headers: &HeaderMap,
+) -> Response {
     let body = Bytes::from(json!({ "job_id": job_id }).to_string());
-    forward(&state, Subject::JobsReplay, &headers, Ok(body)).await
+    forward(state, subject, headers, Ok(body)).await
 }
 
 /// `GET /jobs/dead?limit=N`: `rag.jobs.dead`.

@@ -138,73 +138,62 @@ async fn main() -> anyhow::Result<()> {
         *name == "nats-echo" || args.only.is_empty() || args.only.iter().any(|o| o == name)
     });
 
-    if args.ingest_only {
-        worker.shutdown().await;
-        ingest::run(
-            &nats,
-            args.ingest_chunks,
-            args.ingest_model_chunks,
+    // `--ingest-only` and `--extract-only` run their section alone.
+    let focused = args.ingest_only || args.extract_only;
+    if !focused {
+        println!(
+            "ragwire-bench: {} s per cell, fake backend dim {}, {} cores",
+            args.seconds,
             args.dim,
-        )
-        .await?;
-        return Ok(());
-    }
-    if args.extract_only {
-        worker.shutdown().await;
-        extract::run(&nats, args.extract_requests, 64).await?;
-        return Ok(());
-    }
-    println!(
-        "ragwire-bench: {} s per cell, fake backend dim {}, {} cores",
-        args.seconds,
-        args.dim,
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
-    println!(
-        "{:<14} {:>5} {:>10} {:>9} {:>9} {:>9} {:>7}",
-        "scenario", "conc", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"
-    );
-    let mut rps: std::collections::HashMap<(&str, usize), f64> = std::collections::HashMap::new();
-    for &c in &args.concurrency {
-        for (name, call) in &scenarios {
-            let o = measure(call.clone(), c, args.seconds).await;
-            println!(
-                "{:<14} {:>5} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>7}",
-                name, c, o.rps, o.p50, o.p95, o.p99, o.errors
-            );
-            rps.insert((*name, c), o.rps);
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+        println!(
+            "{:<14} {:>5} {:>10} {:>9} {:>9} {:>9} {:>7}",
+            "scenario", "conc", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"
+        );
+        let mut rps: std::collections::HashMap<(&str, usize), f64> =
+            std::collections::HashMap::new();
+        for &c in &args.concurrency {
+            for (name, call) in &scenarios {
+                let o = measure(call.clone(), c, args.seconds).await;
+                println!(
+                    "{:<14} {:>5} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>7}",
+                    name, c, o.rps, o.p50, o.p95, o.p99, o.errors
+                );
+                rps.insert((*name, c), o.rps);
+            }
         }
-    }
-    println!();
-    println!("ratios of requests/s to nats-echo at the same concurrency:");
-    let names = ["nats-embed", "nats-embed-hit", "nats-chat", "http-embed"];
-    println!(
-        "{:>5} {:>15} {:>15} {:>15} {:>15}",
-        "conc", names[0], names[1], names[2], names[3]
-    );
-    for &c in &args.concurrency {
-        let base = rps[&("nats-echo", c)];
-        let ratio = |name: &str| {
-            rps.get(&(name, c))
-                .map_or("-".to_owned(), |r| format!("{:.0}%", 100.0 * r / base))
-        };
+        println!();
+        println!("ratios of requests/s to nats-echo at the same concurrency:");
+        let names = ["nats-embed", "nats-embed-hit", "nats-chat", "http-embed"];
         println!(
             "{:>5} {:>15} {:>15} {:>15} {:>15}",
-            c,
-            ratio(names[0]),
-            ratio(names[1]),
-            ratio(names[2]),
-            ratio(names[3])
+            "conc", names[0], names[1], names[2], names[3]
+        );
+        for &c in &args.concurrency {
+            let base = rps[&("nats-echo", c)];
+            let ratio = |name: &str| {
+                rps.get(&(name, c))
+                    .map_or("-".to_owned(), |r| format!("{:.0}%", 100.0 * r / base))
+            };
+            println!(
+                "{:>5} {:>15} {:>15} {:>15} {:>15}",
+                c,
+                ratio(names[0]),
+                ratio(names[1]),
+                ratio(names[2]),
+                ratio(names[3])
+            );
+        }
+        println!(
+            "backend calls: {} embedding calls for {} texts (micro-batching), {} chat calls",
+            fake.embed_calls(),
+            fake.embed_texts(),
+            fake.chat_calls()
         );
     }
-    println!(
-        "backend calls: {} embedding calls for {} texts (micro-batching), {} chat calls",
-        fake.embed_calls(),
-        fake.embed_texts(),
-        fake.chat_calls()
-    );
     worker.shutdown().await;
-    if !args.no_vectors {
+    if !focused && !args.no_vectors {
         let vector_levels: Vec<usize> = args
             .concurrency
             .iter()
@@ -214,10 +203,10 @@ async fn main() -> anyhow::Result<()> {
         vectors::run(&nats, args.seconds, &vector_levels).await?;
         vectors::retrieve(&nats, args.seconds, &vector_levels, 5).await?;
     }
-    if args.extract_requests > 0 {
+    if !args.ingest_only && args.extract_requests > 0 {
         extract::run(&nats, args.extract_requests, 64).await?;
     }
-    if args.ingest_chunks > 0 {
+    if !args.extract_only && args.ingest_chunks > 0 {
         ingest::run(
             &nats,
             args.ingest_chunks,

@@ -241,6 +241,18 @@ pub fn assert_error(reply: &async_nats::Message, code: u16, needle: &str) {
     );
 }
 
+/// The `id`s of a JSON array of nodes, sorted.
+pub fn sorted_ids(nodes: &serde_json::Value) -> Vec<&str> {
+    let mut ids: Vec<&str> = nodes
+        .as_array()
+        .expect("an array of nodes")
+        .iter()
+        .map(|n| n["id"].as_str().expect("a node id"))
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// The `Nats-Service-Error-Code` header of a reply, if any.
 pub fn error_code(message: &async_nats::Message) -> Option<u16> {
     message

@@ -336,13 +336,7 @@ async fn a_long_context_is_windowed_and_merged_and_can_be_stored() {
     let windows = reply["windows"].as_u64().unwrap() as usize;
     assert!(windows >= 4, "{reply}");
     assert_eq!(fake.chats_for("ex-echo").len(), windows);
-    let mut ids: Vec<&str> = reply["data"]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["id"].as_str().unwrap())
-        .collect();
-    ids.sort();
+    let ids = sorted_ids(&reply["data"]["nodes"]);
     let mut want = names.to_vec();
     want.sort();
     assert_eq!(ids, want, "every window's entities, each once");

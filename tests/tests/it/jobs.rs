@@ -28,6 +28,11 @@ async fn submit(nats: &async_nats::Client, p: &str, body: Value) -> Value {
     reply
 }
 
+/// Submits and returns the job ids.
+async fn submit_ids(nats: &async_nats::Client, p: &str, body: Value) -> Vec<String> {
+    job_ids(&submit(nats, p, body).await)
+}
+
 fn job_ids(reply: &Value) -> Vec<String> {
     reply["jobs"]
         .as_array()
@@ -278,14 +283,12 @@ async fn transient_failures_retry_and_dead_jobs_replay() {
         fail_status: 503,
         ..Default::default()
     });
-    let ids = job_ids(
-        &submit(
-            &nats,
-            p,
-            json!({"collection": "kb", "documents": documents("flaky", 2, 2)}),
-        )
-        .await,
-    );
+    let ids = submit_ids(
+        &nats,
+        p,
+        json!({"collection": "kb", "documents": documents("flaky", 2, 2)}),
+    )
+    .await;
     let statuses = settle(&nats, p, &ids, Duration::from_secs(30)).await;
     assert!(
         statuses.iter().all(|s| s["state"] == "done"),
@@ -308,14 +311,12 @@ async fn transient_failures_retry_and_dead_jobs_replay() {
         fail_status: 503,
         ..Default::default()
     });
-    let doomed = job_ids(
-        &submit(
-            &nats,
-            p,
-            json!({"collection": "kb", "documents": documents("doomed", 1, 3)}),
-        )
-        .await,
+    let doomed = submit_ids(
+        &nats,
+        p,
+        json!({"collection": "kb", "documents": documents("doomed", 1, 3)}),
     )
+    .await
     .remove(0);
     let s = settle_one(&nats, p, &doomed).await;
     assert_eq!(
@@ -328,15 +329,13 @@ async fn transient_failures_retry_and_dead_jobs_replay() {
     assert_eq!(entry["attempts"], 3);
 
     // A permanent failure is not retried: extraction that can never be valid.
-    let bad = job_ids(
-        &submit(
-            &nats,
-            p,
-            json!({"collection": "kb", "extract_graph": true,
+    let bad = submit_ids(
+        &nats,
+        p,
+        json!({"collection": "kb", "extract_graph": true,
         "documents": [{"doc_id": "prose", "chunks": [{"text": "Nothing but prose."}]}]}),
-        )
-        .await,
     )
+    .await
     .remove(0);
     fake.set(Behaviour::default());
     let s = settle_one(&nats, p, &bad).await;
@@ -400,14 +399,12 @@ async fn two_workers_share_the_stream() {
     let two = start_worker(&second).await;
     let nats = nats().await;
     let p = config.prefix.as_str();
-    let ids = job_ids(
-        &submit(
-            &nats,
-            p,
-            json!({"collection": "kb", "documents": documents("shared", 40, 5)}),
-        )
-        .await,
-    );
+    let ids = submit_ids(
+        &nats,
+        p,
+        json!({"collection": "kb", "documents": documents("shared", 40, 5)}),
+    )
+    .await;
     settle(&nats, p, &ids, Duration::from_secs(60)).await;
     // Each worker has its own embedded store: both did some of the work.
     let (a, b) = (count(&one, "kb").await, count(&two, "kb").await);
@@ -497,14 +494,12 @@ async fn a_worker_killed_mid_run_loses_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let ids = job_ids(
-        &submit(
-            &nats,
-            p,
-            json!({"collection": "kb", "documents": documents("crash", 30, 10)}),
-        )
-        .await,
-    );
+    let ids = submit_ids(
+        &nats,
+        p,
+        json!({"collection": "kb", "documents": documents("crash", 30, 10)}),
+    )
+    .await;
     // Kill it once some jobs are done and others are in flight.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -654,6 +649,25 @@ async fn without_usable_jobstream_the_worker_serves_the_rest() {
     );
     let reply = json(&request(&nats, p, Subject::Embed, &json!({"texts": ["still here"]})).await);
     assert_eq!(reply["ok"], true, "{reply}");
+    worker.shutdown().await;
+    drop_jobs(&config).await;
+}
+
+#[tokio::test]
+async fn a_full_job_stream_refuses_without_stranding_the_job() {
+    let fake = FakeOpenAi::start().await;
+    let mut config = with_jobs(test_config(&fake));
+    // Smaller than any job: the stream refuses every submission.
+    config.jobs.max_bytes = 64;
+    let worker = start_worker(&config).await;
+    let nats = nats().await;
+    let p = config.prefix.as_str();
+    let body = json!({"documents": [{"doc_id": "big", "text": "more than sixty-four bytes of text, ".repeat(4)}]});
+    for _ in 0..2 {
+        // Refused each time, never reported as an already queued duplicate.
+        let reply = request(&nats, p, Subject::JobsSubmit, &body).await;
+        assert_error(&reply, 503, "did not take the job");
+    }
     worker.shutdown().await;
     drop_jobs(&config).await;
 }

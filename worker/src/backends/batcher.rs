@@ -4,8 +4,9 @@
 //! `max_batch` texts, and the vectors are split back to each requester. A
 //! request goes at once while a call slot is free (no added latency at low
 //! load); while every slot is busy, requests queue and leave together as the
-//! next batch, and the call that takes the last free slot waits the window for
-//! more. Queue and in-flight calls are bounded.
+//! next batch, and the call that takes the last free slot waits for more
+//! until the window ends or another call returns, whichever is first. Queue
+//! and in-flight calls are bounded.
 //!
 //! In front of the batcher, a bounded cache keeps the vectors of recently
 //! embedded short texts (queries repeat; a model's vector for a text does
@@ -14,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::embedder::EmbedBackend;
@@ -123,6 +124,8 @@ fn stopped() -> Error {
 async fn run(mut rx: mpsc::Receiver<Job>, backend: Arc<dyn EmbedBackend>, config: BatchConfig) {
     let calls = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
     let mut carry: Option<Job> = None;
+    // A slot that freed while a batch waited its window: the next batch's.
+    let mut spare: Option<OwnedSemaphorePermit> = None;
     loop {
         let first = match carry.take() {
             Some(job) => job,
@@ -133,8 +136,12 @@ async fn run(mut rx: mpsc::Receiver<Job>, backend: Arc<dyn EmbedBackend>, config
         };
         // While every call slot is busy, requests queue up: they form the
         // next batch.
-        let Ok(permit) = calls.clone().acquire_owned().await else {
-            return;
+        let permit = match spare.take() {
+            Some(permit) => permit,
+            None => match calls.clone().acquire_owned().await {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
         };
         let mut batch = Batch {
             size: first.texts.len(),
@@ -153,19 +160,31 @@ async fn run(mut rx: mpsc::Receiver<Job>, backend: Arc<dyn EmbedBackend>, config
                 Err(_) => break,
             }
         }
-        // Holding the last free slot: nothing else could be sent before a
-        // call returns, so a fuller batch is worth the window.
-        if carry.is_none() && calls.available_permits() == 0 && !config.window.is_zero() {
+        // Holding the last free slot while other calls are out: nothing else
+        // could be sent before one returns, so a fuller batch is worth the
+        // window. It ends early once a call returns: a slot is free again,
+        // and waiting longer would only leave it idle. With one slot there
+        // is no other call, and waiting would only idle the backend.
+        let others_out = config.max_concurrency > 1 && calls.available_permits() == 0;
+        if carry.is_none() && others_out && !config.window.is_zero() {
             let deadline = Instant::now() + config.window;
             while batch.has_room() {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(job)) => {
-                        if let Some(job) = batch.push(job) {
-                            carry = Some(job);
-                            break;
+                tokio::select! {
+                    biased;
+                    job = rx.recv() => match job {
+                        Some(job) => {
+                            if let Some(job) = batch.push(job) {
+                                carry = Some(job);
+                                break;
+                            }
                         }
+                        None => break,
+                    },
+                    freed = calls.clone().acquire_owned() => {
+                        spare = freed.ok();
+                        break;
                     }
-                    Ok(None) | Err(_) => break,
+                    _ = tokio::time::sleep_until(deadline) => break,
                 }
             }
         }
@@ -385,6 +404,55 @@ mod tests {
         let v = embedder.embed(big).await.unwrap();
         assert_eq!(v.len(), 150);
         assert_eq!(v[149], vec![149.0]);
+    }
+
+    /// A batcher in front of a 5 ms backend with a 5 s window.
+    fn long_window(max_concurrency: usize) -> Embedder {
+        let backend = Arc::new(Counting {
+            calls: AtomicUsize::new(0),
+        });
+        Embedder::spawn(
+            backend,
+            BatchConfig {
+                window: Duration::from_secs(5),
+                max_batch: 64,
+                max_concurrency,
+                queue: 100,
+                cache: 0,
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn the_window_ends_when_a_call_returns() {
+        // Two slots: the second call waits for company, but only until the
+        // first returns and frees its slot.
+        let embedder = long_window(2);
+        let first = {
+            let e = embedder.clone();
+            tokio::spawn(async move { e.embed(vec!["a".into()]).await })
+        };
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let started = std::time::Instant::now();
+        let second = embedder.embed(vec!["bb".into()]).await.unwrap();
+        assert_eq!(second, vec![vec![2.0]]);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the batch waited {:?}",
+            started.elapsed()
+        );
+        assert_eq!(first.await.unwrap().unwrap(), vec![vec![1.0]]);
+    }
+
+    #[tokio::test]
+    async fn one_slot_sends_without_waiting() {
+        let embedder = long_window(1);
+        let started = std::time::Instant::now();
+        assert_eq!(
+            embedder.embed(vec!["abc".into()]).await.unwrap(),
+            vec![vec![3.0]]
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
     }
 
     #[tokio::test]

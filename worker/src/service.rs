@@ -11,10 +11,11 @@ use std::time::Instant;
 use async_nats::service::{endpoint::Endpoint, Request, ServiceExt};
 use async_nats::HeaderMap;
 use bytes::Bytes;
+use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use ragwire_schemas::{headers, ErrorReply, Subject};
 use serde::Serialize;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -113,14 +114,14 @@ pub async fn start_with_client(
     let group = service.group(&config.prefix);
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let shared = Shared {
+    let shared = Arc::new(Shared {
         state: state.clone(),
         tracker: tracker.clone(),
         shutdown: shutdown.clone(),
         counters,
         // Replies larger than the server accepts would be lost silently.
         max_payload: client.server_info().max_payload,
-    };
+    });
     let mut loops = Vec::with_capacity(Subject::ALL.len());
     for subject in Subject::ALL {
         let endpoint = group
@@ -199,7 +200,6 @@ pub async fn start_with_client(
 }
 
 /// What the endpoint loops of one worker share.
-#[derive(Clone)]
 struct Shared {
     state: State,
     tracker: TaskTracker,
@@ -212,40 +212,53 @@ async fn serve_endpoint(
     mut endpoint: Endpoint,
     subject: Subject,
     permits: Arc<Semaphore>,
-    shared: Shared,
+    shared: Arc<Shared>,
 ) {
+    // Small requests run here, on the endpoint's task, interleaved with one
+    // another: a task per request would cost a cross-thread wake-up each,
+    // which outweighs the work of a small request. Large ones, whose decoding
+    // takes a while, get a task of their own so they cannot stall the rest.
+    let mut local = FuturesUnordered::new();
+    let mut permit: Option<OwnedSemaphorePermit> = None;
     let mut stopping = false;
     loop {
-        // Back-pressure: no permit, no new request taken off the subscription.
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
+        tokio::select! {
+            Some(()) = local.next(), if !local.is_empty() => {}
+            _ = shared.shutdown.cancelled(), if !stopping => {
+                stopping = true;
+                unsubscribe(&mut endpoint, subject).await;
+            }
+            // Back-pressure: no permit, no new request taken off the subscription.
+            acquired = permits.clone().acquire_owned(), if permit.is_none() => match acquired {
+                Ok(p) => permit = Some(p),
                 Err(_) => break,
             },
-            _ = shared.shutdown.cancelled(), if !stopping => {
-                stopping = true;
-                unsubscribe(&mut endpoint, subject).await;
-                continue;
+            request = endpoint.next(), if permit.is_some() => {
+                let Some(request) = request else {
+                    break;
+                };
+                let small = request.message.payload.len() <= LOCAL_MAX_BYTES;
+                let held = permit.take();
+                let task = shared.clone();
+                let work = async move {
+                    respond(&task, subject, request).await;
+                    drop(held);
+                };
+                if small {
+                    // A bug must not take the endpoint's other requests down.
+                    local.push(AssertUnwindSafe(work).catch_unwind().map(|_| ()).boxed());
+                } else {
+                    shared.tracker.spawn(work);
+                }
             }
-        };
-        let request = tokio::select! {
-            request = endpoint.next() => request,
-            _ = shared.shutdown.cancelled(), if !stopping => {
-                stopping = true;
-                unsubscribe(&mut endpoint, subject).await;
-                continue;
-            }
-        };
-        let Some(request) = request else {
-            break;
-        };
-        let task = shared.clone();
-        shared.tracker.spawn(async move {
-            respond(&task, subject, request).await;
-            drop(permit);
-        });
+        }
     }
+    // Answer what this task had taken before it stops.
+    while local.next().await.is_some() {}
 }
+
+/// Largest request (bytes) run on its endpoint's task rather than its own.
+const LOCAL_MAX_BYTES: usize = 16 * 1024;
 
 async fn unsubscribe(endpoint: &mut Endpoint, subject: Subject) {
     if let Err(e) = endpoint.stop().await {

@@ -1,5 +1,6 @@
 //! `rag.embed`: embedding vectors for texts.
 
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 /// Request of `rag.embed` (`POST /embed`).
@@ -7,16 +8,97 @@ use serde::{Deserialize, Serialize};
 pub struct EmbedRequest {
     /// The texts to embed; not empty, no empty string.
     pub texts: Vec<String>,
+    /// How the vectors come back (as OpenAI's `encoding_format`).
+    #[serde(default)]
+    pub encoding_format: VectorEncoding,
+}
+
+/// Wire form of vectors in a reply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorEncoding {
+    /// JSON arrays of numbers.
+    #[default]
+    Float,
+    /// One string per vector: base64 of its little-endian f32 bytes. Exact,
+    /// and a fraction of the work of printing and parsing decimal floats.
+    Base64,
 }
 
 /// Reply of `rag.embed`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmbedReply {
     /// One vector per text, in request order.
-    pub vectors: Vec<Vec<f32>>,
+    pub vectors: Vectors,
     /// Length of each vector.
     pub dim: usize,
     /// The embedding model used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+}
+
+/// Vectors as numbers or as base64 strings, as the request asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Vectors {
+    /// `encoding_format: float`.
+    Float(Vec<Vec<f32>>),
+    /// `encoding_format: base64`.
+    Base64(Vec<String>),
+}
+
+impl Vectors {
+    /// `vectors` in the wire form `encoding` names.
+    pub fn encode(vectors: Vec<Vec<f32>>, encoding: VectorEncoding) -> Vectors {
+        match encoding {
+            VectorEncoding::Float => Vectors::Float(vectors),
+            VectorEncoding::Base64 => Vectors::Base64(
+                vectors
+                    .iter()
+                    .map(|v| {
+                        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                        base64::engine::general_purpose::STANDARD.encode(bytes)
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The vectors as numbers, whichever form they came in; `None` when a
+    /// base64 string is not whole f32s.
+    pub fn decode(&self) -> Option<Vec<Vec<f32>>> {
+        match self {
+            Vectors::Float(v) => Some(v.clone()),
+            Vectors::Base64(v) => v
+                .iter()
+                .map(|s| {
+                    let bytes = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
+                    (bytes.len() % 4 == 0).then(|| {
+                        bytes
+                            .chunks_exact(4)
+                            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                            .collect()
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trips_exactly() {
+        let v = vec![vec![0.1f32, -2.5, 1e-30], vec![0.0, f32::MIN_POSITIVE, 3.0]];
+        let wire =
+            serde_json::to_string(&Vectors::encode(v.clone(), VectorEncoding::Base64)).unwrap();
+        let back: Vectors = serde_json::from_str(&wire).unwrap();
+        assert!(matches!(back, Vectors::Base64(_)));
+        assert_eq!(back.decode().unwrap(), v);
+        let floats: Vectors = serde_json::from_str("[[0.5,1.0]]").unwrap();
+        assert_eq!(floats.decode().unwrap(), vec![vec![0.5, 1.0]]);
+        assert_eq!(Vectors::Base64(vec!["AAAAAAA=".into()]).decode(), None);
+    }
 }

@@ -45,7 +45,7 @@ mod tests {
     #[test]
     fn success_is_flat_and_decodes() {
         let reply = Success::new(EmbedReply {
-            vectors: vec![vec![1.0, 0.0]],
+            vectors: crate::embed::Vectors::Float(vec![vec![1.0, 0.0]]),
             dim: 2,
             model: None,
         });

@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use base64::Engine;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -112,6 +113,8 @@ pub struct FakeState {
     pub embed_calls: AtomicUsize,
     /// Texts received by the embedding endpoint.
     pub embed_texts: AtomicUsize,
+    /// Embedding requests that asked for base64 vectors.
+    pub embed_base64_calls: AtomicUsize,
     /// Rerank requests received.
     pub rerank_calls: AtomicUsize,
     /// The last chat request body.
@@ -122,6 +125,8 @@ pub struct FakeState {
     pub chats_by_model: Mutex<HashMap<String, Vec<Value>>>,
     /// Chat requests whose client went away before the answer.
     pub dropped_chats: AtomicUsize,
+    /// Chat bodies are not kept (a long benchmark would pile them up).
+    unrecorded: std::sync::atomic::AtomicBool,
     dim: usize,
 }
 
@@ -204,6 +209,10 @@ impl FakeOpenAi {
         self.state.embed_texts.load(Ordering::SeqCst)
     }
 
+    pub fn embed_base64_calls(&self) -> usize {
+        self.state.embed_base64_calls.load(Ordering::SeqCst)
+    }
+
     pub fn rerank_calls(&self) -> usize {
         self.state.rerank_calls.load(Ordering::SeqCst)
     }
@@ -226,6 +235,11 @@ impl FakeOpenAi {
             .get(model)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Stops keeping chat request bodies (`chats_for`, `last_chat`).
+    pub fn stop_recording(&self) {
+        self.state.unrecorded.store(true, Ordering::Relaxed);
     }
 
     /// Chat requests whose client hung up before the answer.
@@ -336,15 +350,17 @@ async fn behave(state: &FakeState) -> Option<Response> {
 
 async fn chat(State(state): State<Arc<FakeState>>, Json(body): Json<Value>) -> Response {
     state.chat_calls.fetch_add(1, Ordering::SeqCst);
-    *state.last_chat.lock().unwrap() = Some(body.clone());
     let model = body["model"].as_str().unwrap_or("fake").to_owned();
-    state
-        .chats_by_model
-        .lock()
-        .unwrap()
-        .entry(model.clone())
-        .or_default()
-        .push(body.clone());
+    if !state.unrecorded.load(Ordering::Relaxed) {
+        *state.last_chat.lock().unwrap() = Some(body.clone());
+        state
+            .chats_by_model
+            .lock()
+            .unwrap()
+            .entry(model.clone())
+            .or_default()
+            .push(body.clone());
+    }
     let last_user = body["messages"]
         .as_array()
         .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
@@ -385,6 +401,8 @@ async fn chat(State(state): State<Arc<FakeState>>, Json(body): Json<Value>) -> R
 struct EmbeddingsIn {
     model: String,
     input: EmbeddingInput,
+    #[serde(default)]
+    encoding_format: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -392,20 +410,6 @@ struct EmbeddingsIn {
 enum EmbeddingInput {
     One(String),
     Many(Vec<String>),
-}
-
-#[derive(serde::Serialize)]
-struct EmbeddingOut {
-    object: &'static str,
-    index: usize,
-    embedding: Vec<f32>,
-}
-
-#[derive(serde::Serialize)]
-struct EmbeddingsOut {
-    object: &'static str,
-    model: String,
-    data: Vec<EmbeddingOut>,
 }
 
 async fn embeddings(
@@ -421,22 +425,50 @@ async fn embeddings(
         EmbeddingInput::Many(v) => v,
     };
     state.embed_texts.fetch_add(texts.len(), Ordering::SeqCst);
-    // Typed output: the fake should cost as little CPU as a fake can.
-    let data: Vec<EmbeddingOut> = texts
-        .iter()
-        .enumerate()
-        .map(|(index, t)| EmbeddingOut {
-            object: "embedding",
-            index,
-            embedding: fake_vector(t, state.dim),
-        })
-        .collect();
-    Json(EmbeddingsOut {
-        object: "list",
-        model: body.model,
-        data,
-    })
-    .into_response()
+    let base64 = match body.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            let error = json!({"error": {"message": format!("unknown encoding_format {other}")}});
+            return (StatusCode::BAD_REQUEST, Json(error)).into_response();
+        }
+    };
+    if base64 {
+        state.embed_base64_calls.fetch_add(1, Ordering::SeqCst);
+    }
+    // Written by hand: a remote model server's CPU is not ragwire's, so the
+    // fake should cost as little of it as a fake can.
+    let mut out = String::with_capacity(64 + texts.len() * (state.dim * 6 + 48));
+    out.push_str(r#"{"object":"list","model":"#);
+    out.push_str(&serde_json::to_string(&body.model).unwrap_or_default());
+    out.push_str(r#","data":["#);
+    let mut bytes = Vec::with_capacity(state.dim * 4);
+    for (index, text) in texts.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        out.push_str(r#"{"object":"embedding","index":"#);
+        out.push_str(&index.to_string());
+        out.push_str(r#","embedding":"#);
+        let vector = fake_vector(text, state.dim);
+        if base64 {
+            bytes.clear();
+            bytes.extend(vector.iter().flat_map(|x| x.to_le_bytes()));
+            // Base64 needs no JSON escaping.
+            out.push('"');
+            base64::engine::general_purpose::STANDARD.encode_string(&bytes, &mut out);
+            out.push('"');
+        } else {
+            out.push_str(&serde_json::to_string(&vector).unwrap_or_default());
+        }
+        out.push('}');
+    }
+    out.push_str("]}");
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response()
 }
 
 /// A deterministic, L2-normalised bag-of-words vector: texts that share words
@@ -448,12 +480,14 @@ pub fn fake_vector(text: &str, dim: usize) -> Vec<f32> {
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
     {
-        let h = word
-            .to_lowercase()
-            .bytes()
-            .fold(0xcbf29ce484222325u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-            });
+        // FNV-1a of the lower-cased word, without allocating it.
+        let mut h = 0xcbf29ce484222325u64;
+        let mut utf8 = [0u8; 4];
+        for c in word.chars().flat_map(char::to_lowercase) {
+            for b in c.encode_utf8(&mut utf8).bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
+            }
+        }
         v[(h % dim as u64) as usize] += 1.0;
     }
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();

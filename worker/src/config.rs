@@ -135,6 +135,35 @@ pub struct EmbedConfig {
     /// Vectors of recently embedded short texts kept, so a repeated text
     /// costs no backend call (`RAGWIRE_EMBED_CACHE`, default 10000; 0: off).
     pub cache: usize,
+    /// How the embedding service sends vectors (`RAGWIRE_EMBED_ENCODING`,
+    /// `base64` (default) or `float`).
+    pub encoding: EmbedEncoding,
+}
+
+/// Wire encoding of vectors asked of an OpenAI-compatible embedding service
+/// (its `encoding_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbedEncoding {
+    /// Little-endian f32 bytes in base64: exact, and far cheaper to parse
+    /// than decimal floats. OpenAI, vLLM, TEI and LiteLLM support it; a
+    /// service that ignores it and sends floats is still understood.
+    Base64,
+    /// JSON arrays of floats, for services that refuse `encoding_format`.
+    Float,
+}
+
+impl FromStr for EmbedEncoding {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        choice(s, "`base64` or `float`")
+    }
+}
+
+/// Parses a setting that names one variant of `T` (its serde name).
+fn choice<T: serde::de::DeserializeOwned>(s: &str, choices: &str) -> Result<T, String> {
+    use serde::de::value::{Error, StrDeserializer};
+    T::deserialize(StrDeserializer::<Error>::new(s)).map_err(|_| format!("`{s}` is not {choices}"))
 }
 
 /// The vector store.
@@ -336,11 +365,7 @@ pub enum RerankFormat {
 impl FromStr for RerankFormat {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "tei" => Ok(RerankFormat::Tei),
-            "seed" => Ok(RerankFormat::Seed),
-            other => Err(format!("`{other}` is not `tei` or `seed`")),
-        }
+        choice(s, "`tei` or `seed`")
     }
 }
 
@@ -464,6 +489,7 @@ impl Default for EmbedConfig {
             max_concurrency: 16,
             queue: 10_000,
             cache: 10_000,
+            encoding: EmbedEncoding::Base64,
         }
     }
 }
@@ -594,6 +620,7 @@ impl Config {
         env.set("RAGWIRE_EMBED_MAX_BATCH", &mut e.max_batch)?;
         env.set("RAGWIRE_EMBED_MAX_CONCURRENCY", &mut e.max_concurrency)?;
         env.set("RAGWIRE_EMBED_QUEUE", &mut e.queue)?;
+        env.set("RAGWIRE_EMBED_ENCODING", &mut e.encoding)?;
         env.set("RAGWIRE_EMBED_CACHE", &mut e.cache)?;
 
         let r = &mut self.rerank;
@@ -941,6 +968,7 @@ mod tests {
             (2000, 256, 16)
         );
         assert_eq!(c.rerank.format, RerankFormat::Tei);
+        assert_eq!(c.embed.encoding, EmbedEncoding::Base64);
         assert_eq!(c.limits.max_in_flight, 1024);
         assert_eq!(c.limits.max_request_bytes, 1 << 20);
         assert!(c.http.timeout_ms > c.limits.request_timeout_ms);
@@ -959,6 +987,7 @@ mod tests {
             ("RAGWIRE_LLM_FALLBACK_API_KEYS", "ka,kb"),
             ("RAGWIRE_API_KEYS", "k1,k2"),
             ("RAGWIRE_RERANK_FORMAT", "seed"),
+            ("RAGWIRE_EMBED_ENCODING", "float"),
         ])
         .unwrap();
         assert_eq!(c.prefix, "svc.rag");
@@ -967,6 +996,7 @@ mod tests {
         assert_eq!(c.providers()[2].api_key.as_deref(), Some("kb"));
         assert_eq!(c.http.api_keys, vec!["k1", "k2"]);
         assert_eq!(c.rerank.format, RerankFormat::Seed);
+        assert_eq!(c.embed.encoding, EmbedEncoding::Float);
     }
 
     #[test]
@@ -975,6 +1005,7 @@ mod tests {
             ("RAGWIRE_MAX_IN_FLIGHT", "lots"),
             ("RAGWIRE_MAX_IN_FLIGHT", "0"),
             ("RAGWIRE_RERANK_FORMAT", "cohere"),
+            ("RAGWIRE_EMBED_ENCODING", "binary"),
             ("RAGWIRE_PREFIX", "rag.*"),
             ("RAGWIRE_LLM_BASE_URL", "localhost:4000"),
             ("RAGWIRE_HTTP_ADDR", "nowhere"),

@@ -51,6 +51,7 @@ impl State {
                     .as_deref()
                     .or(config.llm.api_key.as_deref()),
                 config.embed.model.clone(),
+                config.embed.encoding,
                 ms(config.embed.timeout_ms),
                 retry,
                 http.clone(),

@@ -324,3 +324,49 @@ async fn concurrency_limit_sheds_with_503() {
     assert_eq!(r.status(), 200);
     worker.shutdown().await;
 }
+
+#[tokio::test]
+async fn embed_vectors_as_base64_over_http() {
+    let fake = FakeOpenAi::start().await;
+    let config = test_config(&fake);
+    let worker = start_worker(&config).await;
+    let producer = start_producer(&config).await;
+    let http = client();
+    let texts = ["alpha beta", "gamma delta"];
+    let r = http
+        .post(producer.url("/embed"))
+        .json(&json!({"texts": texts, "encoding_format": "base64"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let reply: ragwire_schemas::embed::EmbedReply = r.json().await.unwrap();
+    assert!(
+        matches!(&reply.vectors, ragwire_schemas::embed::Vectors::Base64(v) if v.len() == 2),
+        "{reply:?}"
+    );
+    let vectors = reply.vectors.decode().unwrap();
+    for (text, vector) in texts.iter().zip(&vectors) {
+        assert_eq!(vector, &ragwire_tests::fake::fake_vector(text, 8));
+    }
+    assert_eq!(reply.dim, 8);
+
+    // An encoding the API does not know is a 400 naming the field.
+    let r = http
+        .post(producer.url("/embed"))
+        .json(&json!({"texts": texts, "encoding_format": "binary"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("encoding_format"),
+        "{body}"
+    );
+    drop(producer);
+    worker.shutdown().await;
+}

@@ -54,30 +54,37 @@ async fn chat_over_nats_resolves_alias_and_parses_json_mode() {
 
 #[tokio::test]
 async fn embed_over_nats_returns_vectors_in_order() {
-    let fake = FakeOpenAi::start().await;
-    let config = test_config(&fake);
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    let texts = ["alpha beta", "gamma", "alpha beta"];
-    let body = json(
-        &request(
-            &nats,
-            &config.prefix,
-            Subject::Embed,
-            &json!({"texts": texts}),
-        )
-        .await,
-    );
-    assert_eq!(body["ok"], true, "{body}");
-    assert_eq!(body["dim"], 8);
-    let vectors = body["vectors"].as_array().unwrap();
-    assert_eq!(vectors.len(), 3);
-    assert_eq!(vectors[0], vectors[2]);
-    assert_ne!(vectors[0], vectors[1]);
-    let expected: Vec<f32> = ragwire_tests::fake::fake_vector("gamma", 8);
-    let got: Vec<f32> = serde_json::from_value(vectors[1].clone()).unwrap();
-    assert_eq!(got, expected);
-    worker.shutdown().await;
+    // Base64 (the default) and float vectors from the service: same vectors.
+    for encoding in ["base64", "float"] {
+        let fake = FakeOpenAi::start().await;
+        let mut config = test_config(&fake);
+        config.embed.encoding = encoding.parse().unwrap();
+        let worker = start_worker(&config).await;
+        let nats = nats().await;
+        let texts = ["alpha beta", "gamma", "alpha beta"];
+        let body = json(
+            &request(
+                &nats,
+                &config.prefix,
+                Subject::Embed,
+                &json!({"texts": texts}),
+            )
+            .await,
+        );
+        assert_eq!(body["ok"], true, "{encoding}: {body}");
+        assert_eq!(body["dim"], 8);
+        let vectors = body["vectors"].as_array().unwrap();
+        assert_eq!(vectors.len(), 3);
+        assert_eq!(vectors[0], vectors[2]);
+        assert_ne!(vectors[0], vectors[1]);
+        let expected: Vec<f32> = ragwire_tests::fake::fake_vector("gamma", 8);
+        let got: Vec<f32> = serde_json::from_value(vectors[1].clone()).unwrap();
+        assert_eq!(got, expected, "{encoding}");
+        let asked_base64 = usize::from(encoding == "base64");
+        assert_eq!(fake.embed_calls(), 1);
+        assert_eq!(fake.embed_base64_calls(), asked_base64, "{encoding}");
+        worker.shutdown().await;
+    }
 }
 
 #[tokio::test]

@@ -3,10 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_openai::types::embeddings::{CreateEmbeddingRequest, EmbeddingInput};
-use serde::Deserialize;
+use async_openai::types::embeddings::{CreateEmbeddingRequest, EmbeddingInput, EncodingFormat};
+use base64::Engine;
+use serde::{Deserialize, Deserializer};
 
 use super::openai::{self, OpenAiClient};
+use crate::config::EmbedEncoding;
 use crate::error::Error;
 use crate::retry::RetryPolicy;
 
@@ -23,6 +25,7 @@ pub trait EmbedBackend: Send + Sync + 'static {
 pub struct OpenAiEmbedder {
     client: OpenAiClient,
     model: String,
+    encoding: EmbedEncoding,
     timeout: Duration,
     retry: RetryPolicy,
 }
@@ -36,7 +39,46 @@ struct RawEmbeddings {
 struct RawEmbedding {
     #[serde(default)]
     index: usize,
+    #[serde(deserialize_with = "vector")]
     embedding: Vec<f32>,
+}
+
+/// A vector as a JSON array of numbers or as base64 of little-endian f32
+/// bytes, whichever the service sent.
+fn vector<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<f32>, D::Error> {
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = Vec<f32>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of numbers or a base64 string")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Vec<f32>, E> {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map_err(|e| E::custom(format!("embedding is not valid base64: {e}")))?;
+            if bytes.len() % 4 != 0 {
+                return Err(E::custom(format!(
+                    "base64 embedding of {} bytes is not a whole number of f32s",
+                    bytes.len()
+                )));
+            }
+            Ok(bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect())
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<f32>, A::Error> {
+            let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(x) = seq.next_element()? {
+                v.push(x);
+            }
+            Ok(v)
+        }
+    }
+    de.deserialize_any(Visitor)
 }
 
 impl OpenAiEmbedder {
@@ -44,6 +86,7 @@ impl OpenAiEmbedder {
         base_url: &str,
         api_key: Option<&str>,
         model: String,
+        encoding: EmbedEncoding,
         timeout: Duration,
         retry: RetryPolicy,
         http: reqwest::Client,
@@ -51,6 +94,7 @@ impl OpenAiEmbedder {
         Arc::new(OpenAiEmbedder {
             client: openai::client(base_url, api_key, http),
             model,
+            encoding,
             timeout,
             retry,
         })
@@ -61,7 +105,10 @@ impl OpenAiEmbedder {
         let request = CreateEmbeddingRequest {
             model: self.model.clone(),
             input: EmbeddingInput::StringArray(texts.to_vec()),
-            encoding_format: None,
+            encoding_format: match self.encoding {
+                EmbedEncoding::Base64 => Some(EncodingFormat::Base64),
+                EmbedEncoding::Float => None,
+            },
             user: None,
             dimensions: None,
         };
@@ -95,5 +142,32 @@ impl EmbedBackend for OpenAiEmbedder {
 
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, Error> {
         self.retry.run(|| self.call(&texts)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Vec<f32>, serde_json::Error> {
+        serde_json::from_str::<RawEmbedding>(json).map(|e| e.embedding)
+    }
+
+    #[test]
+    fn vectors_come_as_floats_or_base64() {
+        let floats = [0.25f32, -1.5, 3.0e-7];
+        let bytes: Vec<u8> = floats.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+        assert_eq!(
+            parse(&format!(r#"{{"embedding":"{b64}"}}"#)).unwrap(),
+            floats
+        );
+        assert_eq!(parse(r#"{"embedding":[0.25,-1.5,3e-7]}"#).unwrap(), floats);
+        let bad = parse(r#"{"embedding":"not base64!"}"#).unwrap_err();
+        assert!(bad.to_string().contains("not valid base64"), "{bad}");
+        // Five bytes: not a whole number of f32s.
+        let odd = parse(r#"{"embedding":"AAAAAAA="}"#).unwrap_err();
+        assert!(odd.to_string().contains("whole number"), "{odd}");
+        assert!(parse(r#"{"embedding":{"x":1}}"#).is_err());
     }
 }

@@ -1,6 +1,6 @@
 //! `rag.embed`: vectors for texts, through the micro-batcher.
 
-use ragwire_schemas::embed::{EmbedReply, EmbedRequest};
+use ragwire_schemas::embed::{EmbedReply, EmbedRequest, Vectors};
 
 use super::{check_count, check_text};
 use crate::error::Error;
@@ -25,7 +25,7 @@ pub async fn handle(state: &State, req: EmbedRequest) -> Result<EmbedReply, Erro
         });
     }
     Ok(EmbedReply {
-        vectors,
+        vectors: Vectors::encode(vectors, req.encoding_format),
         dim,
         model: Some(state.embedder.model().to_owned()),
     })

@@ -2,8 +2,7 @@
 //! binary next to this one) consume the job stream; documents of 100 chunks
 //! are submitted at once and the clock stops when every job is `done`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ragwire_schemas::jobs::{JobState, JobStatus, SubmitReply};
@@ -12,32 +11,6 @@ use ragwire_tests::{unique_prefix, FakeOpenAi};
 use serde_json::json;
 
 const CHUNKS_PER_DOC: usize = 100;
-
-struct Workers {
-    children: Vec<Child>,
-}
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn worker_binary() -> anyhow::Result<PathBuf> {
-    let bin = std::env::current_exe()?
-        .parent()
-        .map(|d| d.join("ragwire-worker"))
-        .ok_or_else(|| anyhow::anyhow!("no folder"))?;
-    anyhow::ensure!(
-        bin.is_file(),
-        "{} is missing: build it with the same profile (cargo build --release --workspace --bins)",
-        bin.display()
-    );
-    Ok(bin)
-}
 
 async fn call<T: serde::de::DeserializeOwned>(
     nats: &async_nats::Client,
@@ -61,36 +34,7 @@ async fn measure(
     root: &Path,
 ) -> anyhow::Result<f64> {
     let prefix = unique_prefix();
-    let bin = worker_binary()?;
-    let mut workers = Workers {
-        children: Vec::new(),
-    };
-    for i in 0..processes {
-        let mut command = Command::new(&bin);
-        command
-            .env("NATS_URL", ragwire_tests::nats_url())
-            .env("RAGWIRE_PREFIX", &prefix)
-            .env("RAGWIRE_DATA_DIR", root.join(&prefix).join(i.to_string()))
-            .env("RUST_LOG", "warn,qdrant_edge=error")
-            .stdout(Stdio::null());
-        for (k, v) in embed {
-            command.env(k, v);
-        }
-        workers.children.push(command.spawn()?);
-    }
-    // Every process answers its service ping before the clock starts.
-    let started = Instant::now();
-    loop {
-        let pings = ping(nats, &prefix).await;
-        if pings >= processes {
-            break;
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(60),
-            "workers did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let workers = crate::procs::start(nats, &prefix, processes, embed, root).await?;
     let docs: Vec<serde_json::Value> = (0..chunks.div_ceil(CHUNKS_PER_DOC))
         .map(|d| {
             let chunks: Vec<serde_json::Value> = (0..CHUNKS_PER_DOC)
@@ -142,36 +86,6 @@ async fn measure(
     let _ = js.delete_key_value(format!("{prefix}_jobs")).await;
     let _ = std::fs::remove_dir_all(root.join(&prefix));
     Ok(seconds)
-}
-
-/// Service instances answering `$SRV.PING.ragwire` with this prefix.
-async fn ping(nats: &async_nats::Client, prefix: &str) -> usize {
-    use futures::StreamExt;
-    let inbox = nats.new_inbox();
-    let Ok(mut replies) = nats.subscribe(inbox.clone()).await else {
-        return 0;
-    };
-    if nats
-        .publish_with_reply("$SRV.INFO.ragwire", inbox, "".into())
-        .await
-        .is_err()
-    {
-        return 0;
-    }
-    let mut n = 0;
-    let deadline = tokio::time::sleep(Duration::from_millis(300));
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            Some(m) = replies.next() => {
-                let info: serde_json::Value = serde_json::from_slice(&m.payload).unwrap_or_default();
-                if info["metadata"]["prefix"] == prefix {
-                    n += 1;
-                }
-            }
-            _ = &mut deadline => return n,
-        }
-    }
 }
 
 pub async fn run(

@@ -1,0 +1,102 @@
+//! `ragwire-worker` child processes, as deployed: the release binary next to
+//! this one, configured through its environment.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+
+/// Worker processes, killed when dropped.
+pub struct Workers {
+    children: Vec<Child>,
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn worker_binary() -> anyhow::Result<PathBuf> {
+    let bin = std::env::current_exe()?
+        .parent()
+        .map(|d| d.join("ragwire-worker"))
+        .ok_or_else(|| anyhow::anyhow!("no folder"))?;
+    anyhow::ensure!(
+        bin.is_file(),
+        "{} is missing: build it with the same profile (cargo build --release --workspace --bins)",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+/// Starts `processes` workers on `prefix`, each with its own data folder
+/// under `root` and the settings in `env`, and returns once every one
+/// answers its service ping.
+pub async fn start(
+    nats: &async_nats::Client,
+    prefix: &str,
+    processes: usize,
+    env: &[(&str, String)],
+    root: &Path,
+) -> anyhow::Result<Workers> {
+    let bin = worker_binary()?;
+    let mut workers = Workers {
+        children: Vec::new(),
+    };
+    for i in 0..processes {
+        let mut command = Command::new(&bin);
+        command
+            .env("NATS_URL", ragwire_tests::nats_url())
+            .env("RAGWIRE_PREFIX", prefix)
+            .env("RAGWIRE_DATA_DIR", root.join(prefix).join(i.to_string()))
+            .env("RUST_LOG", "warn,qdrant_edge=error")
+            .stdout(Stdio::null());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        workers.children.push(command.spawn()?);
+    }
+    let started = Instant::now();
+    while ping(nats, prefix).await < processes {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "workers did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(workers)
+}
+
+/// Service instances answering `$SRV.INFO.ragwire` with this prefix.
+async fn ping(nats: &async_nats::Client, prefix: &str) -> usize {
+    let inbox = nats.new_inbox();
+    let Ok(mut replies) = nats.subscribe(inbox.clone()).await else {
+        return 0;
+    };
+    if nats
+        .publish_with_reply("$SRV.INFO.ragwire", inbox, "".into())
+        .await
+        .is_err()
+    {
+        return 0;
+    }
+    let mut n = 0;
+    let deadline = tokio::time::sleep(Duration::from_millis(300));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            Some(m) = replies.next() => {
+                let info: serde_json::Value = serde_json::from_slice(&m.payload).unwrap_or_default();
+                if info["metadata"]["prefix"] == prefix {
+                    n += 1;
+                }
+            }
+            _ = &mut deadline => return n,
+        }
+    }
+}

@@ -48,6 +48,19 @@ pub enum Vectors {
 }
 
 impl Vectors {
+    /// How many vectors.
+    pub fn len(&self) -> usize {
+        match self {
+            Vectors::Float(v) => v.len(),
+            Vectors::Base64(v) => v.len(),
+        }
+    }
+
+    /// No vectors at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// `vectors` in the wire form `encoding` names.
     pub fn encode(vectors: Vec<Vec<f32>>, encoding: VectorEncoding) -> Vectors {
         match encoding {

@@ -246,7 +246,16 @@ async fn serve_endpoint(
                 };
                 if small {
                     // A bug must not take the endpoint's other requests down.
-                    local.push(AssertUnwindSafe(work).catch_unwind().map(|_| ()).boxed());
+                    local.push(
+                        AssertUnwindSafe(work)
+                            .catch_unwind()
+                            .map(move |done| {
+                                if done.is_err() {
+                                    tracing::error!(%subject, "request task panicked");
+                                }
+                            })
+                            .boxed(),
+                    );
                 } else {
                     shared.tracker.spawn(work);
                 }

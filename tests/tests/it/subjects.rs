@@ -88,6 +88,34 @@ async fn embed_over_nats_returns_vectors_in_order() {
 }
 
 #[tokio::test]
+async fn embed_with_a_large_reply_from_a_small_request() {
+    // 300 short texts at 384 dimensions: a 4 KB request whose reply holds
+    // 115,200 numbers, encoded off the endpoint's task; a small request
+    // alongside it is answered too.
+    let fake = FakeOpenAi::start_with(Behaviour::default(), 384).await;
+    let config = test_config(&fake);
+    let worker = start_worker(&config).await;
+    let nats = nats().await;
+    let texts: Vec<String> = (0..300).map(|i| format!("word{i} shared")).collect();
+    let (big_body, small_body) = (json!({ "texts": texts }), json!({"texts": ["alone"]}));
+    let (big, small) = tokio::join!(
+        request(&nats, &config.prefix, Subject::Embed, &big_body),
+        request(&nats, &config.prefix, Subject::Embed, &small_body),
+    );
+    let big = json(&big);
+    assert_eq!(big["ok"], true, "{big}");
+    let vectors = big["vectors"].as_array().unwrap();
+    assert_eq!(vectors.len(), 300);
+    let last: Vec<f32> = serde_json::from_value(vectors[299].clone()).unwrap();
+    assert_eq!(
+        last,
+        ragwire_tests::fake::fake_vector("word299 shared", 384)
+    );
+    assert_eq!(json(&small)["dim"], 384);
+    worker.shutdown().await;
+}
+
+#[tokio::test]
 async fn rerank_over_nats_in_both_formats() {
     let fake = FakeOpenAi::start().await;
     let docs = [

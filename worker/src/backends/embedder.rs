@@ -64,10 +64,15 @@ fn vector<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<f32>, D::Error> {
                     bytes.len()
                 )));
             }
-            Ok(bytes
+            let v: Vec<f32> = bytes
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect())
+                .collect();
+            // JSON numbers cannot be NaN or infinite; these bytes can.
+            if v.iter().any(|x| !x.is_finite()) {
+                return Err(E::custom("base64 embedding has a non-finite value"));
+            }
+            Ok(v)
         }
 
         fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<f32>, A::Error> {
@@ -169,5 +174,8 @@ mod tests {
         let odd = parse(r#"{"embedding":"AAAAAAA="}"#).unwrap_err();
         assert!(odd.to_string().contains("whole number"), "{odd}");
         assert!(parse(r#"{"embedding":{"x":1}}"#).is_err());
+        let nan = base64::engine::general_purpose::STANDARD.encode(f32::NAN.to_le_bytes());
+        let err = parse(&format!(r#"{{"embedding":"{nan}"}}"#)).unwrap_err();
+        assert!(err.to_string().contains("non-finite"), "{err}");
     }
 }

@@ -26,7 +26,11 @@ use crate::state::State;
 pub async fn dispatch(state: &State, subject: Subject, payload: &[u8]) -> Result<Bytes, Error> {
     match subject {
         Subject::Chat => encode(chat::handle(state, decode(payload)?).await?),
-        Subject::Embed => encode(embed::handle(state, decode(payload)?).await?),
+        Subject::Embed => {
+            let reply = embed::handle(state, decode(payload)?).await?;
+            let numbers = reply.dim * reply.vectors.len();
+            encode_sized(reply, numbers).await
+        }
         Subject::Rerank => encode(rerank::handle(state, decode(payload)?).await?),
         Subject::Index => encode(index::handle(state, decode(payload)?).await?),
         Subject::Search => encode(search::handle(state, decode(payload)?).await?),
@@ -70,6 +74,25 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Error> {
             Error::bad_request(format!("invalid field `{path}`: {inner}"))
         }
     })
+}
+
+/// Numbers in a reply above which it is encoded on a blocking thread:
+/// small requests run on their endpoint's task (see `service`), and printing
+/// a million floats there would hold up every other request of the subject.
+const LARGE_REPLY_NUMBERS: usize = 64 * 1024;
+
+/// [`encode`], on a blocking thread when the reply holds more than
+/// [`LARGE_REPLY_NUMBERS`] numbers.
+async fn encode_sized<T: Serialize + Send + 'static>(
+    reply: T,
+    numbers: usize,
+) -> Result<Bytes, Error> {
+    if numbers <= LARGE_REPLY_NUMBERS {
+        return encode(reply);
+    }
+    tokio::task::spawn_blocking(move || encode(reply))
+        .await
+        .map_err(|e| Error::Internal(format!("cannot encode reply: {e}")))?
 }
 
 fn encode<T: Serialize>(reply: T) -> Result<Bytes, Error> {

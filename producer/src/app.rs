@@ -25,9 +25,13 @@ use crate::error::ApiError;
 use crate::forward::forward;
 use crate::metrics::{self, Metrics};
 
-/// What every route shares. Cheap to clone.
+/// What every route shares. Cheap to clone: one reference count, as the
+/// extractors and middleware clone it several times per request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The contents of [`AppState`].
+pub struct Shared {
     pub nats: async_nats::Client,
     /// Subject prefix, e.g. `rag`.
     pub prefix: Arc<str>,
@@ -41,9 +45,17 @@ pub struct AppState {
     pub metrics: Metrics,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     pub fn new(config: &Config, nats: async_nats::Client) -> AppState {
-        AppState {
+        AppState(Arc::new(Shared {
             nats,
             prefix: config.prefix.as_str().into(),
             keys: Keys::new(config.http.api_keys.iter().cloned()),
@@ -51,7 +63,7 @@ impl AppState {
             max_body: config.http.max_body_bytes,
             max_concurrency: config.http.max_concurrency,
             metrics: Metrics::new(),
-        }
+        }))
     }
 }
 

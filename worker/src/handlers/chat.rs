@@ -19,7 +19,7 @@ pub async fn handle(state: &State, req: ChatRequest) -> Result<ChatReply, Error>
                 ROLES.join(", ")
             )));
         }
-        check_text(&format!("messages[{i}].content"), &m.content)?;
+        check_text(format_args!("messages[{i}].content"), &m.content)?;
     }
     if !(0.0..=2.0).contains(&req.temperature) {
         return Err(Error::bad_request(format!(

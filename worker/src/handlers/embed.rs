@@ -9,7 +9,7 @@ use crate::state::State;
 pub async fn handle(state: &State, req: EmbedRequest) -> Result<EmbedReply, Error> {
     check_count("texts", &req.texts, state.config.limits.max_texts)?;
     for (i, text) in req.texts.iter().enumerate() {
-        check_text(&format!("texts[{i}]"), text)?;
+        check_text(format_args!("texts[{i}]"), text)?;
     }
     let vectors = state.embedder.embed(req.texts).await?;
     let dim = vectors.first().map_or(0, Vec::len);

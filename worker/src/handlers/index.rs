@@ -14,10 +14,10 @@ pub async fn handle(state: &State, req: IndexRequest) -> Result<IndexReply, Erro
     check_collection(&req.collection)?;
     check_count("chunks", &req.chunks, state.config.limits.max_texts)?;
     for (i, chunk) in req.chunks.iter().enumerate() {
-        check_text(&format!("chunks[{i}].doc_id"), &chunk.doc_id)?;
-        check_text(&format!("chunks[{i}].text"), &chunk.text)?;
+        check_text(format_args!("chunks[{i}].doc_id"), &chunk.doc_id)?;
+        check_text(format_args!("chunks[{i}].text"), &chunk.text)?;
         if let Some(id) = &chunk.chunk_id {
-            check_text(&format!("chunks[{i}].chunk_id"), id)?;
+            check_text(format_args!("chunks[{i}].chunk_id"), id)?;
         }
     }
     let texts = req.chunks.iter().map(|c| c.text.clone()).collect();

@@ -116,8 +116,9 @@ pub fn check_count<T>(field: &str, items: &[T], max: usize) -> Result<(), Error>
     Ok(())
 }
 
-/// Fails with 400 when a string is empty or only white space.
-pub fn check_text(field: &str, text: &str) -> Result<(), Error> {
+/// Fails with 400 when a string is empty or only white space. The field
+/// name is only formatted for the error (`format_args!` costs nothing else).
+pub fn check_text(field: impl std::fmt::Display, text: &str) -> Result<(), Error> {
     if text.trim().is_empty() {
         return Err(Error::bad_request(format!("`{field}` must not be empty")));
     }

@@ -465,9 +465,9 @@ fn check_job_id(job_id: &str) -> Result<(), Error> {
 }
 
 fn check_document(i: usize, doc: &JobDocument, max_texts: usize) -> Result<(), Error> {
-    check_text(&format!("documents[{i}].doc_id"), &doc.doc_id)?;
+    check_text(format_args!("documents[{i}].doc_id"), &doc.doc_id)?;
     match (&doc.text, &doc.chunks) {
-        (Some(text), None) => check_text(&format!("documents[{i}].text"), text),
+        (Some(text), None) => check_text(format_args!("documents[{i}].text"), text),
         (None, Some(chunks)) => {
             if chunks.is_empty() || chunks.len() > max_texts {
                 return Err(Error::bad_request(format!(
@@ -475,7 +475,7 @@ fn check_document(i: usize, doc: &JobDocument, max_texts: usize) -> Result<(), E
                 )));
             }
             for (j, chunk) in chunks.iter().enumerate() {
-                check_text(&format!("documents[{i}].chunks[{j}].text"), &chunk.text)?;
+                check_text(format_args!("documents[{i}].chunks[{j}].text"), &chunk.text)?;
             }
             Ok(())
         }

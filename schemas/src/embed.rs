@@ -37,6 +37,31 @@ pub struct EmbedReply {
     pub model: Option<String>,
 }
 
+/// Base64 of the little-endian f32 bytes of `vector`, the form of OpenAI's
+/// `encoding_format: base64`.
+pub fn f32s_to_base64(vector: &[f32]) -> String {
+    let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The f32s whose little-endian bytes `text` holds in base64; an error that
+/// says what is wrong otherwise.
+pub fn base64_to_f32s(text: &str) -> Result<Vec<f32>, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| format!("not valid base64: {e}"))?;
+    if bytes.len() % 4 != 0 {
+        return Err(format!(
+            "{} bytes are not a whole number of f32s",
+            bytes.len()
+        ));
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
+}
+
 /// Vectors as numbers or as base64 strings, as the request asked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -65,15 +90,9 @@ impl Vectors {
     pub fn encode(vectors: Vec<Vec<f32>>, encoding: VectorEncoding) -> Vectors {
         match encoding {
             VectorEncoding::Float => Vectors::Float(vectors),
-            VectorEncoding::Base64 => Vectors::Base64(
-                vectors
-                    .iter()
-                    .map(|v| {
-                        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                        base64::engine::general_purpose::STANDARD.encode(bytes)
-                    })
-                    .collect(),
-            ),
+            VectorEncoding::Base64 => {
+                Vectors::Base64(vectors.iter().map(|v| f32s_to_base64(v)).collect())
+            }
         }
     }
 
@@ -82,18 +101,7 @@ impl Vectors {
     pub fn decode(&self) -> Option<Vec<Vec<f32>>> {
         match self {
             Vectors::Float(v) => Some(v.clone()),
-            Vectors::Base64(v) => v
-                .iter()
-                .map(|s| {
-                    let bytes = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
-                    (bytes.len() % 4 == 0).then(|| {
-                        bytes
-                            .chunks_exact(4)
-                            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                            .collect()
-                    })
-                })
-                .collect(),
+            Vectors::Base64(v) => v.iter().map(|s| base64_to_f32s(s).ok()).collect(),
         }
     }
 }

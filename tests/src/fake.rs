@@ -13,7 +13,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use base64::Engine;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -442,7 +441,6 @@ async fn embeddings(
     out.push_str(r#"{"object":"list","model":"#);
     out.push_str(&serde_json::to_string(&body.model).unwrap_or_default());
     out.push_str(r#","data":["#);
-    let mut bytes = Vec::with_capacity(state.dim * 4);
     for (index, text) in texts.iter().enumerate() {
         if index > 0 {
             out.push(',');
@@ -452,11 +450,9 @@ async fn embeddings(
         out.push_str(r#","embedding":"#);
         let vector = fake_vector(text, state.dim);
         if base64 {
-            bytes.clear();
-            bytes.extend(vector.iter().flat_map(|x| x.to_le_bytes()));
             // Base64 needs no JSON escaping.
             out.push('"');
-            base64::engine::general_purpose::STANDARD.encode_string(&bytes, &mut out);
+            out.push_str(&ragwire_schemas::embed::f32s_to_base64(&vector));
             out.push('"');
         } else {
             out.push_str(&serde_json::to_string(&vector).unwrap_or_default());

@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_openai::types::embeddings::{CreateEmbeddingRequest, EmbeddingInput, EncodingFormat};
-use base64::Engine;
 use serde::{Deserialize, Deserializer};
+
+use ragwire_schemas::embed::base64_to_f32s;
 
 use super::openai::{self, OpenAiClient};
 use crate::config::EmbedEncoding;
@@ -55,19 +56,7 @@ fn vector<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<f32>, D::Error> {
         }
 
         fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Vec<f32>, E> {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(s)
-                .map_err(|e| E::custom(format!("embedding is not valid base64: {e}")))?;
-            if bytes.len() % 4 != 0 {
-                return Err(E::custom(format!(
-                    "base64 embedding of {} bytes is not a whole number of f32s",
-                    bytes.len()
-                )));
-            }
-            let v: Vec<f32> = bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
+            let v = base64_to_f32s(s).map_err(|e| E::custom(format!("embedding: {e}")))?;
             // JSON numbers cannot be NaN or infinite; these bytes can.
             if v.iter().any(|x| !x.is_finite()) {
                 return Err(E::custom("base64 embedding has a non-finite value"));
@@ -161,8 +150,7 @@ mod tests {
     #[test]
     fn vectors_come_as_floats_or_base64() {
         let floats = [0.25f32, -1.5, 3.0e-7];
-        let bytes: Vec<u8> = floats.iter().flat_map(|x| x.to_le_bytes()).collect();
-        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let b64 = ragwire_schemas::embed::f32s_to_base64(&floats);
         assert_eq!(
             parse(&format!(r#"{{"embedding":"{b64}"}}"#)).unwrap(),
             floats
@@ -174,7 +162,7 @@ mod tests {
         let odd = parse(r#"{"embedding":"AAAAAAA="}"#).unwrap_err();
         assert!(odd.to_string().contains("whole number"), "{odd}");
         assert!(parse(r#"{"embedding":{"x":1}}"#).is_err());
-        let nan = base64::engine::general_purpose::STANDARD.encode(f32::NAN.to_le_bytes());
+        let nan = ragwire_schemas::embed::f32s_to_base64(&[f32::NAN]);
         let err = parse(&format!(r#"{{"embedding":"{nan}"}}"#)).unwrap_err();
         assert!(err.to_string().contains("non-finite"), "{err}");
     }

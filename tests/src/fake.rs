@@ -114,6 +114,8 @@ pub struct FakeState {
     pub embed_texts: AtomicUsize,
     /// Embedding requests that asked for base64 vectors.
     pub embed_base64_calls: AtomicUsize,
+    /// The `Authorization` header of the last embedding request.
+    pub last_embed_auth: Mutex<Option<String>>,
     /// Rerank requests received.
     pub rerank_calls: AtomicUsize,
     /// The last chat request body.
@@ -210,6 +212,15 @@ impl FakeOpenAi {
 
     pub fn embed_base64_calls(&self) -> usize {
         self.state.embed_base64_calls.load(Ordering::SeqCst)
+    }
+
+    /// The `Authorization` header of the last embedding request, if any.
+    pub fn last_embed_auth(&self) -> Option<String> {
+        self.state
+            .last_embed_auth
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn rerank_calls(&self) -> usize {
@@ -413,9 +424,17 @@ enum EmbeddingInput {
 
 async fn embeddings(
     State(state): State<Arc<FakeState>>,
+    headers: axum::http::HeaderMap,
     Json(body): Json<EmbeddingsIn>,
 ) -> Response {
     state.embed_calls.fetch_add(1, Ordering::SeqCst);
+    *state
+        .last_embed_auth
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     if let Some(failure) = behave(&state).await {
         return failure;
     }

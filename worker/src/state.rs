@@ -35,13 +35,7 @@ impl State {
     pub fn new(config: Config) -> Result<State, Error> {
         let http = http_client();
         let retry = RetryPolicy::from_config(&config.llm);
-        let mut batching = BatchConfig {
-            window: Duration::from_micros(config.embed.batch_window_us),
-            max_batch: config.embed.max_batch,
-            max_concurrency: config.embed.max_concurrency,
-            queue: config.embed.queue,
-            cache: config.embed.cache,
-        };
+        let mut batching = batching(&config);
         let backend: Arc<dyn EmbedBackend> = match &config.embed.base_url {
             Some(url) => OpenAiEmbedder::new(
                 url,
@@ -55,7 +49,7 @@ impl State {
                 ms(config.embed.timeout_ms),
                 retry,
                 http.clone(),
-            ),
+            )?,
             None => {
                 // CPU-bound and parallel inside: one call at a time, while
                 // requests queue into the next batch.
@@ -88,5 +82,23 @@ impl State {
             jobs: None,
             config: Arc::new(config),
         })
+    }
+
+    /// This state with `backend` behind the embedding batcher instead of
+    /// the configured one (for tests and benchmarks that bring their own).
+    pub fn with_embed_backend(mut self, backend: Arc<dyn EmbedBackend>) -> State {
+        self.embedder = Embedder::spawn(backend, batching(&self.config));
+        self
+    }
+}
+
+/// The batcher's settings from the configuration.
+fn batching(config: &Config) -> BatchConfig {
+    BatchConfig {
+        window: Duration::from_micros(config.embed.batch_window_us),
+        max_batch: config.embed.max_batch,
+        max_concurrency: config.embed.max_concurrency,
+        queue: config.embed.queue,
+        cache: config.embed.cache,
     }
 }

@@ -59,6 +59,9 @@ async fn embed_over_nats_returns_vectors_in_order() {
         let fake = FakeOpenAi::start().await;
         let mut config = test_config(&fake);
         config.embed.encoding = encoding.parse().unwrap();
+        // A key goes to the service as a bearer token; none, no header.
+        let key = (encoding == "base64").then(|| "sk-embed".to_owned());
+        config.embed.api_key = key.clone();
         let worker = start_worker(&config).await;
         let nats = nats().await;
         let texts = ["alpha beta", "gamma", "alpha beta"];
@@ -83,6 +86,11 @@ async fn embed_over_nats_returns_vectors_in_order() {
         let asked_base64 = usize::from(encoding == "base64");
         assert_eq!(fake.embed_calls(), 1);
         assert_eq!(fake.embed_base64_calls(), asked_base64, "{encoding}");
+        assert_eq!(
+            fake.last_embed_auth(),
+            key.map(|k| format!("Bearer {k}")),
+            "{encoding}"
+        );
         worker.shutdown().await;
     }
 }

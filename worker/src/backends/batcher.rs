@@ -220,50 +220,44 @@ impl Batch {
 }
 
 async fn flush(backend: &dyn EmbedBackend, batch: Vec<Job>, max_batch: usize) {
-    if batch.len() == 1 {
-        return send(backend, batch, max_batch).await;
-    }
-    // Keep each job's texts to resend them alone if the batch is refused.
-    let copies: Vec<Vec<String>> = batch.iter().map(|j| j.texts.clone()).collect();
-    let Err((error, replies)) = try_send(backend, batch, max_batch).await else {
+    let alone = batch.len() == 1;
+    let Err((error, jobs)) = try_send(backend, batch, max_batch).await else {
         return;
     };
-    if !matches!(
+    let refused = matches!(
         error,
         Error::Upstream {
             status: 400..=499,
             ..
         }
-    ) {
-        for reply in replies {
-            let _ = reply.send(Err(error.clone()));
-        }
-        return;
+    );
+    if alone || !refused {
+        return fail(jobs, &error);
     }
     // The backend refused the batch for good: one request's bad text must not
     // fail the others, so each goes alone.
-    for (texts, reply) in copies.into_iter().zip(replies) {
-        send(backend, vec![Job { texts, reply }], max_batch).await;
+    for job in jobs {
+        if let Err((error, job)) = try_send(backend, vec![job], max_batch).await {
+            fail(job, &error);
+        }
     }
 }
 
-async fn send(backend: &dyn EmbedBackend, batch: Vec<Job>, max_batch: usize) {
-    if let Err((error, replies)) = try_send(backend, batch, max_batch).await {
-        for reply in replies {
-            let _ = reply.send(Err(error.clone()));
-        }
+fn fail(jobs: Vec<Job>, error: &Error) {
+    for job in jobs {
+        let _ = job.reply.send(Err(error.clone()));
     }
 }
 
 type Reply = oneshot::Sender<Result<Vec<Vec<f32>>, Error>>;
 
 /// Embeds a batch and answers each job; on failure hands the error and the
-/// unanswered replies back.
+/// unanswered jobs back, texts and all, so they can be sent again.
 async fn try_send(
     backend: &dyn EmbedBackend,
     batch: Vec<Job>,
     max_batch: usize,
-) -> Result<(), (Error, Vec<Reply>)> {
+) -> Result<(), (Error, Vec<Job>)> {
     let counts: Vec<usize> = batch.iter().map(|j| j.texts.len()).collect();
     let mut replies = Vec::with_capacity(batch.len());
     let mut texts = Vec::with_capacity(counts.iter().sum());
@@ -273,29 +267,28 @@ async fn try_send(
     }
     // A single request larger than a batch is sent as several calls.
     let mut vectors = Vec::with_capacity(texts.len());
-    let mut result = Ok(());
-    let mut rest = texts;
-    while !rest.is_empty() {
-        let tail = rest.split_off(rest.len().min(max_batch));
-        match backend.embed(rest).await {
+    for chunk in texts.chunks(max_batch.max(1)) {
+        match backend.embed(chunk).await {
             Ok(v) => vectors.extend(v),
             Err(e) => {
-                result = Err(e);
-                break;
+                let mut texts = texts.into_iter();
+                let jobs = replies
+                    .into_iter()
+                    .zip(counts)
+                    .map(|(reply, n)| Job {
+                        texts: texts.by_ref().take(n).collect(),
+                        reply,
+                    })
+                    .collect();
+                return Err((e, jobs));
             }
         }
-        rest = tail;
     }
-    match result {
-        Ok(()) => {
-            let mut vectors = vectors.into_iter();
-            for (reply, n) in replies.into_iter().zip(counts) {
-                let _ = reply.send(Ok(vectors.by_ref().take(n).collect()));
-            }
-            Ok(())
-        }
-        Err(e) => Err((e, replies)),
+    let mut vectors = vectors.into_iter();
+    for (reply, n) in replies.into_iter().zip(counts) {
+        let _ = reply.send(Ok(vectors.by_ref().take(n).collect()));
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -312,7 +305,7 @@ mod tests {
         fn model(&self) -> &str {
             "count"
         }
-        async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, Error> {
+        async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(5)).await;
             Ok(texts.iter().map(|t| vec![t.len() as f32]).collect())
@@ -326,7 +319,7 @@ mod tests {
         fn model(&self) -> &str {
             "picky"
         }
-        async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, Error> {
+        async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
             tokio::time::sleep(Duration::from_millis(5)).await;
             if texts.iter().any(|t| t == "bad") {
                 return Err(Error::Upstream {

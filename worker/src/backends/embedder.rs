@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_openai::types::embeddings::{CreateEmbeddingRequest, EmbeddingInput, EncodingFormat};
-use serde::{Deserialize, Deserializer};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use ragwire_schemas::embed::base64_to_f32s;
 
-use super::openai::{self, OpenAiClient};
+use super::openai::{check_status, status_error, transport_error, truncate};
 use crate::config::EmbedEncoding;
 use crate::error::Error;
 use crate::retry::RetryPolicy;
@@ -19,16 +19,30 @@ pub trait EmbedBackend: Send + Sync + 'static {
     /// The model name reported in replies.
     fn model(&self) -> &str;
     /// One vector per text, in the same order.
-    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, Error>;
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, Error>;
 }
 
-/// `/v1/embeddings` on an OpenAI-compatible server.
+/// `POST /embeddings` on an OpenAI-compatible server (OpenAI, LiteLLM, vLLM,
+/// Ollama, TEI). Called with reqwest directly rather than through
+/// async-openai: the request borrows the batch's texts instead of copying
+/// them, and the headers are built once; this call runs for every batch.
 pub struct OpenAiEmbedder {
-    client: OpenAiClient,
+    http: reqwest::Client,
+    url: String,
+    headers: HeaderMap,
     model: String,
     encoding: EmbedEncoding,
     timeout: Duration,
     retry: RetryPolicy,
+}
+
+/// The request body, borrowing the texts.
+#[derive(Serialize)]
+struct EmbeddingsRequest<'a> {
+    model: &'a str,
+    input: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encoding_format: Option<&'static str>,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +90,8 @@ fn vector<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<f32>, D::Error> {
 }
 
 impl OpenAiEmbedder {
+    /// A client for `base_url` (including `/v1`), sharing `http`'s connection
+    /// pool. An API key that cannot be a header value stops start-up.
     pub fn new(
         base_url: &str,
         api_key: Option<&str>,
@@ -84,36 +100,72 @@ impl OpenAiEmbedder {
         timeout: Duration,
         retry: RetryPolicy,
         http: reqwest::Client,
-    ) -> Arc<Self> {
-        Arc::new(OpenAiEmbedder {
-            client: openai::client(base_url, api_key, http),
+    ) -> Result<Arc<Self>, Error> {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(key) = api_key.filter(|k| !k.is_empty()) {
+            let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| Error::Config {
+                name: "RAGWIRE_EMBED_API_KEY".into(),
+                message: "the key (or RAGWIRE_LLM_API_KEY, its default) is not valid in an HTTP header"
+                    .into(),
+            })?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        Ok(Arc::new(OpenAiEmbedder {
+            http,
+            url: format!("{}/embeddings", base_url.trim_end_matches('/')),
+            headers,
             model,
             encoding,
             timeout,
             retry,
-        })
+        }))
     }
 
     async fn call(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
         const BACKEND: &str = "embedding service";
-        let request = CreateEmbeddingRequest {
-            model: self.model.clone(),
-            input: EmbeddingInput::StringArray(texts.to_vec()),
+        let body = serde_json::to_vec(&EmbeddingsRequest {
+            model: &self.model,
+            input: texts,
             encoding_format: match self.encoding {
-                EmbedEncoding::Base64 => Some(EncodingFormat::Base64),
+                EmbedEncoding::Base64 => Some("base64"),
                 EmbedEncoding::Float => None,
             },
-            user: None,
-            dimensions: None,
-        };
-        let raw: RawEmbeddings =
-            tokio::time::timeout(self.timeout, self.client.embeddings().create_byot(request))
+        })
+        .map_err(|e| Error::Internal(format!("cannot encode the embeddings request: {e}")))?;
+        let exchange = async {
+            let response = self
+                .http
+                .post(&self.url)
+                .headers(self.headers.clone())
+                .body(body)
+                .send()
                 .await
-                .map_err(|_| Error::Timeout {
-                    backend: BACKEND.into(),
-                    after: self.timeout,
-                })?
-                .map_err(|e| openai::map_error(BACKEND, e))?;
+                .map_err(|e| transport_error(BACKEND, &e))?;
+            let response = check_status(response)
+                .await
+                .map_err(|e| status_error(BACKEND, e))?;
+            response
+                .bytes()
+                .await
+                .map_err(|e| transport_error(BACKEND, &e))
+        };
+        let bytes = tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| Error::Timeout {
+                backend: BACKEND.into(),
+                after: self.timeout,
+            })??;
+        let raw: RawEmbeddings = serde_json::from_slice(&bytes).map_err(|e| Error::Upstream {
+            backend: BACKEND.into(),
+            status: 200,
+            message: format!(
+                "unreadable reply ({e}): {}",
+                truncate(&String::from_utf8_lossy(&bytes), 200)
+            ),
+            retry_after: None,
+        })?;
         if raw.data.len() != texts.len() {
             return Err(Error::Upstream {
                 backend: BACKEND.into(),
@@ -134,8 +186,8 @@ impl EmbedBackend for OpenAiEmbedder {
         &self.model
     }
 
-    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, Error> {
-        self.retry.run(|| self.call(&texts)).await
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
+        self.retry.run(|| self.call(texts)).await
     }
 }
 
@@ -145,6 +197,22 @@ mod tests {
 
     fn parse(json: &str) -> Result<Vec<f32>, serde_json::Error> {
         serde_json::from_str::<RawEmbedding>(json).map(|e| e.embedding)
+    }
+
+    #[test]
+    fn a_key_that_cannot_be_a_header_stops_start_up() {
+        let retry = RetryPolicy::from_config(&crate::config::Config::default().llm);
+        let made = OpenAiEmbedder::new(
+            "http://127.0.0.1:9/v1",
+            Some("line\nbreak"),
+            "m".into(),
+            EmbedEncoding::Base64,
+            Duration::from_secs(1),
+            retry,
+            reqwest::Client::new(),
+        );
+        let err = made.err().expect("refused");
+        assert!(err.to_string().contains("RAGWIRE_EMBED_API_KEY"), "{err}");
     }
 
     #[test]

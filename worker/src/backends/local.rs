@@ -114,7 +114,7 @@ impl Model {
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
         let encodings = self
             .tokenizer
-            .encode_batch(texts.to_vec(), true)
+            .encode_batch(texts.iter().map(String::as_str).collect(), true)
             .map_err(model_error)?;
         let ids: Vec<Tensor> = encodings
             .iter()
@@ -149,8 +149,9 @@ impl EmbedBackend for LocalEmbedder {
         &self.name
     }
 
-    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, Error> {
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
         let model = self.inner.clone();
+        let texts = texts.to_vec();
         tokio::task::spawn_blocking(move || model.embed(&texts))
             .await
             .map_err(|e| model_error(format!("inference task failed: {e}")))?

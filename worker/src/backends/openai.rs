@@ -13,7 +13,7 @@ use tower::ServiceBuilder;
 
 use crate::error::Error;
 
-/// The client type used for chat and embeddings.
+/// The client type used for chat.
 pub type OpenAiClient = async_openai::Client<OpenAIConfig>;
 
 /// A non-success HTTP status, with the backend's `Retry-After` hint, captured
@@ -37,21 +37,31 @@ type StatusFuture = Pin<Box<dyn Future<Output = Result<reqwest::Response, OpenAI
 
 fn status_to_error(response: reqwest::Response) -> StatusFuture {
     Box::pin(async move {
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let body = response.text().await.unwrap_or_default();
-        Err(OpenAIError::Boxed(Box::new(HttpStatusError {
-            status,
-            retry_after,
-            body,
-        })))
+        check_status(response)
+            .await
+            .map_err(|e| OpenAIError::Boxed(Box::new(e)))
+    })
+}
+
+/// The response when its status is a success; otherwise the status, the
+/// `Retry-After` hint and the body.
+pub async fn check_status(
+    response: reqwest::Response,
+) -> Result<reqwest::Response, HttpStatusError> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    let body = response.text().await.unwrap_or_default();
+    Err(HttpStatusError {
+        status,
+        retry_after,
+        body,
     })
 }
 
@@ -106,7 +116,8 @@ pub fn map_error(backend: &str, err: OpenAIError) -> Error {
     }
 }
 
-fn status_error(backend: &str, e: HttpStatusError) -> Error {
+/// The [`Error`] for a non-success status from `backend`.
+pub fn status_error(backend: &str, e: HttpStatusError) -> Error {
     if e.status == 429 {
         return Error::RateLimited {
             backend: backend.into(),

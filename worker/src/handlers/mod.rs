@@ -15,6 +15,7 @@ pub mod retrieve;
 pub mod search;
 
 use bytes::Bytes;
+use ragwire_schemas::embed::EmbedReply;
 use ragwire_schemas::{Subject, Success};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -26,11 +27,7 @@ use crate::state::State;
 pub async fn dispatch(state: &State, subject: Subject, payload: &[u8]) -> Result<Bytes, Error> {
     match subject {
         Subject::Chat => encode(chat::handle(state, decode(payload)?).await?),
-        Subject::Embed => {
-            let reply = embed::handle(state, decode(payload)?).await?;
-            let numbers = reply.dim * reply.vectors.len();
-            encode_sized(reply, numbers).await
-        }
+        Subject::Embed => encode_embed(embed::handle(state, decode(payload)?).await?).await,
         Subject::Rerank => encode(rerank::handle(state, decode(payload)?).await?),
         Subject::Index => encode(index::handle(state, decode(payload)?).await?),
         Subject::Search => encode(search::handle(state, decode(payload)?).await?),
@@ -81,18 +78,16 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Error> {
 /// a million floats there would hold up every other request of the subject.
 const LARGE_REPLY_NUMBERS: usize = 64 * 1024;
 
-/// [`encode`], on a blocking thread when the reply holds more than
-/// [`LARGE_REPLY_NUMBERS`] numbers.
-async fn encode_sized<T: Serialize + Send + 'static>(
-    reply: T,
-    numbers: usize,
-) -> Result<Bytes, Error> {
-    if numbers <= LARGE_REPLY_NUMBERS {
-        return encode(reply);
+/// An embed reply, printed by its own encoder (see
+/// [`EmbedReply::to_success_json`]), on a blocking thread when it holds more
+/// than [`LARGE_REPLY_NUMBERS`] numbers.
+async fn encode_embed(reply: EmbedReply) -> Result<Bytes, Error> {
+    if reply.dim * reply.vectors.len() <= LARGE_REPLY_NUMBERS {
+        return Ok(reply.to_success_json().into());
     }
-    tokio::task::spawn_blocking(move || encode(reply))
+    tokio::task::spawn_blocking(move || Bytes::from(reply.to_success_json()))
         .await
-        .map_err(|e| Error::Internal(format!("cannot encode reply: {e}")))?
+        .map_err(|e| Error::Internal(format!("cannot encode reply: {e}")))
 }
 
 fn encode<T: Serialize>(reply: T) -> Result<Bytes, Error> {

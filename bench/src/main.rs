@@ -82,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
             only: args.only.clone(),
             embed_calls: args.embed_calls,
             batch_window_us: args.batch_window_us,
+            dim: args.dim,
         };
         requests::run(&plan, &fake, &nats).await?;
     }

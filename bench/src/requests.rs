@@ -8,6 +8,9 @@
 //!   (every one reaches the backend), embed with one repeated text (answered
 //!   from the cache), chat; `nats-embed-b64` as `nats-embed` with the
 //!   vectors asked as base64 (`encoding_format`);
+//! - `nats-embed-inproc`: as `nats-embed` with the worker's embedding
+//!   backend a function computing the fake's vectors in its process: the
+//!   worker's own cost, without the HTTP exchange with the backend;
 //! - `proc-embed`: as `nats-embed`, with the worker as a process of its own
 //!   (the release `ragwire-worker` binary), as deployed;
 //! - `http-embed`: HTTP -> producer -> NATS -> worker -> fake, new texts.
@@ -17,11 +20,14 @@
 //! give medians over the rounds, since a shared machine drifts.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use ragwire_schemas::Subject;
+use ragwire_tests::fake::fake_vector;
 use ragwire_tests::{start_producer, start_worker, test_config, FakeOpenAi};
+use ragwire_worker::backends::embedder::EmbedBackend;
 
 use crate::load::{http_call_with, measure, nats_call, nats_call_with, Call, Outcome};
 
@@ -36,13 +42,16 @@ pub struct Plan {
     pub embed_calls: usize,
     /// The batcher's window in microseconds.
     pub batch_window_us: u64,
+    /// Embedding dimension of the fake backend.
+    pub dim: usize,
 }
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     "nats-echo",
     "nats-embed",
     "nats-embed-hit",
     "nats-embed-b64",
+    "nats-embed-inproc",
     "nats-chat",
     "proc-embed",
     "http-embed",
@@ -60,6 +69,19 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
     config.embed.cache = ragwire_worker::Config::default().embed.cache;
     let worker = start_worker(&config).await;
     let producer = start_producer(&config).await;
+    // The same worker with its embedding backend a function call.
+    let mut inproc_config = test_config(fake);
+    inproc_config.limits = config.limits.clone();
+    inproc_config.embed = config.embed.clone();
+    let inproc = if wanted("nats-embed-inproc") {
+        let dim = plan.dim;
+        let state = ragwire_worker::State::new(inproc_config.clone())?
+            .with_embed_backend(Arc::new(InProcess { dim }));
+        let client = ragwire_tests::nats().await;
+        Some(ragwire_worker::service::start_with_state(state, client).await?)
+    } else {
+        None
+    };
 
     let echo_subject = format!("{}.echo", config.prefix);
     let mut echo = nats
@@ -113,9 +135,6 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
     };
     let chat =
         Bytes::from_static(br#"{"messages":[{"role":"user","content":"the quick brown fox"}]}"#);
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(1024)
-        .build()?;
     let embed_subject = Subject::Embed.subject(&config.prefix);
     let scenarios: Vec<(&str, Call)> = vec![
         (
@@ -135,6 +154,14 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
             nats_call_with(nats.clone(), embed_subject, fresh_b64),
         ),
         (
+            "nats-embed-inproc",
+            nats_call_with(
+                nats.clone(),
+                Subject::Embed.subject(&inproc_config.prefix),
+                fresh,
+            ),
+        ),
+        (
             "nats-chat",
             nats_call(nats.clone(), Subject::Chat.subject(&config.prefix), chat),
         ),
@@ -142,10 +169,7 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
             "proc-embed",
             nats_call_with(nats.clone(), Subject::Embed.subject(&proc_prefix), fresh),
         ),
-        (
-            "http-embed",
-            http_call_with(http, producer.url("/embed"), fresh),
-        ),
+        ("http-embed", http_call_with(producer.addr, "/embed", fresh)),
     ]
     .into_iter()
     .filter(|(name, _)| wanted(name))
@@ -169,6 +193,10 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
     }
     worker.shutdown().await;
     let _ = std::fs::remove_dir_all(&config.data_dir);
+    if let Some(inproc) = inproc {
+        inproc.shutdown().await;
+        let _ = std::fs::remove_dir_all(&inproc_config.data_dir);
+    }
 
     println!();
     println!("medians over the rounds:");
@@ -226,6 +254,23 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
         fake.chat_calls()
     );
     Ok(())
+}
+
+/// An embedding backend that is a function call: the fake's vectors,
+/// without the HTTP exchange.
+struct InProcess {
+    dim: usize,
+}
+
+#[async_trait::async_trait]
+impl EmbedBackend for InProcess {
+    fn model(&self) -> &str {
+        "fake-embed"
+    }
+
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, ragwire_worker::Error> {
+        Ok(texts.iter().map(|t| fake_vector(t, self.dim)).collect())
+    }
 }
 
 fn median(mut values: Vec<f64>) -> f64 {

@@ -83,7 +83,14 @@ pub async fn start_with_client(
     config: Config,
     client: async_nats::Client,
 ) -> Result<WorkerHandle, Error> {
-    let mut state = State::new(config)?;
+    start_with_state(State::new(config)?, client).await
+}
+
+/// Starts a worker with backends already built (see [`State::new`]).
+pub async fn start_with_state(
+    mut state: State,
+    client: async_nats::Client,
+) -> Result<WorkerHandle, Error> {
     if state.config.jobs.enabled {
         // A NATS server without JetStream still serves every other subject.
         match Jobs::setup(&client, &state.config).await {

@@ -201,7 +201,7 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
     println!();
     println!("medians over the rounds:");
     println!(
-        "{:<14} {:>5} {:>10} {:>9} {:>9} {:>9} {:>7}",
+        "{:<17} {:>5} {:>10} {:>9} {:>9} {:>9} {:>7}",
         "scenario", "conc", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"
     );
     for &c in &plan.concurrency {
@@ -209,7 +209,7 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
             let runs = &cells[&(*name, c)];
             let med = |f: fn(&Outcome) -> f64| median(runs.iter().map(f).collect());
             println!(
-                "{:<14} {:>5} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>7}",
+                "{:<17} {:>5} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>7}",
                 name,
                 c,
                 med(|o| o.rps),
@@ -231,7 +231,7 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
         .collect();
     print!("{:>5}", "conc");
     for name in &others {
-        print!(" {name:>15}");
+        print!(" {name:>17}");
     }
     println!();
     for &c in &plan.concurrency {
@@ -243,7 +243,7 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
                 .zip(echo)
                 .map(|(o, e)| o.rps / e.rps)
                 .collect();
-            print!(" {:>14.0}%", 100.0 * median(ratios));
+            print!(" {:>16.0}%", 100.0 * median(ratios));
         }
         println!();
     }

@@ -16,6 +16,8 @@ pub mod search;
 
 use bytes::Bytes;
 use ragwire_schemas::embed::EmbedReply;
+use ragwire_schemas::retrieve::RetrieveRequest;
+use ragwire_schemas::search::SearchRequest;
 use ragwire_schemas::{Subject, Success};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -30,8 +32,16 @@ pub async fn dispatch(state: &State, subject: Subject, payload: &[u8]) -> Result
         Subject::Embed => encode_embed(embed::handle(state, decode(payload)?).await?).await,
         Subject::Rerank => encode(rerank::handle(state, decode(payload)?).await?),
         Subject::Index => encode(index::handle(state, decode(payload)?).await?),
-        Subject::Search => encode(search::handle(state, decode(payload)?).await?),
-        Subject::Retrieve => encode(retrieve::handle(state, decode(payload)?).await?),
+        Subject::Search => {
+            let req: SearchRequest = decode(payload)?;
+            let many = req.top_k > MANY_HITS;
+            encode_off_task(search::handle(state, req).await?, many).await
+        }
+        Subject::Retrieve => {
+            let req: RetrieveRequest = decode(payload)?;
+            let many = req.top_k > MANY_HITS;
+            encode_off_task(retrieve::handle(state, req).await?, many).await
+        }
         Subject::GraphExtract => encode(graph_extract::handle(state, decode(payload)?).await?),
         Subject::GraphUpsert => encode(graph_upsert::handle(state, decode(payload)?).await?),
         Subject::GraphQuery => encode(graph_query::handle(state, decode(payload)?).await?),
@@ -77,6 +87,24 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Error> {
 /// small requests run on their endpoint's task (see `service`), and printing
 /// a million floats there would hold up every other request of the subject.
 const LARGE_REPLY_NUMBERS: usize = 64 * 1024;
+
+/// Hits asked for above which a search or retrieve reply is encoded on a
+/// blocking thread: each hit carries its chunk's text and metadata, so a
+/// thousand of them take milliseconds to print.
+const MANY_HITS: usize = 64;
+
+/// [`encode`], on a blocking thread when `large`.
+async fn encode_off_task<T: Serialize + Send + 'static>(
+    reply: T,
+    large: bool,
+) -> Result<Bytes, Error> {
+    if !large {
+        return encode(reply);
+    }
+    tokio::task::spawn_blocking(move || encode(reply))
+        .await
+        .map_err(|e| Error::Internal(format!("cannot encode reply: {e}")))?
+}
 
 /// An embed reply, printed by its own encoder (see
 /// [`EmbedReply::to_success_json`]), on a blocking thread when it holds more

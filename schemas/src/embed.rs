@@ -37,11 +37,12 @@ pub struct EmbedReply {
 }
 
 impl EmbedReply {
-    /// This reply as the JSON of [`crate::Success`] (`{"ok":true,...}`), the
-    /// same document serde writes, in a fraction of the time: serde_json
+    /// This reply as the JSON of [`crate::Success`] (`{"ok":true,...}`): the
+    /// same values serde writes, in a fraction of the time, as serde_json
     /// passes every number to its writer in a call of its own, which costs
     /// more than printing it, and a reply is mostly numbers. Numbers are
-    /// shortest round-trip digits (exact f32 values); a non-finite one is
+    /// shortest round-trip digits (exact f32 values; an exponent may be
+    /// written `1e16` where serde_json writes `1e+16`); a non-finite one is
     /// `null`, as with serde_json.
     pub fn to_success_json(&self) -> Vec<u8> {
         // Destructured so that a new field cannot be left out unnoticed.
@@ -50,8 +51,12 @@ impl EmbedReply {
             dim,
             model,
         } = self;
-        let numbers = dim * vectors.len();
-        let mut out = Vec::with_capacity(64 + numbers * 12);
+        let room = match vectors {
+            // Grown vector by vector as the numbers are printed.
+            Vectors::Float(_) => 0,
+            Vectors::Base64(v) => v.iter().map(|s| s.len() + 3).sum(),
+        };
+        let mut out = Vec::with_capacity(64 + room + model.as_ref().map_or(0, String::len));
         out.extend_from_slice(br#"{"ok":true,"vectors":"#);
         match vectors {
             Vectors::Float(v) => write_f32_arrays(&mut out, v),
@@ -114,7 +119,7 @@ pub fn f32s_to_base64(vector: &[f32]) -> String {
 pub fn base64_to_f32s(text: &str) -> Result<Vec<f32>, String> {
     let bytes = base64_simd::STANDARD
         .decode_to_vec(text)
-        .map_err(|e| format!("not valid base64: {e}"))?;
+        .map_err(|_| format!("not valid base64: {}", base64_fault(text)))?;
     if bytes.len() % 4 != 0 {
         return Err(format!(
             "{} bytes are not a whole number of f32s",
@@ -125,6 +130,20 @@ pub fn base64_to_f32s(text: &str) -> Result<Vec<f32>, String> {
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect())
+}
+
+/// What is wrong with `text`, which failed to decode as padded base64
+/// (the decoder itself does not say).
+fn base64_fault(text: &str) -> String {
+    let symbol = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
+    let body = text.trim_end_matches('=');
+    match body.bytes().position(|b| !symbol(&b)) {
+        Some(at) => format!("invalid character at offset {at}"),
+        None if !text.len().is_multiple_of(4) => {
+            format!("{} characters, not a multiple of 4", text.len())
+        }
+        None => "bad padding or trailing bits".to_owned(),
+    }
 }
 
 /// Vectors as numbers or as base64 strings, as the request asked.
@@ -262,5 +281,10 @@ mod tests {
         let floats: Vectors = serde_json::from_str("[[0.5,1.0]]").unwrap();
         assert_eq!(floats.decode().unwrap(), vec![vec![0.5, 1.0]]);
         assert_eq!(Vectors::Base64(vec!["AAAAAAA=".into()]).decode(), None);
+        // Bad base64 is described, not only refused.
+        let fault = |s: &str| base64_to_f32s(s).unwrap_err();
+        assert!(fault("not base64!").ends_with("invalid character at offset 3"));
+        assert!(fault("AAAAA").ends_with("5 characters, not a multiple of 4"));
+        assert!(fault("AAA=AAAA").contains("invalid character at offset 3"));
     }
 }

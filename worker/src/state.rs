@@ -86,6 +86,8 @@ impl State {
 
     /// This state with `backend` behind the embedding batcher instead of
     /// the configured one (for tests and benchmarks that bring their own).
+    /// The configured backend was built by [`State::new`] all the same: with
+    /// no embedding URL, the local model must load.
     pub fn with_embed_backend(mut self, backend: Arc<dyn EmbedBackend>) -> State {
         self.embedder = Embedder::spawn(backend, batching(&self.config));
         self

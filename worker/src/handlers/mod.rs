@@ -16,8 +16,6 @@ pub mod search;
 
 use bytes::Bytes;
 use ragwire_schemas::embed::EmbedReply;
-use ragwire_schemas::retrieve::RetrieveRequest;
-use ragwire_schemas::search::SearchRequest;
 use ragwire_schemas::{Subject, Success};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -33,14 +31,18 @@ pub async fn dispatch(state: &State, subject: Subject, payload: &[u8]) -> Result
         Subject::Rerank => encode(rerank::handle(state, decode(payload)?).await?),
         Subject::Index => encode(index::handle(state, decode(payload)?).await?),
         Subject::Search => {
-            let req: SearchRequest = decode(payload)?;
-            let many = req.top_k > MANY_HITS;
-            encode_off_task(search::handle(state, req).await?, many).await
+            let reply = search::handle(state, decode(payload)?).await?;
+            let many = reply.hits.len() > MANY_ITEMS;
+            encode_off_task(reply, many).await
         }
         Subject::Retrieve => {
-            let req: RetrieveRequest = decode(payload)?;
-            let many = req.top_k > MANY_HITS;
-            encode_off_task(retrieve::handle(state, req).await?, many).await
+            let reply = retrieve::handle(state, decode(payload)?).await?;
+            let graph = reply
+                .subgraph
+                .as_ref()
+                .map_or(0, |g| g.nodes.len() + g.edges.len());
+            let many = reply.hits.len() + graph > MANY_ITEMS;
+            encode_off_task(reply, many).await
         }
         Subject::GraphExtract => encode(graph_extract::handle(state, decode(payload)?).await?),
         Subject::GraphUpsert => encode(graph_upsert::handle(state, decode(payload)?).await?),
@@ -88,10 +90,10 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Error> {
 /// a million floats there would hold up every other request of the subject.
 const LARGE_REPLY_NUMBERS: usize = 64 * 1024;
 
-/// Hits asked for above which a search or retrieve reply is encoded on a
-/// blocking thread: each hit carries its chunk's text and metadata, so a
-/// thousand of them take milliseconds to print.
-const MANY_HITS: usize = 64;
+/// Hits (and graph nodes and edges) above which a search or retrieve reply
+/// is encoded on a blocking thread: each hit carries its chunk's text and
+/// metadata, so a thousand of them take milliseconds to print.
+const MANY_ITEMS: usize = 64;
 
 /// [`encode`], on a blocking thread when `large`.
 async fn encode_off_task<T: Serialize + Send + 'static>(

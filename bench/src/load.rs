@@ -112,7 +112,11 @@ pub fn http_call_with(
             .expect("a valid request");
         let idle = idle.clone();
         Box::pin(async move {
-            let reused = idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            // A kept connection the server has closed is dropped, not used.
+            let reused = {
+                let mut idle = idle.lock().unwrap_or_else(|p| p.into_inner());
+                std::iter::from_fn(|| idle.pop()).find(|c| !c.is_closed())
+            };
             let mut conn = match reused {
                 Some(conn) => conn,
                 None => match connect(addr).await {
@@ -123,16 +127,17 @@ pub fn http_call_with(
             if conn.ready().await.is_err() {
                 return false;
             }
-            let ok = match conn.send_request(request).await {
-                Ok(response) => {
-                    response.status().is_success() && response.into_body().collect().await.is_ok()
-                }
-                Err(_) => false,
+            let Ok(response) = conn.send_request(request).await else {
+                return false;
             };
-            if ok {
-                idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            let success = response.status().is_success();
+            // A reply read to its end leaves the connection reusable, an
+            // error status included.
+            if response.into_body().collect().await.is_err() {
+                return false;
             }
-            ok
+            idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            success
         })
     })
 }

@@ -1,10 +1,12 @@
 //! `ragwire-bench`: requests/s and latency percentiles of ragwire against the
 //! raw NATS request-reply it is built on, measured in one run: the
-//! request-reply scenarios ([`requests`]), then index and search on the
+//! request-reply scenarios ([`requests`]), the cost of printing an embed
+//! reply ([`codec`]), then index and search on the
 //! embedded vector store ([`vectors`]), graph extraction with a serial
 //! against a hedged provider chain ([`extract`]), and bulk indexing through
 //! ingest jobs with 1 and 2 worker processes ([`ingest`]).
 
+mod codec;
 mod extract;
 mod ingest;
 mod load;
@@ -85,6 +87,9 @@ async fn main() -> anyhow::Result<()> {
             dim: args.dim,
         };
         requests::run(&plan, &fake, &nats).await?;
+    }
+    if !focused {
+        codec::run(args.dim);
     }
     if !focused && !args.no_vectors {
         let vector_levels: Vec<usize> = args

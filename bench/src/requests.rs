@@ -121,17 +121,15 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
     };
 
     let embed = Bytes::from_static(br#"{"texts":["the quick brown fox jumps over the lazy dog"]}"#);
-    // A new text each time: every request is a cache miss and reaches the
-    // backend.
-    let fresh = |n: u64| {
-        Bytes::from(format!(
-            r#"{{"texts":["the quick brown fox jumps over the lazy dog {n}"]}}"#
-        ))
-    };
-    let fresh_b64 = |n: u64| {
-        Bytes::from(format!(
-            r#"{{"texts":["the quick brown fox jumps over the lazy dog {n}"],"encoding_format":"base64"}}"#
-        ))
+    // A new text each time, and a word of its own per scenario (scenarios
+    // share a worker and its cache): every request is a cache miss and
+    // reaches the backend.
+    let fresh = |scenario: &'static str, extra: &'static str| {
+        move |n: u64| {
+            Bytes::from(format!(
+                r#"{{"texts":["the quick brown fox jumps over the lazy dog {scenario} {n}"]{extra}}}"#
+            ))
+        }
     };
     let chat =
         Bytes::from_static(br#"{"messages":[{"role":"user","content":"the quick brown fox"}]}"#);
@@ -143,7 +141,7 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
         ),
         (
             "nats-embed",
-            nats_call_with(nats.clone(), embed_subject.clone(), fresh),
+            nats_call_with(nats.clone(), embed_subject.clone(), fresh("embed", "")),
         ),
         (
             "nats-embed-hit",
@@ -151,14 +149,18 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
         ),
         (
             "nats-embed-b64",
-            nats_call_with(nats.clone(), embed_subject, fresh_b64),
+            nats_call_with(
+                nats.clone(),
+                embed_subject,
+                fresh("b64", r#","encoding_format":"base64""#),
+            ),
         ),
         (
             "nats-embed-inproc",
             nats_call_with(
                 nats.clone(),
                 Subject::Embed.subject(&inproc_config.prefix),
-                fresh,
+                fresh("inproc", ""),
             ),
         ),
         (
@@ -167,9 +169,16 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
         ),
         (
             "proc-embed",
-            nats_call_with(nats.clone(), Subject::Embed.subject(&proc_prefix), fresh),
+            nats_call_with(
+                nats.clone(),
+                Subject::Embed.subject(&proc_prefix),
+                fresh("proc", ""),
+            ),
         ),
-        ("http-embed", http_call_with(producer.addr, "/embed", fresh)),
+        (
+            "http-embed",
+            http_call_with(producer.addr, "/embed", fresh("http", "")),
+        ),
     ]
     .into_iter()
     .filter(|(name, _)| wanted(name))

@@ -67,7 +67,7 @@ pub async fn check_status(
 
 /// `Retry-After` in seconds (integer or decimal), at most a day. HTTP dates
 /// are ignored.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
+fn parse_retry_after(value: &str) -> Option<Duration> {
     const DAY: f64 = 86_400.0;
     let seconds = value.trim().parse::<f64>().ok().filter(|s| *s >= 0.0)?;
     Duration::try_from_secs_f64(seconds.min(DAY)).ok()

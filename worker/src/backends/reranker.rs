@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::openai::{parse_retry_after, transport_error, truncate};
+use super::openai::{check_status, transport_error, truncate};
 use crate::config::{ms, RerankConfig, RerankFormat};
 use crate::error::Error;
 use crate::retry::RetryPolicy;
@@ -88,28 +88,22 @@ impl Reranker {
             request = request.bearer_auth(key);
         }
         let response = request.send().await.map_err(|e| self.transport(e))?;
-        let status = response.status();
-        if !status.is_success() {
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
-            let text = response.text().await.unwrap_or_default();
-            return Err(if status.as_u16() == 429 {
+        let response = check_status(response).await.map_err(|e| {
+            if e.status == 429 {
                 Error::RateLimited {
                     backend: BACKEND.into(),
-                    retry_after,
+                    retry_after: e.retry_after,
                 }
             } else {
                 Error::Upstream {
                     backend: BACKEND.into(),
-                    status: status.as_u16(),
-                    message: truncate(&text, 300).to_owned(),
-                    retry_after,
+                    status: e.status,
+                    message: truncate(&e.body, 300).to_owned(),
+                    retry_after: e.retry_after,
                 }
-            });
-        }
+            }
+        })?;
+        let status = response.status();
         let bytes = response.bytes().await.map_err(|e| self.transport(e))?;
         let parsed = match self.format {
             RerankFormat::Tei => serde_json::from_slice::<Vec<Scored>>(&bytes),

@@ -15,7 +15,6 @@ pub mod retrieve;
 pub mod search;
 
 use bytes::Bytes;
-use ragwire_schemas::embed::EmbedReply;
 use ragwire_schemas::{Subject, Success};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -27,13 +26,18 @@ use crate::state::State;
 pub async fn dispatch(state: &State, subject: Subject, payload: &[u8]) -> Result<Bytes, Error> {
     match subject {
         Subject::Chat => encode(chat::handle(state, decode(payload)?).await?),
-        Subject::Embed => encode_embed(embed::handle(state, decode(payload)?).await?).await,
+        Subject::Embed => {
+            // Printed by its own encoder: see `EmbedReply::to_success_json`.
+            let reply = embed::handle(state, decode(payload)?).await?;
+            let large = reply.dim * reply.vectors.len() > LARGE_REPLY_NUMBERS;
+            print(large, move || Ok(reply.to_success_json().into())).await
+        }
         Subject::Rerank => encode(rerank::handle(state, decode(payload)?).await?),
         Subject::Index => encode(index::handle(state, decode(payload)?).await?),
         Subject::Search => {
             let reply = search::handle(state, decode(payload)?).await?;
             let many = reply.hits.len() > MANY_ITEMS;
-            encode_off_task(reply, many).await
+            print(many, move || encode(reply)).await
         }
         Subject::Retrieve => {
             let reply = retrieve::handle(state, decode(payload)?).await?;
@@ -42,7 +46,7 @@ pub async fn dispatch(state: &State, subject: Subject, payload: &[u8]) -> Result
                 .as_ref()
                 .map_or(0, |g| g.nodes.len() + g.edges.len());
             let many = reply.hits.len() + graph > MANY_ITEMS;
-            encode_off_task(reply, many).await
+            print(many, move || encode(reply)).await
         }
         Subject::GraphExtract => encode(graph_extract::handle(state, decode(payload)?).await?),
         Subject::GraphUpsert => encode(graph_upsert::handle(state, decode(payload)?).await?),
@@ -95,29 +99,18 @@ const LARGE_REPLY_NUMBERS: usize = 64 * 1024;
 /// metadata, so a thousand of them take milliseconds to print.
 const MANY_ITEMS: usize = 64;
 
-/// [`encode`], on a blocking thread when `large`.
-async fn encode_off_task<T: Serialize + Send + 'static>(
-    reply: T,
+/// Runs `print`, the encoding of a reply, here, or on a blocking thread when
+/// the reply is `large`.
+async fn print(
     large: bool,
+    print: impl FnOnce() -> Result<Bytes, Error> + Send + 'static,
 ) -> Result<Bytes, Error> {
     if !large {
-        return encode(reply);
+        return print();
     }
-    tokio::task::spawn_blocking(move || encode(reply))
+    tokio::task::spawn_blocking(print)
         .await
         .map_err(|e| Error::Internal(format!("cannot encode reply: {e}")))?
-}
-
-/// An embed reply, printed by its own encoder (see
-/// [`EmbedReply::to_success_json`]), on a blocking thread when it holds more
-/// than [`LARGE_REPLY_NUMBERS`] numbers.
-async fn encode_embed(reply: EmbedReply) -> Result<Bytes, Error> {
-    if reply.dim * reply.vectors.len() <= LARGE_REPLY_NUMBERS {
-        return Ok(reply.to_success_json().into());
-    }
-    tokio::task::spawn_blocking(move || Bytes::from(reply.to_success_json()))
-        .await
-        .map_err(|e| Error::Internal(format!("cannot encode reply: {e}")))
 }
 
 fn encode<T: Serialize>(reply: T) -> Result<Bytes, Error> {

@@ -348,3 +348,52 @@ async fn in_flight_bound_applies_back_pressure() {
     );
     worker.shutdown().await;
 }
+
+#[tokio::test]
+async fn embedding_and_reranker_statuses_become_error_replies() {
+    let fake = FakeOpenAi::start().await;
+    let mut config = test_config(&fake);
+    config.llm.max_retries = 2;
+    let worker = start_worker(&config).await;
+    let nats = nats().await;
+    let embed = json!({"texts": ["a"]});
+    let rerank = json!({"query": "q", "documents": ["d"]});
+
+    // Rate limited for good: retried after the hint, then a 429 reply.
+    fake.set(Behaviour {
+        fail_times: usize::MAX,
+        fail_status: 429,
+        retry_after: Some("0.01".into()),
+        ..Default::default()
+    });
+    for (subject, body) in [(Subject::Embed, &embed), (Subject::Rerank, &rerank)] {
+        let reply = request(&nats, &config.prefix, subject, body).await;
+        assert_error(&reply, 429, "rate limited");
+    }
+    assert_eq!(fake.embed_calls(), 3, "one attempt and two retries");
+    assert_eq!(fake.rerank_calls(), 3, "one attempt and two retries");
+
+    // A refusal is not retried: a 502 that says what the backend said.
+    fake.set(Behaviour {
+        fail_times: usize::MAX,
+        fail_status: 400,
+        ..Default::default()
+    });
+    for (subject, body) in [(Subject::Embed, &embed), (Subject::Rerank, &rerank)] {
+        let reply = request(&nats, &config.prefix, subject, body).await;
+        assert_error(&reply, 502, "scripted failure 400");
+    }
+    assert_eq!(fake.embed_calls(), 4);
+    assert_eq!(fake.rerank_calls(), 4);
+
+    // One 503, then an answer: the retry succeeds.
+    fake.set(Behaviour {
+        fail_times: 1,
+        fail_status: 503,
+        ..Default::default()
+    });
+    let reply = json(&request(&nats, &config.prefix, Subject::Rerank, &rerank).await);
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(fake.rerank_calls(), 6);
+    worker.shutdown().await;
+}

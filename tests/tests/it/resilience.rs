@@ -397,3 +397,35 @@ async fn embedding_and_reranker_statuses_become_error_replies() {
     assert_eq!(fake.rerank_calls(), 6);
     worker.shutdown().await;
 }
+
+#[tokio::test]
+async fn unreadable_embedding_replies_are_502() {
+    // A service that answers 200 with HTML for the text `garbage`, and one
+    // vector whatever it is asked otherwise.
+    let service = axum::Router::new().route(
+        "/v1/embeddings",
+        axum::routing::post(|body: axum::Json<serde_json::Value>| async move {
+            if body["input"][0] == "garbage" {
+                "<html>oops</html>".to_owned()
+            } else {
+                json!({"data": [{"index": 0, "embedding": [0.5]}]}).to_string()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, service).await });
+    let fake = FakeOpenAi::start().await;
+    let mut config = test_config(&fake);
+    config.embed.base_url = Some(format!("http://{addr}/v1"));
+    let worker = start_worker(&config).await;
+    let nats = nats().await;
+    let garbage = json!({"texts": ["garbage"]});
+    let reply = request(&nats, &config.prefix, Subject::Embed, &garbage).await;
+    assert_error(&reply, 502, "unreadable reply");
+    assert_error(&reply, 502, "<html>oops</html>");
+    let two = json!({"texts": ["a", "b"]});
+    let reply = request(&nats, &config.prefix, Subject::Embed, &two).await;
+    assert_error(&reply, 502, "1 vectors for 2 texts");
+    worker.shutdown().await;
+}

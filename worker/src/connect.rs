@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use crate::config::NatsConfig;
 use crate::error::Error;
 
@@ -71,4 +73,29 @@ fn unreachable(url: &str, why: &str) -> Error {
          e.g. `nats-server -js` (Debian package nats-server) or \
          `docker compose up -d nats`, or point NATS_URL at one."
     ))
+}
+
+/// Returns once the server has taken every subscription this client sent.
+///
+/// A flush only empties the socket buffer; the server may not have read the
+/// subscriptions yet, and a request sent at once from another connection
+/// would find no responder. The server handles one connection's messages in
+/// order, so a message to ourselves coming back means the subscriptions
+/// before it are in place.
+pub async fn subscriptions_live(client: &async_nats::Client) -> Result<(), Error> {
+    let fail = |e: String| Error::Nats(format!("cannot confirm the subscriptions: {e}"));
+    let inbox = client.new_inbox();
+    let mut echo = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    client
+        .publish(inbox, bytes::Bytes::new())
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    match tokio::time::timeout(Duration::from_secs(10), echo.next()).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(fail("the connection closed".into())),
+        Err(_) => Err(fail("no answer from the server within 10 s".into())),
+    }
 }

@@ -153,11 +153,7 @@ pub async fn start_with_state(
             tracker.clone(),
         )));
     }
-    // The subscriptions are live on the server once this returns.
-    client
-        .flush()
-        .await
-        .map_err(|e| Error::Nats(format!("cannot flush subscriptions: {e}")))?;
+    crate::connect::subscriptions_live(&client).await?;
     tracing::info!(id = %id, prefix = %config.prefix, queue_group = %config.queue_group, "worker started");
 
     let token = shutdown.clone();

@@ -187,7 +187,9 @@ async fn progress_events_arrive_in_order_and_match_the_status_also_over_http() {
     let nats = nats().await;
     let p = config.prefix.as_str();
     let mut events = nats.subscribe(format!("{p}.jobs.events.>")).await.unwrap();
-    nats.flush().await.unwrap();
+    ragwire_worker::connect::subscriptions_live(&nats)
+        .await
+        .unwrap();
     let text: String = (0..40)
         .map(|i| format!("Sentence number {i} of the handbook. "))
         .collect();

@@ -263,3 +263,30 @@ pub fn error_code(message: &async_nats::Message) -> Option<u16> {
         .parse()
         .ok()
 }
+
+/// A workspace binary (`ragwire`, `ragwire-worker`) beside the test binary;
+/// a missing one fails the test.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let bin = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("the target folder")
+        .join(name);
+    assert!(
+        bin.is_file(),
+        "{} is missing: `cargo build --workspace --bins` first (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A child process killed when dropped, so a failing test leaves none behind.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

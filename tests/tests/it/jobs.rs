@@ -417,29 +417,6 @@ async fn two_workers_share_the_stream() {
     drop_jobs(&config).await;
 }
 
-/// A child process killed when dropped, so a failing test leaves none behind.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The `ragwire-worker` binary next to the test binary.
-fn worker_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let bin = dir.join("ragwire-worker");
-    assert!(
-        bin.is_file(),
-        "{} is missing: `cargo build --workspace --bins` first (scripts/test does)",
-        bin.display()
-    );
-    bin
-}
-
 #[tokio::test]
 async fn a_worker_killed_mid_run_loses_nothing() {
     let fake = FakeOpenAi::start_with(
@@ -455,7 +432,7 @@ async fn a_worker_killed_mid_run_loses_nothing() {
     std::fs::create_dir_all(&config.data_dir).unwrap();
     let log = std::fs::File::create(config.data_dir.join("child.log")).unwrap();
     let mut child = Killed(
-        std::process::Command::new(worker_binary())
+        std::process::Command::new(binary("ragwire-worker"))
             .env_clear()
             .env("NATS_URL", &config.nats.url)
             .env("RAGWIRE_PREFIX", &config.prefix)
@@ -544,17 +521,7 @@ async fn a_worker_killed_mid_run_loses_nothing() {
 
 /// Runs `ragwire ARGS` against `config`'s NATS and prefix.
 async fn ragwire(config: &ragwire_worker::Config, args: &[&str]) -> std::process::Output {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .unwrap()
-        .join("ragwire");
-    assert!(
-        bin.is_file(),
-        "{} is missing: `cargo build --workspace --bins` first (scripts/test does)",
-        bin.display()
-    );
+    let bin = binary("ragwire");
     tokio::process::Command::new(bin)
         .args(args)
         .env("NATS_URL", &config.nats.url)

@@ -7,6 +7,7 @@ mod graph;
 mod graph_store;
 mod http;
 mod jobs;
+mod process;
 mod qdrant_server;
 mod resilience;
 mod retrieve;

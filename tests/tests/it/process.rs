@@ -1,0 +1,130 @@
+//! The `ragwire-worker` binary as deployed: start-up without a NATS server,
+//! and SIGTERM with a request in flight.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use ragwire_schemas::Subject;
+use ragwire_tests::*;
+use serde_json::Value;
+
+#[tokio::test]
+async fn without_nats_the_worker_fails_fast_and_says_how_to_start_one() {
+    let data = test_data_dir(&unique_prefix());
+    let started = Instant::now();
+    let run = tokio::process::Command::new(binary("ragwire-worker"))
+        .env_clear()
+        // Nothing listens on port 1: the connection is refused.
+        .env("NATS_URL", "nats://127.0.0.1:1")
+        .env("RAGWIRE_DATA_DIR", &data)
+        .env("RAGWIRE_EMBED_BASE_URL", "http://127.0.0.1:9/v1")
+        .stdin(Stdio::null())
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the worker gives up instead of retrying")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stderr.contains("cannot connect to NATS at nats://127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nats-server -js"), "{stderr}");
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
+    let fake = FakeOpenAi::start().await;
+    let config = test_config(&fake);
+    let p = config.prefix.clone();
+    std::fs::create_dir_all(&config.data_dir).unwrap();
+    let log_path = config.data_dir.join("child.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Killed(
+        std::process::Command::new(binary("ragwire-worker"))
+            .env_clear()
+            .env("NATS_URL", &config.nats.url)
+            .env("RAGWIRE_PREFIX", &p)
+            .env("RAGWIRE_DATA_DIR", &config.data_dir)
+            .env(
+                "RAGWIRE_EMBED_BASE_URL",
+                config.embed.base_url.as_ref().unwrap(),
+            )
+            .env("RAGWIRE_EMBED_MODEL", "fake-embed")
+            .env("RAGWIRE_LLM_BASE_URL", &config.llm.base_url)
+            .env("RAGWIRE_JOBS", "false")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let nats = nats().await;
+    let subject = Subject::Chat.subject(&p);
+    let chat = r#"{"messages": [{"role": "user", "content": "hi"}]}"#;
+    let started = Instant::now();
+    while nats.request(subject.clone(), chat.into()).await.is_err() {
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "the worker exited; see {}",
+            log_path.display()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the worker did not start; see {}",
+            log_path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    fake.set(Behaviour {
+        delay: Duration::from_millis(1500),
+        ..Default::default()
+    });
+    let calls = fake.chat_calls();
+    let in_flight = tokio::spawn({
+        let nats = nats.clone();
+        let subject = subject.clone();
+        async move { nats.request(subject, chat.into()).await }
+    });
+    // The signal comes once the request is at the backend.
+    while fake.chat_calls() == calls {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let signalled = Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+
+    let reply = in_flight
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
+    let v: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(reply
+        .headers
+        .is_none_or(|h| h.get("Nats-Service-Error-Code").is_none()));
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(15),
+            "the worker did not exit; see {}",
+            log_path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}; see {}", log_path.display());
+    // Gone from the queue group: nobody answers any more.
+    assert!(nats.request(subject, chat.into()).await.is_err());
+}

@@ -29,8 +29,23 @@ pub async fn connect(config: &NatsConfig, name: &str) -> Result<async_nats::Clie
                 other => tracing::info!(event = %other, "NATS connection event"),
             }
         });
-    if let (Some(user), Some(password)) = (&config.user, &config.password) {
-        options = options.user_and_password(user.clone(), password.clone());
+    match (&config.user, &config.password) {
+        (Some(user), Some(password)) => {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        (None, None) => {}
+        (Some(_), None) => {
+            return Err(Error::config(
+                "NATS_PASSWORD",
+                "NATS_USER is set without NATS_PASSWORD: set both or neither",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(Error::config(
+                "NATS_USER",
+                "NATS_PASSWORD is set without NATS_USER: set both or neither",
+            ))
+        }
     }
     if let Some(token) = &config.token {
         options = options.token(token.clone());
@@ -97,5 +112,26 @@ pub async fn subscriptions_live(client: &async_nats::Client) -> Result<(), Error
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(fail("the connection closed".into())),
         Err(_) => Err(fail("no answer from the server within 10 s".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_user_without_a_password_stops_start_up() {
+        let config = NatsConfig {
+            user: Some("app".into()),
+            ..NatsConfig::default()
+        };
+        let err = connect(&config, "test").await.err().expect("refused");
+        assert!(err.to_string().contains("NATS_PASSWORD"), "{err}");
+        let config = NatsConfig {
+            password: Some("secret".into()),
+            ..NatsConfig::default()
+        };
+        let err = connect(&config, "test").await.err().expect("refused");
+        assert!(err.to_string().contains("NATS_USER"), "{err}");
     }
 }

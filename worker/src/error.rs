@@ -21,7 +21,7 @@ pub enum Error {
     /// The request is larger than the configured limit (413).
     #[error("{what} is {size}, above the limit of {limit}")]
     TooLarge {
-        what: &'static str,
+        what: std::borrow::Cow<'static, str>,
         size: usize,
         limit: usize,
     },
@@ -159,7 +159,7 @@ mod tests {
         assert_eq!(Error::bad_request("x").to_body().code, 400);
         assert_eq!(
             Error::TooLarge {
-                what: "body",
+                what: "body".into(),
                 size: 2,
                 limit: 1
             }

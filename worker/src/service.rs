@@ -297,7 +297,7 @@ async fn respond(shared: &Shared, subject: Subject, request: Request) {
     let result = result.and_then(|body| {
         if max_payload > 0 && body.len() > room {
             Err(Error::TooLarge {
-                what: "reply size in bytes",
+                what: "the reply size in bytes".into(),
                 size: body.len(),
                 limit: room,
             })
@@ -364,7 +364,7 @@ async fn run(state: &State, subject: Subject, payload: &Bytes) -> Result<Bytes, 
     let limit = state.config.limits.max_request_bytes;
     if payload.len() > limit {
         return Err(Error::TooLarge {
-            what: "request size in bytes",
+            what: "the request size in bytes".into(),
             size: payload.len(),
             limit,
         });

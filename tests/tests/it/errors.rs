@@ -108,7 +108,7 @@ async fn bad_input_gets_named_400_class_errors() {
             Subject::Embed,
             j(json!({"texts": vec!["a"; 11]})),
             413,
-            "limit of 10",
+            "the number of items in `texts` is 11, above the limit of 10",
         ),
         (
             Subject::Embed,

@@ -65,12 +65,20 @@ pub async fn check_status(
     })
 }
 
-/// `Retry-After` in seconds (integer or decimal), at most a day. HTTP dates
-/// are ignored.
+/// `Retry-After` as seconds (integer or decimal) or as an HTTP date, at most
+/// a day; a date already past means at once.
 fn parse_retry_after(value: &str) -> Option<Duration> {
-    const DAY: f64 = 86_400.0;
-    let seconds = value.trim().parse::<f64>().ok().filter(|s| *s >= 0.0)?;
-    Duration::try_from_secs_f64(seconds.min(DAY)).ok()
+    const DAY: Duration = Duration::from_secs(86_400);
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds >= 0.0)
+            .then(|| Duration::try_from_secs_f64(seconds).unwrap_or(DAY).min(DAY));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let wait = at
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    Some(wait.min(DAY))
 }
 
 /// A client for `base_url` (including `/v1`), sharing `http`'s connection pool.
@@ -192,7 +200,18 @@ mod tests {
     fn retry_after_seconds() {
         assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
         assert_eq!(parse_retry_after("0.5"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO),
+            "a date past"
+        );
+        let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(30));
+        let wait = parse_retry_after(&soon).expect("a date");
+        assert!(
+            wait > Duration::from_secs(27) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
         assert_eq!(parse_retry_after("-1"), None);
         assert_eq!(parse_retry_after("1e20"), Some(Duration::from_secs(86_400)));
         assert_eq!(parse_retry_after("NaN"), None);

@@ -186,7 +186,7 @@ impl GraphStore for BoltGraph {
             let (rows, more) = self.fetch(q, self.max_rows, true).await?;
             if more {
                 return Err(Error::TooLarge {
-                    what: "number of records",
+                    what: "the number of records".into(),
                     size: rows.len() + 1,
                     limit: self.max_rows,
                 });

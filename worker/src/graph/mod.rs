@@ -107,7 +107,7 @@ pub fn validate(data: &GraphData) -> Result<(), Error> {
     let total = data.nodes.len() + data.edges.len();
     if total > MAX_ITEMS {
         return Err(Error::TooLarge {
-            what: "number of nodes and edges",
+            what: "the number of nodes and edges".into(),
             size: total,
             limit: MAX_ITEMS,
         });

@@ -20,7 +20,7 @@ pub async fn handle(state: &State, req: ExtractRequest) -> Result<ExtractReply, 
     let chars = req.context.chars().count();
     if chars > config.max_context_chars {
         return Err(Error::TooLarge {
-            what: "`context` length in characters",
+            what: "the length of `context` in characters".into(),
             size: chars,
             limit: config.max_context_chars,
         });

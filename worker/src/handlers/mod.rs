@@ -126,7 +126,7 @@ pub fn check_count<T>(field: &str, items: &[T], max: usize) -> Result<(), Error>
     }
     if items.len() > max {
         return Err(Error::TooLarge {
-            what: "number of items in the request",
+            what: format!("the number of items in `{field}`").into(),
             size: items.len(),
             limit: max,
         });

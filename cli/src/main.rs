@@ -4,6 +4,7 @@
 
 mod ingest;
 mod jobs;
+mod ping;
 
 use clap::{Parser, Subcommand};
 use ragwire_producer::AppState;
@@ -31,6 +32,8 @@ enum Command {
     /// Job status, dead letters and replay.
     #[command(subcommand)]
     Jobs(jobs::Jobs),
+    /// List the workers that answer; fails when none does (a health check).
+    Ping(ping::Ping),
 }
 
 // JSON-heavy request handling allocates a lot; mimalloc keeps that cheap.
@@ -69,6 +72,10 @@ async fn run() -> anyhow::Result<()> {
         Command::Jobs(command) => {
             let nats = connect(&config.nats, "ragwire-jobs").await?;
             return jobs::run(&nats, &config.prefix, command).await;
+        }
+        Command::Ping(args) => {
+            let nats = connect(&config.nats, "ragwire-ping").await?;
+            return ping::run(&nats, &config.prefix, args).await;
         }
     };
     let worker = match run_worker {

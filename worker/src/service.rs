@@ -86,6 +86,15 @@ pub async fn start_with_client(
     start_with_state(State::new(config)?, client).await
 }
 
+/// This machine's (or container's) host name, empty when unknown.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
+}
+
 /// Starts a worker with backends already built (see [`State::new`]).
 pub async fn start_with_state(
     mut state: State,
@@ -105,10 +114,11 @@ pub async fn start_with_state(
         .service_builder()
         .description("ragwire: RAG backend work over NATS")
         .queue_group(&config.queue_group)
-        .metadata(HashMap::from([(
-            "prefix".to_owned(),
-            config.prefix.clone(),
-        )]))
+        .metadata(HashMap::from([
+            ("prefix".to_owned(), config.prefix.clone()),
+            // `ragwire ping --local` finds this host's workers by it.
+            ("host".to_owned(), host_name()),
+        ]))
         .stats_handler(move |endpoint, _| {
             let counters = stats_counters.lock().unwrap_or_else(|p| p.into_inner());
             serde_json::to_value(counters.get(endpoint.as_str()).cloned().unwrap_or_default())

@@ -128,3 +128,33 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     // Gone from the queue group: nobody answers any more.
     assert!(nats.request(subject, chat.into()).await.is_err());
 }
+
+#[tokio::test]
+async fn ragwire_ping_finds_this_hosts_worker_and_fails_without_one() {
+    let fake = FakeOpenAi::start().await;
+    let config = test_config(&fake);
+    let worker = start_worker(&config).await;
+    let ping = |prefix: String| {
+        tokio::process::Command::new(binary("ragwire"))
+            .args(["ping", "--local", "--wait-ms", "500"])
+            .env("NATS_URL", nats_url())
+            .env("RAGWIRE_PREFIX", prefix)
+            .env_remove("RAGWIRE_CONFIG")
+            .stdin(Stdio::null())
+            .output()
+    };
+    let out = ping(config.prefix.clone()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(worker.id.as_str()), "{stdout}");
+
+    let out = ping(unique_prefix()).await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("no ragwire worker with prefix"), "{stderr}");
+    worker.shutdown().await;
+}

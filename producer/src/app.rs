@@ -115,6 +115,7 @@ pub fn app(state: AppState) -> Router {
             metrics::record,
         ))
         .layer(DefaultBodyLimit::max(state.max_body))
+        .layer(middleware::from_fn(crate::request_id::propagate))
         .with_state(state)
 }
 

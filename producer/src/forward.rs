@@ -18,25 +18,16 @@ pub async fn forward(
     request_headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let request_id = request_headers
-        .get(headers::REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let mut response = match body {
-        Ok(body) => request(state, subject, &request_id, body)
+    let request_id = crate::request_id::of(request_headers);
+    match body {
+        Ok(body) => request(state, subject, request_id, body)
             .await
             .unwrap_or_else(IntoResponse::into_response),
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::TooLarge(state.max_body).into_response()
         }
         Err(rejection) => ApiError::BadBody(rejection.body_text()).into_response(),
-    };
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(headers::REQUEST_ID, value);
     }
-    response
 }
 
 async fn request(

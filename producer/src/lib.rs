@@ -6,6 +6,7 @@
 //! - [`forward`]: the HTTP -> NATS request-reply bridge.
 //! - [`auth`]: API keys (`X-API-Key` or `Authorization: Bearer`).
 //! - [`metrics`]: Prometheus counters and latency histograms.
+//! - [`request_id`]: `X-Request-ID` on every request and response.
 //! - [`error`]: the crate's error enum, rendered as ragwire's error shape.
 
 pub mod app;
@@ -13,6 +14,7 @@ pub mod auth;
 pub mod error;
 pub mod forward;
 pub mod metrics;
+pub mod request_id;
 
 pub use app::{app, serve, AppState};
 pub use error::ApiError;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use ragwire_tests::*;
 use serde_json::{json, Value};
 
@@ -175,6 +176,24 @@ async fn request_id_travels_and_returns() {
         .unwrap();
     let generated = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_eq!(generated.len(), 36, "a UUID is generated: {generated}");
+    // Too long to keep: replaced.
+    let r = http
+        .post(producer.url("/embed"))
+        .header("X-Request-ID", "x".repeat(129))
+        .json(&json!({"texts": ["a"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"].len(), 36);
+    // The producer's own errors carry it too.
+    let r = http
+        .get(producer.url("/no/such/route"))
+        .header("X-Request-ID", "req-404")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["x-request-id"], "req-404");
 
     // The worker sees it as a NATS header and echoes it on the reply.
     let nats = nats().await;
@@ -369,4 +388,67 @@ async fn embed_vectors_as_base64_over_http() {
     );
     drop(producer);
     worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn request_id_reaches_the_worker_as_a_nats_header() {
+    let fake = FakeOpenAi::start().await;
+    let mut config = test_config(&fake);
+    config.http.api_keys = vec!["k1".into()];
+    let producer = start_producer(&config).await;
+    // A responder in the worker's place, answering with the header it saw.
+    let nats = nats().await;
+    let mut requests = nats
+        .subscribe(format!("{}.embed", config.prefix))
+        .await
+        .unwrap();
+    ragwire_worker::connect::subscriptions_live(&nats)
+        .await
+        .unwrap();
+    let responder = nats.clone();
+    tokio::spawn(async move {
+        while let Some(m) = requests.next().await {
+            let seen = m
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("X-Request-ID"))
+                .map(|v| v.as_str().to_owned());
+            let body = json!({"ok": true, "seen": seen}).to_string();
+            responder
+                .publish(m.reply.unwrap(), body.into())
+                .await
+                .unwrap();
+        }
+    });
+    let http = client();
+    let r = http
+        .post(producer.url("/embed"))
+        .header("X-API-Key", "k1")
+        .header("X-Request-ID", "req-77")
+        .json(&json!({"texts": ["a"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "req-77");
+    assert_eq!(r.json::<Value>().await.unwrap()["seen"], "req-77");
+    // A generated id is the one sent on.
+    let r = http
+        .post(producer.url("/embed"))
+        .header("X-API-Key", "k1")
+        .json(&json!({"texts": ["a"]}))
+        .send()
+        .await
+        .unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(r.json::<Value>().await.unwrap()["seen"], id.as_str());
+    // Refused before any NATS request, and still named.
+    let r = http
+        .post(producer.url("/embed"))
+        .header("X-Request-ID", "req-401")
+        .json(&json!({"texts": ["a"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["x-request-id"], "req-401");
 }

@@ -232,6 +232,22 @@ async fn graceful_shutdown_answers_in_flight_requests() {
 
 #[tokio::test]
 async fn concurrent_embeds_are_micro_batched() {
+    // 4 call slots, and the default number.
+    let calls = embed_calls_for_100_concurrent(Some(4)).await;
+    assert!(
+        calls <= 20,
+        "100 concurrent requests took {calls} backend calls"
+    );
+    let calls = embed_calls_for_100_concurrent(None).await;
+    assert!(
+        calls <= 20,
+        "with the default settings, 100 concurrent requests took {calls} backend calls"
+    );
+}
+
+/// Backend calls made for 100 concurrent one-text embed requests, with
+/// `slots` embedding calls in flight at most (None: the default).
+async fn embed_calls_for_100_concurrent(slots: Option<usize>) -> usize {
     // A backend that takes 20 ms per call, like a real model server.
     let fake = FakeOpenAi::start_with(
         Behaviour {
@@ -242,7 +258,9 @@ async fn concurrent_embeds_are_micro_batched() {
     )
     .await;
     let mut config = test_config(&fake);
-    config.embed.max_concurrency = 4;
+    config.embed.max_concurrency =
+        slots.unwrap_or(ragwire_worker::Config::default().embed.max_concurrency);
+    config.embed.batch_window_us = ragwire_worker::Config::default().embed.batch_window_us;
     let worker = start_worker(&config).await;
     let nats = nats().await;
     let replies = futures::future::join_all((0..100).map(|i| {
@@ -272,13 +290,9 @@ async fn concurrent_embeds_are_micro_batched() {
             "request {i} got its own vector"
         );
     }
-    let calls = fake.embed_calls();
     assert_eq!(fake.state.embed_texts.load(Ordering::SeqCst), 100);
-    assert!(
-        calls <= 20,
-        "100 concurrent requests took {calls} backend calls"
-    );
     worker.shutdown().await;
+    fake.embed_calls()
 }
 
 #[tokio::test]

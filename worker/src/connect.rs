@@ -125,13 +125,13 @@ mod tests {
             user: Some("app".into()),
             ..NatsConfig::default()
         };
-        let err = connect(&config, "test").await.err().expect("refused");
+        let err = connect(&config, "test").await.expect_err("refused");
         assert!(err.to_string().contains("NATS_PASSWORD"), "{err}");
         let config = NatsConfig {
             password: Some("secret".into()),
             ..NatsConfig::default()
         };
-        let err = connect(&config, "test").await.err().expect("refused");
+        let err = connect(&config, "test").await.expect_err("refused");
         assert!(err.to_string().contains("NATS_USER"), "{err}");
     }
 }

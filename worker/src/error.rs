@@ -110,6 +110,17 @@ impl Error {
         }
     }
 
+    /// The backend at fault, for errors that come from one.
+    pub fn backend(&self) -> Option<&str> {
+        match self {
+            Error::RateLimited { backend, .. }
+            | Error::Upstream { backend, .. }
+            | Error::Unavailable { backend, .. }
+            | Error::Timeout { backend, .. } => Some(backend),
+            _ => None,
+        }
+    }
+
     /// Whether a retry on the same backend can help. Timeouts are not retried
     /// there: the time is better spent on the next provider.
     pub fn retry(&self) -> Retry {

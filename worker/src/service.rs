@@ -315,9 +315,11 @@ async fn respond(shared: &Shared, subject: Subject, request: Request) {
             Ok(body)
         }
     });
+    let mut backend = None;
     let (body, code) = match result {
         Ok(body) => (body, 200),
         Err(err) => {
+            backend = err.backend().map(str::to_owned);
             let error = err.to_body();
             reply_headers.insert(
                 headers::SERVICE_ERROR,
@@ -342,7 +344,10 @@ async fn respond(shared: &Shared, subject: Subject, request: Request) {
     let request_id = request_id.as_deref().unwrap_or("-");
     match code {
         200 => tracing::debug!(%subject, request_id, latency_ms, code, "handled"),
-        c if c >= 500 => tracing::warn!(%subject, request_id, latency_ms, code, "failed"),
+        c if c >= 500 => {
+            let backend = backend.as_deref().unwrap_or("-");
+            tracing::warn!(%subject, request_id, latency_ms, code, backend, "failed")
+        }
         _ => tracing::info!(%subject, request_id, latency_ms, code, "rejected"),
     }
     if request.message.reply.is_none() {

@@ -290,3 +290,26 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+/// The `ragwire-worker` binary set up like `config` (NATS, prefix, data
+/// directory, the fake's URLs), its output going to `child.log` in the data
+/// directory; callers add settings and spawn it.
+pub fn worker_command(config: &Config) -> std::process::Command {
+    std::fs::create_dir_all(&config.data_dir).expect("the test's data directory");
+    let log = std::fs::File::create(config.data_dir.join("child.log")).expect("a log file");
+    let mut command = std::process::Command::new(binary("ragwire-worker"));
+    command
+        .env_clear()
+        .env("NATS_URL", &config.nats.url)
+        .env("RAGWIRE_PREFIX", &config.prefix)
+        .env("RAGWIRE_DATA_DIR", &config.data_dir)
+        .env("RAGWIRE_EMBED_MODEL", "fake-embed")
+        .env("RAGWIRE_LLM_BASE_URL", &config.llm.base_url)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().expect("a log file"))
+        .stderr(log);
+    if let Some(url) = &config.embed.base_url {
+        command.env("RAGWIRE_EMBED_BASE_URL", url);
+    }
+    command
+}

@@ -429,25 +429,11 @@ async fn a_worker_killed_mid_run_loses_nothing() {
     .await;
     let mut config = with_jobs(test_config(&fake));
     config.jobs.ack_wait_ms = 1_500;
-    std::fs::create_dir_all(&config.data_dir).unwrap();
-    let log = std::fs::File::create(config.data_dir.join("child.log")).unwrap();
     let mut child = Killed(
-        std::process::Command::new(binary("ragwire-worker"))
-            .env_clear()
-            .env("NATS_URL", &config.nats.url)
-            .env("RAGWIRE_PREFIX", &config.prefix)
-            .env("RAGWIRE_DATA_DIR", &config.data_dir)
-            .env(
-                "RAGWIRE_EMBED_BASE_URL",
-                config.embed.base_url.as_ref().unwrap(),
-            )
-            .env("RAGWIRE_EMBED_MODEL", "fake-embed")
-            .env("RAGWIRE_LLM_BASE_URL", &config.llm.base_url)
+        worker_command(&config)
             .env("RAGWIRE_JOBS_ACK_WAIT_MS", "1500")
             .env("RAGWIRE_JOBS_BATCH", "2")
             .env("RAGWIRE_JOBS_CONCURRENCY", "4")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
             .spawn()
             .unwrap(),
     );

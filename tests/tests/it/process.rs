@@ -43,25 +43,10 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     let fake = FakeOpenAi::start().await;
     let config = test_config(&fake);
     let p = config.prefix.clone();
-    std::fs::create_dir_all(&config.data_dir).unwrap();
     let log_path = config.data_dir.join("child.log");
-    let log = std::fs::File::create(&log_path).unwrap();
     let mut child = Killed(
-        std::process::Command::new(binary("ragwire-worker"))
-            .env_clear()
-            .env("NATS_URL", &config.nats.url)
-            .env("RAGWIRE_PREFIX", &p)
-            .env("RAGWIRE_DATA_DIR", &config.data_dir)
-            .env(
-                "RAGWIRE_EMBED_BASE_URL",
-                config.embed.base_url.as_ref().unwrap(),
-            )
-            .env("RAGWIRE_EMBED_MODEL", "fake-embed")
-            .env("RAGWIRE_LLM_BASE_URL", &config.llm.base_url)
+        worker_command(&config)
             .env("RAGWIRE_JOBS", "false")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
             .spawn()
             .unwrap(),
     );

@@ -41,8 +41,7 @@ struct Shard {
 }
 
 impl Shard {
-    /// Runs `f` (an update, a flush, an optimisation) alone among this
-    /// shard's writes.
+    /// Runs `f` (an update, a flush) alone among this shard's writes.
     fn write<T>(&self, f: impl FnOnce(&EdgeShard) -> T) -> T {
         let _alone = self.writes.lock().unwrap_or_else(|p| p.into_inner());
         f(&self.edge)
@@ -61,7 +60,11 @@ impl Shard {
         tokio::task::spawn_blocking(move || {
             shard.unoptimized.store(0, Ordering::Relaxed);
             let started = std::time::Instant::now();
-            match shard.write(|edge| edge.optimize().map(|changed| (changed, edge.flush()))) {
+            // Qdrant's optimisers work on proxy segments that take the
+            // writes made meanwhile, so updates need not wait for them; only
+            // the flush that follows must not meet a concurrent update.
+            let optimized = shard.edge.optimize();
+            match optimized.map(|changed| (changed, shard.write(EdgeShard::flush))) {
                 Ok((changed, ())) => tracing::info!(
                     path = %shard.edge.path().display(),
                     changed,

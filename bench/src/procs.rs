@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-
 /// Worker processes, killed when dropped.
 pub struct Workers {
     children: Vec<Child>,
@@ -74,29 +72,7 @@ pub async fn start(
 
 /// Service instances answering `$SRV.INFO.ragwire` with this prefix.
 async fn ping(nats: &async_nats::Client, prefix: &str) -> usize {
-    let inbox = nats.new_inbox();
-    let Ok(mut replies) = nats.subscribe(inbox.clone()).await else {
-        return 0;
-    };
-    if nats
-        .publish_with_reply("$SRV.INFO.ragwire", inbox, "".into())
+    ragwire_worker::service::workers(nats, prefix, Duration::from_millis(300))
         .await
-        .is_err()
-    {
-        return 0;
-    }
-    let mut n = 0;
-    let deadline = tokio::time::sleep(Duration::from_millis(300));
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            Some(m) = replies.next() => {
-                let info: serde_json::Value = serde_json::from_slice(&m.payload).unwrap_or_default();
-                if info["metadata"]["prefix"] == prefix {
-                    n += 1;
-                }
-            }
-            _ = &mut deadline => return n,
-        }
-    }
+        .map_or(0, |found| found.len())
 }

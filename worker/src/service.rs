@@ -95,6 +95,39 @@ pub fn host_name() -> String {
         .unwrap_or_default()
 }
 
+/// The `$SRV.INFO` replies of the ragwire workers with `prefix` that answer
+/// within `wait`, through the NATS service API.
+pub async fn workers(
+    client: &async_nats::Client,
+    prefix: &str,
+    wait: std::time::Duration,
+) -> Result<Vec<serde_json::Value>, Error> {
+    let fail = |e: String| Error::Nats(format!("cannot ask for the workers: {e}"));
+    let inbox = client.new_inbox();
+    let mut replies = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    client
+        .publish_with_reply(format!("$SRV.INFO.{SERVICE_NAME}"), inbox, Bytes::new())
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let mut found = Vec::new();
+    let deadline = tokio::time::sleep(wait);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            Some(m) = replies.next() => {
+                let info: serde_json::Value = serde_json::from_slice(&m.payload).unwrap_or_default();
+                if info["metadata"]["prefix"] == prefix {
+                    found.push(info);
+                }
+            }
+            _ = &mut deadline => return Ok(found),
+        }
+    }
+}
+
 /// Starts a worker with backends already built (see [`State::new`]).
 pub async fn start_with_state(
     mut state: State,
@@ -315,11 +348,10 @@ async fn respond(shared: &Shared, subject: Subject, request: Request) {
             Ok(body)
         }
     });
-    let mut backend = None;
-    let (body, code) = match result {
-        Ok(body) => (body, 200),
+    let (body, code, backend) = match result {
+        Ok(body) => (body, 200, None),
         Err(err) => {
-            backend = err.backend().map(str::to_owned);
+            let backend = err.backend().map(str::to_owned);
             let error = err.to_body();
             reply_headers.insert(
                 headers::SERVICE_ERROR,
@@ -327,7 +359,7 @@ async fn respond(shared: &Shared, subject: Subject, request: Request) {
             );
             reply_headers.insert(headers::SERVICE_ERROR_CODE, error.code.to_string().as_str());
             let body = serde_json::to_vec(&ErrorReply::from(error.clone())).unwrap_or_default();
-            (Bytes::from(body), error.code)
+            (Bytes::from(body), error.code, backend)
         }
     };
     {

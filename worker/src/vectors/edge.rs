@@ -63,14 +63,16 @@ impl Shard {
             // Qdrant's optimisers work on proxy segments that take the
             // writes made meanwhile, so updates need not wait for them; only
             // the flush that follows must not meet a concurrent update.
-            let optimized = shard.edge.optimize();
-            match optimized.map(|changed| (changed, shard.write(EdgeShard::flush))) {
-                Ok((changed, ())) => tracing::info!(
-                    path = %shard.edge.path().display(),
-                    changed,
-                    ms = started.elapsed().as_millis() as u64,
-                    "vector collection optimised"
-                ),
+            match shard.edge.optimize() {
+                Ok(changed) => {
+                    shard.write(EdgeShard::flush);
+                    tracing::info!(
+                        path = %shard.edge.path().display(),
+                        changed,
+                        ms = started.elapsed().as_millis() as u64,
+                        "vector collection optimised"
+                    )
+                }
                 Err(e) => tracing::warn!(error = %e, "vector collection optimisation failed"),
             }
             shard.optimizing.store(false, Ordering::Release);

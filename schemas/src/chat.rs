@@ -14,19 +14,23 @@ pub struct ChatMessage {
 /// Request of `rag.chat` (`POST /chat`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
-    /// The conversation, oldest first. Must not be empty.
+    /// The conversation, oldest first. Must not be empty; at most
+    /// `RAGWIRE_MAX_TEXTS` (2048) messages.
     pub messages: Vec<ChatMessage>,
     /// A model alias from the worker's configuration (e.g. `rag-answer`) or a
-    /// model name; unknown names fall back to the default alias.
+    /// model name. A known alias or model is kept; an unknown name, or none
+    /// (the default), falls back to `RAGWIRE_DEFAULT_MODEL` (`rag-answer`).
     #[serde(default)]
     pub model: Option<String>,
-    /// Sampling temperature, 0 to 2.
+    /// Sampling temperature, 0 to 2. Default 0.2.
     #[serde(default = "default_temperature")]
     pub temperature: f32,
-    /// Ask for a JSON object; `data` is then the parsed object when it parses.
+    /// Ask for a JSON object: sets `response_format: json_object` and adds a
+    /// system hint; `data` is then the parsed object (code fences stripped)
+    /// when it parses, else the text. Default `false`.
     #[serde(default)]
     pub json_mode: bool,
-    /// Upper bound on generated tokens.
+    /// Upper bound on generated tokens. Default: none.
     #[serde(default)]
     pub max_tokens: Option<u32>,
 }
@@ -38,8 +42,11 @@ fn default_temperature() -> f32 {
 /// Token counts reported by the backend.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
+    /// Tokens in the prompt.
     pub prompt_tokens: u64,
+    /// Tokens generated.
     pub completion_tokens: u64,
+    /// Prompt and generated tokens together.
     pub total_tokens: u64,
 }
 
@@ -50,7 +57,7 @@ pub struct ChatMeta {
     pub model: String,
     /// Token usage, when the backend reports it.
     pub usage: Option<Usage>,
-    /// Which configured provider answered (its name).
+    /// Which configured provider answered (its name, e.g. `primary`).
     #[serde(default)]
     pub provider: Option<String>,
 }
@@ -61,5 +68,6 @@ pub struct ChatReply {
     /// The parsed JSON when `json_mode` was set and the answer parses, else the
     /// answer text as a string.
     pub data: serde_json::Value,
+    /// The model and provider that answered, and the token usage.
     pub meta: ChatMeta,
 }

@@ -5,9 +5,11 @@ use serde::{Deserialize, Serialize};
 /// Request of `rag.embed` (`POST /embed`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmbedRequest {
-    /// The texts to embed; not empty, no empty string.
+    /// The texts to embed; not empty, no empty string; at most
+    /// `RAGWIRE_MAX_TEXTS` (2048).
     pub texts: Vec<String>,
-    /// How the vectors come back (as OpenAI's `encoding_format`).
+    /// How the vectors come back (as OpenAI's `encoding_format`). Default
+    /// `float`.
     #[serde(default)]
     pub encoding_format: VectorEncoding,
 }
@@ -16,11 +18,12 @@ pub struct EmbedRequest {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VectorEncoding {
-    /// JSON arrays of numbers.
+    /// JSON arrays of numbers (`float`). The default.
     #[default]
     Float,
-    /// One string per vector: base64 of its little-endian f32 bytes. Exact,
-    /// and a fraction of the work of printing and parsing decimal floats.
+    /// `base64`: one string per vector, base64 of its little-endian f32
+    /// bytes. Exact, and a fraction of the work of printing and parsing
+    /// decimal floats.
     Base64,
 }
 
@@ -29,9 +32,9 @@ pub enum VectorEncoding {
 pub struct EmbedReply {
     /// One vector per text, in request order.
     pub vectors: Vectors,
-    /// Length of each vector.
+    /// Length of each vector, in numbers (384 for all-MiniLM-L6-v2).
     pub dim: usize,
-    /// The embedding model used.
+    /// The embedding model used; left out when there is none to name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
 }
@@ -150,9 +153,10 @@ fn base64_fault(text: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Vectors {
-    /// `encoding_format: float`.
+    /// `encoding_format: float`: one array of f32 per text.
     Float(Vec<Vec<f32>>),
-    /// `encoding_format: base64`.
+    /// `encoding_format: base64`: one base64 string of little-endian f32
+    /// bytes per text.
     Base64(Vec<String>),
 }
 

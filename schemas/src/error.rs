@@ -27,11 +27,14 @@ pub enum ErrorKind {
     RateLimited,
     /// 500: a bug or an unexpected state in ragwire itself.
     Internal,
-    /// 501: the subject exists but is not implemented in this build.
+    /// 501: the subject cannot run in this worker's configuration (Cypher
+    /// on the embedded graph store); the message names the setting that
+    /// changes it.
     NotImplemented,
     /// 502: a backend answered with an error.
     Upstream,
-    /// 503: a backend (or any worker) is unavailable or overloaded.
+    /// 503: a backend (or any worker) is unavailable or overloaded, or the
+    /// subject needs what this worker lacks (jobs without JetStream).
     Unavailable,
     /// 504: a backend (or the worker) did not answer in time.
     Timeout,
@@ -80,14 +83,15 @@ impl ErrorKind {
 /// The body of an error reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
-    /// HTTP-like status code (400, 404, 413, 422, 429, 502, 503, 504, ...).
+    /// HTTP-like status code (400, 404, 413, 422, 429, 502, 503, 504, ...);
+    /// over HTTP, the response status.
     pub code: u16,
-    /// Stable name of the error class.
+    /// Stable name of the error class, e.g. `bad_request`.
     pub kind: ErrorKind,
     /// Human-readable explanation; names the offending field for bad input.
     pub message: String,
     /// Structured detail for some errors (`graph.extract`'s 422 carries its
-    /// `attempts`).
+    /// `attempts`, at most 50); left out when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
 }

@@ -12,9 +12,14 @@ pub const GRAPH_SCHEMA: &str = include_str!("../graph_schema.json");
 /// A graph node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Node {
+    /// The node's id; upserts merge nodes by it.
     pub id: String,
+    /// The node's type, `type` on the wire: `^[A-Za-z_][A-Za-z0-9_]{0,63}$`
+    /// (a label in a Bolt store). An upsert gives a node the latest type.
     #[serde(rename = "type")]
     pub node_type: String,
+    /// Properties: strings, numbers, booleans or null. Default empty. An
+    /// upsert updates a stored node's props key by key.
     #[serde(default)]
     pub props: JsonMap,
 }
@@ -22,10 +27,19 @@ pub struct Node {
 /// A directed, typed graph edge.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Edge {
+    /// Id of the node the edge starts at: in the same request or already
+    /// stored.
     pub src: String,
+    /// Id of the node the edge ends at: in the same request or already
+    /// stored.
     pub dst: String,
+    /// The edge's type, `type` on the wire: `^[A-Za-z_][A-Za-z0-9_]{0,63}$`
+    /// (the relationship type in a Bolt store). Upserts merge edges by
+    /// `(src, type, dst)`.
     #[serde(rename = "type")]
     pub edge_type: String,
+    /// Properties: strings, numbers, booleans or null. Default empty. An
+    /// upsert updates a stored edge's props key by key.
     #[serde(default)]
     pub props: JsonMap,
 }
@@ -33,8 +47,10 @@ pub struct Edge {
 /// Nodes and edges.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GraphData {
+    /// The nodes. Default empty.
     #[serde(default)]
     pub nodes: Vec<Node>,
+    /// The edges. Default empty.
     #[serde(default)]
     pub edges: Vec<Edge>,
 }
@@ -42,24 +58,42 @@ pub struct GraphData {
 /// Request of `rag.graph.extract` (`POST /graph/extract`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExtractRequest {
-    /// The text to extract entities and relations from.
+    /// The text to extract entities and relations from. At most
+    /// `RAGWIRE_EXTRACT_MAX_CONTEXT_CHARS` (200,000) characters (413
+    /// beyond); over `RAGWIRE_EXTRACT_WINDOW_CHARS` (6,000) it is split into
+    /// overlapping windows, extracted concurrently and merged.
     pub context: String,
+    /// Default `true`: a provider's first attempt is strict (only facts in
+    /// the text, no empty answer) and later ones are nudges, which allow
+    /// low-confidence candidates; with `false` every attempt is a nudge.
     #[serde(default = "default_true")]
     pub strict: bool,
+    /// Default `true`: an answer that does not parse or validate gets one
+    /// repair request to the same provider, with the schema, the answer and
+    /// the validation errors.
     #[serde(default = "default_true")]
     pub repair_if_invalid: bool,
+    /// Fewest nodes a successful graph has. Default
+    /// `RAGWIRE_EXTRACT_MIN_NODES` (1).
     #[serde(default)]
     pub min_nodes: Option<usize>,
+    /// Fewest edges a successful graph has. Default
+    /// `RAGWIRE_EXTRACT_MIN_EDGES` (1).
     #[serde(default)]
     pub min_edges: Option<usize>,
+    /// Accept a graph below `min_nodes` and `min_edges`. Default `false`.
     #[serde(default)]
     pub allow_empty: Option<bool>,
+    /// Attempts per provider. Default `RAGWIRE_EXTRACT_MAX_ATTEMPTS` (2).
     #[serde(default)]
     pub max_attempts: Option<u32>,
-    /// Model aliases to try, in order; defaults to the configured chain.
+    /// Model aliases to try, in order; defaults to the configured chain
+    /// (`RAGWIRE_EXTRACT_CHAIN`).
     #[serde(default)]
     pub provider_chain: Option<Vec<String>>,
-    /// Also write the extracted graph to the graph store.
+    /// Also write the extracted graph to the graph store (the
+    /// `rag.graph.upsert` path) and report the counts in `upserted`.
+    /// Default `false`.
     #[serde(default)]
     pub upsert: bool,
 }
@@ -71,6 +105,7 @@ fn default_true() -> bool {
 /// Reply of `rag.graph.extract`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExtractReply {
+    /// The extracted graph, valid against [`GRAPH_SCHEMA`].
     pub data: GraphData,
     /// The provider (model alias) whose graph won; with several windows,
     /// the winners joined by `,`.
@@ -80,7 +115,7 @@ pub struct ExtractReply {
     /// Every attempt made, in the order they ended.
     #[serde(default)]
     pub attempts: Vec<Attempt>,
-    /// How many windows the context was split into.
+    /// How many windows the context was split into. Default 1.
     #[serde(default = "one")]
     pub windows: usize,
     /// Counts written to the graph store, when the request asked `upsert`.
@@ -103,8 +138,9 @@ pub struct Attempt {
     /// (below the minimums, or an `error` node), `error` (the call failed)
     /// or `cancelled` (another provider won first).
     pub outcome: String,
+    /// Time the call took, in milliseconds.
     pub latency_ms: u64,
-    /// Window index, when the context was split.
+    /// Window index, when the context was split; default 0.
     #[serde(default)]
     pub window: usize,
     /// What was wrong, for every outcome but `ok`.
@@ -115,20 +151,28 @@ pub struct Attempt {
 /// Request of `rag.graph.upsert` (`POST /graph/upsert`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UpsertRequest {
+    /// Nodes and edges to merge; at most 10,000 items in all.
     pub data: GraphData,
 }
 
 /// Reply of `rag.graph.upsert`: how many nodes and edges were written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UpsertReply {
+    /// Nodes written.
     pub nodes: usize,
+    /// Edges written.
     pub edges: usize,
 }
 
 /// Request of `rag.graph.query` (`POST /graph/query`): read-only Cypher.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueryRequest {
+    /// Read-only Cypher, run in a read transaction; a write or admin clause,
+    /// or a `CALL` of anything but a subquery or a known read-only
+    /// procedure, is a 400.
     pub query: String,
+    /// Query parameters, sent as Bolt parameters (never spliced into the
+    /// text). Default: none.
     #[serde(default)]
     pub params: Option<JsonMap>,
 }
@@ -136,6 +180,10 @@ pub struct QueryRequest {
 /// Reply of `rag.graph.query`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueryReply {
+    /// One JSON object per record, at most `RAGWIRE_GRAPH_MAX_ROWS` (413
+    /// beyond): nodes as `{labels, props}`, relationships as `{type,
+    /// props}`, paths as `{nodes, relationships}`, temporal values as
+    /// ISO-8601 text.
     pub records: Vec<serde_json::Value>,
 }
 
@@ -143,14 +191,19 @@ pub struct QueryReply {
 /// a model's JSON behaviour.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeRequest {
+    /// The model to call: an alias or a model name.
     pub model: String,
+    /// Ask for a JSON object, and report an `error` when the answer is not
+    /// one. Default `true`.
     #[serde(default = "default_true")]
     pub strict_json: bool,
+    /// Sampling temperature. Default 0.
     #[serde(default)]
     pub temperature: Option<f32>,
-    /// Seconds.
+    /// Bound on the whole call, in seconds (504 beyond). Default: none.
     #[serde(default)]
     pub timeout: Option<f64>,
+    /// The messages to send. Default: a small extraction prompt.
     #[serde(default)]
     pub messages: Option<Vec<ChatMessage>>,
 }
@@ -158,14 +211,19 @@ pub struct ProbeRequest {
 /// Reply of `rag.graph.probe`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeReply {
-    /// `json` or `text`.
+    /// `json` (the model answered with a JSON object) or `text`.
     pub mode: String,
+    /// Which configured provider answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
+    /// The parsed object, in `json` mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<serde_json::Value>,
+    /// The answer text, in `text` mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// Why the answer is not JSON, in `text` mode when `strict_json` asked
+    /// for JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

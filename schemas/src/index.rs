@@ -7,12 +7,18 @@ use crate::JsonMap;
 /// One chunk of a document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Chunk {
+    /// Id of the document the chunk belongs to.
     pub doc_id: String,
+    /// The chunk's text, embedded and kept in the point's payload.
     pub text: String,
     /// Stable id of the chunk within its document; when absent the text's
-    /// hash identifies it.
+    /// hash identifies it. The point id is a UUIDv5 of the collection,
+    /// `doc_id` and `chunk_id` (or the text's SHA-256), so indexing the same
+    /// chunk twice leaves one point. Default: none.
     #[serde(default)]
     pub chunk_id: Option<String>,
+    /// Free-form metadata, kept in the payload and matched by search
+    /// filters. Default: none.
     #[serde(default)]
     pub metadata: Option<JsonMap>,
 }
@@ -20,7 +26,10 @@ pub struct Chunk {
 /// Request of `rag.index` (`POST /index/chunks`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexRequest {
+    /// The chunks to embed and write; at most `RAGWIRE_MAX_TEXTS` (2048).
     pub chunks: Vec<Chunk>,
+    /// The vector collection: 1 to 64 letters, digits, `_` or `-`. Default
+    /// `chunks`.
     #[serde(default = "default_collection")]
     pub collection: String,
 }
@@ -33,7 +42,10 @@ pub fn default_collection() -> String {
 /// Reply of `rag.index`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexReply {
+    /// Points written.
     pub upserted: usize,
+    /// Length of the vectors, in numbers.
     pub dim: usize,
+    /// The collection written to.
     pub collection: String,
 }

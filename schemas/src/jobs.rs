@@ -9,9 +9,12 @@ use crate::JsonMap;
 /// A chunk given as is (no further splitting).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobChunk {
+    /// The chunk's text.
     pub text: String,
+    /// Stable id of the chunk within its document. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunk_id: Option<String>,
+    /// Free-form metadata, kept in the point's payload. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<JsonMap>,
 }
@@ -19,9 +22,13 @@ pub struct JobChunk {
 /// One document of a submission: `text` to split, or ready `chunks`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobDocument {
+    /// The document's id (`ragwire ingest` uses the file's path).
     pub doc_id: String,
+    /// The whole text, split into chunks as `chunking` says; give either
+    /// `text` or `chunks`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// Ready chunks, written as they are; give either `text` or `chunks`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunks: Option<Vec<JobChunk>>,
     /// Copied to every chunk's metadata.
@@ -32,10 +39,10 @@ pub struct JobDocument {
 /// How `text` is split into chunks.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Chunking {
-    /// Most characters per chunk.
+    /// Most characters per chunk. Default 1000.
     #[serde(default = "default_chunk_size")]
     pub size: usize,
-    /// Characters shared by neighbouring chunks.
+    /// Characters shared by neighbouring chunks. Default 100.
     #[serde(default = "default_chunk_overlap")]
     pub overlap: usize,
 }
@@ -60,12 +67,16 @@ impl Default for Chunking {
 /// Request of `rag.jobs.submit` (`POST /ingest`): one job per document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubmitRequest {
+    /// The vector collection the chunks go to. Default `chunks`.
     #[serde(default = "default_collection")]
     pub collection: String,
+    /// The documents, one job each.
     pub documents: Vec<JobDocument>,
-    /// Also extract a knowledge graph from each document and store it.
+    /// Also extract a knowledge graph from each document's whole text (the
+    /// `graph.extract` path) and store it. Default `false`.
     #[serde(default)]
     pub extract_graph: bool,
+    /// How `text` is split. Default: 1000 characters overlapping by 100.
     #[serde(default)]
     pub chunking: Option<Chunking>,
 }
@@ -77,7 +88,10 @@ fn default_collection() -> String {
 /// A submitted job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubmittedJob {
+    /// The job's id: a hash of the collection, the document id and the
+    /// content (with the options).
     pub job_id: String,
+    /// The document's id.
     pub doc_id: String,
     /// The same document (same collection, id and content) was submitted
     /// before: no new work was queued.
@@ -87,16 +101,22 @@ pub struct SubmittedJob {
 /// Reply of `rag.jobs.submit` (HTTP 202).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubmitReply {
+    /// One entry per document, in request order.
     pub jobs: Vec<SubmittedJob>,
 }
 
 /// The work item on the stream: one job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkItem {
+    /// The job's id, also the message's `Nats-Msg-Id`.
     pub job_id: String,
+    /// The vector collection the chunks go to.
     pub collection: String,
+    /// The document to process.
     pub document: JobDocument,
+    /// Also extract a knowledge graph and store it.
     pub extract_graph: bool,
+    /// How the document's `text` is split.
     pub chunking: Chunking,
 }
 
@@ -104,33 +124,45 @@ pub struct WorkItem {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
+    /// `queued`: waiting in the work stream, also between retries.
     Queued,
+    /// `running`: a worker is processing it.
     Running,
+    /// `done`: every write made.
     Done,
+    /// `failed`: dead-lettered, or the submission could not be queued.
     Failed,
 }
 
 /// A job's status, kept in the JetStream key-value bucket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobStatus {
+    /// The job's id.
     pub job_id: String,
+    /// The document's id.
     pub doc_id: String,
+    /// The vector collection the chunks go to.
     pub collection: String,
+    /// Where the job is.
     pub state: JobState,
+    /// Chunks in the document.
     pub chunks_total: usize,
+    /// Chunks embedded and written so far.
     pub chunks_done: usize,
     /// Deliveries so far (1 on the first run).
     pub attempts: u64,
+    /// The last error, when a run or the submission failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
-    /// Nodes and edges stored, when the job extracted a graph.
+    /// `[nodes, edges]` stored, when the job extracted a graph.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graph: Option<[usize; 2]>,
-    /// Times replayed from the dead-letter stream.
+    /// Times replayed from the dead-letter stream. Default 0.
     #[serde(default)]
     pub replays: u32,
-    /// RFC 3339.
+    /// When the job was first submitted, RFC 3339 (UTC).
     pub created_at: String,
+    /// When the status last changed, RFC 3339 (UTC).
     pub updated_at: String,
 }
 
@@ -138,12 +170,14 @@ pub struct JobStatus {
 /// `rag.jobs.replay` (`POST /jobs/{job_id}/replay`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRef {
+    /// The job's id, as `jobs.submit` returned it.
     pub job_id: String,
 }
 
 /// Reply of `rag.jobs.status` and `rag.jobs.replay`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusReply {
+    /// The job's status, its fields next to `ok`.
     #[serde(flatten)]
     pub status: JobStatus,
 }
@@ -151,11 +185,15 @@ pub struct StatusReply {
 /// A job in the dead-letter stream, with the error that put it there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadJob {
+    /// The job as it was queued.
     pub item: WorkItem,
+    /// The last error.
     pub error: String,
     /// HTTP-like code of the error.
     pub code: u16,
+    /// Deliveries made.
     pub attempts: u64,
+    /// When the job was dead-lettered, RFC 3339 (UTC).
     pub failed_at: String,
 }
 
@@ -170,18 +208,25 @@ pub struct DeadRequest {
 /// Reply of `rag.jobs.dead`: the oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadReply {
+    /// The dead jobs, at most `limit`.
     pub dead: Vec<DeadJob>,
 }
 
-/// A progress event on `rag.jobs.events.{job_id}`.
+/// A progress event on `{prefix}.jobs.events.{job_id}` (`rag.jobs.events.{job_id}`
+/// by default), published as it happens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobEvent {
+    /// The job's id.
     pub job_id: String,
     /// Counts from 1 within one delivery of the job.
     pub seq: u64,
+    /// Where the job is.
     pub state: JobState,
+    /// Chunks embedded and written so far.
     pub chunks_done: usize,
+    /// Chunks in the document.
     pub chunks_total: usize,
+    /// The error, when a run failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

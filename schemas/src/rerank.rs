@@ -5,10 +5,12 @@ use serde::{Deserialize, Serialize};
 /// Request of `rag.rerank` (`POST /rerank`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RerankRequest {
+    /// The query the documents are ranked against.
     pub query: String,
-    /// Candidate documents; not empty.
+    /// Candidate documents; not empty; at most `RAGWIRE_MAX_DOCUMENTS`
+    /// (1000).
     pub documents: Vec<String>,
-    /// How many results to return, best first.
+    /// How many results to return, best first. Default 6.
     #[serde(default = "default_top_n")]
     pub top_n: usize,
 }
@@ -20,9 +22,11 @@ fn default_top_n() -> usize {
 /// One ranked document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RerankResult {
-    /// Position of the document in the request.
+    /// Position of the document in the request, from 0.
     pub index: usize,
+    /// The reranker's relevance score; higher is better.
     pub score: f32,
+    /// The document's text.
     pub text: String,
 }
 

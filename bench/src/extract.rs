@@ -56,22 +56,19 @@ pub async fn run(
         config.limits.request_timeout_ms = 120_000;
         let worker = start_worker(&config).await;
         let calls_before = fake.chat_calls();
-        let subject = Subject::GraphExtract.subject(&config.prefix);
+        let rag =
+            ragwire_tests::rag(nats, &config.common.prefix).with_timeout(Duration::from_secs(120));
         let body: bytes::Bytes = serde_json::to_vec(&json!({
             "context": "Ada Lovelace worked with Charles Babbage on the Analytical Engine."
         }))?
         .into();
         let results: Vec<Option<u64>> = futures::stream::iter(0..requests)
             .map(|_| {
-                let nats = nats.clone();
-                let subject = subject.clone();
+                let rag = rag.clone();
                 let body = body.clone();
                 async move {
                     let started = Instant::now();
-                    let request = async_nats::Request::new()
-                        .payload(body)
-                        .timeout(Some(Duration::from_secs(120)));
-                    let reply = nats.send_request(subject, request).await.ok()?;
+                    let reply = rag.request(Subject::GraphExtract, body, None).await.ok()?;
                     let ok = serde_json::from_slice::<serde_json::Value>(&reply.payload).ok()?
                         ["ok"]
                         == true;
@@ -101,7 +98,7 @@ pub async fn run(
         );
         p95s.push(ms(0.95));
         worker.shutdown().await;
-        let _ = std::fs::remove_dir_all(&config.data_dir);
+        let _ = std::fs::remove_dir_all(&config.worker.data_dir);
     }
     println!(
         "hedged p95 is {:.1}% (1.5 s delay) and {:.1}% (1.0 s delay) lower than serial",

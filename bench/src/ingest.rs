@@ -5,24 +5,14 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use ragwire_common::names::JobNames;
+use ragwire_common::RagClient;
 use ragwire_schemas::jobs::{JobState, JobStatus, SubmitReply};
-use ragwire_schemas::{decode_reply, Subject};
+use ragwire_schemas::Subject;
 use ragwire_tests::{unique_prefix, FakeOpenAi};
 use serde_json::json;
 
 const CHUNKS_PER_DOC: usize = 100;
-
-async fn call<T: serde::de::DeserializeOwned>(
-    nats: &async_nats::Client,
-    subject: String,
-    body: serde_json::Value,
-) -> anyhow::Result<T> {
-    let request = async_nats::Request::new()
-        .payload(serde_json::to_vec(&body)?.into())
-        .timeout(Some(Duration::from_secs(60)));
-    let reply = nats.send_request(subject, request).await?;
-    Ok(decode_reply(&reply.payload)??)
-}
 
 /// One measurement: `processes` workers, `chunks` chunks, embedding through
 /// `embed` (env settings of the embedder). Returns seconds to done.
@@ -35,6 +25,7 @@ async fn measure(
 ) -> anyhow::Result<f64> {
     let prefix = unique_prefix();
     let workers = crate::procs::start(nats, &prefix, processes, embed, root).await?;
+    let rag = RagClient::new(nats.clone(), &prefix).with_timeout(Duration::from_secs(60));
     let docs: Vec<serde_json::Value> = (0..chunks.div_ceil(CHUNKS_PER_DOC))
         .map(|d| {
             let chunks: Vec<serde_json::Value> = (0..CHUNKS_PER_DOC)
@@ -46,12 +37,12 @@ async fn measure(
     let t0 = Instant::now();
     let mut ids = Vec::new();
     for group in docs.chunks(20) {
-        let reply: SubmitReply = call(
-            nats,
-            Subject::JobsSubmit.subject(&prefix),
-            json!({"collection": "bench", "documents": group}),
-        )
-        .await?;
+        let reply: SubmitReply = rag
+            .call(
+                Subject::JobsSubmit,
+                &json!({"collection": "bench", "documents": group}),
+            )
+            .await?;
         ids.extend(reply.jobs.into_iter().map(|j| j.job_id));
     }
     let mut open = ids.clone();
@@ -59,12 +50,9 @@ async fn measure(
         tokio::time::sleep(Duration::from_millis(100)).await;
         let mut still = Vec::new();
         for id in open {
-            let status: JobStatus = call(
-                nats,
-                Subject::JobsStatus.subject(&prefix),
-                json!({ "job_id": id }),
-            )
-            .await?;
+            let status: JobStatus = rag
+                .call(Subject::JobsStatus, &json!({ "job_id": id }))
+                .await?;
             match status.state {
                 JobState::Done => {}
                 JobState::Failed => anyhow::bail!("job failed: {:?}", status.last_error),
@@ -80,10 +68,10 @@ async fn measure(
     let seconds = t0.elapsed().as_secs_f64();
     drop(workers);
     let js = async_nats::jetstream::new(nats.clone());
-    let upper = prefix.to_uppercase();
-    let _ = js.delete_stream(format!("{upper}_JOBS")).await;
-    let _ = js.delete_stream(format!("{upper}_JOBS_DEAD")).await;
-    let _ = js.delete_key_value(format!("{prefix}_jobs")).await;
+    let names = JobNames::new(&prefix);
+    let _ = js.delete_stream(&names.work_stream).await;
+    let _ = js.delete_stream(&names.dead_stream).await;
+    let _ = js.delete_key_value(&names.bucket).await;
     let _ = std::fs::remove_dir_all(root.join(&prefix));
     Ok(seconds)
 }

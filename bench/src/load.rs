@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
+use ragwire_common::call::error_code;
+use ragwire_common::RagClient;
+use ragwire_schemas::Subject;
 
 pub struct Outcome {
     pub rps: f64,
@@ -60,29 +63,31 @@ pub async fn measure(call: Call, concurrency: usize, seconds: f64) -> Outcome {
     }
 }
 
-/// A NATS request to `subject` with the same payload every time.
+/// A bare NATS request to `subject` with the same payload every time: the
+/// echo baseline, which is not one of ragwire's subjects.
 pub fn nats_call(nats: async_nats::Client, subject: String, payload: Bytes) -> Call {
-    nats_call_with(nats, subject, move |_| payload.clone())
+    Arc::new(move || {
+        let (nats, subject, payload) = (nats.clone(), subject.clone(), payload.clone());
+        Box::pin(async move { nats.request(subject, payload).await.is_ok() })
+    })
 }
 
-/// A NATS request to `subject` whose payload is made from a call counter;
-/// an error reply counts as a failure.
-pub fn nats_call_with(
-    nats: async_nats::Client,
-    subject: String,
+/// A request to one of ragwire's subjects, through the client every NATS
+/// client of ragwire uses, whose payload is made from a call counter; an
+/// error reply counts as a failure.
+pub fn rag_call(
+    rag: RagClient,
+    subject: Subject,
     payload: impl Fn(u64) -> Bytes + Send + Sync + 'static,
 ) -> Call {
     let counter = std::sync::atomic::AtomicU64::new(0);
     Arc::new(move || {
         let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let nats = nats.clone();
-        let subject = subject.clone();
+        let rag = rag.clone();
         let payload = payload(n);
         Box::pin(async move {
-            match nats.request(subject, payload).await {
-                Ok(m) => m
-                    .headers
-                    .is_none_or(|h| h.get("Nats-Service-Error-Code").is_none()),
+            match rag.request(subject, payload, None).await {
+                Ok(reply) => error_code(&reply).is_none(),
                 Err(_) => false,
             }
         })

@@ -69,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     // The worker's logs, when asked for (e.g. RUST_LOG=info).
     if std::env::var_os("RUST_LOG").is_some() {
-        ragwire_worker::telemetry::init(false);
+        ragwire_common::telemetry::init(false);
     }
     let nats = ragwire_tests::nats().await;
     // `--ingest-only` and `--extract-only` run their section alone.

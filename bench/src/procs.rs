@@ -72,7 +72,7 @@ pub async fn start(
 
 /// Service instances answering `$SRV.INFO.ragwire` with this prefix.
 async fn ping(nats: &async_nats::Client, prefix: &str) -> usize {
-    ragwire_worker::service::workers(nats, prefix, Duration::from_millis(300))
+    ragwire_common::discovery::workers(nats, prefix, Duration::from_millis(300))
         .await
         .map_or(0, |found| found.len())
 }

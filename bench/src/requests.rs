@@ -26,10 +26,10 @@ use bytes::Bytes;
 use futures::StreamExt;
 use ragwire_schemas::Subject;
 use ragwire_tests::fake::fake_vector;
-use ragwire_tests::{start_producer, start_worker, test_config, FakeOpenAi};
+use ragwire_tests::{rag, start_producer, start_worker, test_config, test_http, FakeOpenAi};
 use ragwire_worker::backends::embedder::EmbedBackend;
 
-use crate::load::{http_call_with, measure, nats_call, nats_call_with, Call, Outcome};
+use crate::load::{http_call_with, measure, nats_call, rag_call, Call, Outcome};
 
 /// What the section measures.
 pub struct Plan {
@@ -68,7 +68,7 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
     // The default cache: `nats-embed-hit` repeats one text.
     config.embed.cache = ragwire_worker::Config::default().embed.cache;
     let worker = start_worker(&config).await;
-    let producer = start_producer(&config).await;
+    let producer = start_producer(&config, &test_http()).await;
     // The same worker with its embedding backend a function call.
     let mut inproc_config = test_config(fake);
     inproc_config.limits = config.limits.clone();
@@ -83,11 +83,11 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
         None
     };
 
-    let echo_subject = format!("{}.echo", config.prefix);
+    let echo_subject = format!("{}.echo", config.common.prefix);
     let mut echo = nats
         .queue_subscribe(echo_subject.clone(), "echo".into())
         .await?;
-    ragwire_worker::connect::subscriptions_live(nats).await?;
+    ragwire_common::nats::subscriptions_live(nats).await?;
     let responder = nats.clone();
     tokio::spawn(async move {
         while let Some(m) = echo.next().await {
@@ -134,7 +134,7 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
     };
     let chat =
         Bytes::from_static(br#"{"messages":[{"role":"user","content":"the quick brown fox"}]}"#);
-    let embed_subject = Subject::Embed.subject(&config.prefix);
+    let worker_rag = rag(nats, &config.common.prefix);
     let scenarios: Vec<(&str, Call)> = vec![
         (
             "nats-echo",
@@ -142,39 +142,35 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
         ),
         (
             "nats-embed",
-            nats_call_with(nats.clone(), embed_subject.clone(), fresh("embed", "")),
+            rag_call(worker_rag.clone(), Subject::Embed, fresh("embed", "")),
         ),
         (
             "nats-embed-hit",
-            nats_call(nats.clone(), embed_subject.clone(), embed),
+            rag_call(worker_rag.clone(), Subject::Embed, move |_| embed.clone()),
         ),
         (
             "nats-embed-b64",
-            nats_call_with(
-                nats.clone(),
-                embed_subject,
+            rag_call(
+                worker_rag.clone(),
+                Subject::Embed,
                 fresh("b64", r#","encoding_format":"base64""#),
             ),
         ),
         (
             "nats-embed-inproc",
-            nats_call_with(
-                nats.clone(),
-                Subject::Embed.subject(&inproc_config.prefix),
+            rag_call(
+                rag(nats, &inproc_config.common.prefix),
+                Subject::Embed,
                 fresh("inproc", ""),
             ),
         ),
         (
             "nats-chat",
-            nats_call(nats.clone(), Subject::Chat.subject(&config.prefix), chat),
+            rag_call(worker_rag.clone(), Subject::Chat, move |_| chat.clone()),
         ),
         (
             "proc-embed",
-            nats_call_with(
-                nats.clone(),
-                Subject::Embed.subject(&proc_prefix),
-                fresh("proc", ""),
-            ),
+            rag_call(rag(nats, &proc_prefix), Subject::Embed, fresh("proc", "")),
         ),
         (
             "http-embed",
@@ -202,10 +198,10 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
         }
     }
     worker.shutdown().await;
-    let _ = std::fs::remove_dir_all(&config.data_dir);
+    let _ = std::fs::remove_dir_all(&config.worker.data_dir);
     if let Some(inproc) = inproc {
         inproc.shutdown().await;
-        let _ = std::fs::remove_dir_all(&inproc_config.data_dir);
+        let _ = std::fs::remove_dir_all(&inproc_config.worker.data_dir);
     }
 
     println!();

@@ -2,10 +2,10 @@
 //! store, with an instant fake embedder and with the local model.
 
 use ragwire_schemas::Subject;
-use ragwire_tests::{model_dir, start_worker, test_config, FakeOpenAi};
+use ragwire_tests::{model_dir, rag, start_worker, test_config, FakeOpenAi};
 use serde_json::json;
 
-use crate::load::{measure, nats_call_with};
+use crate::load::{measure, rag_call};
 
 const WORDS: [&str; 24] = [
     "queue",
@@ -73,7 +73,7 @@ pub async fn run(
             config.embed.model_dir = Some(model_dir());
         }
         let worker = start_worker(&config).await;
-        let index = nats_call_with(nats.clone(), Subject::Index.subject(&config.prefix), |n| {
+        let index = rag_call(rag(nats, &config.common.prefix), Subject::Index, |n| {
             let chunks: Vec<_> = (0..CHUNKS)
                 .map(|c| json!({"doc_id": format!("doc-{n}"), "chunk_id": c.to_string(), "text": sentence(n * CHUNKS + c), "metadata": {"n": n}}))
                 .collect();
@@ -95,14 +95,13 @@ pub async fn run(
             o.rps * CHUNKS as f64
         );
         for &c in concurrency {
-            let search =
-                nats_call_with(nats.clone(), Subject::Search.subject(&config.prefix), |n| {
-                    serde_json::to_vec(
+            let search = rag_call(rag(nats, &config.common.prefix), Subject::Search, |n| {
+                serde_json::to_vec(
                     &json!({"query": sentence(n + 1_000_000), "collection": "bench", "top_k": 5}),
                 )
                 .unwrap()
                 .into()
-                });
+            });
             let o = measure(search, c, seconds).await;
             println!(
                 "{:<14} {:<10} {:>5} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>7}",
@@ -110,7 +109,7 @@ pub async fn run(
             );
         }
         worker.shutdown().await;
-        let _ = std::fs::remove_dir_all(&config.data_dir);
+        let _ = std::fs::remove_dir_all(&config.worker.data_dir);
     }
     Ok(())
 }
@@ -137,9 +136,9 @@ pub async fn retrieve(
     for serial in [false, true] {
         let mut config = test_config(&fake);
         config.rerank.url = None;
-        config.retrieve_serial = serial;
+        config.worker.retrieve_serial = serial;
         let worker = start_worker(&config).await;
-        let prefix = config.prefix.clone();
+        let prefix = config.common.prefix.clone();
         for batch in 0..(2_000 / CHUNKS) {
             let chunks: Vec<_> = (0..CHUNKS)
                 .map(|c| json!({"doc_id": format!("doc-{batch}"), "chunk_id": c.to_string(), "text": sentence(batch * CHUNKS + c)}))
@@ -159,7 +158,7 @@ pub async fn retrieve(
         nats.request(Subject::GraphUpsert.subject(&prefix), body.into())
             .await?;
         for &c in concurrency {
-            let retrieve = nats_call_with(nats.clone(), Subject::Retrieve.subject(&prefix), |n| {
+            let retrieve = rag_call(rag(nats, &prefix), Subject::Retrieve, |n| {
                 let query = format!("{} 1{}", sentence(n + 2_000_000), n % 10);
                 serde_json::to_vec(&json!({"query": query, "top_k": 5, "max_hops": 2}))
                     .unwrap()
@@ -173,7 +172,7 @@ pub async fn retrieve(
             );
         }
         worker.shutdown().await;
-        let _ = std::fs::remove_dir_all(&config.data_dir);
+        let _ = std::fs::remove_dir_all(&config.worker.data_dir);
     }
     Ok(())
 }

@@ -8,10 +8,12 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use ragwire_common::names::JobNames;
+use ragwire_common::{CommonConfig, RagClient};
 use ragwire_schemas::jobs::{
-    Chunking, JobDocument, JobEvent, JobState, JobStatus, SubmitReply, SubmitRequest,
+    Chunking, JobDocument, JobEvent, JobRef, JobState, JobStatus, SubmitReply, SubmitRequest,
 };
-use ragwire_schemas::{decode_reply, Subject};
+use ragwire_schemas::Subject;
 
 /// Largest file read (bigger ones are skipped with a warning).
 const MAX_FILE_BYTES: u64 = 16 << 20;
@@ -21,6 +23,8 @@ const MAX_BATCH_DOCUMENTS: usize = 1000;
 /// Options of `ragwire ingest`.
 #[derive(clap::Args)]
 pub struct Ingest {
+    #[command(flatten)]
+    common: CommonConfig,
     /// Files and folders (walked recursively) of text or Markdown.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -93,29 +97,22 @@ fn read_text(path: &Path, len: u64) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| "not UTF-8 text".into())
 }
 
-pub async fn call<T: serde::de::DeserializeOwned>(
-    nats: &async_nats::Client,
-    prefix: &str,
-    subject: Subject,
-    body: impl serde::Serialize,
-) -> anyhow::Result<T> {
-    let request = async_nats::Request::new()
-        .payload(serde_json::to_vec(&body)?.into())
-        .timeout(Some(Duration::from_secs(30)));
-    let reply = nats
-        .send_request(subject.subject(prefix), request)
-        .await
-        .map_err(|e| match e.kind() {
-            async_nats::RequestErrorKind::NoResponders => {
-                anyhow::anyhow!("no worker answers {}", subject.subject(prefix))
-            }
-            _ => anyhow::anyhow!("{}: {e}", subject.subject(prefix)),
-        })?;
-    Ok(decode_reply(&reply.payload)??)
+/// Submits the files, follows their jobs and prints the summary; fails
+/// when a job failed.
+pub async fn run(args: Ingest) -> anyhow::Result<()> {
+    let rag = args.common.client("ragwire-ingest").await?;
+    let s = ingest(&rag, args).await?;
+    println!(
+        "{} done, {} failed, {} deduplicated, {} skipped",
+        s.done, s.failed, s.deduplicated, s.skipped
+    );
+    anyhow::ensure!(s.failed == 0, "{} jobs failed", s.failed);
+    Ok(())
 }
 
 /// Submits the files, follows their jobs and returns the summary.
-pub async fn run(nats: &async_nats::Client, prefix: &str, args: Ingest) -> anyhow::Result<Summary> {
+async fn ingest(rag: &RagClient, args: Ingest) -> anyhow::Result<Summary> {
+    let nats = rag.nats();
     let mut summary = Summary {
         done: 0,
         failed: 0,
@@ -127,7 +124,8 @@ pub async fn run(nats: &async_nats::Client, prefix: &str, args: Ingest) -> anyho
         bail!("no text files to ingest");
     }
     // Subscribed before submitting, so no event is missed.
-    let mut events = nats.subscribe(format!("{prefix}.jobs.events.>")).await?;
+    let events_subject = JobNames::new(rag.prefix()).events_subject(">");
+    let mut events = nats.subscribe(events_subject).await?;
     let chunking = Chunking {
         size: args.chunk_size,
         overlap: args.chunk_overlap,
@@ -177,7 +175,7 @@ pub async fn run(nats: &async_nats::Client, prefix: &str, args: Ingest) -> anyho
                 chunking: Some(chunking),
             };
             batch_bytes = 0;
-            let reply: SubmitReply = call(nats, prefix, Subject::JobsSubmit, &request).await?;
+            let reply: SubmitReply = rag.call(Subject::JobsSubmit, &request).await?;
             for job in reply.jobs {
                 jobs.insert(job.job_id, (job.doc_id, job.duplicate));
             }
@@ -217,8 +215,10 @@ pub async fn run(nats: &async_nats::Client, prefix: &str, args: Ingest) -> anyho
             // reconnect): the status is the truth.
             _ = poll.tick() => {
                 let open: Vec<&String> = jobs.keys().filter(|id| !settled.contains_key(*id)).collect();
-                let statuses: Vec<anyhow::Result<JobStatus>> = futures::stream::iter(open)
-                    .map(|id| call(nats, prefix, Subject::JobsStatus, serde_json::json!({"job_id": id})))
+                let statuses: Vec<Result<JobStatus, _>> = futures::stream::iter(open)
+                    .map(|id| async move {
+                        rag.call(Subject::JobsStatus, &JobRef { job_id: id.clone() }).await
+                    })
                     .buffer_unordered(16)
                     .collect()
                     .await;
@@ -227,7 +227,7 @@ pub async fn run(nats: &async_nats::Client, prefix: &str, args: Ingest) -> anyho
                     let status = match status {
                         Ok(status) => status,
                         Err(e) => {
-                            bars.suspend(|| eprintln!("cannot read a job status: {e:#}"));
+                            bars.suspend(|| eprintln!("cannot read a job status: {e}"));
                             continue;
                         }
                     };

@@ -1,14 +1,22 @@
 //! `ragwire jobs status ID | dead | replay ID`: the job subjects from the
 //! command line, printing the replies as JSON.
 
+use ragwire_common::CommonConfig;
 use ragwire_schemas::jobs::{DeadReply, DeadRequest, JobRef, JobStatus};
 use ragwire_schemas::Subject;
 
-use crate::ingest::call;
+/// `ragwire jobs`.
+#[derive(clap::Args)]
+pub struct Jobs {
+    #[command(flatten)]
+    common: CommonConfig,
+    #[command(subcommand)]
+    what: What,
+}
 
 /// What to ask about jobs.
 #[derive(clap::Subcommand)]
-pub enum Jobs {
+enum What {
     /// A job's status.
     Status { job_id: String },
     /// The jobs in the dead-letter stream, oldest first.
@@ -20,18 +28,21 @@ pub enum Jobs {
     Replay { job_id: String },
 }
 
-pub async fn run(nats: &async_nats::Client, prefix: &str, command: Jobs) -> anyhow::Result<()> {
-    let out = match command {
-        Jobs::Status { job_id } => serde_json::to_string_pretty(
-            &call::<JobStatus>(nats, prefix, Subject::JobsStatus, &JobRef { job_id }).await?,
+pub async fn run(args: Jobs) -> anyhow::Result<()> {
+    let rag = args.common.client("ragwire-jobs").await?;
+    let out = match args.what {
+        What::Status { job_id } => serde_json::to_string_pretty(
+            &rag.call::<_, JobStatus>(Subject::JobsStatus, &JobRef { job_id })
+                .await?,
         )?,
-        Jobs::Dead { limit } => {
+        What::Dead { limit } => {
             let request = DeadRequest { limit: Some(limit) };
-            let reply: DeadReply = call(nats, prefix, Subject::JobsDead, &request).await?;
+            let reply: DeadReply = rag.call(Subject::JobsDead, &request).await?;
             serde_json::to_string_pretty(&reply.dead)?
         }
-        Jobs::Replay { job_id } => serde_json::to_string_pretty(
-            &call::<JobStatus>(nats, prefix, Subject::JobsReplay, &JobRef { job_id }).await?,
+        What::Replay { job_id } => serde_json::to_string_pretty(
+            &rag.call::<_, JobStatus>(Subject::JobsReplay, &JobRef { job_id })
+                .await?,
         )?,
     };
     println!("{out}");

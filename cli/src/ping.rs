@@ -4,10 +4,14 @@
 use std::time::Duration;
 
 use anyhow::ensure;
-use ragwire_worker::service::{host_name, workers};
+use ragwire_common::discovery::{host_name, workers};
+use ragwire_common::CommonConfig;
 
+/// `ragwire ping`.
 #[derive(clap::Args)]
 pub struct Ping {
+    #[command(flatten)]
+    common: CommonConfig,
     /// Only workers on this host (by host name): a container's health check.
     #[arg(long)]
     local: bool,
@@ -17,10 +21,12 @@ pub struct Ping {
 }
 
 /// Prints one line per answering worker; fails when none answers.
-pub async fn run(nats: &async_nats::Client, prefix: &str, args: Ping) -> anyhow::Result<()> {
+pub async fn run(args: Ping) -> anyhow::Result<()> {
+    let rag = args.common.client("ragwire-ping").await?;
+    let prefix = rag.prefix();
     let host = host_name();
     let mut found = 0;
-    for info in workers(nats, prefix, Duration::from_millis(args.wait_ms)).await? {
+    for info in workers(rag.nats(), prefix, Duration::from_millis(args.wait_ms)).await? {
         let meta = &info["metadata"];
         if args.local && meta["host"] != host.as_str() {
             continue;

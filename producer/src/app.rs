@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
 use bytes::Bytes;
+use ragwire_common::RagClient;
 use ragwire_schemas::{ErrorBody, ErrorKind, ErrorReply, Subject};
-use ragwire_worker::config::{ms, Config};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +21,7 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 
 use crate::auth::{self, Caller, Keys};
+use crate::config::HttpConfig;
 use crate::error::ApiError;
 use crate::forward::forward;
 use crate::metrics::{self, Metrics};
@@ -32,16 +33,15 @@ pub struct AppState(Arc<Shared>);
 
 /// The contents of [`AppState`].
 pub struct Shared {
-    pub nats: async_nats::Client,
-    /// Subject prefix, e.g. `rag`.
-    pub prefix: Arc<str>,
+    /// Requests to the workers, waiting as long as `RAGWIRE_HTTP_TIMEOUT_MS`.
+    pub rag: RagClient,
+    /// The accepted API keys.
     pub keys: Keys,
-    /// How long to wait for a worker's reply.
-    pub timeout: Duration,
     /// Largest accepted body, in bytes.
     pub max_body: usize,
     /// Requests in flight before new ones are shed with 503.
     pub max_concurrency: usize,
+    /// Request counters and latency histograms.
     pub metrics: Metrics,
 }
 
@@ -54,14 +54,14 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(config: &Config, nats: async_nats::Client) -> AppState {
+    /// The state of a producer with `config`, sending to the workers through
+    /// `rag` (whose timeout it sets).
+    pub fn new(config: &HttpConfig, rag: RagClient) -> AppState {
         AppState(Arc::new(Shared {
-            nats,
-            prefix: config.prefix.as_str().into(),
-            keys: Keys::new(config.http.api_keys.iter().cloned()),
-            timeout: ms(config.http.timeout_ms),
-            max_body: config.http.max_body_bytes,
-            max_concurrency: config.http.max_concurrency,
+            rag: rag.with_timeout(Duration::from_millis(config.timeout_ms)),
+            keys: Keys::new(config.api_keys.iter().cloned()),
+            max_body: config.max_body_bytes,
+            max_concurrency: config.max_concurrency,
             metrics: Metrics::new(),
         }))
     }
@@ -75,7 +75,7 @@ pub fn app(state: AppState) -> Router {
         .route("/jobs/{job_id}", get(job_status))
         .route("/jobs/{job_id}/replay", post(job_replay))
         .route("/jobs/dead", get(jobs_dead));
-    for subject in Subject::ALL {
+    for &subject in Subject::ALL {
         api = api.route(
             subject.http_path(),
             post(
@@ -140,7 +140,7 @@ pub async fn serve(
 }
 
 async fn health(State(state): State<AppState>) -> Response {
-    let connected = state.nats.connection_state() == async_nats::connection::State::Connected;
+    let connected = state.rag.nats().connection_state() == async_nats::connection::State::Connected;
     let status = if connected {
         StatusCode::OK
     } else {

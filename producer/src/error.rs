@@ -3,6 +3,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use ragwire_common::CallError;
 use ragwire_schemas::{ErrorBody, ErrorKind, ErrorReply};
 
 /// Everything the producer itself can answer with.
@@ -19,37 +20,32 @@ pub enum ApiError {
     /// The body could not be read.
     #[error("cannot read the request body: {0}")]
     BadBody(String),
-    /// No worker is subscribed to the subject.
-    #[error("no worker is serving {0}; start ragwire-worker")]
-    NoResponders(String),
-    /// No worker answered within the timeout.
-    #[error("no reply on {subject} within {ms} ms")]
-    Timeout { subject: String, ms: u64 },
     /// Too many requests in flight.
     #[error("the producer is at its concurrency limit; retry later")]
     Overloaded,
-    /// NATS refused or failed the request.
-    #[error("NATS request failed: {0}")]
-    Nats(String),
+    /// The request to the workers failed (no worker, no reply in time, NATS
+    /// down).
+    #[error("{0}")]
+    Call(CallError),
 }
 
 impl ApiError {
-    fn kind(&self) -> ErrorKind {
-        match self {
+    /// The error reply.
+    fn to_body(&self) -> ErrorBody {
+        let kind = match self {
             ApiError::Unauthorized => ErrorKind::Unauthorized,
             ApiError::TooLarge(_) => ErrorKind::PayloadTooLarge,
             ApiError::BadBody(_) => ErrorKind::BadRequest,
-            ApiError::NoResponders(_) | ApiError::Overloaded | ApiError::Nats(_) => {
-                ErrorKind::Unavailable
-            }
-            ApiError::Timeout { .. } => ErrorKind::Timeout,
-        }
+            ApiError::Overloaded => ErrorKind::Unavailable,
+            ApiError::Call(e) => return e.to_body(),
+        };
+        ErrorBody::new(kind, self.to_string())
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody::new(self.kind(), self.to_string());
+        let body = self.to_body();
         let status = StatusCode::from_u16(body.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, axum::Json(ErrorReply::from(body))).into_response();
         if matches!(self, ApiError::Unauthorized) {

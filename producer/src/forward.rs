@@ -6,7 +6,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use ragwire_schemas::{headers, Subject};
+use ragwire_common::call::error_code;
+use ragwire_schemas::Subject;
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -36,35 +37,12 @@ async fn request(
     request_id: &str,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let nats_subject = subject.subject(&state.prefix);
-    let mut nats_headers = async_nats::HeaderMap::new();
-    nats_headers.insert(headers::REQUEST_ID, request_id);
-    let request = async_nats::Request::new()
-        .payload(body)
-        .headers(nats_headers)
-        .timeout(Some(state.timeout));
     let reply = state
-        .nats
-        .send_request(nats_subject.clone(), request)
+        .rag
+        .request(subject, body, Some(request_id))
         .await
-        .map_err(|e| match e.kind() {
-            async_nats::RequestErrorKind::TimedOut => ApiError::Timeout {
-                subject: nats_subject.clone(),
-                ms: state.timeout.as_millis() as u64,
-            },
-            async_nats::RequestErrorKind::NoResponders => {
-                ApiError::NoResponders(nats_subject.clone())
-            }
-            async_nats::RequestErrorKind::MaxPayloadExceeded => {
-                ApiError::TooLarge(state.nats.server_info().max_payload)
-            }
-            _ => ApiError::Nats(e.to_string()),
-        })?;
-    let status = reply
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(headers::SERVICE_ERROR_CODE))
-        .and_then(|code| code.as_str().parse::<u16>().ok())
+        .map_err(ApiError::Call)?;
+    let status = error_code(&reply)
         .and_then(|code| StatusCode::from_u16(code).ok())
         .unwrap_or(if subject == Subject::JobsSubmit {
             // Queued, not done: the job runs later.

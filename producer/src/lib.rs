@@ -1,6 +1,7 @@
 //! The ragwire producer: an HTTP front door that turns each POST into a NATS
 //! request to the workers and the reply into the HTTP response.
 //!
+//! - [`config`]: the producer's settings (its HTTP section).
 //! - [`app`]: `fn app(state) -> Router`, every route and tower layer; tests
 //!   call it without a socket.
 //! - [`forward`]: the HTTP -> NATS request-reply bridge.
@@ -11,10 +12,12 @@
 
 pub mod app;
 pub mod auth;
+pub mod config;
 pub mod error;
 pub mod forward;
 pub mod metrics;
 pub mod request_id;
 
 pub use app::{app, serve, AppState};
+pub use config::{Config, HttpConfig};
 pub use error::ApiError;

@@ -1,12 +1,21 @@
 //! `ragwire-producer`: the HTTP API, bridged to the workers over NATS.
 
-use ragwire_producer::AppState;
-use ragwire_worker::{connect::connect, telemetry, Config};
+use ragwire_common::{settings, signal, telemetry};
+use ragwire_producer::{AppState, Config};
 use tokio_util::sync::CancellationToken;
 
 // JSON-heavy request handling allocates a lot; mimalloc keeps that cheap.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// ragwire-producer: ragwire's HTTP API, bridged to the workers over NATS.
+/// Every setting is a flag or an environment variable.
+#[derive(clap::Parser)]
+#[command(version, about)]
+struct Args {
+    #[command(flatten)]
+    config: Config,
+}
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -20,17 +29,17 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let config = Config::load()?;
-    telemetry::init(config.log_json);
-    let nats = connect(&config.nats, "ragwire-producer").await?;
-    let listener = tokio::net::TcpListener::bind(&config.http.addr).await?;
+    let Config { common, http } = settings::load_or_exit::<Args>()?.config;
+    telemetry::init(common.log_json);
+    let rag = common.client("ragwire-producer").await?;
+    let listener = tokio::net::TcpListener::bind(&http.addr).await?;
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(ragwire_producer::serve(
         listener,
-        AppState::new(&config, nats),
+        AppState::new(&http, rag),
         shutdown.clone(),
     ));
-    ragwire_worker::service::wait_for_signal().await;
+    signal::wait_for_signal().await;
     shutdown.cancel();
     server.await??;
     Ok(())

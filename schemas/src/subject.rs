@@ -1,99 +1,90 @@
-//! The subjects ragwire serves, under a configurable prefix (default `rag`).
+//! The subjects ragwire serves, under a configurable prefix (default `rag`),
+//! generated from one table: [`for_each_subject!`](crate::for_each_subject).
 
-/// One kind of request. Each has a NATS subject `{prefix}.{suffix}` and an HTTP
-/// route on the producer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Subject {
-    Chat,
-    Embed,
-    Rerank,
-    Index,
-    Search,
-    Retrieve,
-    GraphExtract,
-    GraphUpsert,
-    GraphQuery,
-    GraphProbe,
-    JobsSubmit,
-    JobsStatus,
-    JobsReplay,
-    JobsDead,
+/// The table of subjects, one line each: the [`Subject`] variant, the
+/// endpoint name (also the name of the worker's handler module), the subject
+/// below the prefix, the producer's HTTP route (POST), and the request and
+/// reply types. Calls `$callback!` with the table, so that other crates
+/// (the worker's dispatch) are generated from it too and a subject cannot
+/// be half added: a line without its handler does not compile.
+#[macro_export]
+macro_rules! for_each_subject {
+    ($callback:ident) => {
+        $callback! {
+            /// One chat completion down the LLM provider chain.
+            Chat chat "chat" "/chat" $crate::chat::ChatRequest => $crate::chat::ChatReply;
+            /// Embeddings of texts, micro-batched.
+            Embed embed "embed" "/embed" $crate::embed::EmbedRequest => $crate::embed::EmbedReply;
+            /// Documents reordered by a reranker.
+            Rerank rerank "rerank" "/rerank" $crate::rerank::RerankRequest => $crate::rerank::RerankReply;
+            /// Chunks embedded and written to a vector collection.
+            Index index "index" "/index/chunks" $crate::index::IndexRequest => $crate::index::IndexReply;
+            /// The nearest chunks to a query.
+            Search search "search" "/search" $crate::search::SearchRequest => $crate::search::SearchReply;
+            /// Vector hits and the knowledge graph's neighbourhood of a query.
+            Retrieve retrieve "retrieve" "/retrieve" $crate::retrieve::RetrieveRequest => $crate::retrieve::RetrieveReply;
+            /// A knowledge graph extracted from a text.
+            GraphExtract graph_extract "graph.extract" "/graph/extract" $crate::graph::ExtractRequest => $crate::graph::ExtractReply;
+            /// Nodes and edges merged into the graph store.
+            GraphUpsert graph_upsert "graph.upsert" "/graph/upsert" $crate::graph::UpsertRequest => $crate::graph::UpsertReply;
+            /// Read-only Cypher on a Bolt graph store.
+            GraphQuery graph_query "graph.query" "/graph/query" $crate::graph::QueryRequest => $crate::graph::QueryReply;
+            /// Whether a model answers with JSON.
+            GraphProbe graph_probe "graph.probe" "/graph/probe" $crate::graph::ProbeRequest => $crate::graph::ProbeReply;
+            /// Documents queued as durable ingest jobs.
+            JobsSubmit jobs_submit "jobs.submit" "/ingest" $crate::jobs::SubmitRequest => $crate::jobs::SubmitReply;
+            /// The status of an ingest job.
+            JobsStatus jobs_status "jobs.status" "/jobs/status" $crate::jobs::JobRef => $crate::jobs::StatusReply;
+            /// A dead-lettered job queued again.
+            JobsReplay jobs_replay "jobs.replay" "/jobs/replay" $crate::jobs::JobRef => $crate::jobs::StatusReply;
+            /// The jobs in the dead-letter stream.
+            JobsDead jobs_dead "jobs.dead" "/jobs/dead" $crate::jobs::DeadRequest => $crate::jobs::DeadReply;
+        }
+    };
 }
 
+macro_rules! define_subjects {
+    ($( $(#[$doc:meta])* $variant:ident $name:ident $suffix:literal $path:literal
+        $request:ty => $reply:ty; )*) => {
+        /// One kind of request. Each has a NATS subject `{prefix}.{suffix}`
+        /// and an HTTP route on the producer.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Subject {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Subject {
+            /// Every subject, in the order the worker registers them.
+            pub const ALL: &'static [Subject] = &[$(Subject::$variant),*];
+
+            /// The subject below the prefix, e.g. `graph.extract`.
+            pub fn suffix(self) -> &'static str {
+                match self {
+                    $(Subject::$variant => $suffix,)*
+                }
+            }
+
+            /// The NATS micro-service endpoint name (no dots allowed there),
+            /// e.g. `graph_extract`.
+            pub fn endpoint_name(self) -> &'static str {
+                match self {
+                    $(Subject::$variant => stringify!($name),)*
+                }
+            }
+
+            /// The producer's HTTP route (POST) for this subject.
+            pub fn http_path(self) -> &'static str {
+                match self {
+                    $(Subject::$variant => $path,)*
+                }
+            }
+        }
+    };
+}
+
+crate::for_each_subject!(define_subjects);
+
 impl Subject {
-    /// Every subject, in the order the worker registers them.
-    pub const ALL: [Subject; 14] = [
-        Subject::Chat,
-        Subject::Embed,
-        Subject::Rerank,
-        Subject::Index,
-        Subject::Search,
-        Subject::Retrieve,
-        Subject::GraphExtract,
-        Subject::GraphUpsert,
-        Subject::GraphQuery,
-        Subject::GraphProbe,
-        Subject::JobsSubmit,
-        Subject::JobsStatus,
-        Subject::JobsReplay,
-        Subject::JobsDead,
-    ];
-
-    /// The subject below the prefix, e.g. `graph.extract`.
-    pub fn suffix(self) -> &'static str {
-        match self {
-            Subject::Chat => "chat",
-            Subject::Embed => "embed",
-            Subject::Rerank => "rerank",
-            Subject::Index => "index",
-            Subject::Search => "search",
-            Subject::Retrieve => "retrieve",
-            Subject::GraphExtract => "graph.extract",
-            Subject::GraphUpsert => "graph.upsert",
-            Subject::GraphQuery => "graph.query",
-            Subject::GraphProbe => "graph.probe",
-            Subject::JobsSubmit => "jobs.submit",
-            Subject::JobsStatus => "jobs.status",
-            Subject::JobsReplay => "jobs.replay",
-            Subject::JobsDead => "jobs.dead",
-        }
-    }
-
-    /// The NATS micro-service endpoint name (no dots allowed there).
-    pub fn endpoint_name(self) -> &'static str {
-        match self {
-            Subject::GraphExtract => "graph_extract",
-            Subject::GraphUpsert => "graph_upsert",
-            Subject::GraphQuery => "graph_query",
-            Subject::GraphProbe => "graph_probe",
-            Subject::JobsSubmit => "jobs_submit",
-            Subject::JobsStatus => "jobs_status",
-            Subject::JobsReplay => "jobs_replay",
-            Subject::JobsDead => "jobs_dead",
-            other => other.suffix(),
-        }
-    }
-
-    /// The producer's HTTP route (POST) for this subject.
-    pub fn http_path(self) -> &'static str {
-        match self {
-            Subject::Chat => "/chat",
-            Subject::Embed => "/embed",
-            Subject::Rerank => "/rerank",
-            Subject::Index => "/index/chunks",
-            Subject::Search => "/search",
-            Subject::Retrieve => "/retrieve",
-            Subject::GraphExtract => "/graph/extract",
-            Subject::GraphUpsert => "/graph/upsert",
-            Subject::GraphQuery => "/graph/query",
-            Subject::GraphProbe => "/graph/probe",
-            Subject::JobsSubmit => "/ingest",
-            Subject::JobsStatus => "/jobs/status",
-            Subject::JobsReplay => "/jobs/replay",
-            Subject::JobsDead => "/jobs/dead",
-        }
-    }
-
     /// The full NATS subject under `prefix`.
     pub fn subject(self, prefix: &str) -> String {
         format!("{prefix}.{}", self.suffix())
@@ -120,5 +111,13 @@ mod tests {
             .iter()
             .all(|n| n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')));
         assert_eq!(Subject::GraphProbe.subject("rag"), "rag.graph.probe");
+        assert_eq!(Subject::GraphProbe.endpoint_name(), "graph_probe");
+        for s in Subject::ALL {
+            assert_eq!(s.endpoint_name(), s.suffix().replace('.', "_"), "{s}");
+        }
+        let mut paths: Vec<_> = Subject::ALL.iter().map(|s| s.http_path()).collect();
+        paths.sort();
+        paths.dedup();
+        assert_eq!(paths.len(), Subject::ALL.len());
     }
 }

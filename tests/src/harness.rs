@@ -1,17 +1,25 @@
 //! Starting ragwire in-process against the real NATS server, one unique
 //! subject prefix per test so tests run in parallel.
+//!
+//! A test usually owns a [`Fixture`]: a prefix of its own, a fake model
+//! server, a worker (and a producer when it asks for one), all stopped when
+//! the fixture is dropped, the job streams of its prefix included.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::Client;
-use ragwire_schemas::{headers, Subject};
+use ragwire_common::RagClient;
+use ragwire_producer::HttpConfig;
+use ragwire_schemas::Subject;
 use ragwire_worker::{Config, WorkerHandle};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::fake::FakeOpenAi;
+
+pub use ragwire_common::call::error_code;
 
 /// `NATS_URL`, or the local default.
 pub fn nats_url() -> String {
@@ -25,11 +33,23 @@ pub fn unique_prefix() -> String {
 
 /// Connects to the real NATS server; a missing server fails the test.
 pub async fn nats() -> Client {
-    let mut config = Config::default();
-    config.nats.url = nats_url();
-    ragwire_worker::connect::connect(&config.nats, "ragwire-test")
+    let config = ragwire_common::NatsConfig {
+        url: nats_url(),
+        ..Default::default()
+    };
+    ragwire_common::nats::connect(&config, "ragwire-test")
         .await
         .unwrap_or_else(|e| panic!("the tests need a NATS server: {e}"))
+}
+
+/// A client of the subjects under `prefix` on `nats`, as tests use it: 30 s
+/// per request, and "no responders" asked again for up to a second (on a
+/// loaded machine a worker's subscription can be briefly absent while its
+/// connection is re-established).
+pub fn rag(nats: &Client, prefix: &str) -> RagClient {
+    RagClient::new(nats.clone(), prefix)
+        .with_timeout(Duration::from_secs(30))
+        .retry_no_responders(Duration::from_secs(1))
 }
 
 /// A fresh data directory for one test, under `RAGWIRE_TEST_DATA` (which
@@ -60,30 +80,36 @@ pub fn model_dir() -> PathBuf {
 /// `fake` (embeddings included), short timeouts and backoff.
 pub fn test_config(fake: &FakeOpenAi) -> Config {
     let prefix = unique_prefix();
-    let mut c = Config {
-        data_dir: test_data_dir(&prefix),
-        prefix,
-        ..Config::default()
-    };
+    let mut c = Config::default();
+    c.worker.data_dir = test_data_dir(&prefix);
+    c.common.prefix = prefix;
+    c.common.nats.url = nats_url();
     c.embed.base_url = Some(fake.base_url.clone());
-    c.nats.url = nats_url();
     c.llm.base_url = fake.base_url.clone();
     c.llm.timeout_ms = 5_000;
     c.llm.backoff_ms = 5;
     c.llm
         .aliases
-        .insert("rag-answer".into(), "fake-answer-model".into());
+        .push(("rag-answer".into(), "fake-answer-model".into()));
     c.embed.model = "fake-embed".into();
     // Tests count backend calls; the cache has tests of its own.
     c.embed.cache = 0;
     c.rerank.url = Some(format!("{}/rerank", fake.root));
     c.limits.request_timeout_ms = 20_000;
     c.limits.shutdown_grace_ms = 10_000;
-    c.http.timeout_ms = 20_000;
     // Each worker with jobs on makes JetStream streams: only the job tests
     // turn them on (`with_jobs`), and remove them after.
     c.jobs.enabled = false;
     c
+}
+
+/// The producer's settings for tests: a reply wait shorter than the
+/// default, longer than the test worker's deadline.
+pub fn test_http() -> HttpConfig {
+    HttpConfig {
+        timeout_ms: 20_000,
+        ..HttpConfig::default()
+    }
 }
 
 /// `config` with ingest jobs on, retrying fast.
@@ -98,12 +124,10 @@ pub fn with_jobs(mut config: Config) -> Config {
 /// Deletes the job streams and bucket of `config`'s prefix.
 pub async fn drop_jobs(config: &Config) {
     let js = async_nats::jetstream::new(nats().await);
-    let upper = config.prefix.replace(['.', '-'], "_").to_uppercase();
-    let _ = js.delete_stream(format!("{upper}_JOBS")).await;
-    let _ = js.delete_stream(format!("{upper}_JOBS_DEAD")).await;
-    let _ = js
-        .delete_key_value(format!("{}_jobs", config.prefix.replace('.', "_")))
-        .await;
+    let names = config.jobs.names(&config.common.prefix);
+    let _ = js.delete_stream(&names.work_stream).await;
+    let _ = js.delete_stream(&names.dead_stream).await;
+    let _ = js.delete_key_value(&names.bucket).await;
 }
 
 /// The Bolt graph server the tests use: `RAGWIRE_TEST_NEO4J_URI`, or the
@@ -133,7 +157,7 @@ pub fn with_bolt(mut config: Config) -> Config {
         std::env::var("RAGWIRE_TEST_NEO4J_PASSWORD").unwrap_or_else(|_| "playwithdata".into());
     config.graph.database =
         Some(std::env::var("RAGWIRE_TEST_NEO4J_DATABASE").unwrap_or_else(|_| "kg".into()));
-    config.graph.label = format!("E{}", config.prefix);
+    config.graph.label = format!("E{}", config.common.prefix);
     // The first query on a fresh ArcadeDB can take several seconds.
     config.graph.timeout_ms = 30_000;
     config
@@ -146,10 +170,11 @@ pub async fn start_worker(config: &Config) -> WorkerHandle {
         .expect("worker starts")
 }
 
-/// A producer on an ephemeral port; cancel the token to stop it.
+/// A producer on an ephemeral port; stopped when dropped.
 pub struct Producer {
+    /// Where it listens.
     pub addr: SocketAddr,
-    pub stop: CancellationToken,
+    stop: CancellationToken,
 }
 
 impl Producer {
@@ -165,9 +190,12 @@ impl Drop for Producer {
     }
 }
 
-/// Starts a producer for `config` on 127.0.0.1:0.
-pub async fn start_producer(config: &Config) -> Producer {
-    let nats = ragwire_worker::connect::connect(&config.nats, "ragwire-test-producer")
+/// Starts a producer for `config`'s prefix and NATS server, with `http`'s
+/// settings, on 127.0.0.1:0.
+pub async fn start_producer(config: &Config, http: &HttpConfig) -> Producer {
+    let rag = config
+        .common
+        .client("ragwire-test-producer")
         .await
         .expect("producer connects");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -175,14 +203,141 @@ pub async fn start_producer(config: &Config) -> Producer {
         .expect("bind");
     let addr = listener.local_addr().expect("address");
     let stop = CancellationToken::new();
-    let state = ragwire_producer::AppState::new(config, nats);
+    let state = ragwire_producer::AppState::new(http, rag);
     tokio::spawn(ragwire_producer::serve(listener, state, stop.clone()));
     Producer { addr, stop }
 }
 
+/// One test's world: a subject prefix and data directory of its own, a fake
+/// model server, and, once started, a worker (and a producer when asked).
+/// Dropping it stops them and deletes the job streams of its prefix.
+pub struct Fixture {
+    /// The fake OpenAI-compatible server (chat, embeddings, reranker).
+    pub fake: FakeOpenAi,
+    /// The worker's settings; change them before [`Fixture::start`].
+    pub config: Config,
+    /// The producer's settings; change them before [`Fixture::producer`].
+    pub http: HttpConfig,
+    /// A client of the fixture's prefix.
+    pub rag: RagClient,
+    worker: Option<WorkerHandle>,
+    producer: Option<Producer>,
+}
+
+impl Fixture {
+    /// A fake model server and a test configuration; nothing started.
+    pub async fn new() -> Fixture {
+        Fixture::with_fake(FakeOpenAi::start().await).await
+    }
+
+    /// Like [`Fixture::new`], with a fake of the test's own.
+    pub async fn with_fake(fake: FakeOpenAi) -> Fixture {
+        let config = test_config(&fake);
+        let rag = rag(&nats().await, &config.common.prefix);
+        Fixture {
+            fake,
+            config,
+            http: test_http(),
+            rag,
+            worker: None,
+            producer: None,
+        }
+    }
+
+    /// A fixture whose worker runs, with the test configuration as it is.
+    pub async fn started() -> Fixture {
+        let mut fixture = Fixture::new().await;
+        fixture.start().await;
+        fixture
+    }
+
+    /// Starts the worker with `config` as the test set it.
+    pub async fn start(&mut self) -> &WorkerHandle {
+        assert!(self.worker.is_none(), "the fixture's worker already runs");
+        self.worker = Some(start_worker(&self.config).await);
+        self.worker()
+    }
+
+    /// The running worker.
+    pub fn worker(&self) -> &WorkerHandle {
+        self.worker.as_ref().expect("the fixture's worker runs")
+    }
+
+    /// Stops the worker gracefully and returns when it has stopped.
+    pub async fn stop(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            worker.shutdown().await;
+        }
+    }
+
+    /// Turns ingest jobs on (before [`Fixture::start`]); their streams are
+    /// deleted when the fixture is dropped.
+    pub fn enable_jobs(&mut self) {
+        self.config = with_jobs(self.config.clone());
+    }
+
+    /// Switches the graph store to the Bolt test server (before
+    /// [`Fixture::start`]).
+    pub fn use_bolt(&mut self) {
+        self.config = with_bolt(self.config.clone());
+    }
+
+    /// The fixture's subject prefix.
+    pub fn prefix(&self) -> &str {
+        &self.config.common.prefix
+    }
+
+    /// A producer for this fixture, started on first use with `http`.
+    pub async fn producer(&mut self) -> &Producer {
+        if self.producer.is_none() {
+            self.producer = Some(start_producer(&self.config, &self.http).await);
+        }
+        self.producer.as_ref().expect("just started")
+    }
+
+    /// Sends `body` as JSON on `subject` and returns the reply message.
+    pub async fn request<T: Serialize + ?Sized>(
+        &self,
+        subject: Subject,
+        body: &T,
+    ) -> async_nats::Message {
+        request(self.rag.nats(), self.prefix(), subject, body).await
+    }
+
+    /// Sends raw bytes on `subject` and returns the reply message.
+    pub async fn request_raw(
+        &self,
+        subject: Subject,
+        payload: impl Into<bytes::Bytes>,
+    ) -> async_nats::Message {
+        request_raw(self.rag.nats(), self.prefix(), subject, payload.into()).await
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.producer.take();
+        // Dropping the handle starts the worker's shutdown.
+        self.worker.take();
+        if self.config.jobs.enabled {
+            let config = self.config.clone();
+            // An async clean-up cannot run in `drop`: a thread of its own,
+            // with a runtime of its own, does it before the test ends.
+            let cleanup = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime")
+                    .block_on(drop_jobs(&config));
+            });
+            let _ = cleanup.join();
+        }
+    }
+}
+
 /// Sends a request (JSON-encoded `body`) on `subject` under `prefix` and
 /// returns the reply message.
-pub async fn request<T: Serialize>(
+pub async fn request<T: Serialize + ?Sized>(
     nats: &Client,
     prefix: &str,
     subject: Subject,
@@ -197,29 +352,17 @@ pub async fn request<T: Serialize>(
     .await
 }
 
-/// Sends raw bytes on `subject` under `prefix`. "No responders" is retried
-/// for up to a second: on a loaded machine a worker's subscription can be
-/// briefly absent while its connection is re-established.
+/// Sends raw bytes on `subject` under `prefix`; see [`rag`] for the retry.
 pub async fn request_raw(
     nats: &Client,
     prefix: &str,
     subject: Subject,
     payload: bytes::Bytes,
 ) -> async_nats::Message {
-    let mut attempts = 0;
-    loop {
-        let request = async_nats::Request::new()
-            .payload(payload.clone())
-            .timeout(Some(Duration::from_secs(30)));
-        match nats.send_request(subject.subject(prefix), request).await {
-            Ok(reply) => return reply,
-            Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders && attempts < 20 => {
-                attempts += 1;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("request on {subject} failed: {e}"),
-        }
-    }
+    rag(nats, prefix)
+        .request(subject, payload, None)
+        .await
+        .unwrap_or_else(|e| panic!("request on {subject} failed: {e}"))
 }
 
 /// The reply as JSON.
@@ -253,17 +396,6 @@ pub fn sorted_ids(nodes: &serde_json::Value) -> Vec<&str> {
     ids
 }
 
-/// The `Nats-Service-Error-Code` header of a reply, if any.
-pub fn error_code(message: &async_nats::Message) -> Option<u16> {
-    message
-        .headers
-        .as_ref()?
-        .get(headers::SERVICE_ERROR_CODE)?
-        .as_str()
-        .parse()
-        .ok()
-}
-
 /// A workspace binary (`ragwire`, `ragwire-worker`) beside the test binary;
 /// a missing one fails the test.
 pub fn binary(name: &str) -> PathBuf {
@@ -295,14 +427,15 @@ impl Drop for Killed {
 /// directory, the fake's URLs), its output going to `child.log` in the data
 /// directory; callers add settings and spawn it.
 pub fn worker_command(config: &Config) -> std::process::Command {
-    std::fs::create_dir_all(&config.data_dir).expect("the test's data directory");
-    let log = std::fs::File::create(config.data_dir.join("child.log")).expect("a log file");
+    let data_dir = &config.worker.data_dir;
+    std::fs::create_dir_all(data_dir).expect("the test's data directory");
+    let log = std::fs::File::create(data_dir.join("child.log")).expect("a log file");
     let mut command = std::process::Command::new(binary("ragwire-worker"));
     command
         .env_clear()
-        .env("NATS_URL", &config.nats.url)
-        .env("RAGWIRE_PREFIX", &config.prefix)
-        .env("RAGWIRE_DATA_DIR", &config.data_dir)
+        .env("NATS_URL", &config.common.nats.url)
+        .env("RAGWIRE_PREFIX", &config.common.prefix)
+        .env("RAGWIRE_DATA_DIR", data_dir)
         .env("RAGWIRE_EMBED_MODEL", "fake-embed")
         .env("RAGWIRE_LLM_BASE_URL", &config.llm.base_url)
         .stdin(std::process::Stdio::null())

@@ -2,9 +2,47 @@
 //! (`{ok: false, error: {code, kind, message}}`) and says whether a retry can
 //! help.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ragwire_schemas::{ErrorBody, ErrorKind};
+
+/// A backend a worker calls, as errors and logs name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// One named provider of the LLM chain, or the chain as a whole.
+    Llm(Option<Arc<str>>),
+    /// The embedding service or the local embedding model.
+    Embeddings,
+    /// The reranker service.
+    Reranker,
+    /// A Qdrant server.
+    Qdrant,
+    /// The embedded vector store.
+    EmbeddedVectors,
+    /// A Bolt graph server.
+    Bolt,
+    /// NATS JetStream, where ingest jobs live.
+    JetStream,
+    /// The worker itself: a request's own deadline.
+    Worker,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Llm(Some(provider)) => write!(f, "LLM provider {provider}"),
+            Backend::Llm(None) => f.write_str("LLM"),
+            Backend::Embeddings => f.write_str("embedding service"),
+            Backend::Reranker => f.write_str("reranker"),
+            Backend::Qdrant => f.write_str("Qdrant"),
+            Backend::EmbeddedVectors => f.write_str("embedded vector store"),
+            Backend::Bolt => f.write_str("graph store (bolt)"),
+            Backend::JetStream => f.write_str("JetStream"),
+            Backend::Worker => f.write_str("worker"),
+        }
+    }
+}
 
 /// Everything that can go wrong in the worker, at start-up or per request.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -21,8 +59,11 @@ pub enum Error {
     /// The request is larger than the configured limit (413).
     #[error("{what} is {size}, above the limit of {limit}")]
     TooLarge {
+        /// What was measured, e.g. "the request size in bytes".
         what: std::borrow::Cow<'static, str>,
+        /// Its size.
         size: usize,
+        /// The limit it exceeds.
         limit: usize,
     },
     /// Well formed but could not be satisfied (422).
@@ -32,29 +73,48 @@ pub enum Error {
     /// `error.details` (422).
     #[error("{message}")]
     UnprocessableWith {
+        /// What could not be done.
         message: String,
+        /// The reply's `error.details`.
         details: serde_json::Value,
     },
     /// A backend refused for rate limiting (429).
     #[error("{backend} rate limited the request")]
     RateLimited {
-        backend: String,
+        /// The backend that refused.
+        backend: Backend,
+        /// Its `Retry-After`, when it sent one.
         retry_after: Option<Duration>,
     },
     /// A backend answered with an error status (502).
     #[error("{backend} answered {status}: {message}")]
     Upstream {
-        backend: String,
+        /// The backend that answered.
+        backend: Backend,
+        /// Its HTTP status (0 when the exchange broke off, 200 for an
+        /// unreadable success).
         status: u16,
+        /// Its message, shortened.
         message: String,
+        /// Its `Retry-After`, when it sent one.
         retry_after: Option<Duration>,
     },
     /// A backend cannot be reached or is not configured (503).
     #[error("{backend} is unavailable: {message}")]
-    Unavailable { backend: String, message: String },
+    Unavailable {
+        /// The backend that is missing.
+        backend: Backend,
+        /// Why, and what setting changes it.
+        message: String,
+    },
     /// A backend or the whole request ran out of time (504).
     #[error("{backend} did not answer within {} ms", .after.as_millis())]
-    Timeout { backend: String, after: Duration },
+    Timeout {
+        /// The backend waited on.
+        backend: Backend,
+        /// How long it was waited for.
+        after: Duration,
+    },
     /// The subject exists but cannot run in this build or configuration
     /// (501); the message says why.
     #[error("{0}")]
@@ -64,10 +124,25 @@ pub enum Error {
     Internal(String),
     /// A setting is invalid; stops start-up.
     #[error("invalid setting {name}: {message}")]
-    Config { name: String, message: String },
+    Config {
+        /// The variable (or file key) at fault.
+        name: String,
+        /// What is wrong with its value.
+        message: String,
+    },
     /// NATS could not be reached or refused an operation; stops start-up.
     #[error("{0}")]
     Nats(String),
+}
+
+impl From<ragwire_common::Error> for Error {
+    fn from(e: ragwire_common::Error) -> Self {
+        match e {
+            ragwire_common::Error::Config { name, message } => Error::Config { name, message },
+            ragwire_common::Error::Usage(e) => Error::config("command line", e.to_string()),
+            ragwire_common::Error::Nats(message) => Error::Nats(message),
+        }
+    }
 }
 
 /// Whether a failed call is worth repeating, and when.
@@ -83,6 +158,14 @@ impl Error {
     /// A 400 error.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Error::BadRequest(message.into())
+    }
+
+    /// A 503 of JetStream, with what could not be done.
+    pub fn jetstream(what: &str, e: impl std::fmt::Display) -> Self {
+        Error::Unavailable {
+            backend: Backend::JetStream,
+            message: format!("{what}: {e}"),
+        }
     }
 
     /// A start-up error naming the setting.
@@ -111,7 +194,7 @@ impl Error {
     }
 
     /// The backend at fault, for errors that come from one.
-    pub fn backend(&self) -> Option<&str> {
+    pub fn backend(&self) -> Option<&Backend> {
         match self {
             Error::RateLimited { backend, .. }
             | Error::Upstream { backend, .. }
@@ -153,7 +236,7 @@ mod tests {
     #[test]
     fn codes_and_retry() {
         let e = Error::Upstream {
-            backend: "llm".into(),
+            backend: Backend::Llm(None),
             status: 503,
             message: "busy".into(),
             retry_after: Some(Duration::from_secs(1)),
@@ -161,7 +244,7 @@ mod tests {
         assert_eq!(e.to_body().code, 502);
         assert_eq!(e.retry(), Retry::After(Some(Duration::from_secs(1))));
         let e = Error::Upstream {
-            backend: "llm".into(),
+            backend: Backend::Llm(None),
             status: 400,
             message: "bad".into(),
             retry_after: None,

@@ -1,13 +1,11 @@
 //! The ragwire worker: a NATS micro-service that answers ragwire's subjects.
 //!
-//! - [`config`]: every setting, from defaults, an optional TOML file and the
-//!   environment.
-//! - [`connect`]: the NATS connection (credentials, TLS, a clear error when no
-//!   server is there).
+//! - [`config`]: the worker's settings, one section per backend declared
+//!   beside its code (loaded by `ragwire_common::settings`).
 //! - [`service`]: registers one endpoint per subject and runs requests
 //!   concurrently under a bound, with graceful shutdown.
 //! - [`handlers`]: one file per subject; each decodes its request, checks it
-//!   and calls the backends.
+//!   and calls the backends; [`validate`] holds the checks they share.
 //! - [`backends`]: the LLM provider chain, the micro-batched embedder and the
 //!   reranker client, each cheap to clone and built once.
 //! - [`extract`]: knowledge-graph extraction: hedged provider chain, strict
@@ -19,11 +17,12 @@
 //! - [`vectors`]: the vector stores (Qdrant's embedded engine, a Qdrant server).
 //! - [`retry`]: the one place where failed backend calls are retried.
 //! - [`error`]: the crate's error enum and its mapping to error replies.
-//! - [`telemetry`]: tracing set-up.
+//! - [`state`]: what every handler shares.
+
+#![warn(missing_docs)]
 
 pub mod backends;
 pub mod config;
-pub mod connect;
 pub mod error;
 pub mod extract;
 pub mod graph;
@@ -32,7 +31,7 @@ pub mod jobs;
 pub mod retry;
 pub mod service;
 pub mod state;
-pub mod telemetry;
+pub mod validate;
 pub mod vectors;
 
 pub use config::Config;

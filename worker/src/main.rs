@@ -1,10 +1,20 @@
 //! `ragwire-worker`: answers ragwire's subjects on NATS until SIGTERM/SIGINT.
 
-use ragwire_worker::{telemetry, Config};
+use ragwire_common::{settings, signal, telemetry};
+use ragwire_worker::Config;
 
 // JSON-heavy request handling allocates a lot; mimalloc keeps that cheap.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// ragwire-worker: answers ragwire's subjects on NATS. Every setting is a
+/// flag or an environment variable.
+#[derive(clap::Parser)]
+#[command(version, about)]
+struct Args {
+    #[command(flatten)]
+    config: Config,
+}
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -18,10 +28,10 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let config = Config::load()?;
-    telemetry::init(config.log_json);
+    let config = settings::load_or_exit::<Args>()?.config.validate()?;
+    telemetry::init(config.common.log_json);
     let worker = ragwire_worker::start(config).await?;
-    ragwire_worker::service::wait_for_signal().await;
+    signal::wait_for_signal().await;
     worker.shutdown().await;
     Ok(())
 }

@@ -6,8 +6,18 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::config::{ms, LlmConfig};
+use crate::backends::llm::LlmConfig;
+use crate::config::ms;
 use crate::error::{Error, Retry};
+
+/// The backoff step before retry `attempt` (0 for the first retry): `first`
+/// doubled `attempt` times, at most `max`. The one formula for backend
+/// calls (with jitter on top) and job redeliveries.
+pub fn backoff(first: Duration, attempt: u32, max: Duration) -> Duration {
+    first
+        .saturating_mul(2u32.saturating_pow(attempt.min(31)))
+        .min(max)
+}
 
 /// How many times and how patiently to retry one backend.
 #[derive(Debug, Clone, Copy)]
@@ -38,12 +48,8 @@ impl RetryPolicy {
             Some(wait) if wait > self.max_retry_after => None,
             Some(wait) => Some(wait),
             None => {
-                let step = self
-                    .backoff
-                    .saturating_mul(2u32.saturating_pow(attempt))
-                    .min(self.max_backoff);
                 let jitter = rand::rng().random_range(0.5..1.0);
-                Some(step.mul_f64(jitter))
+                Some(backoff(self.backoff, attempt, self.max_backoff).mul_f64(jitter))
             }
         }
     }
@@ -79,6 +85,7 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Backend;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn policy() -> RetryPolicy {
@@ -92,9 +99,18 @@ mod tests {
 
     fn busy(retry_after: Option<Duration>) -> Error {
         Error::RateLimited {
-            backend: "b".into(),
+            backend: Backend::Reranker,
             retry_after,
         }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_bound() {
+        let ms = Duration::from_millis;
+        assert_eq!(backoff(ms(100), 0, ms(1000)), ms(100));
+        assert_eq!(backoff(ms(100), 3, ms(1000)), ms(800));
+        assert_eq!(backoff(ms(100), 4, ms(1000)), ms(1000));
+        assert_eq!(backoff(ms(100), u32::MAX, ms(1000)), ms(1000));
     }
 
     #[tokio::test]

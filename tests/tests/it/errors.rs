@@ -4,15 +4,8 @@ use ragwire_schemas::Subject;
 use ragwire_tests::*;
 use serde_json::json;
 
-async fn expect_error(
-    nats: &async_nats::Client,
-    prefix: &str,
-    subject: Subject,
-    payload: Vec<u8>,
-    code: u16,
-    needle: &str,
-) {
-    let reply = request_raw(nats, prefix, subject, payload.into()).await;
+async fn expect_error(t: &Fixture, subject: Subject, payload: Vec<u8>, code: u16, needle: &str) {
+    let reply = t.request_raw(subject, payload).await;
     let body = json(&reply);
     assert_eq!(body["ok"], false, "{subject}: {body}");
     assert_eq!(body["error"]["code"], code, "{subject}: {body}");
@@ -37,13 +30,10 @@ async fn expect_error(
 
 #[tokio::test]
 async fn bad_input_gets_named_400_class_errors() {
-    let fake = FakeOpenAi::start().await;
-    let mut config = test_config(&fake);
-    config.limits.max_request_bytes = 4096;
-    config.limits.max_texts = 10;
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    let p = config.prefix.as_str();
+    let mut t = Fixture::new().await;
+    t.config.limits.max_request_bytes = 4096;
+    t.config.limits.max_texts = 10;
+    t.start().await;
     let j = |v: serde_json::Value| serde_json::to_vec(&v).unwrap();
 
     let cases: Vec<(Subject, Vec<u8>, u16, &str)> = vec![
@@ -166,60 +156,45 @@ async fn bad_input_gets_named_400_class_errors() {
         ),
     ];
     for (subject, payload, code, needle) in cases {
-        expect_error(&nats, p, subject, payload, code, needle).await;
+        expect_error(&t, subject, payload, code, needle).await;
     }
 
     // Unknown extra fields are ignored, as by the Python gateway.
     let body = json(
-        &request(
-            &nats,
-            p,
-            Subject::Embed,
-            &json!({"texts": ["x"], "normalize": true}),
-        )
-        .await,
+        &t.request(Subject::Embed, &json!({"texts": ["x"], "normalize": true}))
+            .await,
     );
     assert_eq!(body["ok"], true, "{body}");
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn unconfigured_reranker_is_503() {
-    let fake = FakeOpenAi::start().await;
-    let mut config = test_config(&fake);
-    config.rerank.url = None;
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    let reply = request(
-        &nats,
-        &config.prefix,
-        Subject::Rerank,
-        &json!({"query": "q", "documents": ["d"]}),
-    )
-    .await;
+    let mut t = Fixture::new().await;
+    t.config.rerank.url = None;
+    t.start().await;
+    let reply = t
+        .request(Subject::Rerank, &json!({"query": "q", "documents": ["d"]}))
+        .await;
     assert_eq!(error_code(&reply), Some(503));
     assert!(json(&reply)["error"]["message"]
         .as_str()
         .unwrap()
         .contains("RAGWIRE_RERANK_URL"));
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn backend_errors_map_to_codes() {
-    let fake = FakeOpenAi::start().await;
-    let mut config = test_config(&fake);
-    config.llm.max_retries = 0;
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
+    let mut t = Fixture::new().await;
+    t.config.llm.max_retries = 0;
+    t.start().await;
     let chat = json!({"messages": [{"role": "user", "content": "hi"}]});
     for (status, code) in [(400u16, 502u16), (500, 502), (429, 429)] {
-        fake.set(Behaviour {
+        t.fake.set(Behaviour {
             fail_times: usize::MAX,
             fail_status: status,
             ..Default::default()
         });
-        let reply = request(&nats, &config.prefix, Subject::Chat, &chat).await;
+        let reply = t.request(Subject::Chat, &chat).await;
         assert_eq!(
             error_code(&reply),
             Some(code),
@@ -234,12 +209,11 @@ async fn backend_errors_map_to_codes() {
         }
     }
     // Nothing listening: 503.
-    let mut config = test_config(&fake);
+    let mut config = test_config(&t.fake);
     config.llm.base_url = "http://127.0.0.1:9/v1".into();
     config.llm.max_retries = 0;
     let worker2 = start_worker(&config).await;
-    let reply = request(&nats, &config.prefix, Subject::Chat, &chat).await;
+    let reply = request(t.rag.nats(), &config.common.prefix, Subject::Chat, &chat).await;
     assert_eq!(error_code(&reply), Some(503), "{}", json(&reply));
-    worker.shutdown().await;
     worker2.shutdown().await;
 }

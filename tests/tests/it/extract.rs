@@ -19,24 +19,16 @@ fn valid() -> String {
 }
 
 /// A worker whose extraction chain is `chain` (model names on the fake).
-async fn setup(
-    chain: &[&str],
-    hedge_ms: u64,
-) -> (
-    FakeOpenAi,
-    ragwire_worker::Config,
-    ragwire_worker::WorkerHandle,
-) {
-    let fake = FakeOpenAi::start().await;
-    let mut config = test_config(&fake);
-    config.extract.chain = chain.iter().map(|s| s.to_string()).collect();
-    config.extract.hedge_delay_ms = hedge_ms;
-    let worker = start_worker(&config).await;
-    (fake, config, worker)
+async fn setup(chain: &[&str], hedge_ms: u64) -> Fixture {
+    let mut t = Fixture::new().await;
+    t.config.extract.chain = chain.iter().map(|s| s.to_string()).collect();
+    t.config.extract.hedge_delay_ms = hedge_ms;
+    t.start().await;
+    t
 }
 
-async fn extract(config: &ragwire_worker::Config, body: Value) -> async_nats::Message {
-    request(&nats().await, &config.prefix, Subject::GraphExtract, &body).await
+async fn extract(t: &Fixture, body: Value) -> async_nats::Message {
+    t.request(Subject::GraphExtract, &body).await
 }
 
 fn outcomes(reply: &Value) -> Vec<(String, String, String)> {
@@ -62,9 +54,9 @@ fn o(p: &str, m: &str, out: &str) -> (String, String, String) {
 
 #[tokio::test]
 async fn a_valid_first_answer_wins_with_schema_hash() {
-    let (fake, config, worker) = setup(&["ex-a"], 1500).await;
-    fake.script("ex-a", vec![Scripted::answer(valid())]);
-    let reply = json(&extract(&config, json!({"context": CONTEXT})).await);
+    let mut t = setup(&["ex-a"], 1500).await;
+    t.fake.script("ex-a", vec![Scripted::answer(valid())]);
+    let reply = json(&extract(&t, json!({"context": CONTEXT})).await);
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(reply["provider"], "ex-a");
     assert_eq!(reply["data"]["nodes"].as_array().unwrap().len(), 2);
@@ -76,7 +68,7 @@ async fn a_valid_first_answer_wins_with_schema_hash() {
         .map(|b| format!("{b:02x}"))
         .collect();
     assert_eq!(reply["schema_hash"], hash);
-    let sent = &fake.chats_for("ex-a")[0];
+    let sent = &t.fake.chats_for("ex-a")[0];
     assert_eq!(sent["response_format"]["type"], "json_object");
     let prompt = sent["messages"].to_string();
     assert!(
@@ -85,30 +77,28 @@ async fn a_valid_first_answer_wins_with_schema_hash() {
     );
 
     // A provider configured without response_format gets the instruction only.
-    worker.shutdown().await;
-    let mut config = config;
-    config.extract.no_response_format = vec!["ex-a".into()];
-    let worker = start_worker(&config).await;
+    t.stop().await;
+    t.config.extract.no_response_format = vec!["ex-a".into()];
+    t.start().await;
     assert_eq!(
-        json(&extract(&config, json!({"context": CONTEXT})).await)["ok"],
+        json(&extract(&t, json!({"context": CONTEXT})).await)["ok"],
         true
     );
-    let sent = fake.chats_for("ex-a").pop().unwrap();
+    let sent = t.fake.chats_for("ex-a").pop().unwrap();
     assert!(sent.get("response_format").is_none(), "{sent}");
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn fenced_variant_json_is_normalised() {
-    let (fake, config, worker) = setup(&["ex-a"], 1500).await;
+    let t = setup(&["ex-a"], 1500).await;
     let answer = "Sure! Here is the graph:\n```json\n{\"nodes\": [\
         {\"name\": \"Ada Lovelace\", \"label\": \"Person\", \"properties\": [{\"key\": \"born\", \"value\": 1815}]},\
         {\"name\": \"ada lovelace\", \"label\": \"Person\", \"props\": {\"field\": \"mathematics\"}},\
         {\"name\": \"Analytical Engine\", \"label\": \"Machine\"}],\
       \"edges\": [{\"source\": \"Ada Lovelace\", \"target\": \"Analytical Engine\", \"relation\": \"wrote programs for\"},\
                   {\"from\": \"Ada Lovelace\", \"to\": \"Nobody\", \"label\": \"KNOWS\"}]}\n```";
-    fake.script("ex-a", vec![Scripted::answer(answer)]);
-    let reply = json(&extract(&config, json!({"context": CONTEXT})).await);
+    t.fake.script("ex-a", vec![Scripted::answer(answer)]);
+    let reply = json(&extract(&t, json!({"context": CONTEXT})).await);
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(
         reply["data"],
@@ -118,19 +108,18 @@ async fn fenced_variant_json_is_normalised() {
             "edges": [{"src": "Ada Lovelace", "dst": "Analytical Engine", "type": "wrote_programs_for", "props": {}}]
         })
     );
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn an_invalid_answer_is_repaired_and_an_empty_one_nudged() {
-    let (fake, config, worker) = setup(&["ex-a"], 1500).await;
+    let t = setup(&["ex-a"], 1500).await;
     let invalid = json!({"nodes": [{"id": "Ada", "type": "Person", "colour": "red"}], "edges": []})
         .to_string();
-    fake.script(
+    t.fake.script(
         "ex-a",
         vec![Scripted::answer(invalid), Scripted::answer(valid())],
     );
-    let reply = json(&extract(&config, json!({"context": CONTEXT})).await);
+    let reply = json(&extract(&t, json!({"context": CONTEXT})).await);
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(
         outcomes(&reply),
@@ -143,7 +132,7 @@ async fn an_invalid_answer_is_repaired_and_an_empty_one_nudged() {
             .contains("colour"),
         "{reply}"
     );
-    let repair = fake.chats_for("ex-a")[1]["messages"].to_string();
+    let repair = t.fake.chats_for("ex-a")[1]["messages"].to_string();
     assert!(
         repair.contains("$defs") && repair.contains("colour"),
         "schema, answer and error go back: {repair}"
@@ -151,39 +140,38 @@ async fn an_invalid_answer_is_repaired_and_an_empty_one_nudged() {
 
     // Below the minimums: the second attempt is a nudge.
     let empty = json!({"nodes": [], "edges": []}).to_string();
-    fake.script(
+    t.fake.script(
         "ex-a",
         vec![Scripted::answer(empty.clone()), Scripted::answer(valid())],
     );
-    let reply = json(&extract(&config, json!({"context": CONTEXT})).await);
+    let reply = json(&extract(&t, json!({"context": CONTEXT})).await);
     assert_eq!(
         outcomes(&reply),
         [o("ex-a", "strict", "too_small"), o("ex-a", "nudge", "ok")],
         "{reply}"
     );
-    let nudge = fake.chats_for("ex-a").pop().unwrap()["messages"].to_string();
+    let nudge = t.fake.chats_for("ex-a").pop().unwrap()["messages"].to_string();
     assert!(nudge.contains("low_confidence"), "{nudge}");
 
     // Unless empty is allowed.
-    fake.script("ex-a", vec![Scripted::answer(empty)]);
-    let reply = json(&extract(&config, json!({"context": CONTEXT, "allow_empty": true})).await);
+    t.fake.script("ex-a", vec![Scripted::answer(empty)]);
+    let reply = json(&extract(&t, json!({"context": CONTEXT, "allow_empty": true})).await);
     assert_eq!(reply["data"], json!({"nodes": [], "edges": []}), "{reply}");
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_slow_provider_is_hedged_and_its_call_cancelled() {
-    let (fake, config, worker) = setup(&["ex-slow", "ex-fast"], 200).await;
-    fake.script(
+    let t = setup(&["ex-slow", "ex-fast"], 200).await;
+    t.fake.script(
         "ex-slow",
         vec![Scripted::answer(valid()).after(Duration::from_secs(8))],
     );
-    fake.script(
+    t.fake.script(
         "ex-fast",
         vec![Scripted::answer(valid()).after(Duration::from_millis(50))],
     );
     let started = Instant::now();
-    let reply = json(&extract(&config, json!({"context": CONTEXT})).await);
+    let reply = json(&extract(&t, json!({"context": CONTEXT})).await);
     let took = started.elapsed();
     assert_eq!(reply["provider"], "ex-fast", "{reply}");
     assert!(took < Duration::from_secs(3), "{took:?}");
@@ -199,22 +187,22 @@ async fn a_slow_provider_is_hedged_and_its_call_cancelled() {
     );
     // The slow call's connection is dropped, not left running.
     let deadline = Instant::now() + Duration::from_secs(3);
-    while fake.dropped_chats() == 0 && Instant::now() < deadline {
+    while t.fake.dropped_chats() == 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(fake.dropped_chats(), 1);
-    worker.shutdown().await;
+    assert_eq!(t.fake.dropped_chats(), 1);
 }
 
 #[tokio::test]
 async fn a_failing_provider_moves_the_chain_on_at_once() {
     // A hedge delay far above the test's budget: only failure can move on.
-    let (fake, config, worker) = setup(&["ex-500", "ex-429", "ex-good"], 30_000).await;
-    fake.script("ex-500", vec![Scripted::fail(500)]);
-    fake.script("ex-429", vec![Scripted::fail(429).retry_after("30")]);
-    fake.script("ex-good", vec![Scripted::answer(valid())]);
+    let t = setup(&["ex-500", "ex-429", "ex-good"], 30_000).await;
+    t.fake.script("ex-500", vec![Scripted::fail(500)]);
+    t.fake
+        .script("ex-429", vec![Scripted::fail(429).retry_after("30")]);
+    t.fake.script("ex-good", vec![Scripted::answer(valid())]);
     let started = Instant::now();
-    let reply = json(&extract(&config, json!({"context": CONTEXT})).await);
+    let reply = json(&extract(&t, json!({"context": CONTEXT})).await);
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "{:?}",
@@ -229,9 +217,9 @@ async fn a_failing_provider_moves_the_chain_on_at_once() {
             o("ex-good", "strict", "ok")
         ]
     );
-    assert_eq!(fake.chats_for("ex-500").len(), 1, "no hidden retries");
+    assert_eq!(t.fake.chats_for("ex-500").len(), 1, "no hidden retries");
     assert_eq!(
-        fake.chats_for("ex-429").len(),
+        t.fake.chats_for("ex-429").len(),
         1,
         "no waiting out Retry-After"
     );
@@ -239,27 +227,27 @@ async fn a_failing_provider_moves_the_chain_on_at_once() {
     // Every provider failing is an outage, answered with the backend's
     // error (retryable), not a 422.
     let reply = extract(
-        &config,
+        &t,
         json!({"context": CONTEXT, "provider_chain": ["ex-500", "ex-429"]}),
     )
     .await;
     let code = error_code(&reply);
     assert!(matches!(code, Some(502) | Some(429)), "{}", json(&reply));
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn when_everything_fails_the_reply_is_a_quick_422_with_attempts() {
-    let (fake, config, worker) = setup(&["ex-a", "ex-b"], 100).await;
-    fake.script("ex-a", vec![Scripted::answer("I cannot help with that.")]);
-    fake.script(
+    let t = setup(&["ex-a", "ex-b"], 100).await;
+    t.fake
+        .script("ex-a", vec![Scripted::answer("I cannot help with that.")]);
+    t.fake.script(
         "ex-b",
         vec![Scripted::answer(
             json!({"nodes": [], "edges": []}).to_string(),
         )],
     );
     let started = Instant::now();
-    let message = extract(&config, json!({"context": CONTEXT, "max_attempts": 2})).await;
+    let message = extract(&t, json!({"context": CONTEXT, "max_attempts": 2})).await;
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "{:?}",
@@ -280,12 +268,12 @@ async fn when_everything_fails_the_reply_is_a_quick_422_with_attempts() {
     want.sort();
     assert_eq!(got, want);
     assert_eq!(
-        fake.chats_for("ex-a").len() + fake.chats_for("ex-b").len(),
+        t.fake.chats_for("ex-a").len() + t.fake.chats_for("ex-b").len(),
         6
     );
 
     // A request's own chain and no repair.
-    let message = extract(&config, json!({"context": CONTEXT, "provider_chain": ["ex-a"], "repair_if_invalid": false, "max_attempts": 1})).await;
+    let message = extract(&t, json!({"context": CONTEXT, "provider_chain": ["ex-a"], "repair_if_invalid": false, "max_attempts": 1})).await;
     assert_eq!(outcomes(&json(&message)), [o("ex-a", "strict", "invalid")]);
 
     for (body, needle) in [
@@ -297,20 +285,18 @@ async fn when_everything_fails_the_reply_is_a_quick_422_with_attempts() {
         ),
         (json!({"context": "x", "strict": "yes"}), "strict"),
     ] {
-        assert_error(&extract(&config, body).await, 400, needle);
+        assert_error(&extract(&t, body).await, 400, needle);
     }
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_long_context_is_windowed_and_merged_and_can_be_stored() {
-    let fake = FakeOpenAi::start().await;
-    let mut config = test_config(&fake);
-    config.extract.chain = vec!["ex-echo".into()];
-    config.extract.window_chars = 200;
-    config.extract.window_overlap = 40;
-    let worker = start_worker(&config).await;
-    fake.script("ex-echo", vec![Scripted::answer(ECHO_GRAPH)]);
+    let mut t = Fixture::new().await;
+    t.config.extract.chain = vec!["ex-echo".into()];
+    t.config.extract.window_chars = 200;
+    t.config.extract.window_overlap = 40;
+    t.start().await;
+    t.fake.script("ex-echo", vec![Scripted::answer(ECHO_GRAPH)]);
     let names = [
         "Ada",
         "Babbage",
@@ -331,11 +317,11 @@ async fn a_long_context_is_windowed_and_merged_and_can_be_stored() {
             )
         })
         .collect();
-    let reply = json(&extract(&config, json!({"context": context, "upsert": true})).await);
+    let reply = json(&extract(&t, json!({"context": context, "upsert": true})).await);
     assert_eq!(reply["ok"], true, "{reply}");
     let windows = reply["windows"].as_u64().unwrap() as usize;
     assert!(windows >= 4, "{reply}");
-    assert_eq!(fake.chats_for("ex-echo").len(), windows);
+    assert_eq!(t.fake.chats_for("ex-echo").len(), windows);
     let ids = sorted_ids(&reply["data"]["nodes"]);
     let mut want = names.to_vec();
     want.sort();
@@ -345,7 +331,6 @@ async fn a_long_context_is_windowed_and_merged_and_can_be_stored() {
     assert_eq!(reply["upserted"], json!({"nodes": 10, "edges": edges}));
     // The graph is in the store: an edge between two extracted nodes needs them there.
     let link = json!({"data": {"edges": [{"src": "Ada", "dst": "Dickens", "type": "MET"}]}});
-    let stored = json(&request(&nats().await, &config.prefix, Subject::GraphUpsert, &link).await);
+    let stored = json(&t.request(Subject::GraphUpsert, &link).await);
     assert_eq!(stored["ok"], true, "{stored}");
-    worker.shutdown().await;
 }

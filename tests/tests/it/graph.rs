@@ -7,20 +7,18 @@ use serde_json::json;
 
 #[tokio::test]
 async fn graph_upsert_merges_and_refuses_unsafe_types_embedded() {
-    let fake = FakeOpenAi::start().await;
-    upsert_cases(test_config(&fake)).await;
+    upsert_cases(Fixture::new().await).await;
 }
 
 #[tokio::test]
 async fn graph_upsert_merges_and_refuses_unsafe_types_bolt() {
-    let fake = FakeOpenAi::start().await;
-    upsert_cases(with_bolt(test_config(&fake))).await;
+    let mut t = Fixture::new().await;
+    t.use_bolt();
+    upsert_cases(t).await;
 }
 
-async fn upsert_cases(config: ragwire_worker::Config) {
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    let p = config.prefix.as_str();
+async fn upsert_cases(mut t: Fixture) {
+    t.start().await;
     let data = json!({"data": {
         "nodes": [{"id": "ada", "type": "Person", "props": {"name": "Ada Lovelace", "born": 1815}},
                   {"id": "babbage", "type": "Person"},
@@ -28,7 +26,7 @@ async fn upsert_cases(config: ragwire_worker::Config) {
         "edges": [{"src": "ada", "dst": "babbage", "type": "WORKED_WITH", "props": {"year": 1842}}]
     }});
     for _ in 0..2 {
-        let reply = json(&request(&nats, p, Subject::GraphUpsert, &data).await);
+        let reply = json(&t.request(Subject::GraphUpsert, &data).await);
         assert_eq!(reply, json!({"ok": true, "nodes": 3, "edges": 1}));
     }
     let cases = [
@@ -59,49 +57,31 @@ async fn upsert_cases(config: ragwire_worker::Config) {
         ),
     ];
     for (body, needle) in cases {
-        let reply = request(&nats, p, Subject::GraphUpsert, &body).await;
+        let reply = t.request(Subject::GraphUpsert, &body).await;
         assert_error(&reply, 400, needle);
     }
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn graph_query_on_the_embedded_store_names_the_setting() {
-    let fake = FakeOpenAi::start().await;
-    let config = test_config(&fake);
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    let reply = request(
-        &nats,
-        &config.prefix,
-        Subject::GraphQuery,
-        &json!({"query": "MATCH (n) RETURN n LIMIT 1"}),
-    )
-    .await;
+    let t = Fixture::started().await;
+    let reply = t
+        .request(
+            Subject::GraphQuery,
+            &json!({"query": "MATCH (n) RETURN n LIMIT 1"}),
+        )
+        .await;
     assert_error(&reply, 501, "NEO4J_URI");
-    let reply = request(
-        &nats,
-        &config.prefix,
-        Subject::GraphQuery,
-        &json!({"query": " "}),
-    )
-    .await;
+    let reply = t.request(Subject::GraphQuery, &json!({"query": " "})).await;
     assert_error(&reply, 400, "`query`");
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn graph_probe_reports_json_or_text_mode() {
-    let fake = FakeOpenAi::start().await;
-    let config = test_config(&fake);
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    let p = config.prefix.as_str();
+    let t = Fixture::started().await;
 
     let reply = json(
-        &request(
-            &nats,
-            p,
+        &t.request(
             Subject::GraphProbe,
             &json!({"model": "rag-answer", "strict_json": true}),
         )
@@ -117,11 +97,11 @@ async fn graph_probe_reports_json_or_text_mode() {
             .contains("Ada Lovelace"),
         "{reply}"
     );
-    let sent = fake.state.last_chat.lock().unwrap().clone().unwrap();
+    let sent = t.fake.state.last_chat.lock().unwrap().clone().unwrap();
     assert_eq!(sent["response_format"]["type"], "json_object");
     assert_eq!(sent["model"], "fake-answer-model");
 
-    let reply = json(&request(&nats, p, Subject::GraphProbe, &json!({
+    let reply = json(&t.request(Subject::GraphProbe, &json!({
         "model": "rag-answer", "strict_json": false, "messages": [{"role": "user", "content": "say hi"}]
     })).await);
     assert_eq!(reply["mode"], "text", "{reply}");
@@ -133,42 +113,35 @@ async fn graph_probe_reports_json_or_text_mode() {
         (json!({"model": "m", "temperature": 9}), "temperature"),
         (json!({"model": ""}), "model"),
     ] {
-        let reply = request(&nats, p, Subject::GraphProbe, &body).await;
+        let reply = t.request(Subject::GraphProbe, &body).await;
         assert_error(&reply, 400, needle);
     }
 
     // A slow model hits the probe's own timeout.
-    fake.set(Behaviour {
+    t.fake.set(Behaviour {
         delay: std::time::Duration::from_secs(3),
         ..Default::default()
     });
-    let reply = request(
-        &nats,
-        p,
-        Subject::GraphProbe,
-        &json!({"model": "m", "timeout": 0.3}),
-    )
-    .await;
+    let reply = t
+        .request(Subject::GraphProbe, &json!({"model": "m", "timeout": 0.3}))
+        .await;
     assert_eq!(error_code(&reply), Some(504), "{}", json(&reply));
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn graph_query_runs_read_only_cypher_with_parameters_on_bolt() {
-    let fake = FakeOpenAi::start().await;
-    let mut config = with_bolt(test_config(&fake));
-    config.graph.max_rows = 3;
-    let label = config.graph.label.clone();
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    let p = config.prefix.as_str();
+    let mut t = Fixture::new().await;
+    t.use_bolt();
+    t.config.graph.max_rows = 3;
+    let label = t.config.graph.label.clone();
+    t.start().await;
     let data = json!({"data": {
         "nodes": [{"id": "ada", "type": "Person", "props": {"name": "Ada Lovelace", "born": 1815}},
                   {"id": "babbage", "type": "Person", "props": {"name": "Charles Babbage"}}],
         "edges": [{"src": "ada", "dst": "babbage", "type": "WORKED_WITH", "props": {"year": 1842}}]
     }});
     assert_eq!(
-        json(&request(&nats, p, Subject::GraphUpsert, &data).await)["edges"],
+        json(&t.request(Subject::GraphUpsert, &data).await)["edges"],
         1
     );
 
@@ -176,9 +149,7 @@ async fn graph_query_runs_read_only_cypher_with_parameters_on_bolt() {
         "MATCH (a:{label} {{id: $id}})-[r]->(b:{label}) RETURN a.name AS name, a.born AS born, type(r) AS rel, r.year AS year, b.id AS other"
     );
     let reply = json(
-        &request(
-            &nats,
-            p,
+        &t.request(
             Subject::GraphQuery,
             &json!({"query": query, "params": {"id": "ada"}}),
         )
@@ -191,9 +162,7 @@ async fn graph_query_runs_read_only_cypher_with_parameters_on_bolt() {
     );
     // A parameter is a value, never Cypher text.
     let reply = json(
-        &request(
-            &nats,
-            p,
+        &t.request(
             Subject::GraphQuery,
             &json!({
                 "query": query, "params": {"id": "ada'}) DETACH DELETE a //"}
@@ -204,9 +173,7 @@ async fn graph_query_runs_read_only_cypher_with_parameters_on_bolt() {
     assert_eq!(reply["records"], json!([]), "{reply}");
     // Whole nodes come back as labels and properties.
     let reply = json(
-        &request(
-            &nats,
-            p,
+        &t.request(
             Subject::GraphQuery,
             &json!({
                 "query": format!("MATCH (n:{label} {{id: 'babbage'}}) RETURN n"),
@@ -251,10 +218,12 @@ async fn graph_query_runs_read_only_cypher_with_parameters_on_bolt() {
             "CREATE",
         ),
     ] {
-        let reply = request(&nats, p, Subject::GraphQuery, &json!({"query": query})).await;
+        let reply = t
+            .request(Subject::GraphQuery, &json!({"query": query}))
+            .await;
         assert_error(&reply, 400, word);
     }
-    let counts = json(&request(&nats, p, Subject::GraphQuery, &json!({
+    let counts = json(&t.request(Subject::GraphQuery, &json!({
         "query": format!("MATCH (n:{label}) RETURN count(n) AS nodes, sum(CASE WHEN n.owned IS NULL THEN 0 ELSE 1 END) AS owned")
     })).await);
     assert_eq!(
@@ -264,35 +233,30 @@ async fn graph_query_runs_read_only_cypher_with_parameters_on_bolt() {
     );
 
     // A Cypher mistake is the caller's; a bad parameter too.
-    let reply = request(
-        &nats,
-        p,
-        Subject::GraphQuery,
-        &json!({"query": "MATCH (n WHERE RETURN n"}),
-    )
-    .await;
+    let reply = t
+        .request(
+            Subject::GraphQuery,
+            &json!({"query": "MATCH (n WHERE RETURN n"}),
+        )
+        .await;
     assert_eq!(error_code(&reply), Some(400), "{}", json(&reply));
-    let reply = request(
-        &nats,
-        p,
-        Subject::GraphQuery,
-        &json!({"query": "RETURN $x AS x", "params": {"x": u64::MAX}}),
-    )
-    .await;
+    let reply = t
+        .request(
+            Subject::GraphQuery,
+            &json!({"query": "RETURN $x AS x", "params": {"x": u64::MAX}}),
+        )
+        .await;
     assert_error(&reply, 400, "params.x");
     // More records than RAGWIRE_GRAPH_MAX_ROWS: 413, not a truncated answer.
-    let reply = request(
-        &nats,
-        p,
-        Subject::GraphQuery,
-        &json!({"query": "UNWIND range(1, 5) AS x RETURN x"}),
-    )
-    .await;
+    let reply = t
+        .request(
+            Subject::GraphQuery,
+            &json!({"query": "UNWIND range(1, 5) AS x RETURN x"}),
+        )
+        .await;
     assert_error(&reply, 413, "number of records");
     let reply = json(
-        &request(
-            &nats,
-            p,
+        &t.request(
             Subject::GraphQuery,
             &json!({"query": "UNWIND range(1, 3) AS x RETURN x"}),
         )
@@ -303,7 +267,6 @@ async fn graph_query_runs_read_only_cypher_with_parameters_on_bolt() {
         json!([{"x": 1}, {"x": 2}, {"x": 3}]),
         "{reply}"
     );
-    worker.shutdown().await;
 }
 
 /// A Bolt "server" that accepts connections and never answers.
@@ -321,14 +284,11 @@ async fn silent_server() -> (String, tokio::task::JoinHandle<()>) {
 
 #[tokio::test]
 async fn a_hanging_bolt_server_gives_504_within_the_timeout() {
-    let fake = FakeOpenAi::start().await;
+    let mut t = Fixture::new().await;
     let (uri, server) = silent_server().await;
-    let mut config = test_config(&fake);
-    config.graph.neo4j_uri = Some(uri);
-    config.graph.timeout_ms = 500;
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    let p = config.prefix.as_str();
+    t.config.graph.neo4j_uri = Some(uri);
+    t.config.graph.timeout_ms = 500;
+    t.start().await;
     for (subject, body) in [
         (
             Subject::GraphUpsert,
@@ -337,7 +297,7 @@ async fn a_hanging_bolt_server_gives_504_within_the_timeout() {
         (Subject::GraphQuery, json!({"query": "MATCH (n) RETURN n"})),
     ] {
         let started = std::time::Instant::now();
-        let reply = request(&nats, p, subject, &body).await;
+        let reply = t.request(subject, &body).await;
         assert_error(&reply, 504, "graph store");
         assert!(
             started.elapsed() < std::time::Duration::from_secs(3),
@@ -345,6 +305,5 @@ async fn a_hanging_bolt_server_gives_504_within_the_timeout() {
             started.elapsed()
         );
     }
-    worker.shutdown().await;
     server.abort();
 }

@@ -140,10 +140,9 @@ async fn embedded_graph_store_contract() {
 
 #[tokio::test]
 async fn bolt_graph_store_contract() {
-    let config = with_bolt(Config {
-        prefix: unique_prefix(),
-        ..Config::default()
-    });
+    let mut config = Config::default();
+    config.common.prefix = unique_prefix();
+    let config = with_bolt(config);
     let store = BoltGraph::connect(&config.graph).unwrap();
     contract(&store).await;
 }

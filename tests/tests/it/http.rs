@@ -16,11 +16,10 @@ fn client() -> reqwest::Client {
 
 #[tokio::test]
 async fn subjects_over_http_with_auth() {
-    let fake = FakeOpenAi::start().await;
-    let mut config = test_config(&fake);
-    config.http.api_keys = vec!["k-one".into(), "k-two".into()];
-    let worker = start_worker(&config).await;
-    let producer = start_producer(&config).await;
+    let mut t = Fixture::new().await;
+    t.http.api_keys = vec!["k-one".into(), "k-two".into()];
+    t.start().await;
+    let producer = t.producer().await;
     let http = client();
 
     // Open routes need no key.
@@ -150,15 +149,12 @@ async fn subjects_over_http_with_auth() {
         "{metrics}"
     );
     assert!(metrics.contains("ragwire_http_request_duration_seconds_bucket"));
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn request_id_travels_and_returns() {
-    let fake = FakeOpenAi::start().await;
-    let config = test_config(&fake);
-    let worker = start_worker(&config).await;
-    let producer = start_producer(&config).await;
+    let mut t = Fixture::started().await;
+    let producer = t.producer().await;
     let http = client();
     let r = http
         .post(producer.url("/embed"))
@@ -196,12 +192,12 @@ async fn request_id_travels_and_returns() {
     assert_eq!(r.headers()["x-request-id"], "req-404");
 
     // The worker sees it as a NATS header and echoes it on the reply.
-    let nats = nats().await;
+    let nats = t.rag.nats();
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("X-Request-ID", "nats-7");
     let reply = nats
         .request_with_headers(
-            format!("{}.embed", config.prefix),
+            format!("{}.embed", t.prefix()),
             headers,
             r#"{"texts":["a"]}"#.into(),
         )
@@ -211,57 +207,43 @@ async fn request_id_travels_and_returns() {
         reply.headers.unwrap().get("X-Request-ID").unwrap().as_str(),
         "nats-7"
     );
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn no_worker_is_503_and_slow_worker_is_504() {
-    let fake = FakeOpenAi::start().await;
-    let mut config = test_config(&fake);
-    config.http.timeout_ms = 300;
-    let producer = start_producer(&config).await;
+    let mut t = Fixture::new().await;
+    t.http.timeout_ms = 300;
+    let chat_url = t.producer().await.url("/chat");
     let http = client();
     let chat = json!({"messages": [{"role": "user", "content": "hi"}]});
-    let r = http
-        .post(producer.url("/chat"))
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = http.post(&chat_url).json(&chat).send().await.unwrap();
     assert_eq!(r.status(), 503, "no responders");
     assert_eq!(
         r.json::<Value>().await.unwrap()["error"]["kind"],
         "unavailable"
     );
 
-    fake.set(Behaviour {
+    t.fake.set(Behaviour {
         delay: Duration::from_secs(2),
         ..Default::default()
     });
-    let worker = start_worker(&config).await;
+    t.start().await;
     let started = std::time::Instant::now();
-    let r = http
-        .post(producer.url("/chat"))
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = http.post(&chat_url).json(&chat).send().await.unwrap();
     assert_eq!(r.status(), 504);
     assert!(
         started.elapsed() < Duration::from_millis(1900),
         "{:?}",
         started.elapsed()
     );
-    fake.set(Behaviour::default());
-    worker.shutdown().await;
+    t.fake.set(Behaviour::default());
 }
 
 #[tokio::test]
 async fn oversize_body_is_413_json() {
-    let fake = FakeOpenAi::start().await;
-    let mut config = test_config(&fake);
-    config.http.max_body_bytes = 1000;
-    let producer = start_producer(&config).await;
+    let mut t = Fixture::new().await;
+    t.http.max_body_bytes = 1000;
+    let producer = t.producer().await;
     let r = client()
         .post(producer.url("/embed"))
         .json(&json!({"texts": ["x".repeat(2000)]}))
@@ -275,29 +257,34 @@ async fn oversize_body_is_413_json() {
 
 #[tokio::test]
 async fn concurrency_limit_sheds_with_503() {
-    let fake = FakeOpenAi::start_with(
-        Behaviour {
-            delay: Duration::from_millis(500),
-            ..Default::default()
-        },
-        8,
+    let mut t = Fixture::with_fake(
+        FakeOpenAi::start_with(
+            Behaviour {
+                delay: Duration::from_millis(500),
+                ..Default::default()
+            },
+            8,
+        )
+        .await,
     )
     .await;
-    let mut config = test_config(&fake);
-    config.http.max_concurrency = 2;
-    let worker = start_worker(&config).await;
-    let producer = start_producer(&config).await;
+    t.http.max_concurrency = 2;
+    t.start().await;
+    let (chat_url, health_url) = {
+        let producer = t.producer().await;
+        (producer.url("/chat"), producer.url("/health"))
+    };
     let http = client();
     let chat = json!({"messages": [{"role": "user", "content": "hi"}]});
     // Two slow requests hold both slots...
     let slow: Vec<_> = (0..2)
         .map(|_| {
-            let req = http.post(producer.url("/chat")).json(&chat).send();
+            let req = http.post(&chat_url).json(&chat).send();
             tokio::spawn(async move { req.await.unwrap().status().as_u16() })
         })
         .collect();
     let waiting = std::time::Instant::now();
-    while fake.chat_calls() < 2 {
+    while t.fake.chat_calls() < 2 {
         assert!(
             waiting.elapsed() < Duration::from_secs(10),
             "slow requests never arrived"
@@ -306,12 +293,7 @@ async fn concurrency_limit_sheds_with_503() {
     }
     // ...so more are shed at once, with the reason, while health stays up.
     for _ in 0..3 {
-        let r = http
-            .post(producer.url("/chat"))
-            .json(&chat)
-            .send()
-            .await
-            .unwrap();
+        let r = http.post(&chat_url).json(&chat).send().await.unwrap();
         assert_eq!(r.status(), 503);
         let v: Value = r.json().await.unwrap();
         assert!(
@@ -322,34 +304,19 @@ async fn concurrency_limit_sheds_with_503() {
             "{v}"
         );
     }
-    assert_eq!(
-        http.get(producer.url("/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(http.get(&health_url).send().await.unwrap().status(), 200);
     for s in slow {
         assert_eq!(s.await.unwrap(), 200);
     }
     // Slots free again: served.
-    let r = http
-        .post(producer.url("/chat"))
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = http.post(&chat_url).json(&chat).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn embed_vectors_as_base64_over_http() {
-    let fake = FakeOpenAi::start().await;
-    let config = test_config(&fake);
-    let worker = start_worker(&config).await;
-    let producer = start_producer(&config).await;
+    let mut t = Fixture::started().await;
+    let producer = t.producer().await;
     let http = client();
     let texts = ["alpha beta", "gamma delta"];
     let r = http
@@ -386,23 +353,20 @@ async fn embed_vectors_as_base64_over_http() {
             .contains("encoding_format"),
         "{body}"
     );
-    drop(producer);
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn request_id_reaches_the_worker_as_a_nats_header() {
-    let fake = FakeOpenAi::start().await;
-    let mut config = test_config(&fake);
-    config.http.api_keys = vec!["k1".into()];
-    let producer = start_producer(&config).await;
+    let mut t = Fixture::new().await;
+    t.http.api_keys = vec!["k1".into()];
+    let embed_url = t.producer().await.url("/embed");
     // A responder in the worker's place, answering with the header it saw.
-    let nats = nats().await;
+    let nats = t.rag.nats();
     let mut requests = nats
-        .subscribe(format!("{}.embed", config.prefix))
+        .subscribe(format!("{}.embed", t.prefix()))
         .await
         .unwrap();
-    ragwire_worker::connect::subscriptions_live(&nats)
+    ragwire_common::nats::subscriptions_live(nats)
         .await
         .unwrap();
     let responder = nats.clone();
@@ -422,7 +386,7 @@ async fn request_id_reaches_the_worker_as_a_nats_header() {
     });
     let http = client();
     let r = http
-        .post(producer.url("/embed"))
+        .post(&embed_url)
         .header("X-API-Key", "k1")
         .header("X-Request-ID", "req-77")
         .json(&json!({"texts": ["a"]}))
@@ -433,7 +397,7 @@ async fn request_id_reaches_the_worker_as_a_nats_header() {
     assert_eq!(r.json::<Value>().await.unwrap()["seen"], "req-77");
     // A generated id is the one sent on.
     let r = http
-        .post(producer.url("/embed"))
+        .post(&embed_url)
         .header("X-API-Key", "k1")
         .json(&json!({"texts": ["a"]}))
         .send()
@@ -443,7 +407,7 @@ async fn request_id_reaches_the_worker_as_a_nats_header() {
     assert_eq!(r.json::<Value>().await.unwrap()["seen"], id.as_str());
     // Refused before any NATS request, and still named.
     let r = http
-        .post(producer.url("/embed"))
+        .post(&embed_url)
         .header("X-Request-ID", "req-401")
         .json(&json!({"texts": ["a"]}))
         .send()

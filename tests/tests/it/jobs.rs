@@ -22,15 +22,15 @@ fn documents(tag: &str, n: usize, chunks: usize) -> Vec<Value> {
         .collect()
 }
 
-async fn submit(nats: &async_nats::Client, p: &str, body: Value) -> Value {
-    let reply = json(&request(nats, p, Subject::JobsSubmit, &body).await);
+async fn submit(t: &Fixture, body: Value) -> Value {
+    let reply = json(&t.request(Subject::JobsSubmit, &body).await);
     assert_eq!(reply["ok"], true, "{reply}");
     reply
 }
 
 /// Submits and returns the job ids.
-async fn submit_ids(nats: &async_nats::Client, p: &str, body: Value) -> Vec<String> {
-    job_ids(&submit(nats, p, body).await)
+async fn submit_ids(t: &Fixture, body: Value) -> Vec<String> {
+    job_ids(&submit(t, body).await)
 }
 
 fn job_ids(reply: &Value) -> Vec<String> {
@@ -42,22 +42,17 @@ fn job_ids(reply: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn status(nats: &async_nats::Client, p: &str, id: &str) -> Value {
-    json(&request(nats, p, Subject::JobsStatus, &json!({"job_id": id})).await)
+async fn status(t: &Fixture, id: &str) -> Value {
+    json(&t.request(Subject::JobsStatus, &json!({"job_id": id})).await)
 }
 
 /// Waits until every job is `done` or `failed`; returns their statuses.
-async fn settle(
-    nats: &async_nats::Client,
-    p: &str,
-    ids: &[String],
-    within: Duration,
-) -> Vec<Value> {
+async fn settle(t: &Fixture, ids: &[String], within: Duration) -> Vec<Value> {
     let deadline = Instant::now() + within;
     loop {
         let mut all = Vec::new();
         for id in ids {
-            all.push(status(nats, p, id).await);
+            all.push(status(t, id).await);
         }
         if all
             .iter()
@@ -71,15 +66,15 @@ async fn settle(
 }
 
 /// Waits for one job to settle; returns its status.
-async fn settle_one(nats: &async_nats::Client, p: &str, id: &str) -> Value {
-    settle(nats, p, &[id.to_owned()], Duration::from_secs(30))
+async fn settle_one(t: &Fixture, id: &str) -> Value {
+    settle(t, &[id.to_owned()], Duration::from_secs(30))
         .await
         .remove(0)
 }
 
 /// The dead-letter entry of a job.
-async fn dead_entry(nats: &async_nats::Client, p: &str, id: &str) -> Value {
-    let dead = json(&request(nats, p, Subject::JobsDead, &json!({})).await);
+async fn dead_entry(t: &Fixture, id: &str) -> Value {
+    let dead = json(&t.request(Subject::JobsDead, &json!({})).await);
     dead["dead"]
         .as_array()
         .unwrap()
@@ -95,13 +90,11 @@ async fn count(worker: &ragwire_worker::WorkerHandle, collection: &str) -> usize
 
 #[tokio::test]
 async fn a_thousand_chunks_in_fifty_jobs_land_once_each_and_resubmission_is_deduplicated() {
-    let fake = FakeOpenAi::start().await;
-    let config = with_jobs(test_config(&fake));
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    let p = config.prefix.as_str();
+    let mut t = Fixture::new().await;
+    t.enable_jobs();
+    t.start().await;
     let body = json!({"collection": "kb", "documents": documents("bulk", 50, 20)});
-    let reply = submit(&nats, p, body.clone()).await;
+    let reply = submit(&t, body.clone()).await;
     let ids = job_ids(&reply);
     assert_eq!(ids.len(), 50);
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 50);
@@ -110,7 +103,7 @@ async fn a_thousand_chunks_in_fifty_jobs_land_once_each_and_resubmission_is_dedu
         .unwrap()
         .iter()
         .all(|j| j["duplicate"] == false));
-    for s in settle(&nats, p, &ids, Duration::from_secs(60)).await {
+    for s in settle(&t, &ids, Duration::from_secs(60)).await {
         assert_eq!(
             (
                 s["state"].as_str(),
@@ -122,11 +115,11 @@ async fn a_thousand_chunks_in_fifty_jobs_land_once_each_and_resubmission_is_dedu
         );
         assert_eq!(s["attempts"], 1, "{s}");
     }
-    assert_eq!(count(&worker, "kb").await, 1000);
-    assert_eq!(fake.embed_texts(), 1000);
+    assert_eq!(count(t.worker(), "kb").await, 1000);
+    assert_eq!(t.fake.embed_texts(), 1000);
 
     // The same documents again: reported as duplicates, no new work.
-    let again = submit(&nats, p, body).await;
+    let again = submit(&t, body).await;
     assert_eq!(job_ids(&again), ids);
     assert!(
         again["jobs"]
@@ -137,8 +130,8 @@ async fn a_thousand_chunks_in_fifty_jobs_land_once_each_and_resubmission_is_dedu
         "{again}"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(fake.embed_texts(), 1000);
-    assert_eq!(count(&worker, "kb").await, 1000);
+    assert_eq!(t.fake.embed_texts(), 1000);
+    assert_eq!(count(t.worker(), "kb").await, 1000);
 
     for (body, needle) in [
         (json!({"documents": []}), "documents"),
@@ -156,38 +149,27 @@ async fn a_thousand_chunks_in_fifty_jobs_land_once_each_and_resubmission_is_dedu
             "chunking.size",
         ),
     ] {
-        assert_error(
-            &request(&nats, p, Subject::JobsSubmit, &body).await,
-            400,
-            needle,
-        );
+        assert_error(&t.request(Subject::JobsSubmit, &body).await, 400, needle);
     }
     assert_error(
-        &request(
-            &nats,
-            p,
-            Subject::JobsStatus,
-            &json!({"job_id": "0123abcd"}),
-        )
-        .await,
+        &t.request(Subject::JobsStatus, &json!({"job_id": "0123abcd"}))
+            .await,
         404,
         "0123abcd",
     );
-    worker.shutdown().await;
-    drop_jobs(&config).await;
 }
 
 #[tokio::test]
 async fn progress_events_arrive_in_order_and_match_the_status_also_over_http() {
-    let fake = FakeOpenAi::start().await;
-    let mut config = with_jobs(test_config(&fake));
-    config.jobs.batch = 3;
-    let worker = start_worker(&config).await;
-    let producer = start_producer(&config).await;
-    let nats = nats().await;
-    let p = config.prefix.as_str();
+    let mut t = Fixture::new().await;
+    t.enable_jobs();
+    t.config.jobs.batch = 3;
+    t.start().await;
+    t.producer().await;
+    let nats = t.rag.nats();
+    let p = t.prefix();
     let mut events = nats.subscribe(format!("{p}.jobs.events.>")).await.unwrap();
-    ragwire_worker::connect::subscriptions_live(&nats)
+    ragwire_common::nats::subscriptions_live(nats)
         .await
         .unwrap();
     let text: String = (0..40)
@@ -195,7 +177,7 @@ async fn progress_events_arrive_in_order_and_match_the_status_also_over_http() {
         .collect();
     let http = reqwest::Client::new();
     let response = http
-        .post(producer.url("/ingest"))
+        .post(t.producer().await.url("/ingest"))
         .json(
             &json!({"collection": "docs", "documents": [{"doc_id": "handbook", "text": text}],
                       "chunking": {"size": 200, "overlap": 20}}),
@@ -241,7 +223,7 @@ async fn progress_events_arrive_in_order_and_match_the_status_also_over_http() {
     assert_eq!(seen.len() as u64, 2 + total.div_ceil(3), "{seen:?}");
 
     let response = http
-        .get(producer.url(&format!("/jobs/{id}")))
+        .get(t.producer().await.url(&format!("/jobs/{id}")))
         .send()
         .await
         .unwrap();
@@ -256,42 +238,37 @@ async fn progress_events_arrive_in_order_and_match_the_status_also_over_http() {
         (Some("done"), Some(total), Some(total)),
         "{s}"
     );
-    assert_eq!(count(&worker, "docs").await as u64, total);
+    assert_eq!(count(t.worker(), "docs").await as u64, total);
     let response = http
-        .get(producer.url("/jobs/ffffffff"))
+        .get(t.producer().await.url("/jobs/ffffffff"))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
-    worker.shutdown().await;
-    drop_jobs(&config).await;
 }
 
 #[tokio::test]
 async fn transient_failures_retry_and_dead_jobs_replay() {
-    let fake = FakeOpenAi::start().await;
-    let mut config = with_jobs(test_config(&fake));
+    let mut t = Fixture::new().await;
+    t.enable_jobs();
     // No retries inside the embedding call: the job layer retries.
-    config.llm.max_retries = 0;
-    config.jobs.max_deliver = 3;
-    let worker = start_worker(&config).await;
-    let producer = start_producer(&config).await;
-    let nats = nats().await;
-    let p = config.prefix.as_str();
+    t.config.llm.max_retries = 0;
+    t.config.jobs.max_deliver = 3;
+    t.start().await;
+    t.producer().await;
 
     // A backend failing for a while: retried with delay, all complete.
-    fake.set(Behaviour {
+    t.fake.set(Behaviour {
         fail_times: 3,
         fail_status: 503,
         ..Default::default()
     });
     let ids = submit_ids(
-        &nats,
-        p,
+        &t,
         json!({"collection": "kb", "documents": documents("flaky", 2, 2)}),
     )
     .await;
-    let statuses = settle(&nats, p, &ids, Duration::from_secs(30)).await;
+    let statuses = settle(&t, &ids, Duration::from_secs(30)).await;
     assert!(
         statuses.iter().all(|s| s["state"] == "done"),
         "{statuses:?}"
@@ -308,55 +285,53 @@ async fn transient_failures_retry_and_dead_jobs_replay() {
     );
 
     // A backend down for good: after 3 deliveries the job is dead.
-    fake.set(Behaviour {
+    t.fake.set(Behaviour {
         fail_times: usize::MAX,
         fail_status: 503,
         ..Default::default()
     });
     let doomed = submit_ids(
-        &nats,
-        p,
+        &t,
         json!({"collection": "kb", "documents": documents("doomed", 1, 3)}),
     )
     .await
     .remove(0);
-    let s = settle_one(&nats, p, &doomed).await;
+    let s = settle_one(&t, &doomed).await;
     assert_eq!(
         (s["state"].as_str(), s["attempts"].as_u64()),
         (Some("failed"), Some(3)),
         "{s}"
     );
-    let entry = dead_entry(&nats, p, &doomed).await;
+    let entry = dead_entry(&t, &doomed).await;
     assert!(entry["error"].as_str().unwrap().contains("503"), "{entry}");
     assert_eq!(entry["attempts"], 3);
 
     // A permanent failure is not retried: extraction that can never be valid.
     let bad = submit_ids(
-        &nats,
-        p,
+        &t,
         json!({"collection": "kb", "extract_graph": true,
         "documents": [{"doc_id": "prose", "chunks": [{"text": "Nothing but prose."}]}]}),
     )
     .await
     .remove(0);
-    fake.set(Behaviour::default());
-    let s = settle_one(&nats, p, &bad).await;
+    t.fake.set(Behaviour::default());
+    let s = settle_one(&t, &bad).await;
     assert_eq!(
         (s["state"].as_str(), s["attempts"].as_u64()),
         (Some("failed"), Some(1)),
         "{s}"
     );
-    let entry = dead_entry(&nats, p, &bad).await;
+    let entry = dead_entry(&t, &bad).await;
     assert_eq!(entry["code"], 422, "{entry}");
 
     // The cause fixed, the dead job replays (over HTTP) and completes.
     let response = reqwest::Client::new()
-        .post(producer.url(&format!("/jobs/{doomed}/replay")))
+        .post(t.producer().await.url(&format!("/jobs/{doomed}/replay")))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let s = settle_one(&nats, p, &doomed).await;
+    let s = settle_one(&t, &doomed).await;
     assert_eq!(
         (
             s["state"].as_str(),
@@ -366,7 +341,7 @@ async fn transient_failures_retry_and_dead_jobs_replay() {
         (Some("done"), Some(1), Some(3)),
         "{s}"
     );
-    let dead = json(&request(&nats, p, Subject::JobsDead, &json!({})).await);
+    let dead = json(&t.request(Subject::JobsDead, &json!({})).await);
     assert!(
         dead["dead"]
             .as_array()
@@ -376,74 +351,77 @@ async fn transient_failures_retry_and_dead_jobs_replay() {
         "{dead}"
     );
     assert_error(
-        &request(&nats, p, Subject::JobsReplay, &json!({"job_id": doomed})).await,
+        &t.request(Subject::JobsReplay, &json!({"job_id": doomed}))
+            .await,
         404,
         "dead-letter",
     );
-    worker.shutdown().await;
-    drop_jobs(&config).await;
 }
 
 #[tokio::test]
 async fn two_workers_share_the_stream() {
-    let fake = FakeOpenAi::start_with(
-        Behaviour {
-            delay: Duration::from_millis(20),
-            ..Default::default()
-        },
-        8,
+    let mut t = Fixture::with_fake(
+        FakeOpenAi::start_with(
+            Behaviour {
+                delay: Duration::from_millis(20),
+                ..Default::default()
+            },
+            8,
+        )
+        .await,
     )
     .await;
-    let config = with_jobs(test_config(&fake));
-    let mut second = config.clone();
-    second.data_dir = config.data_dir.join("second");
-    let one = start_worker(&config).await;
+    t.enable_jobs();
+    let mut second = t.config.clone();
+    second.worker.data_dir = t.config.worker.data_dir.join("second");
+    t.start().await;
     let two = start_worker(&second).await;
-    let nats = nats().await;
-    let p = config.prefix.as_str();
     let ids = submit_ids(
-        &nats,
-        p,
+        &t,
         json!({"collection": "kb", "documents": documents("shared", 40, 5)}),
     )
     .await;
-    settle(&nats, p, &ids, Duration::from_secs(60)).await;
+    settle(&t, &ids, Duration::from_secs(60)).await;
     // Each worker has its own embedded store: both did some of the work.
-    let (a, b) = (count(&one, "kb").await, count(&two, "kb").await);
+    let (a, b) = (count(t.worker(), "kb").await, count(&two, "kb").await);
     assert!(a > 0 && b > 0, "{a} and {b}");
     assert_eq!(a + b, 200);
-    one.shutdown().await;
     two.shutdown().await;
-    drop_jobs(&config).await;
 }
 
 #[tokio::test]
 async fn a_worker_killed_mid_run_loses_nothing() {
-    let fake = FakeOpenAi::start_with(
-        Behaviour {
-            delay: Duration::from_millis(40),
-            ..Default::default()
-        },
-        8,
+    let mut t = Fixture::with_fake(
+        FakeOpenAi::start_with(
+            Behaviour {
+                delay: Duration::from_millis(40),
+                ..Default::default()
+            },
+            8,
+        )
+        .await,
     )
     .await;
-    let mut config = with_jobs(test_config(&fake));
-    config.jobs.ack_wait_ms = 1_500;
+    t.enable_jobs();
+    t.config.jobs.ack_wait_ms = 1_500;
     let mut child = Killed(
-        worker_command(&config)
+        worker_command(&t.config)
             .env("RAGWIRE_JOBS_ACK_WAIT_MS", "1500")
             .env("RAGWIRE_JOBS_BATCH", "2")
             .env("RAGWIRE_JOBS_CONCURRENCY", "4")
             .spawn()
             .unwrap(),
     );
-    let nats = nats().await;
-    let p = config.prefix.as_str();
     // Wait for the child to answer.
     let started = Instant::now();
     loop {
-        let asked = nats
-            .request(Subject::JobsStatus.subject(p), r#"{"job_id": "0"}"#.into())
+        let asked = t
+            .rag
+            .nats()
+            .request(
+                Subject::JobsStatus.subject(t.prefix()),
+                r#"{"job_id": "0"}"#.into(),
+            )
             .await;
         if asked.is_ok() {
             break;
@@ -451,7 +429,7 @@ async fn a_worker_killed_mid_run_loses_nothing() {
         assert!(
             child.0.try_wait().unwrap().is_none(),
             "the child worker exited; see {}",
-            config.data_dir.join("child.log").display()
+            t.config.worker.data_dir.join("child.log").display()
         );
         assert!(
             started.elapsed() < Duration::from_secs(30),
@@ -460,8 +438,7 @@ async fn a_worker_killed_mid_run_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let ids = submit_ids(
-        &nats,
-        p,
+        &t,
         json!({"collection": "kb", "documents": documents("crash", 30, 10)}),
     )
     .await;
@@ -470,7 +447,7 @@ async fn a_worker_killed_mid_run_loses_nothing() {
     loop {
         let mut done = 0;
         for id in &ids {
-            if status(&nats, p, id).await["state"] == "done" {
+            if status(&t, id).await["state"] == "done" {
                 done += 1;
             }
         }
@@ -484,7 +461,7 @@ async fn a_worker_killed_mid_run_loses_nothing() {
         assert!(
             Instant::now() < deadline,
             "the child worker did no work; see {}",
-            config.data_dir.join("child.log").display()
+            t.config.worker.data_dir.join("child.log").display()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -492,17 +469,19 @@ async fn a_worker_killed_mid_run_loses_nothing() {
     child.0.wait().unwrap();
 
     // A second worker on the same data takes over what was left.
-    let worker = start_worker(&config).await;
-    for s in settle(&nats, p, &ids, Duration::from_secs(60)).await {
+    t.start().await;
+    for s in settle(&t, &ids, Duration::from_secs(60)).await {
         assert_eq!(
             (s["state"].as_str(), s["chunks_done"].as_u64()),
             (Some("done"), Some(10)),
             "{s}"
         );
     }
-    assert_eq!(count(&worker, "kb").await, 300, "every unique chunk once");
-    worker.shutdown().await;
-    drop_jobs(&config).await;
+    assert_eq!(
+        count(t.worker(), "kb").await,
+        300,
+        "every unique chunk once"
+    );
 }
 
 /// Runs `ragwire ARGS` against `config`'s NATS and prefix.
@@ -510,8 +489,8 @@ async fn ragwire(config: &ragwire_worker::Config, args: &[&str]) -> std::process
     let bin = binary("ragwire");
     tokio::process::Command::new(bin)
         .args(args)
-        .env("NATS_URL", &config.nats.url)
-        .env("RAGWIRE_PREFIX", &config.prefix)
+        .env("NATS_URL", &config.common.nats.url)
+        .env("RAGWIRE_PREFIX", &config.common.prefix)
         .env_remove("RAGWIRE_CONFIG")
         .output()
         .await
@@ -520,10 +499,10 @@ async fn ragwire(config: &ragwire_worker::Config, args: &[&str]) -> std::process
 
 #[tokio::test]
 async fn the_ingest_command_walks_files_and_sums_up() {
-    let fake = FakeOpenAi::start().await;
-    let config = with_jobs(test_config(&fake));
-    let worker = start_worker(&config).await;
-    let corpus = config.data_dir.join("corpus");
+    let mut t = Fixture::new().await;
+    t.enable_jobs();
+    t.start().await;
+    let corpus = t.config.worker.data_dir.join("corpus");
     std::fs::create_dir_all(corpus.join("notes")).unwrap();
     let para = "Queue groups spread requests over workers. JetStream keeps the jobs. ".repeat(10);
     std::fs::write(corpus.join("a.md"), format!("# Title\n\n{para}")).unwrap();
@@ -542,7 +521,7 @@ async fn the_ingest_command_walks_files_and_sums_up() {
         "20",
     ];
 
-    let out = ragwire(&config, &args).await;
+    let out = ragwire(&t.config, &args).await;
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -553,76 +532,69 @@ async fn the_ingest_command_walks_files_and_sums_up() {
         "{stdout}\n{stderr}"
     );
     assert!(stderr.contains("blob.bin: binary"), "{stderr}");
-    let stored = count(&worker, "notes").await;
+    let stored = count(t.worker(), "notes").await;
     assert!(stored >= 12, "{stored}");
 
-    let out = ragwire(&config, &args).await;
+    let out = ragwire(&t.config, &args).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(
         stdout.contains("0 done, 0 failed, 3 deduplicated, 1 skipped"),
         "{stdout}"
     );
-    assert_eq!(count(&worker, "notes").await, stored);
+    assert_eq!(count(t.worker(), "notes").await, stored);
 
     // Jobs that fail make the command fail: the fake LLM never answers with
     // a graph.
     let mut failing = args.to_vec();
     failing.push("--extract-graph");
-    let out = ragwire(&config, &failing).await;
+    let out = ragwire(&t.config, &failing).await;
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
     );
     assert!(!out.status.success(), "{stdout}");
     assert!(stdout.contains("0 done, 3 failed"), "{stdout}\n{stderr}");
-    let dead = ragwire(&config, &["jobs", "dead"]).await;
+    let dead = ragwire(&t.config, &["jobs", "dead"]).await;
     let listed: Value = serde_json::from_slice(&dead.stdout).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
     let id = listed[0]["item"]["job_id"].as_str().unwrap();
-    let status = ragwire(&config, &["jobs", "status", id]).await;
+    let status = ragwire(&t.config, &["jobs", "status", id]).await;
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["state"], "failed", "{status}");
-    worker.shutdown().await;
-    drop_jobs(&config).await;
 }
 
 #[tokio::test]
 async fn without_usable_jobstream_the_worker_serves_the_rest() {
-    let fake = FakeOpenAi::start().await;
-    let mut config = with_jobs(test_config(&fake));
+    let mut t = Fixture::new().await;
+    t.enable_jobs();
     // A stream name JetStream refuses: setting up the jobs fails.
-    config.jobs.stream = Some("no.dots.allowed".into());
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    let p = config.prefix.as_str();
+    t.config.jobs.stream = Some("no.dots.allowed".into());
+    t.start().await;
     let body = json!({"documents": [{"doc_id": "a", "text": "x"}]});
     assert_error(
-        &request(&nats, p, Subject::JobsSubmit, &body).await,
+        &t.request(Subject::JobsSubmit, &body).await,
         503,
         "ingest jobs are off",
     );
-    let reply = json(&request(&nats, p, Subject::Embed, &json!({"texts": ["still here"]})).await);
+    let reply = json(
+        &t.request(Subject::Embed, &json!({"texts": ["still here"]}))
+            .await,
+    );
     assert_eq!(reply["ok"], true, "{reply}");
-    worker.shutdown().await;
-    drop_jobs(&config).await;
 }
 
 #[tokio::test]
 async fn a_full_job_stream_refuses_without_stranding_the_job() {
-    let fake = FakeOpenAi::start().await;
-    let mut config = with_jobs(test_config(&fake));
+    let mut t = Fixture::new().await;
+    t.enable_jobs();
     // Smaller than any job: the stream refuses every submission.
-    config.jobs.max_bytes = 64;
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    let p = config.prefix.as_str();
+    t.config.jobs.max_bytes = 64;
+    t.start().await;
     let body = json!({"documents": [{"doc_id": "big", "text": "more than sixty-four bytes of text, ".repeat(4)}]});
     for _ in 0..2 {
         // Refused each time, never reported as an already queued duplicate.
-        let reply = request(&nats, p, Subject::JobsSubmit, &body).await;
+        let reply = t.request(Subject::JobsSubmit, &body).await;
         assert_error(&reply, 503, "did not take the job");
     }
-    worker.shutdown().await;
-    drop_jobs(&config).await;
 }

@@ -40,17 +40,16 @@ async fn without_nats_the_worker_fails_fast_and_says_how_to_start_one() {
 
 #[tokio::test]
 async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
-    let fake = FakeOpenAi::start().await;
-    let config = test_config(&fake);
-    let p = config.prefix.clone();
-    let log_path = config.data_dir.join("child.log");
+    let t = Fixture::new().await;
+    let p = t.config.common.prefix.clone();
+    let log_path = t.config.worker.data_dir.join("child.log");
     let mut child = Killed(
-        worker_command(&config)
+        worker_command(&t.config)
             .env("RAGWIRE_JOBS", "false")
             .spawn()
             .unwrap(),
     );
-    let nats = nats().await;
+    let nats = t.rag.nats();
     let subject = Subject::Chat.subject(&p);
     let chat = r#"{"messages": [{"role": "user", "content": "hi"}]}"#;
     let started = Instant::now();
@@ -68,18 +67,18 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    fake.set(Behaviour {
+    t.fake.set(Behaviour {
         delay: Duration::from_millis(1500),
         ..Default::default()
     });
-    let calls = fake.chat_calls();
+    let calls = t.fake.chat_calls();
     let in_flight = tokio::spawn({
         let nats = nats.clone();
         let subject = subject.clone();
         async move { nats.request(subject, chat.into()).await }
     });
     // The signal comes once the request is at the backend.
-    while fake.chat_calls() == calls {
+    while t.fake.chat_calls() == calls {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let signalled = Instant::now();
@@ -116,9 +115,7 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
 
 #[tokio::test]
 async fn ragwire_ping_finds_this_hosts_worker_and_fails_without_one() {
-    let fake = FakeOpenAi::start().await;
-    let config = test_config(&fake);
-    let worker = start_worker(&config).await;
+    let t = Fixture::started().await;
     let ping = |prefix: String| {
         tokio::process::Command::new(binary("ragwire"))
             .args(["ping", "--local", "--wait-ms", "500"])
@@ -128,18 +125,17 @@ async fn ragwire_ping_finds_this_hosts_worker_and_fails_without_one() {
             .stdin(Stdio::null())
             .output()
     };
-    let out = ping(config.prefix.clone()).await.unwrap();
+    let out = ping(t.config.common.prefix.clone()).await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains(worker.id.as_str()), "{stdout}");
+    assert!(stdout.contains(t.worker().id.as_str()), "{stdout}");
 
     let out = ping(unique_prefix()).await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("no ragwire worker with prefix"), "{stderr}");
-    worker.shutdown().await;
 }

@@ -18,13 +18,11 @@ async fn qdrant_server_index_search_filters_and_dimension() {
         eprintln!("QDRANT_URL is not set: the Qdrant server adapter was not exercised");
         return;
     };
-    let fake = FakeOpenAi::start().await;
-    let mut config = test_config(&fake);
-    config.vectors.qdrant_url = Some(url);
-    config.vectors.qdrant_api_key = std::env::var("QDRANT_API_KEY").ok();
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    let p = config.prefix.as_str();
+    let mut t = Fixture::new().await;
+    t.config.vectors.qdrant_url = Some(url);
+    t.config.vectors.qdrant_api_key = std::env::var("QDRANT_API_KEY").ok();
+    t.start().await;
+    let p = t.prefix();
     let collection = format!("ragwire-test-{p}");
     let chunks = json!([
         {"doc_id": "a", "chunk_id": "1", "text": "queue groups spread requests", "metadata": {"lang": "en", "year": 2021}},
@@ -33,9 +31,7 @@ async fn qdrant_server_index_search_filters_and_dimension() {
     ]);
     for _ in 0..2 {
         let reply = json(
-            &request(
-                &nats,
-                p,
+            &t.request(
                 Subject::Index,
                 &json!({"chunks": chunks, "collection": collection}),
             )
@@ -44,7 +40,7 @@ async fn qdrant_server_index_search_filters_and_dimension() {
         assert_eq!(reply["upserted"], 3, "{reply}");
     }
     let search = |filters: Value| json!({"query": "queue groups spread requests", "collection": collection, "top_k": 10, "filters": filters});
-    let all = json(&request(&nats, p, Subject::Search, &search(json!({}))).await);
+    let all = json(&t.request(Subject::Search, &search(json!({}))).await);
     let hits = all["hits"].as_array().unwrap_or_else(|| panic!("{all}"));
     assert_eq!(hits.len(), 3, "re-indexing kept one point per chunk: {all}");
     assert_eq!(hits[0]["payload"]["chunk_id"], "1");
@@ -54,7 +50,7 @@ async fn qdrant_server_index_search_filters_and_dimension() {
         (json!({"lang": ["en", "fr"]}), 2),
         (json!({"year": {"gte": 2022}}), 2),
     ] {
-        let reply = json(&request(&nats, p, Subject::Search, &search(filters.clone())).await);
+        let reply = json(&t.request(Subject::Search, &search(filters.clone())).await);
         assert_eq!(
             reply["hits"].as_array().unwrap().len(),
             expected,
@@ -62,25 +58,23 @@ async fn qdrant_server_index_search_filters_and_dimension() {
         );
     }
     let fake16 = FakeOpenAi::start_with(Behaviour::default(), 16).await;
-    let mut config16 = config.clone();
+    let mut config16 = t.config.clone();
     config16.embed.base_url = Some(fake16.base_url.clone());
     let worker16 = start_worker(&config16).await;
     // Both workers serve the prefix; ask until the 16-dimension one answers.
     let mut refused = false;
     for _ in 0..20 {
-        let reply = request(
-            &nats,
-            p,
-            Subject::Index,
-            &json!({"chunks": [{"doc_id": "x", "text": "y"}], "collection": collection}),
-        )
-        .await;
+        let reply = t
+            .request(
+                Subject::Index,
+                &json!({"chunks": [{"doc_id": "x", "text": "y"}], "collection": collection}),
+            )
+            .await;
         if error_code(&reply) == Some(400) {
             refused = true;
             break;
         }
     }
     assert!(refused, "a vector of the wrong dimension was accepted");
-    worker.shutdown().await;
     worker16.shutdown().await;
 }

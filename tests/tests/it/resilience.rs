@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use ragwire_schemas::Subject;
 use ragwire_tests::*;
-use ragwire_worker::config::ProviderConfig;
 use serde_json::json;
 
 fn chat() -> serde_json::Value {
@@ -15,25 +14,26 @@ fn chat() -> serde_json::Value {
 
 #[tokio::test]
 async fn slow_backend_times_out_with_504() {
-    let fake = FakeOpenAi::start_with(
-        Behaviour {
-            delay: Duration::from_secs(3),
-            ..Default::default()
-        },
-        8,
+    let mut t = Fixture::with_fake(
+        FakeOpenAi::start_with(
+            Behaviour {
+                delay: Duration::from_secs(3),
+                ..Default::default()
+            },
+            8,
+        )
+        .await,
     )
     .await;
-    let mut config = test_config(&fake);
-    config.llm.timeout_ms = 200;
-    config.embed.timeout_ms = 200;
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
+    t.config.llm.timeout_ms = 200;
+    t.config.embed.timeout_ms = 200;
+    t.start().await;
     for (subject, body) in [
         (Subject::Chat, chat()),
         (Subject::Embed, json!({"texts": ["a"]})),
     ] {
         let started = Instant::now();
-        let reply = request(&nats, &config.prefix, subject, &body).await;
+        let reply = t.request(subject, &body).await;
         assert_eq!(error_code(&reply), Some(504), "{subject}: {}", json(&reply));
         assert!(
             started.elapsed() < Duration::from_millis(2900),
@@ -42,41 +42,38 @@ async fn slow_backend_times_out_with_504() {
         );
     }
     // The whole-request deadline applies as well.
-    let mut config = test_config(&fake);
+    let mut config = test_config(&t.fake);
     config.limits.request_timeout_ms = 300;
     let worker2 = start_worker(&config).await;
-    let reply = request(&nats, &config.prefix, Subject::Chat, &chat()).await;
+    let reply = request(t.rag.nats(), &config.common.prefix, Subject::Chat, &chat()).await;
     assert_eq!(error_code(&reply), Some(504));
-    worker.shutdown().await;
     worker2.shutdown().await;
 }
 
 #[tokio::test]
 async fn retries_honour_retry_after_then_fall_back_to_next_provider() {
     // First provider: rate limited for good, asks to wait 0.1 s.
-    let first = FakeOpenAi::start_with(
-        Behaviour {
-            fail_times: usize::MAX,
-            fail_status: 429,
-            retry_after: Some("0.1".into()),
-            ..Default::default()
-        },
-        8,
+    let mut t = Fixture::with_fake(
+        FakeOpenAi::start_with(
+            Behaviour {
+                fail_times: usize::MAX,
+                fail_status: 429,
+                retry_after: Some("0.1".into()),
+                ..Default::default()
+            },
+            8,
+        )
+        .await,
     )
     .await;
     let second = FakeOpenAi::start().await;
-    let mut config = test_config(&first);
-    config.llm.max_retries = 2;
-    config.llm.fallbacks = vec![ProviderConfig {
-        name: "backup".into(),
-        base_url: second.base_url.clone(),
-        api_key: None,
-        aliases: Default::default(),
-    }];
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
+    t.config.llm.max_retries = 2;
+    t.config.llm.fallback_urls = vec![second.base_url.clone()];
+    t.config.llm.fallback_names = vec!["backup".into()];
+    t.start().await;
+    let first = &t.fake;
     let started = Instant::now();
-    let body = json(&request(&nats, &config.prefix, Subject::Chat, &chat()).await);
+    let body = json(&t.request(Subject::Chat, &chat()).await);
     let took = started.elapsed();
     assert_eq!(body["ok"], true, "{body}");
     assert_eq!(body["meta"]["provider"], "backup");
@@ -97,7 +94,7 @@ async fn retries_honour_retry_after_then_fall_back_to_next_provider() {
         fail_status: 503,
         ..Default::default()
     });
-    let body = json(&request(&nats, &config.prefix, Subject::Chat, &chat()).await);
+    let body = json(&t.request(Subject::Chat, &chat()).await);
     assert_eq!(body["meta"]["provider"], "primary", "{body}");
     assert_eq!(second.chat_calls(), 1);
 
@@ -110,7 +107,7 @@ async fn retries_honour_retry_after_then_fall_back_to_next_provider() {
     });
     let before = first.chat_calls();
     let started = Instant::now();
-    let body = json(&request(&nats, &config.prefix, Subject::Chat, &chat()).await);
+    let body = json(&t.request(Subject::Chat, &chat()).await);
     assert_eq!(body["meta"]["provider"], "backup");
     assert_eq!(first.chat_calls() - before, 1);
     assert!(
@@ -118,22 +115,19 @@ async fn retries_honour_retry_after_then_fall_back_to_next_provider() {
         "no 1-hour wait: {:?}",
         started.elapsed()
     );
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn two_workers_share_the_queue_group() {
-    let fake = FakeOpenAi::start().await;
-    let config = test_config(&fake);
-    let a = start_worker(&config).await;
+    let t = Fixture::started().await;
     // Each worker process keeps its embedded store in its own folder.
-    let mut config_b = config.clone();
-    config_b.data_dir = config.data_dir.join("b");
+    let mut config_b = t.config.clone();
+    config_b.worker.data_dir = t.config.worker.data_dir.join("b");
     let b = start_worker(&config_b).await;
-    let nats = nats().await;
+    let nats = t.rag.nats();
     let replies = futures::future::join_all((0..60).map(|i| {
         let nats = nats.clone();
-        let prefix = config.prefix.clone();
+        let prefix = t.config.common.prefix.clone();
         async move {
             json(
                 &request(
@@ -149,7 +143,7 @@ async fn two_workers_share_the_queue_group() {
     .await;
     assert!(replies.iter().all(|r| r["ok"] == true));
     let mut per_worker = Vec::new();
-    for id in [&a.id, &b.id] {
+    for id in [&t.worker().id, &b.id] {
         let stats = nats
             .request(format!("$SRV.STATS.ragwire.{id}"), "".into())
             .await
@@ -174,27 +168,28 @@ async fn two_workers_share_the_queue_group() {
         per_worker.iter().all(|n| *n > 0),
         "both workers got work: {per_worker:?}"
     );
-    a.shutdown().await;
     b.shutdown().await;
 }
 
 #[tokio::test]
 async fn graceful_shutdown_answers_in_flight_requests() {
-    let fake = FakeOpenAi::start_with(
-        Behaviour {
-            delay: Duration::from_millis(600),
-            ..Default::default()
-        },
-        8,
+    let mut t = Fixture::with_fake(
+        FakeOpenAi::start_with(
+            Behaviour {
+                delay: Duration::from_millis(600),
+                ..Default::default()
+            },
+            8,
+        )
+        .await,
     )
     .await;
-    let config = test_config(&fake);
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
+    t.start().await;
+    let nats = t.rag.nats().clone();
     let in_flight: Vec<_> = (0..20)
         .map(|_| {
             let nats = nats.clone();
-            let prefix = config.prefix.clone();
+            let prefix = t.config.common.prefix.clone();
             tokio::spawn(
                 async move { json(&request(&nats, &prefix, Subject::Chat, &chat()).await) },
             )
@@ -202,7 +197,7 @@ async fn graceful_shutdown_answers_in_flight_requests() {
         .collect();
     // Let the requests reach the worker, then stop it.
     let waiting = Instant::now();
-    while fake.chat_calls() < 20 {
+    while t.fake.chat_calls() < 20 {
         assert!(
             waiting.elapsed() < Duration::from_secs(10),
             "requests never reached the backend"
@@ -210,7 +205,7 @@ async fn graceful_shutdown_answers_in_flight_requests() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let started = Instant::now();
-    worker.shutdown().await;
+    t.stop().await;
     assert!(
         started.elapsed() >= Duration::from_millis(300),
         "shutdown waited for in-flight work"
@@ -222,7 +217,7 @@ async fn graceful_shutdown_answers_in_flight_requests() {
     // After shutdown nobody serves the subject any more.
     let err = nats
         .request(
-            Subject::Chat.subject(&config.prefix),
+            Subject::Chat.subject(t.prefix()),
             serde_json::to_vec(&chat()).unwrap().into(),
         )
         .await
@@ -249,23 +244,25 @@ async fn concurrent_embeds_are_micro_batched() {
 /// `slots` embedding calls in flight at most (None: the default).
 async fn embed_calls_for_100_concurrent(slots: Option<usize>) -> usize {
     // A backend that takes 20 ms per call, like a real model server.
-    let fake = FakeOpenAi::start_with(
-        Behaviour {
-            delay: Duration::from_millis(20),
-            ..Default::default()
-        },
-        8,
+    let mut t = Fixture::with_fake(
+        FakeOpenAi::start_with(
+            Behaviour {
+                delay: Duration::from_millis(20),
+                ..Default::default()
+            },
+            8,
+        )
+        .await,
     )
     .await;
-    let mut config = test_config(&fake);
-    config.embed.max_concurrency =
+    t.config.embed.max_concurrency =
         slots.unwrap_or(ragwire_worker::Config::default().embed.max_concurrency);
-    config.embed.batch_window_us = ragwire_worker::Config::default().embed.batch_window_us;
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
+    t.config.embed.batch_window_us = ragwire_worker::Config::default().embed.batch_window_us;
+    t.start().await;
+    let nats = t.rag.nats();
     let replies = futures::future::join_all((0..100).map(|i| {
         let nats = nats.clone();
-        let prefix = config.prefix.clone();
+        let prefix = t.config.common.prefix.clone();
         async move {
             (
                 i,
@@ -290,26 +287,17 @@ async fn embed_calls_for_100_concurrent(slots: Option<usize>) -> usize {
             "request {i} got its own vector"
         );
     }
-    assert_eq!(fake.state.embed_texts.load(Ordering::SeqCst), 100);
-    worker.shutdown().await;
-    fake.embed_calls()
+    assert_eq!(t.fake.state.embed_texts.load(Ordering::SeqCst), 100);
+    t.fake.embed_calls()
 }
 
 #[tokio::test]
 async fn reply_over_the_server_limit_is_413_not_silence() {
     // 800 texts of 512 floats make a reply larger than NATS' default 1 MB.
-    let fake = FakeOpenAi::start_with(Behaviour::default(), 512).await;
-    let config = test_config(&fake);
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
+    let mut t = Fixture::with_fake(FakeOpenAi::start_with(Behaviour::default(), 512).await).await;
+    t.start().await;
     let texts: Vec<String> = (0..800).map(|i| format!("text {i}")).collect();
-    let reply = request(
-        &nats,
-        &config.prefix,
-        Subject::Embed,
-        &json!({"texts": texts}),
-    )
-    .await;
+    let reply = t.request(Subject::Embed, &json!({"texts": texts})).await;
     assert_eq!(
         error_code(&reply),
         Some(413),
@@ -321,35 +309,30 @@ async fn reply_over_the_server_limit_is_413_not_silence() {
         .unwrap()
         .contains("reply size"));
     // A smaller request on the same worker still works.
-    let reply = request(
-        &nats,
-        &config.prefix,
-        Subject::Embed,
-        &json!({"texts": ["one"]}),
-    )
-    .await;
+    let reply = t.request(Subject::Embed, &json!({"texts": ["one"]})).await;
     assert_eq!(json(&reply)["dim"], 512);
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn in_flight_bound_applies_back_pressure() {
-    let fake = FakeOpenAi::start_with(
-        Behaviour {
-            delay: Duration::from_millis(200),
-            ..Default::default()
-        },
-        8,
+    let mut t = Fixture::with_fake(
+        FakeOpenAi::start_with(
+            Behaviour {
+                delay: Duration::from_millis(200),
+                ..Default::default()
+            },
+            8,
+        )
+        .await,
     )
     .await;
-    let mut config = test_config(&fake);
-    config.limits.max_in_flight = 2;
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
+    t.config.limits.max_in_flight = 2;
+    t.start().await;
+    let nats = t.rag.nats();
     let started = Instant::now();
     let replies = futures::future::join_all((0..6).map(|_| {
         let nats = nats.clone();
-        let prefix = config.prefix.clone();
+        let prefix = t.config.common.prefix.clone();
         async move { json(&request(&nats, &prefix, Subject::Chat, &chat()).await) }
     }))
     .await;
@@ -360,56 +343,52 @@ async fn in_flight_bound_applies_back_pressure() {
         "{:?}",
         started.elapsed()
     );
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn embedding_and_reranker_statuses_become_error_replies() {
-    let fake = FakeOpenAi::start().await;
-    let mut config = test_config(&fake);
-    config.llm.max_retries = 2;
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
+    let mut t = Fixture::new().await;
+    t.config.llm.max_retries = 2;
+    t.start().await;
     let embed = json!({"texts": ["a"]});
     let rerank = json!({"query": "q", "documents": ["d"]});
 
     // Rate limited for good: retried after the hint, then a 429 reply.
-    fake.set(Behaviour {
+    t.fake.set(Behaviour {
         fail_times: usize::MAX,
         fail_status: 429,
         retry_after: Some("0.01".into()),
         ..Default::default()
     });
     for (subject, body) in [(Subject::Embed, &embed), (Subject::Rerank, &rerank)] {
-        let reply = request(&nats, &config.prefix, subject, body).await;
+        let reply = t.request(subject, body).await;
         assert_error(&reply, 429, "rate limited");
     }
-    assert_eq!(fake.embed_calls(), 3, "one attempt and two retries");
-    assert_eq!(fake.rerank_calls(), 3, "one attempt and two retries");
+    assert_eq!(t.fake.embed_calls(), 3, "one attempt and two retries");
+    assert_eq!(t.fake.rerank_calls(), 3, "one attempt and two retries");
 
     // A refusal is not retried: a 502 that says what the backend said.
-    fake.set(Behaviour {
+    t.fake.set(Behaviour {
         fail_times: usize::MAX,
         fail_status: 400,
         ..Default::default()
     });
     for (subject, body) in [(Subject::Embed, &embed), (Subject::Rerank, &rerank)] {
-        let reply = request(&nats, &config.prefix, subject, body).await;
+        let reply = t.request(subject, body).await;
         assert_error(&reply, 502, "scripted failure 400");
     }
-    assert_eq!(fake.embed_calls(), 4);
-    assert_eq!(fake.rerank_calls(), 4);
+    assert_eq!(t.fake.embed_calls(), 4);
+    assert_eq!(t.fake.rerank_calls(), 4);
 
     // One 503, then an answer: the retry succeeds.
-    fake.set(Behaviour {
+    t.fake.set(Behaviour {
         fail_times: 1,
         fail_status: 503,
         ..Default::default()
     });
-    let reply = json(&request(&nats, &config.prefix, Subject::Rerank, &rerank).await);
+    let reply = json(&t.request(Subject::Rerank, &rerank).await);
     assert_eq!(reply["ok"], true, "{reply}");
-    assert_eq!(fake.rerank_calls(), 6);
-    worker.shutdown().await;
+    assert_eq!(t.fake.rerank_calls(), 6);
 }
 
 #[tokio::test]
@@ -429,17 +408,14 @@ async fn unreadable_embedding_replies_are_502() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, service).await });
-    let fake = FakeOpenAi::start().await;
-    let mut config = test_config(&fake);
-    config.embed.base_url = Some(format!("http://{addr}/v1"));
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
+    let mut t = Fixture::new().await;
+    t.config.embed.base_url = Some(format!("http://{addr}/v1"));
+    t.start().await;
     let garbage = json!({"texts": ["garbage"]});
-    let reply = request(&nats, &config.prefix, Subject::Embed, &garbage).await;
+    let reply = t.request(Subject::Embed, &garbage).await;
     assert_error(&reply, 502, "unreadable reply");
     assert_error(&reply, 502, "<html>oops</html>");
     let two = json!({"texts": ["a", "b"]});
-    let reply = request(&nats, &config.prefix, Subject::Embed, &two).await;
+    let reply = t.request(Subject::Embed, &two).await;
     assert_error(&reply, 502, "1 vectors for 2 texts");
-    worker.shutdown().await;
 }

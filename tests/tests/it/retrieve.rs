@@ -5,14 +5,14 @@ use ragwire_schemas::Subject;
 use ragwire_tests::*;
 use serde_json::{json, Value};
 
-async fn seed(nats: &async_nats::Client, prefix: &str) {
+async fn seed(t: &Fixture) {
     let chunks = json!({"collection": "kb", "chunks": [
         {"doc_id": "notes", "chunk_id": "1", "text": "Ada Lovelace wrote the first program for the analytical engine"},
         {"doc_id": "notes", "chunk_id": "2", "text": "Charles Babbage designed the analytical engine"},
         {"doc_id": "food", "chunk_id": "1", "text": "Simmer tomatoes with garlic and basil"}
     ]});
     assert_eq!(
-        json(&request(nats, prefix, Subject::Index, &chunks).await)["upserted"],
+        json(&t.request(Subject::Index, &chunks).await)["upserted"],
         3
     );
     let graph = json!({"data": {
@@ -25,7 +25,7 @@ async fn seed(nats: &async_nats::Client, prefix: &str) {
                   {"src": "engine", "dst": "london", "type": "BUILT_IN"}]
     }});
     assert_eq!(
-        json(&request(nats, prefix, Subject::GraphUpsert, &graph).await)["edges"],
+        json(&t.request(Subject::GraphUpsert, &graph).await)["edges"],
         3
     );
 }
@@ -41,25 +41,23 @@ fn sources(reply: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn retrieve_returns_vector_hits_and_subgraph_with_citations_embedded() {
-    let fake = FakeOpenAi::start().await;
-    retrieve_cases(test_config(&fake)).await;
+    retrieve_cases(Fixture::new().await).await;
 }
 
 #[tokio::test]
 async fn retrieve_returns_vector_hits_and_subgraph_with_citations_bolt() {
-    let fake = FakeOpenAi::start().await;
-    retrieve_cases(with_bolt(test_config(&fake))).await;
+    let mut t = Fixture::new().await;
+    t.use_bolt();
+    retrieve_cases(t).await;
 }
 
-async fn retrieve_cases(mut config: ragwire_worker::Config) {
-    config.rerank.url = None;
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    let p = config.prefix.as_str();
-    seed(&nats, p).await;
+async fn retrieve_cases(mut t: Fixture) {
+    t.config.rerank.url = None;
+    t.start().await;
+    seed(&t).await;
 
     let body = json!({"query": "What did Ada Lovelace write for the analytical engine?", "collection": "kb", "top_k": 10, "max_hops": 1});
-    let reply = json(&request(&nats, p, Subject::Retrieve, &body).await);
+    let reply = json(&t.request(Subject::Retrieve, &body).await);
     assert_eq!(reply["ok"], true, "{reply}");
     let hits = reply["hits"].as_array().unwrap();
     let vector = hits
@@ -103,7 +101,7 @@ async fn retrieve_cases(mut config: ragwire_worker::Config) {
         (3, vec!["ada", "babbage", "engine", "london"]),
     ] {
         let body = json!({"query": "Who was Ada Lovelace?", "collection": "kb", "max_hops": hops});
-        let reply = json(&request(&nats, p, Subject::Retrieve, &body).await);
+        let reply = json(&t.request(Subject::Retrieve, &body).await);
         assert_eq!(
             sorted_ids(&reply["subgraph"]["nodes"]),
             want,
@@ -118,13 +116,13 @@ async fn retrieve_cases(mut config: ragwire_worker::Config) {
 
     // Without the subgraph: vector hits only.
     let body = json!({"query": "Ada Lovelace", "collection": "kb", "include_subgraph": false});
-    let reply = json(&request(&nats, p, Subject::Retrieve, &body).await);
+    let reply = json(&t.request(Subject::Retrieve, &body).await);
     assert!(reply.get("subgraph").is_none());
     assert!(sources(&reply).iter().all(|s| s == "vector"), "{reply}");
 
     // A failing stage is a warning, not an empty answer.
     let body = json!({"query": "Charles Babbage", "collection": "missing"});
-    let reply = json(&request(&nats, p, Subject::Retrieve, &body).await);
+    let reply = json(&t.request(Subject::Retrieve, &body).await);
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(reply["warnings"][0]["stage"], "vector");
     assert_eq!(reply["warnings"][0]["code"], 404);
@@ -132,7 +130,7 @@ async fn retrieve_cases(mut config: ragwire_worker::Config) {
     // Every stage failing is an error.
     let body =
         json!({"query": "Charles Babbage", "collection": "missing", "include_subgraph": false});
-    let reply = request(&nats, p, Subject::Retrieve, &body).await;
+    let reply = t.request(Subject::Retrieve, &body).await;
     assert_eq!(error_code(&reply), Some(404));
 
     for (body, needle) in [
@@ -140,24 +138,19 @@ async fn retrieve_cases(mut config: ragwire_worker::Config) {
         (json!({"query": "q", "top_k": 0}), "top_k"),
         (json!({"query": " "}), "query"),
     ] {
-        let reply = request(&nats, p, Subject::Retrieve, &body).await;
+        let reply = t.request(Subject::Retrieve, &body).await;
         assert_error(&reply, 400, needle);
     }
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn retrieve_reranks_when_a_reranker_is_configured() {
-    let fake = FakeOpenAi::start().await;
-    let config = test_config(&fake);
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    let p = config.prefix.as_str();
-    seed(&nats, p).await;
+    let t = Fixture::started().await;
+    seed(&t).await;
     let query = "Charles Babbage designed the analytical engine";
     let body = json!({"query": query, "collection": "kb", "top_k": 3});
-    let reply = json(&request(&nats, p, Subject::Retrieve, &body).await);
-    assert_eq!(fake.rerank_calls(), 1);
+    let reply = json(&t.request(Subject::Retrieve, &body).await);
+    assert_eq!(t.fake.rerank_calls(), 1);
     let hits = reply["hits"].as_array().unwrap();
     assert_eq!(hits.len(), 3, "cut to top_k after reranking: {reply}");
     // The fake reranker scores by word overlap: the exact sentence first.
@@ -166,34 +159,30 @@ async fn retrieve_reranks_when_a_reranker_is_configured() {
     let scores: Vec<f64> = hits.iter().map(|h| h["score"].as_f64().unwrap()).collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
     assert!(reply["timings_ms"]["rerank"].is_u64());
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn retrieve_with_the_graph_store_down_returns_vector_hits_and_a_warning() {
-    let fake = FakeOpenAi::start().await;
+    let mut t = Fixture::new().await;
     // A port nothing listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    let mut config = test_config(&fake);
-    config.rerank.url = None;
-    config.graph.neo4j_uri = Some(format!("bolt://{closed}"));
-    config.graph.timeout_ms = 2_000;
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    let p = config.prefix.as_str();
+    t.config.rerank.url = None;
+    t.config.graph.neo4j_uri = Some(format!("bolt://{closed}"));
+    t.config.graph.timeout_ms = 2_000;
+    t.start().await;
     let chunks = json!({"collection": "kb", "chunks": [
         {"doc_id": "notes", "chunk_id": "1", "text": "Ada Lovelace wrote the first program"}
     ]});
     assert_eq!(
-        json(&request(&nats, p, Subject::Index, &chunks).await)["upserted"],
+        json(&t.request(Subject::Index, &chunks).await)["upserted"],
         1
     );
 
     let body = json!({"query": "Ada Lovelace", "collection": "kb"});
-    let reply = json(&request(&nats, p, Subject::Retrieve, &body).await);
+    let reply = json(&t.request(Subject::Retrieve, &body).await);
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(sources(&reply), ["vector"], "{reply}");
     assert_eq!(reply["hits"][0]["citations"][0]["doc_id"], "notes");
@@ -208,5 +197,4 @@ async fn retrieve_with_the_graph_store_down_returns_vector_hits_and_a_warning() 
         reply.get("subgraph").is_none() || reply["subgraph"].is_null(),
         "{reply}"
     );
-    worker.shutdown().await;
 }

@@ -9,12 +9,9 @@ use serde_json::json;
 
 #[tokio::test]
 async fn chat_over_nats_resolves_alias_and_parses_json_mode() {
-    let fake = FakeOpenAi::start().await;
-    let config = test_config(&fake);
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
+    let t = Fixture::started().await;
 
-    let reply = request(&nats, &config.prefix, Subject::Chat, &json!({
+    let reply = t.request(Subject::Chat, &json!({
         "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there"}],
         "model": "no-such-alias"
     }))
@@ -25,55 +22,43 @@ async fn chat_over_nats_resolves_alias_and_parses_json_mode() {
     // Unknown model names fall back to the default alias, mapped to its model.
     assert_eq!(body["meta"]["model"], "fake-answer-model");
     assert_eq!(body["meta"]["usage"]["prompt_tokens"], 2);
-    let sent = fake.state.last_chat.lock().unwrap().clone().unwrap();
+    let sent = t.fake.state.last_chat.lock().unwrap().clone().unwrap();
     assert!(
         (sent["temperature"].as_f64().unwrap() - 0.2).abs() < 1e-6,
         "default temperature: {sent}"
     );
 
-    let reply = request(
-        &nats,
-        &config.prefix,
-        Subject::Chat,
-        &json!({
-            "messages": [{"role": "user", "content": "give json"}],
-            "json_mode": true, "temperature": 0
-        }),
-    )
-    .await;
+    let reply = t
+        .request(
+            Subject::Chat,
+            &json!({
+                "messages": [{"role": "user", "content": "give json"}],
+                "json_mode": true, "temperature": 0
+            }),
+        )
+        .await;
     let body = json(&reply);
     assert_eq!(body["data"], json!({"echo": "give json"}), "{body}");
-    let sent = fake.state.last_chat.lock().unwrap().clone().unwrap();
+    let sent = t.fake.state.last_chat.lock().unwrap().clone().unwrap();
     assert_eq!(sent["response_format"]["type"], "json_object");
     assert_eq!(
         sent["messages"][0]["role"], "system",
         "JSON hint added: {sent}"
     );
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn embed_over_nats_returns_vectors_in_order() {
     // Base64 (the default) and float vectors from the service: same vectors.
     for encoding in ["base64", "float"] {
-        let fake = FakeOpenAi::start().await;
-        let mut config = test_config(&fake);
-        config.embed.encoding = encoding.parse().unwrap();
+        let mut t = Fixture::new().await;
+        t.config.embed.encoding = encoding.parse().unwrap();
         // A key goes to the service as a bearer token; none, no header.
         let key = (encoding == "base64").then(|| "sk-embed".to_owned());
-        config.embed.api_key = key.clone();
-        let worker = start_worker(&config).await;
-        let nats = nats().await;
+        t.config.embed.api_key = key.clone();
+        t.start().await;
         let texts = ["alpha beta", "gamma", "alpha beta"];
-        let body = json(
-            &request(
-                &nats,
-                &config.prefix,
-                Subject::Embed,
-                &json!({"texts": texts}),
-            )
-            .await,
-        );
+        let body = json(&t.request(Subject::Embed, &json!({"texts": texts})).await);
         assert_eq!(body["ok"], true, "{encoding}: {body}");
         assert_eq!(body["dim"], 8);
         let vectors = body["vectors"].as_array().unwrap();
@@ -84,14 +69,13 @@ async fn embed_over_nats_returns_vectors_in_order() {
         let got: Vec<f32> = serde_json::from_value(vectors[1].clone()).unwrap();
         assert_eq!(got, expected, "{encoding}");
         let asked_base64 = usize::from(encoding == "base64");
-        assert_eq!(fake.embed_calls(), 1);
-        assert_eq!(fake.embed_base64_calls(), asked_base64, "{encoding}");
+        assert_eq!(t.fake.embed_calls(), 1);
+        assert_eq!(t.fake.embed_base64_calls(), asked_base64, "{encoding}");
         assert_eq!(
-            fake.last_embed_auth(),
+            t.fake.last_embed_auth(),
             key.map(|k| format!("Bearer {k}")),
             "{encoding}"
         );
-        worker.shutdown().await;
     }
 }
 
@@ -100,15 +84,13 @@ async fn embed_with_a_large_reply_from_a_small_request() {
     // 300 short texts at 384 dimensions: a 4 KB request whose reply holds
     // 115,200 numbers, encoded off the endpoint's task; a small request
     // alongside it is answered too.
-    let fake = FakeOpenAi::start_with(Behaviour::default(), 384).await;
-    let config = test_config(&fake);
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
+    let mut t = Fixture::with_fake(FakeOpenAi::start_with(Behaviour::default(), 384).await).await;
+    t.start().await;
     let texts: Vec<String> = (0..300).map(|i| format!("word{i} shared")).collect();
     let (big_body, small_body) = (json!({ "texts": texts }), json!({"texts": ["alone"]}));
     let (big, small) = tokio::join!(
-        request(&nats, &config.prefix, Subject::Embed, &big_body),
-        request(&nats, &config.prefix, Subject::Embed, &small_body),
+        t.request(Subject::Embed, &big_body),
+        t.request(Subject::Embed, &small_body),
     );
     let big = json(&big);
     assert_eq!(big["ok"], true, "{big}");
@@ -120,12 +102,10 @@ async fn embed_with_a_large_reply_from_a_small_request() {
         ragwire_tests::fake::fake_vector("word299 shared", 384)
     );
     assert_eq!(json(&small)["dim"], 384);
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn rerank_over_nats_in_both_formats() {
-    let fake = FakeOpenAi::start().await;
     let docs = [
         "the cat sat",
         "rust async nats",
@@ -133,15 +113,12 @@ async fn rerank_over_nats_in_both_formats() {
         "nothing here",
     ];
     for (format, path) in [("tei", "/rerank"), ("seed", "/seed/rerank")] {
-        let mut config = test_config(&fake);
-        config.rerank.url = Some(format!("{}{path}", fake.root));
-        config.rerank.format = format.parse().unwrap();
-        let worker = start_worker(&config).await;
-        let nats = nats().await;
+        let mut t = Fixture::new().await;
+        t.config.rerank.url = Some(format!("{}{path}", t.fake.root));
+        t.config.rerank.format = format.parse().unwrap();
+        t.start().await;
         let body = json(
-            &request(
-                &nats,
-                &config.prefix,
+            &t.request(
                 Subject::Rerank,
                 &json!({
                     "query": "rust nats queue", "documents": docs, "top_n": 2
@@ -156,28 +133,19 @@ async fn rerank_over_nats_in_both_formats() {
         assert_eq!(results[0]["text"], docs[2]);
         assert_eq!(results[1]["index"], 1);
         assert!(results[0]["score"].as_f64() >= results[1]["score"].as_f64());
-        worker.shutdown().await;
     }
 }
 
 #[tokio::test]
 async fn service_answers_ping_info_and_stats() {
-    let fake = FakeOpenAi::start().await;
-    let config = test_config(&fake);
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
+    let t = Fixture::started().await;
+    let nats = t.rag.nats();
     // One error and one success, to see both in the stats.
-    request(&nats, &config.prefix, Subject::Embed, &json!({"texts": []})).await;
-    request(
-        &nats,
-        &config.prefix,
-        Subject::Embed,
-        &json!({"texts": ["x"]}),
-    )
-    .await;
+    t.request(Subject::Embed, &json!({"texts": []})).await;
+    t.request(Subject::Embed, &json!({"texts": ["x"]})).await;
 
     let ping = nats
-        .request(format!("$SRV.PING.ragwire.{}", worker.id), "".into())
+        .request(format!("$SRV.PING.ragwire.{}", t.worker().id), "".into())
         .await
         .expect("$SRV.PING answers");
     let ping: serde_json::Value = serde_json::from_slice(&ping.payload).unwrap();
@@ -185,7 +153,7 @@ async fn service_answers_ping_info_and_stats() {
     assert_eq!(ping["version"], env!("CARGO_PKG_VERSION"));
 
     let info = nats
-        .request(format!("$SRV.INFO.ragwire.{}", worker.id), "".into())
+        .request(format!("$SRV.INFO.ragwire.{}", t.worker().id), "".into())
         .await
         .unwrap();
     let info: serde_json::Value = serde_json::from_slice(&info.payload).unwrap();
@@ -197,7 +165,7 @@ async fn service_answers_ping_info_and_stats() {
         .collect();
     for s in Subject::ALL {
         assert!(
-            subjects.contains(&s.subject(&config.prefix).as_str()),
+            subjects.contains(&s.subject(t.prefix()).as_str()),
             "{subjects:?}"
         );
     }
@@ -208,7 +176,7 @@ async fn service_answers_ping_info_and_stats() {
         .all(|e| e["queue_group"] == "ragwire"));
 
     let stats = nats
-        .request(format!("$SRV.STATS.ragwire.{}", worker.id), "".into())
+        .request(format!("$SRV.STATS.ragwire.{}", t.worker().id), "".into())
         .await
         .unwrap();
     let stats: serde_json::Value = serde_json::from_slice(&stats.payload).unwrap();
@@ -232,8 +200,7 @@ async fn service_answers_ping_info_and_stats() {
     let mut seen = false;
     while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), sub.next()).await {
         let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
-        seen |= v["id"] == worker.id.as_str();
+        seen |= v["id"] == t.worker().id.as_str();
     }
     assert!(seen, "this worker answered the broadcast ping");
-    worker.shutdown().await;
 }

@@ -18,8 +18,8 @@ fn chunks() -> Value {
     ])
 }
 
-async fn search(nats: &async_nats::Client, prefix: &str, body: Value) -> Value {
-    json(&request(nats, prefix, Subject::Search, &body).await)
+async fn search(t: &Fixture, body: Value) -> Value {
+    json(&t.request(Subject::Search, &body).await)
 }
 
 fn doc_ids(reply: &Value) -> Vec<String> {
@@ -33,16 +33,10 @@ fn doc_ids(reply: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn index_then_search_with_filters_and_idempotent_reindex() {
-    let fake = FakeOpenAi::start().await;
-    let config = test_config(&fake);
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    let p = config.prefix.as_str();
+    let t = Fixture::started().await;
 
     let reply = json(
-        &request(
-            &nats,
-            p,
+        &t.request(
             Subject::Index,
             &json!({"chunks": chunks(), "collection": "kb"}),
         )
@@ -54,8 +48,7 @@ async fn index_then_search_with_filters_and_idempotent_reindex() {
     );
 
     let found = search(
-        &nats,
-        p,
+        &t,
         json!({"query": "queue groups spread requests", "collection": "kb", "top_k": 2}),
     )
     .await;
@@ -75,54 +68,46 @@ async fn index_then_search_with_filters_and_idempotent_reindex() {
 
     // Filters: equality on doc_id, any-of and numeric range on metadata.
     let all = |filters: Value| json!({"query": "anything at all", "collection": "kb", "top_k": 10, "filters": filters});
-    let mut ids = doc_ids(&search(&nats, p, all(json!({"doc_id": "nats-doc"}))).await);
+    let mut ids = doc_ids(&search(&t, all(json!({"doc_id": "nats-doc"}))).await);
     ids.dedup();
     assert_eq!(ids, ["nats-doc"]);
     assert_eq!(
-        doc_ids(&search(&nats, p, all(json!({"doc_id": "nats-doc"}))).await).len(),
+        doc_ids(&search(&t, all(json!({"doc_id": "nats-doc"}))).await).len(),
         2
     );
-    let mut ids = doc_ids(&search(&nats, p, all(json!({"lang": ["de", "it"]}))).await);
+    let mut ids = doc_ids(&search(&t, all(json!({"lang": ["de", "it"]}))).await);
     ids.sort();
     assert_eq!(ids, ["cooking", "qdrant-doc"]);
-    let mut ids =
-        doc_ids(&search(&nats, p, all(json!({"year": {"gte": 2021, "lte": 2023}}))).await);
+    let mut ids = doc_ids(&search(&t, all(json!({"year": {"gte": 2021, "lte": 2023}}))).await);
     ids.sort();
     assert_eq!(ids, ["nats-doc", "nats-doc"]);
     let ids = doc_ids(
         &search(
-            &nats,
-            p,
+            &t,
             all(json!({"metadata.source": "blog", "year": {"gt": 2020}})),
         )
         .await,
     );
     assert_eq!(ids, ["qdrant-doc"]);
-    assert!(doc_ids(&search(&nats, p, all(json!({"doc_id": "nope"}))).await).is_empty());
+    assert!(doc_ids(&search(&t, all(json!({"doc_id": "nope"}))).await).is_empty());
 
     // Indexing the same chunks again leaves one point each.
     let reply = json(
-        &request(
-            &nats,
-            p,
+        &t.request(
             Subject::Index,
             &json!({"chunks": chunks(), "collection": "kb"}),
         )
         .await,
     );
     assert_eq!(reply["upserted"], 4);
-    assert_eq!(doc_ids(&search(&nats, p, all(json!({}))).await).len(), 4);
-    worker.shutdown().await;
+    assert_eq!(doc_ids(&search(&t, all(json!({}))).await).len(), 4);
 }
 
 #[tokio::test]
 async fn bad_index_and_search_requests_are_refused() {
-    let fake = FakeOpenAi::start().await;
-    let mut config = test_config(&fake);
-    config.limits.max_texts = 3;
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    let p = config.prefix.as_str();
+    let mut t = Fixture::new().await;
+    t.config.limits.max_texts = 3;
+    t.start().await;
     let chunk = json!({"doc_id": "d", "text": "t"});
     let cases = [
         (
@@ -193,40 +178,32 @@ async fn bad_index_and_search_requests_are_refused() {
         ),
     ];
     for (subject, body, code, needle) in cases {
-        let reply = request(&nats, p, subject, &body).await;
+        let reply = t.request(subject, &body).await;
         assert_error(&reply, code, needle);
     }
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn points_survive_a_restart_and_dimension_is_enforced() {
-    let fake = FakeOpenAi::start().await;
-    let config = test_config(&fake);
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    let p = config.prefix.as_str();
-    let reply = json(&request(&nats, p, Subject::Index, &json!({"chunks": chunks()})).await);
+    let mut t = Fixture::started().await;
+    let reply = json(
+        &t.request(Subject::Index, &json!({"chunks": chunks()}))
+            .await,
+    );
     assert_eq!(reply["collection"], "chunks", "default collection");
-    worker.shutdown().await;
+    t.stop().await;
 
     // Same data directory, new worker: the points are there.
-    let worker = start_worker(&config).await;
-    let found = search(
-        &nats,
-        p,
-        json!({"query": "tomatoes garlic basil", "top_k": 10}),
-    )
-    .await;
+    t.start().await;
+    let found = search(&t, json!({"query": "tomatoes garlic basil", "top_k": 10})).await;
     assert_eq!(found["hits"].as_array().unwrap().len(), 4, "{found}");
     assert_eq!(found["hits"][0]["payload"]["doc_id"], "cooking");
-    worker.shutdown().await;
+    t.stop().await;
 
     // A 16-dimension embedder cannot write into the 8-dimension collection.
     let fake16 = FakeOpenAi::start_with(Behaviour::default(), 16).await;
-    let mut config16 = config.clone();
-    config16.embed.base_url = Some(fake16.base_url.clone());
-    let worker = start_worker(&config16).await;
+    t.config.embed.base_url = Some(fake16.base_url.clone());
+    t.start().await;
     for (subject, body) in [
         (
             Subject::Index,
@@ -234,27 +211,25 @@ async fn points_survive_a_restart_and_dimension_is_enforced() {
         ),
         (Subject::Search, json!({"query": "q"})),
     ] {
-        let reply = request(&nats, p, subject, &body).await;
+        let reply = t.request(subject, &body).await;
         assert_eq!(error_code(&reply), Some(400), "{subject}: {}", json(&reply));
         assert!(json(&reply)["error"]["message"]
             .as_str()
             .unwrap()
             .contains("dimension 8"));
     }
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn concurrent_indexing_into_one_collection_loses_nothing() {
-    let fake = FakeOpenAi::start().await;
-    let mut config = test_config(&fake);
+    let mut t = Fixture::new().await;
     // Optimise (index and merge segments) while the writes go on.
-    config.vectors.optimize_every = 30;
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
+    t.config.vectors.optimize_every = 30;
+    t.start().await;
+    let nats = t.rag.nats();
     let replies = futures::future::join_all((0..20).map(|r| {
         let nats = nats.clone();
-        let prefix = config.prefix.clone();
+        let prefix = t.config.common.prefix.clone();
         async move {
             let chunks: Vec<Value> = (0..10)
                 .map(|c| json!({"doc_id": format!("doc-{r}"), "chunk_id": c.to_string(), "text": format!("request {r} chunk {c}")}))
@@ -265,8 +240,7 @@ async fn concurrent_indexing_into_one_collection_loses_nothing() {
     .await;
     assert!(replies.iter().all(|r| r["upserted"] == 10), "{replies:?}");
     let found = search(
-        &nats,
-        &config.prefix,
+        &t,
         json!({"query": "request chunk", "collection": "shared", "top_k": 1000}),
     )
     .await;
@@ -279,7 +253,6 @@ async fn concurrent_indexing_into_one_collection_loses_nothing() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 200);
-    worker.shutdown().await;
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -290,28 +263,25 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// A worker embedding with the local model (no embedding service at all).
-fn local_config(fake: &FakeOpenAi) -> ragwire_worker::Config {
-    let mut config = test_config(fake);
-    config.embed.base_url = None;
-    config.embed.model_dir = Some(model_dir());
-    config
+async fn local_fixture() -> Fixture {
+    let mut t = Fixture::new().await;
+    t.config.embed.base_url = None;
+    t.config.embed.model_dir = Some(model_dir());
+    t.start().await;
+    t
 }
 
 #[tokio::test]
 async fn local_model_matches_sentence_transformers_and_ranks_by_meaning() {
-    let fake = FakeOpenAi::start().await;
-    let config = local_config(&fake);
-    let worker = start_worker(&config).await;
-    let nats = nats().await;
-    let p = config.prefix.as_str();
+    let t = local_fixture().await;
 
     let reference: Value =
         serde_json::from_str(include_str!("../../data/minilm_reference.json")).unwrap();
     let items = reference["items"].as_array().unwrap();
     let texts: Vec<&str> = items.iter().map(|i| i["text"].as_str().unwrap()).collect();
-    let reply = json(&request(&nats, p, Subject::Embed, &json!({"texts": texts})).await);
+    let reply = json(&t.request(Subject::Embed, &json!({"texts": texts})).await);
     assert_eq!(reply["dim"], 384, "{reply}");
-    assert_eq!(fake.embed_calls(), 0, "no embedding service used");
+    assert_eq!(t.fake.embed_calls(), 0, "no embedding service used");
     for (item, got) in items.iter().zip(reply["vectors"].as_array().unwrap()) {
         let want: Vec<f32> = serde_json::from_value(item["embedding"].clone()).unwrap();
         let got: Vec<f32> = serde_json::from_value(got.clone()).unwrap();
@@ -324,56 +294,53 @@ async fn local_model_matches_sentence_transformers_and_ranks_by_meaning() {
         "A man is eating a piece of bread.",
         "The stock market fell sharply today.",
     ];
-    let v = json(&request(&nats, p, Subject::Embed, &json!({"texts": texts})).await);
+    let v = json(&t.request(Subject::Embed, &json!({"texts": texts})).await);
     let v: Vec<Vec<f32>> = serde_json::from_value(v["vectors"].clone()).unwrap();
     let close = cosine(&v[0], &v[1]);
     let far = cosine(&v[0], &v[2]);
     assert!(close > far + 0.3, "close {close}, far {far}");
 
     // Index and search with nothing but NATS and the model.
-    let reply = json(&request(&nats, p, Subject::Index, &json!({"chunks": chunks()})).await);
+    let reply = json(
+        &t.request(Subject::Index, &json!({"chunks": chunks()}))
+            .await,
+    );
     assert_eq!(reply["dim"], 384);
     let found = search(
-        &nats,
-        p,
+        &t,
         json!({"query": "how do I cook a pasta sauce?", "top_k": 1}),
     )
     .await;
     assert_eq!(doc_ids(&found), ["cooking"]);
     let found = search(
-        &nats,
-        p,
+        &t,
         json!({"query": "message broker load balancing across consumers", "top_k": 1}),
     )
     .await;
     assert_eq!(doc_ids(&found), ["nats-doc"]);
-    worker.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_data_directory_serves_one_worker_at_a_time() {
-    let fake = FakeOpenAi::start().await;
-    let config = test_config(&fake);
-    let worker = start_worker(&config).await;
-    let err = match ragwire_worker::start(config.clone()).await {
+    let mut t = Fixture::started().await;
+    let err = match ragwire_worker::start(t.config.clone()).await {
         Ok(_) => panic!("two workers opened one embedded store"),
         Err(e) => e.to_string(),
     };
     assert!(err.contains("in use by another worker"), "{err}");
-    worker.shutdown().await;
+    t.stop().await;
     // Released on shutdown.
-    start_worker(&config).await.shutdown().await;
+    start_worker(&t.config).await.shutdown().await;
 }
 
 #[tokio::test]
 async fn missing_model_file_is_a_clear_start_up_error() {
-    let fake = FakeOpenAi::start().await;
-    let mut config = test_config(&fake);
-    config.embed.base_url = None;
-    let empty = test_data_dir(&config.prefix).join("no-model");
+    let mut t = Fixture::new().await;
+    t.config.embed.base_url = None;
+    let empty = test_data_dir(t.prefix()).join("no-model");
     std::fs::create_dir_all(&empty).unwrap();
-    config.embed.model_dir = Some(empty);
-    let err = match ragwire_worker::start(config).await {
+    t.config.embed.model_dir = Some(empty);
+    let err = match ragwire_worker::start(t.config.clone()).await {
         Ok(_) => panic!("started without a model"),
         Err(e) => e.to_string(),
     };

@@ -42,7 +42,8 @@ pub const CACHE_MAX_TEXT: usize = 2048;
 
 type Cache = quick_cache::sync::Cache<String, Arc<[f32]>>;
 
-struct Job {
+/// A request waiting for its vectors.
+struct Pending {
     texts: Vec<String>,
     reply: Reply,
 }
@@ -50,7 +51,7 @@ struct Job {
 /// The embedding entry point used by every subject. Cheap to clone.
 #[derive(Clone)]
 pub struct Embedder {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Pending>,
     model: Arc<str>,
     cache: Option<Arc<Cache>>,
 }
@@ -110,7 +111,7 @@ impl Embedder {
         }
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Job { texts, reply })
+            .send(Pending { texts, reply })
             .await
             .map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
@@ -121,9 +122,9 @@ fn stopped() -> Error {
     Error::Internal("the embedding batcher has stopped".into())
 }
 
-async fn run(mut rx: mpsc::Receiver<Job>, backend: Arc<dyn EmbedBackend>, config: BatchConfig) {
+async fn run(mut rx: mpsc::Receiver<Pending>, backend: Arc<dyn EmbedBackend>, config: BatchConfig) {
     let calls = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
-    let mut carry: Option<Job> = None;
+    let mut carry: Option<Pending> = None;
     // A slot that freed while a batch waited its window: the next batch's.
     let mut spare: Option<OwnedSemaphorePermit> = None;
     loop {
@@ -198,7 +199,7 @@ async fn run(mut rx: mpsc::Receiver<Job>, backend: Arc<dyn EmbedBackend>, config
 }
 
 struct Batch {
-    jobs: Vec<Job>,
+    jobs: Vec<Pending>,
     size: usize,
     max: usize,
 }
@@ -209,7 +210,7 @@ impl Batch {
     }
 
     /// Adds `job`, or hands it back when it would overflow the batch.
-    fn push(&mut self, job: Job) -> Option<Job> {
+    fn push(&mut self, job: Pending) -> Option<Pending> {
         if self.size + job.texts.len() > self.max {
             return Some(job);
         }
@@ -219,7 +220,7 @@ impl Batch {
     }
 }
 
-async fn flush(backend: &dyn EmbedBackend, batch: Vec<Job>, max_batch: usize) {
+async fn flush(backend: &dyn EmbedBackend, batch: Vec<Pending>, max_batch: usize) {
     let alone = batch.len() == 1;
     let Err((error, jobs)) = try_send(backend, batch, max_batch).await else {
         return;
@@ -243,7 +244,7 @@ async fn flush(backend: &dyn EmbedBackend, batch: Vec<Job>, max_batch: usize) {
     }
 }
 
-fn fail(jobs: Vec<Job>, error: &Error) {
+fn fail(jobs: Vec<Pending>, error: &Error) {
     for job in jobs {
         let _ = job.reply.send(Err(error.clone()));
     }
@@ -255,9 +256,9 @@ type Reply = oneshot::Sender<Result<Vec<Vec<f32>>, Error>>;
 /// unanswered jobs back, texts and all, so they can be sent again.
 async fn try_send(
     backend: &dyn EmbedBackend,
-    batch: Vec<Job>,
+    batch: Vec<Pending>,
     max_batch: usize,
-) -> Result<(), (Error, Vec<Job>)> {
+) -> Result<(), (Error, Vec<Pending>)> {
     let counts: Vec<usize> = batch.iter().map(|j| j.texts.len()).collect();
     let mut replies = Vec::with_capacity(batch.len());
     let mut texts = Vec::with_capacity(counts.iter().sum());
@@ -275,7 +276,7 @@ async fn try_send(
                 let jobs = replies
                     .into_iter()
                     .zip(counts)
-                    .map(|(reply, n)| Job {
+                    .map(|(reply, n)| Pending {
                         texts: texts.by_ref().take(n).collect(),
                         reply,
                     })
@@ -323,7 +324,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
             if texts.iter().any(|t| t == "bad") {
                 return Err(Error::Upstream {
-                    backend: "picky".into(),
+                    backend: crate::error::Backend::Embeddings,
                     status: 400,
                     message: "bad input".into(),
                     retry_after: None,

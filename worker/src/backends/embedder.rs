@@ -6,12 +6,125 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use ragwire_common::settings::parse;
 use ragwire_schemas::embed::base64_to_f32s;
 
+use super::batcher::BatchConfig;
 use super::openai::{check_status, status_error, transport_error, truncate};
-use crate::config::EmbedEncoding;
-use crate::error::Error;
+use crate::error::{Backend, Error};
 use crate::retry::RetryPolicy;
+
+/// Embeddings: an OpenAI-compatible service, or the local model, behind the
+/// micro-batcher and its cache.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Embeddings")]
+pub struct EmbedConfig {
+    /// OpenAI-compatible `/v1/embeddings` server, `/v1` included; unset:
+    /// the local model of `RAGWIRE_EMBED_MODEL_DIR`.
+    #[arg(id = "embed.base_url", long = "embed-base-url", env = "RAGWIRE_EMBED_BASE_URL",
+          value_parser = parse::http_url)]
+    pub base_url: Option<String>,
+    /// Folder of the local sentence-transformers BERT model (`config.json`,
+    /// `tokenizer.json`, `model.safetensors`); default
+    /// `{RAGWIRE_DATA_DIR}/models/all-MiniLM-L6-v2`.
+    #[arg(
+        id = "embed.model_dir",
+        long = "embed-model-dir",
+        env = "RAGWIRE_EMBED_MODEL_DIR"
+    )]
+    pub model_dir: Option<std::path::PathBuf>,
+    /// Key of the embedding service, sent as `Authorization: Bearer`
+    /// (default: the LLM's); a key that cannot be a header value stops
+    /// start-up.
+    #[arg(
+        id = "embed.api_key",
+        long = "embed-api-key",
+        env = "RAGWIRE_EMBED_API_KEY"
+    )]
+    pub api_key: Option<String>,
+    /// Embedding model name asked of the service.
+    #[arg(
+        id = "embed.model",
+        long = "embed-model",
+        env = "RAGWIRE_EMBED_MODEL",
+        default_value = "text-embedding-3-small"
+    )]
+    pub model: String,
+    /// Per embedding call, in milliseconds.
+    #[arg(id = "embed.timeout_ms", long = "embed-timeout-ms", env = "RAGWIRE_EMBED_TIMEOUT_MS",
+          default_value_t = 30_000, value_parser = parse::millis)]
+    pub timeout_ms: u64,
+    /// How long, in microseconds, the batcher waits for more requests when
+    /// all call slots are busy (0: none).
+    #[arg(
+        id = "embed.batch_window_us",
+        long = "embed-batch-window-us",
+        env = "RAGWIRE_EMBED_BATCH_WINDOW_US",
+        default_value_t = 2000
+    )]
+    pub batch_window_us: u64,
+    /// Most texts in one embedding call.
+    #[arg(id = "embed.max_batch", long = "embed-max-batch", env = "RAGWIRE_EMBED_MAX_BATCH",
+          default_value_t = 256, value_parser = parse::at_least_one::<usize>)]
+    pub max_batch: usize,
+    /// Embedding calls in flight per worker.
+    #[arg(id = "embed.max_concurrency", long = "embed-max-concurrency",
+          env = "RAGWIRE_EMBED_MAX_CONCURRENCY", default_value_t = 16,
+          value_parser = parse::at_least_one::<usize>)]
+    pub max_concurrency: usize,
+    /// Embed requests waiting for a batch.
+    #[arg(id = "embed.queue", long = "embed-queue", env = "RAGWIRE_EMBED_QUEUE",
+          default_value_t = 10_000, value_parser = parse::at_least_one::<usize>)]
+    pub queue: usize,
+    /// Texts (up to 2 KB each) whose vectors are kept, so a repeated text
+    /// costs no backend call; 0: off.
+    #[arg(
+        id = "embed.cache",
+        long = "embed-cache",
+        env = "RAGWIRE_EMBED_CACHE",
+        default_value_t = 10_000
+    )]
+    pub cache: usize,
+    /// How vectors are asked of the embedding service (its
+    /// `encoding_format`).
+    #[arg(id = "embed.encoding", long = "embed-encoding", env = "RAGWIRE_EMBED_ENCODING",
+          value_enum, default_value_t = EmbedEncoding::Base64)]
+    pub encoding: EmbedEncoding,
+}
+
+ragwire_common::default_from_declarations!(EmbedConfig);
+
+impl EmbedConfig {
+    /// The batcher's settings.
+    pub fn batching(&self) -> BatchConfig {
+        BatchConfig {
+            window: Duration::from_micros(self.batch_window_us),
+            max_batch: self.max_batch,
+            max_concurrency: self.max_concurrency,
+            queue: self.queue,
+            cache: self.cache,
+        }
+    }
+}
+
+/// Wire encoding of vectors asked of an OpenAI-compatible embedding service
+/// (its `encoding_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EmbedEncoding {
+    /// Little-endian f32 bytes in base64: exact, and far cheaper to parse
+    /// than decimal floats. OpenAI, vLLM, TEI and LiteLLM support it; a
+    /// service that ignores it and sends floats is still understood.
+    Base64,
+    /// JSON arrays of floats, for services that refuse `encoding_format`.
+    Float,
+}
+
+impl std::str::FromStr for EmbedEncoding {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        clap::ValueEnum::from_str(s, false).map_err(|_| format!("`{s}` is not `base64` or `float`"))
+    }
+}
 
 /// Something that turns texts into vectors, in order.
 #[async_trait::async_trait]
@@ -124,7 +237,7 @@ impl OpenAiEmbedder {
     }
 
     async fn call(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
-        const BACKEND: &str = "embedding service";
+        const BACKEND: Backend = Backend::Embeddings;
         let body = serde_json::to_vec(&EmbeddingsRequest {
             model: &self.model,
             input: texts,
@@ -142,23 +255,23 @@ impl OpenAiEmbedder {
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| transport_error(BACKEND, &e))?;
+                .map_err(|e| transport_error(&BACKEND, &e))?;
             let response = check_status(response)
                 .await
-                .map_err(|e| status_error(BACKEND, e))?;
+                .map_err(|e| status_error(&BACKEND, e))?;
             response
                 .bytes()
                 .await
-                .map_err(|e| transport_error(BACKEND, &e))
+                .map_err(|e| transport_error(&BACKEND, &e))
         };
         let bytes = tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| Error::Timeout {
-                backend: BACKEND.into(),
+                backend: BACKEND,
                 after: self.timeout,
             })??;
         let raw: RawEmbeddings = serde_json::from_slice(&bytes).map_err(|e| Error::Upstream {
-            backend: BACKEND.into(),
+            backend: BACKEND,
             status: 200,
             message: format!(
                 "unreadable reply ({e}): {}",
@@ -168,7 +281,7 @@ impl OpenAiEmbedder {
         })?;
         if raw.data.len() != texts.len() {
             return Err(Error::Upstream {
-                backend: BACKEND.into(),
+                backend: BACKEND,
                 status: 200,
                 message: format!("{} vectors for {} texts", raw.data.len(), texts.len()),
                 retry_after: None,
@@ -201,7 +314,7 @@ mod tests {
 
     #[test]
     fn a_key_that_cannot_be_a_header_stops_start_up() {
-        let retry = RetryPolicy::from_config(&crate::config::Config::default().llm);
+        let retry = RetryPolicy::from_config(&crate::backends::llm::LlmConfig::default());
         let made = OpenAiEmbedder::new(
             "http://127.0.0.1:9/v1",
             Some("line\nbreak"),

@@ -12,10 +12,166 @@ use ragwire_schemas::chat::{ChatMessage, Usage};
 use serde::Deserialize;
 use serde_json::json;
 
+use ragwire_common::settings::parse;
+
 use super::openai::{self, OpenAiClient};
-use crate::config::{ms, Config};
-use crate::error::Error;
+use crate::config::ms;
+use crate::error::{Backend, Error};
 use crate::retry::RetryPolicy;
+
+/// The chat LLM: a chain of OpenAI-compatible providers and model aliases.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "LLM")]
+pub struct LlmConfig {
+    /// Base URL of the first OpenAI-compatible provider (LiteLLM, vLLM,
+    /// Ollama, OpenAI), `/v1` included.
+    #[arg(id = "llm.base_url", long = "llm-base-url", env = "RAGWIRE_LLM_BASE_URL",
+          default_value = "http://127.0.0.1:4000/v1", value_parser = parse::http_url)]
+    pub base_url: String,
+    /// Key of the first provider.
+    #[arg(id = "llm.api_key", long = "llm-api-key", env = "RAGWIRE_LLM_API_KEY")]
+    pub api_key: Option<String>,
+    /// Further providers, tried in order when one fails: base URLs,
+    /// comma-separated.
+    #[arg(id = "llm.fallback_urls", long = "llm-fallback-urls", env = "RAGWIRE_LLM_FALLBACK_URLS",
+          value_delimiter = ',', value_parser = parse::http_url)]
+    pub fallback_urls: Vec<String>,
+    /// Keys of the fallback providers, in the same order.
+    #[arg(
+        id = "llm.fallback_api_keys",
+        long = "llm-fallback-api-keys",
+        env = "RAGWIRE_LLM_FALLBACK_API_KEYS",
+        value_delimiter = ','
+    )]
+    pub fallback_api_keys: Vec<String>,
+    /// Names of the fallback providers, in the same order, as replies and
+    /// logs show them (default `fallback-1`, `fallback-2`, ...).
+    #[arg(id = "llm.fallback_names", long = "llm-fallback-names",
+          env = "RAGWIRE_LLM_FALLBACK_NAMES", value_delimiter = ',', value_parser = parse::token)]
+    pub fallback_names: Vec<String>,
+    /// Model aliases, `alias=model`, comma-separated; `provider:alias=model`
+    /// maps an alias on one provider only (`primary` or a fallback's name).
+    #[arg(id = "llm.aliases", long = "model-aliases", env = "RAGWIRE_MODEL_ALIASES",
+          value_delimiter = ',', value_parser = parse::pair)]
+    pub aliases: Vec<(String, String)>,
+    /// Alias used when a request names no model or an unknown one.
+    #[arg(
+        id = "llm.default_alias",
+        long = "default-model",
+        env = "RAGWIRE_DEFAULT_MODEL",
+        default_value = "rag-answer"
+    )]
+    pub default_alias: String,
+    /// Per LLM attempt, in milliseconds.
+    #[arg(id = "llm.timeout_ms", long = "llm-timeout-ms", env = "RAGWIRE_LLM_TIMEOUT_MS",
+          default_value_t = 60_000, value_parser = parse::millis)]
+    pub timeout_ms: u64,
+    /// Retries per provider on 429, 5xx and refused connections (also for
+    /// the embedding and reranker calls).
+    #[arg(
+        id = "llm.max_retries",
+        long = "llm-max-retries",
+        env = "RAGWIRE_LLM_MAX_RETRIES",
+        default_value_t = 2
+    )]
+    pub max_retries: u32,
+    /// A `Retry-After` longer than this many milliseconds skips to the next
+    /// provider.
+    #[arg(
+        id = "llm.max_retry_after_ms",
+        long = "llm-max-retry-after-ms",
+        env = "RAGWIRE_LLM_MAX_RETRY_AFTER_MS",
+        default_value_t = 10_000
+    )]
+    pub max_retry_after_ms: u64,
+    /// First backoff step, in milliseconds, when the backend gives no
+    /// `Retry-After`; doubles each retry, with jitter.
+    #[arg(
+        id = "llm.backoff_ms",
+        long = "llm-backoff-ms",
+        env = "RAGWIRE_LLM_BACKOFF_MS",
+        default_value_t = 200
+    )]
+    pub backoff_ms: u64,
+}
+
+ragwire_common::default_from_declarations!(LlmConfig);
+
+/// The name of the first provider of the chain.
+pub const PRIMARY: &str = "primary";
+
+/// One OpenAI-compatible endpoint of the provider chain.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// Name shown in replies and logs.
+    pub name: String,
+    /// Base URL, `/v1` included.
+    pub base_url: String,
+    /// Its key.
+    pub api_key: Option<String>,
+    /// Aliases on this provider only (alias -> model name there).
+    pub aliases: BTreeMap<String, String>,
+}
+
+impl LlmConfig {
+    /// The chain: the primary provider, then the fallbacks in order.
+    pub fn providers(&self) -> Vec<ProviderConfig> {
+        let primary = ProviderConfig {
+            name: PRIMARY.into(),
+            base_url: self.base_url.clone(),
+            api_key: self.api_key.clone(),
+            aliases: BTreeMap::new(),
+        };
+        let fallbacks = self
+            .fallback_urls
+            .iter()
+            .enumerate()
+            .map(|(i, url)| ProviderConfig {
+                name: self
+                    .fallback_names
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("fallback-{}", i + 1)),
+                base_url: url.clone(),
+                api_key: self.fallback_api_keys.get(i).cloned(),
+                aliases: BTreeMap::new(),
+            });
+        let mut chain: Vec<ProviderConfig> = std::iter::once(primary).chain(fallbacks).collect();
+        for (alias, model) in &self.aliases {
+            if let Some((provider, alias)) = alias.split_once(':') {
+                if let Some(p) = chain.iter_mut().find(|p| p.name == provider) {
+                    p.aliases.insert(alias.to_owned(), model.clone());
+                }
+            }
+        }
+        chain
+    }
+
+    /// The aliases of every provider (those not qualified by a provider).
+    pub fn shared_aliases(&self) -> BTreeMap<String, String> {
+        self.aliases
+            .iter()
+            .filter(|(alias, _)| !alias.contains(':'))
+            .cloned()
+            .collect()
+    }
+
+    /// Fails when a provider-qualified alias names no provider.
+    pub fn validate(&self) -> Result<(), Error> {
+        let providers = self.providers();
+        for (alias, model) in &self.aliases {
+            if let Some((provider, _)) = alias.split_once(':') {
+                if !providers.iter().any(|p| p.name == provider) {
+                    return Err(Error::config(
+                        "RAGWIRE_MODEL_ALIASES",
+                        format!("`{alias}={model}` names provider `{provider}`, which is not in the chain"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
 
 /// System hint added in JSON mode (some servers require the word "JSON").
 const JSON_HINT: &str = "Respond with a single valid JSON object and nothing else.";
@@ -43,24 +199,29 @@ struct Provider {
 /// One chat call.
 #[derive(Debug, Clone)]
 pub struct ChatCall {
+    /// The conversation.
     pub messages: Vec<ChatMessage>,
     /// Alias or model name; `None` means the default alias.
     pub model: Option<String>,
+    /// Sampling temperature, 0 to 2.
     pub temperature: f32,
     /// Ask for one JSON object (a system hint).
     pub json_mode: bool,
     /// With `json_mode`, also send `response_format: json_object`, which
     /// some servers do not support.
     pub response_format: bool,
+    /// Most tokens to generate.
     pub max_tokens: Option<u32>,
 }
 
 /// A chat answer.
 #[derive(Debug, Clone)]
 pub struct Completion {
+    /// The answer's text.
     pub text: String,
     /// The model name the backend reports.
     pub model: String,
+    /// Token counts, when the backend reports them.
     pub usage: Option<Usage>,
     /// The provider that answered.
     pub provider: String,
@@ -90,7 +251,7 @@ struct RawMessage {
 
 impl Llm {
     /// Builds the chain from the configuration.
-    pub fn new(config: &Config, http: reqwest::Client) -> Llm {
+    pub fn new(config: &LlmConfig, http: reqwest::Client) -> Llm {
         let providers = config
             .providers()
             .into_iter()
@@ -103,10 +264,10 @@ impl Llm {
         Llm {
             inner: Arc::new(Inner {
                 providers,
-                aliases: config.llm.aliases.clone(),
-                default_alias: config.llm.default_alias.clone(),
-                timeout: ms(config.llm.timeout_ms),
-                retry: RetryPolicy::from_config(&config.llm),
+                aliases: config.shared_aliases(),
+                default_alias: config.default_alias.clone(),
+                timeout: ms(config.timeout_ms),
+                retry: RetryPolicy::from_config(config),
             }),
         }
     }
@@ -152,7 +313,7 @@ impl Llm {
             }
         }
         Err(last_error.unwrap_or_else(|| Error::Unavailable {
-            backend: "llm".into(),
+            backend: Backend::Llm(None),
             message: "no provider configured".into(),
         }))
     }
@@ -172,7 +333,7 @@ impl Llm {
             .find(|p| p.aliases.contains_key(&alias))
             .or_else(|| inner.providers.first())
             .ok_or_else(|| Error::Unavailable {
-                backend: "llm".into(),
+                backend: Backend::Llm(None),
                 message: "no provider configured".into(),
             })?;
         let model = provider
@@ -190,7 +351,7 @@ impl Llm {
         model: &str,
         call: &ChatCall,
     ) -> Result<Completion, Error> {
-        let backend = format!("LLM provider {}", provider.name);
+        let backend = Backend::Llm(Some(provider.name.clone().into()));
         let mut messages: Vec<serde_json::Value> = Vec::with_capacity(call.messages.len() + 1);
         if call.json_mode {
             messages.push(json!({"role": "system", "content": JSON_HINT}));

@@ -103,11 +103,6 @@ impl LocalEmbedder {
             name,
         }))
     }
-
-    /// Embeds on the calling thread (CPU-bound: call from a blocking thread).
-    pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
-        self.inner.embed(texts)
-    }
 }
 
 impl Model {

@@ -11,7 +11,7 @@ use async_openai::error::OpenAIError;
 use async_openai::middleware::ReqwestService;
 use tower::ServiceBuilder;
 
-use crate::error::Error;
+use crate::error::{Backend, Error};
 
 /// The client type used for chat.
 pub type OpenAiClient = async_openai::Client<OpenAIConfig>;
@@ -20,8 +20,11 @@ pub type OpenAiClient = async_openai::Client<OpenAIConfig>;
 /// before `async-openai` discards the headers.
 #[derive(Debug)]
 pub struct HttpStatusError {
+    /// The status code.
     pub status: u16,
+    /// The `Retry-After` hint, as seconds or an HTTP date.
     pub retry_after: Option<Duration>,
+    /// The body, as text.
     pub body: String,
 }
 
@@ -93,20 +96,20 @@ pub fn client(base_url: &str, api_key: Option<&str>, http: reqwest::Client) -> O
 }
 
 /// Maps a failed call on `backend` to an [`Error`].
-pub fn map_error(backend: &str, err: OpenAIError) -> Error {
+pub fn map_error(backend: &Backend, err: OpenAIError) -> Error {
     match err {
         OpenAIError::Boxed(inner) => match inner.downcast::<HttpStatusError>() {
             Ok(status) => status_error(backend, *status),
             Err(other) => match other.downcast::<reqwest::Error>() {
                 Ok(e) => transport_error(backend, &e),
                 Err(other) => Error::Unavailable {
-                    backend: backend.into(),
+                    backend: backend.clone(),
                     message: other.to_string(),
                 },
             },
         },
         OpenAIError::ApiError(api) => Error::Upstream {
-            backend: backend.into(),
+            backend: backend.clone(),
             status: api.status_code.as_u16(),
             message: api.api_error.message,
             retry_after: None,
@@ -115,7 +118,7 @@ pub fn map_error(backend: &str, err: OpenAIError) -> Error {
         // that cannot be reached (503, retried), not a slow answer.
         OpenAIError::Reqwest(e) => transport_error(backend, &e),
         OpenAIError::JSONDeserialize(e, content) => Error::Upstream {
-            backend: backend.into(),
+            backend: backend.clone(),
             status: 200,
             message: format!("unreadable reply ({e}): {}", truncate(&content, 200)),
             retry_after: None,
@@ -125,10 +128,10 @@ pub fn map_error(backend: &str, err: OpenAIError) -> Error {
 }
 
 /// The [`Error`] for a non-success status from `backend`.
-pub fn status_error(backend: &str, e: HttpStatusError) -> Error {
+pub fn status_error(backend: &Backend, e: HttpStatusError) -> Error {
     if e.status == 429 {
         return Error::RateLimited {
-            backend: backend.into(),
+            backend: backend.clone(),
             retry_after: e.retry_after,
         };
     }
@@ -143,7 +146,7 @@ pub fn status_error(backend: &str, e: HttpStatusError) -> Error {
         })
         .unwrap_or_else(|| truncate(&e.body, 300).to_owned());
     Error::Upstream {
-        backend: backend.into(),
+        backend: backend.clone(),
         status: e.status,
         message,
         retry_after: e.retry_after,
@@ -152,15 +155,15 @@ pub fn status_error(backend: &str, e: HttpStatusError) -> Error {
 
 /// A failed HTTP exchange. Only a refused connection is safe to repeat: any
 /// later failure may have reached the backend already.
-pub fn transport_error(backend: &str, e: &reqwest::Error) -> Error {
+pub fn transport_error(backend: &Backend, e: &reqwest::Error) -> Error {
     if e.is_connect() {
         Error::Unavailable {
-            backend: backend.into(),
+            backend: backend.clone(),
             message: error_chain(e),
         }
     } else {
         Error::Upstream {
-            backend: backend.into(),
+            backend: backend.clone(),
             status: 0,
             message: format!("the exchange failed: {}", error_chain(e)),
             retry_after: None,
@@ -220,7 +223,7 @@ mod tests {
     #[test]
     fn status_errors_keep_message_and_hint() {
         let e = status_error(
-            "p",
+            &Backend::Reranker,
             HttpStatusError {
                 status: 503,
                 retry_after: Some(Duration::from_secs(1)),
@@ -233,7 +236,7 @@ mod tests {
             crate::error::Retry::After(Some(Duration::from_secs(1)))
         );
         let e = status_error(
-            "p",
+            &Backend::Reranker,
             HttpStatusError {
                 status: 429,
                 retry_after: None,

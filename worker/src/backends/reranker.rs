@@ -6,12 +6,57 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::openai::{check_status, transport_error, truncate};
-use crate::config::{ms, RerankConfig, RerankFormat};
-use crate::error::Error;
+use ragwire_common::settings::parse;
+
+use super::openai::{check_status, status_error, transport_error, truncate};
+use crate::config::ms;
+use crate::error::{Backend, Error};
 use crate::retry::RetryPolicy;
 
-const BACKEND: &str = "reranker";
+const BACKEND: Backend = Backend::Reranker;
+
+/// The reranker service.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Reranker")]
+pub struct RerankConfig {
+    /// URL to POST rerank requests to; unset: `rerank` answers 503.
+    #[arg(id = "rerank.url", long = "rerank-url", env = "RAGWIRE_RERANK_URL",
+          value_parser = parse::http_url)]
+    pub url: Option<String>,
+    /// Wire format of the reranker.
+    #[arg(id = "rerank.format", long = "rerank-format", env = "RAGWIRE_RERANK_FORMAT",
+          value_enum, default_value_t = RerankFormat::Tei)]
+    pub format: RerankFormat,
+    /// Bearer key for the reranker.
+    #[arg(
+        id = "rerank.api_key",
+        long = "rerank-api-key",
+        env = "RAGWIRE_RERANK_API_KEY"
+    )]
+    pub api_key: Option<String>,
+    /// Per rerank call, in milliseconds.
+    #[arg(id = "rerank.timeout_ms", long = "rerank-timeout-ms", env = "RAGWIRE_RERANK_TIMEOUT_MS",
+          default_value_t = 15_000, value_parser = parse::millis)]
+    pub timeout_ms: u64,
+}
+
+ragwire_common::default_from_declarations!(RerankConfig);
+
+/// Reranker wire format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RerankFormat {
+    /// text-embeddings-inference: `{query, texts}` -> `[{index, score}]`.
+    Tei,
+    /// The Python gateway's: `{query, documents, top_n}` -> `{results: [{index, score}]}`.
+    Seed,
+}
+
+impl std::str::FromStr for RerankFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        clap::ValueEnum::from_str(s, false).map_err(|_| format!("`{s}` is not `tei` or `seed`"))
+    }
+}
 
 /// Reranker client. Cheap to clone.
 #[derive(Clone)]
@@ -67,7 +112,7 @@ impl Reranker {
         let mut scored = self.retry.run(|| self.call(&body)).await?;
         if let Some(bad) = scored.iter().find(|s| s.index >= documents.len()) {
             return Err(Error::Upstream {
-                backend: BACKEND.into(),
+                backend: BACKEND,
                 status: 200,
                 message: format!(
                     "index {} is out of range for {} documents",
@@ -88,21 +133,9 @@ impl Reranker {
             request = request.bearer_auth(key);
         }
         let response = request.send().await.map_err(|e| self.transport(e))?;
-        let response = check_status(response).await.map_err(|e| {
-            if e.status == 429 {
-                Error::RateLimited {
-                    backend: BACKEND.into(),
-                    retry_after: e.retry_after,
-                }
-            } else {
-                Error::Upstream {
-                    backend: BACKEND.into(),
-                    status: e.status,
-                    message: truncate(&e.body, 300).to_owned(),
-                    retry_after: e.retry_after,
-                }
-            }
-        })?;
+        let response = check_status(response)
+            .await
+            .map_err(|e| status_error(&BACKEND, e))?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| self.transport(e))?;
         let parsed = match self.format {
@@ -110,7 +143,7 @@ impl Reranker {
             RerankFormat::Seed => serde_json::from_slice::<SeedReply>(&bytes).map(|r| r.results),
         };
         parsed.map_err(|e| Error::Upstream {
-            backend: BACKEND.into(),
+            backend: BACKEND,
             status: status.as_u16(),
             message: format!(
                 "unreadable reply ({e}): {}",
@@ -123,11 +156,11 @@ impl Reranker {
     fn transport(&self, e: reqwest::Error) -> Error {
         if e.is_timeout() {
             Error::Timeout {
-                backend: BACKEND.into(),
+                backend: BACKEND,
                 after: self.timeout,
             }
         } else {
-            transport_error(BACKEND, &e)
+            transport_error(&BACKEND, &e)
         }
     }
 }

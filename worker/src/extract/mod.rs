@@ -23,50 +23,168 @@ use std::time::{Duration, Instant};
 use futures::stream::{FuturesUnordered, StreamExt};
 use ragwire_schemas::graph::{Attempt, GraphData};
 
+use ragwire_common::settings::parse as setting;
+
 use crate::backends::llm::{ChatCall, Llm};
-use crate::config::ExtractConfig;
 use crate::error::Error;
 use parse::{Minimums, Rejection};
 use prompt::Mode;
+
+/// Knowledge-graph extraction (`graph.extract`, and ingest jobs with
+/// `extract_graph`).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Extraction")]
+pub struct ExtractConfig {
+    /// Model aliases tried, hedged, in this order, comma-separated; a
+    /// request's `provider_chain` replaces it.
+    #[arg(
+        id = "extract.chain",
+        long = "extract-chain",
+        env = "RAGWIRE_EXTRACT_CHAIN",
+        value_delimiter = ',',
+        default_value = "graph-extractor"
+    )]
+    pub chain: Vec<String>,
+    /// Start the next provider when the running ones have no valid graph
+    /// after this many milliseconds.
+    #[arg(
+        id = "extract.hedge_delay_ms",
+        long = "extract-hedge-ms",
+        env = "RAGWIRE_EXTRACT_HEDGE_MS",
+        default_value_t = 1500
+    )]
+    pub hedge_delay_ms: u64,
+    /// Attempts per provider: strict, then nudge.
+    #[arg(id = "extract.max_attempts", long = "extract-max-attempts",
+          env = "RAGWIRE_EXTRACT_MAX_ATTEMPTS", default_value_t = 2,
+          value_parser = setting::at_least_one::<u32>)]
+    pub max_attempts: u32,
+    /// Fewest nodes of a successful extraction.
+    #[arg(
+        id = "extract.min_nodes",
+        long = "extract-min-nodes",
+        env = "RAGWIRE_EXTRACT_MIN_NODES",
+        default_value_t = 1
+    )]
+    pub min_nodes: usize,
+    /// Fewest edges of a successful extraction.
+    #[arg(
+        id = "extract.min_edges",
+        long = "extract-min-edges",
+        env = "RAGWIRE_EXTRACT_MIN_EDGES",
+        default_value_t = 1
+    )]
+    pub min_edges: usize,
+    /// Contexts longer than this many characters are split into windows.
+    #[arg(id = "extract.window_chars", long = "extract-window-chars",
+          env = "RAGWIRE_EXTRACT_WINDOW_CHARS", default_value_t = 6000,
+          value_parser = setting::at_least_one::<usize>)]
+    pub window_chars: usize,
+    /// Characters shared by neighbouring windows.
+    #[arg(
+        id = "extract.window_overlap",
+        long = "extract-window-overlap",
+        env = "RAGWIRE_EXTRACT_WINDOW_OVERLAP",
+        default_value_t = 400
+    )]
+    pub window_overlap: usize,
+    /// Windows extracted at once per request.
+    #[arg(id = "extract.window_concurrency", long = "extract-window-concurrency",
+          env = "RAGWIRE_EXTRACT_WINDOW_CONCURRENCY", default_value_t = 4,
+          value_parser = setting::at_least_one::<usize>)]
+    pub window_concurrency: usize,
+    /// Longest `context` accepted, in characters (413 beyond).
+    #[arg(id = "extract.max_context_chars", long = "extract-max-context-chars",
+          env = "RAGWIRE_EXTRACT_MAX_CONTEXT_CHARS", default_value_t = 200_000,
+          value_parser = setting::at_least_one::<usize>)]
+    pub max_context_chars: usize,
+    /// Aliases whose servers reject `response_format: json_object`; they
+    /// get the JSON instruction only. Comma-separated.
+    #[arg(
+        id = "extract.no_response_format",
+        long = "extract-no-response-format",
+        env = "RAGWIRE_EXTRACT_NO_RESPONSE_FORMAT",
+        value_delimiter = ','
+    )]
+    pub no_response_format: Vec<String>,
+    /// Sampling temperature of extraction calls, 0 to 2.
+    #[arg(id = "extract.temperature", long = "extract-temperature",
+          env = "RAGWIRE_EXTRACT_TEMPERATURE", default_value_t = 0.0, value_parser = temperature)]
+    pub temperature: f32,
+}
+
+ragwire_common::default_from_declarations!(ExtractConfig);
+
+impl ExtractConfig {
+    /// Fails when the chain names no model alias.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.chain.iter().all(|a| a.trim().is_empty()) {
+            return Err(Error::config(
+                "RAGWIRE_EXTRACT_CHAIN",
+                "needs at least one model alias",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn temperature(s: &str) -> Result<f32, String> {
+    let t: f32 = s
+        .trim()
+        .parse()
+        .map_err(|e: std::num::ParseFloatError| e.to_string())?;
+    if (0.0..=2.0).contains(&t) {
+        Ok(t)
+    } else {
+        Err("must be 0 to 2".into())
+    }
+}
 
 /// Most attempts listed in a reply.
 pub const MAX_LISTED_ATTEMPTS: usize = 50;
 
 /// One extraction, its options resolved.
 #[derive(Debug, Clone)]
-pub struct Job {
+pub struct Task {
+    /// The text to extract from.
     pub context: String,
     /// Model aliases, in order of preference.
     pub chain: Vec<String>,
+    /// Attempts per provider.
     pub max_attempts: u32,
+    /// What a graph must have to be accepted.
     pub min: Minimums,
     /// The first attempt is strict; otherwise every attempt is a nudge.
     pub strict: bool,
+    /// An invalid answer gets one repair request.
     pub repair: bool,
 }
 
 /// A successful extraction.
 #[derive(Debug, Clone)]
 pub struct Extraction {
+    /// The graph, valid by construction; windows merged.
     pub graph: GraphData,
     /// The winning alias; with several windows, the winners joined by `,`.
     pub provider: String,
+    /// Every attempt, at most [`MAX_LISTED_ATTEMPTS`].
     pub attempts: Vec<Attempt>,
+    /// How many windows the context was split into.
     pub windows: usize,
 }
 
-/// Extracts a graph from `job.context`, window by window (concurrently,
+/// Extracts a graph from `task.context`, window by window (concurrently,
 /// bounded), and merges the windows' graphs. A 422 listing the attempts
 /// when no window produced a valid graph.
-pub async fn run(llm: &Llm, config: &ExtractConfig, job: &Job) -> Result<Extraction, Error> {
+pub async fn run(llm: &Llm, config: &ExtractConfig, task: &Task) -> Result<Extraction, Error> {
     let log = Log::default();
-    let windows = window::split(&job.context, config.window_chars, config.window_overlap);
+    let windows = window::split(&task.context, config.window_chars, config.window_overlap);
     // Built first, then run bounded: a stream mapping a closure over
     // borrowed windows would not be `Send`.
     let tasks: Vec<_> = windows
         .iter()
         .enumerate()
-        .map(|(i, text)| hedged(llm, config, job, i, text, &log))
+        .map(|(i, text)| hedged(llm, config, task, i, text, &log))
         .collect();
     let results: Vec<Option<(GraphData, String)>> = futures::stream::iter(tasks)
         .buffered(config.window_concurrency.max(1))
@@ -95,7 +213,7 @@ pub async fn run(llm: &Llm, config: &ExtractConfig, job: &Job) -> Result<Extract
             message: format!(
                 "no provider produced a valid graph ({} attempts over {})",
                 attempts.len(),
-                job.chain.join(", ")
+                task.chain.join(", ")
             ),
             details: serde_json::json!({ "attempts": attempts }),
         });
@@ -112,18 +230,18 @@ pub async fn run(llm: &Llm, config: &ExtractConfig, job: &Job) -> Result<Extract
 async fn hedged(
     llm: &Llm,
     config: &ExtractConfig,
-    job: &Job,
+    task: &Task,
     window: usize,
     text: &str,
     log: &Log,
 ) -> Option<(GraphData, String)> {
     let hedge_delay = Duration::from_millis(config.hedge_delay_ms);
     let mut running = FuturesUnordered::new();
-    running.push(numbered(llm, config, job, 0, window, text, log));
+    running.push(numbered(llm, config, task, 0, window, text, log));
     let mut next = 1;
     loop {
         let hedge = async {
-            if next < job.chain.len() {
+            if next < task.chain.len() {
                 tokio::time::sleep(hedge_delay).await
             } else {
                 pending().await
@@ -133,17 +251,17 @@ async fn hedged(
             Some((graph, i)) = running.next() => {
                 if let Some(graph) = graph {
                     // Dropping `running` cancels the other providers' calls.
-                    return Some((graph, job.chain[i].clone()));
+                    return Some((graph, task.chain[i].clone()));
                 }
-                if next < job.chain.len() {
-                    running.push(numbered(llm, config, job, next, window, text, log));
+                if next < task.chain.len() {
+                    running.push(numbered(llm, config, task, next, window, text, log));
                     next += 1;
                 } else if running.is_empty() {
                     return None;
                 }
             }
             () = hedge => {
-                running.push(numbered(llm, config, job, next, window, text, log));
+                running.push(numbered(llm, config, task, next, window, text, log));
                 next += 1;
             }
         }
@@ -154,14 +272,14 @@ async fn hedged(
 async fn numbered(
     llm: &Llm,
     config: &ExtractConfig,
-    job: &Job,
+    task: &Task,
     i: usize,
     window: usize,
     text: &str,
     log: &Log,
 ) -> (Option<GraphData>, usize) {
     (
-        provider(llm, config, job, &job.chain[i], window, text, log).await,
+        provider(llm, config, task, &task.chain[i], window, text, log).await,
         i,
     )
 }
@@ -171,14 +289,14 @@ async fn numbered(
 async fn provider(
     llm: &Llm,
     config: &ExtractConfig,
-    job: &Job,
+    task: &Task,
     alias: &str,
     window: usize,
     text: &str,
     log: &Log,
 ) -> Option<GraphData> {
-    for n in 0..job.max_attempts {
-        let mode = if n == 0 && job.strict {
+    for n in 0..task.max_attempts {
+        let mode = if n == 0 && task.strict {
             Mode::Strict
         } else {
             Mode::Nudge
@@ -192,7 +310,7 @@ async fn provider(
                 return None;
             }
         };
-        let problem = match parse::accept(&answer, job.min) {
+        let problem = match parse::accept(&answer, task.min) {
             Ok(graph) => {
                 pending.end("ok", None);
                 return Some(graph);
@@ -206,7 +324,7 @@ async fn provider(
                 m
             }
         };
-        if !job.repair {
+        if !task.repair {
             continue;
         }
         let pending = log.start(alias, Mode::Repair, window);
@@ -216,7 +334,7 @@ async fn provider(
                 log.failed(e);
                 return None;
             }
-            Ok(fixed) => match parse::accept(&fixed, job.min) {
+            Ok(fixed) => match parse::accept(&fixed, task.min) {
                 Ok(graph) => {
                     pending.end("ok", None);
                     return Some(graph);

@@ -32,6 +32,7 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// What was wrong, for the attempt's record and the repair prompt.
     pub fn message(&self) -> &str {
         match self {
             Rejection::Invalid(m) | Rejection::TooSmall(m) => m,
@@ -42,8 +43,11 @@ impl Rejection {
 /// What a graph must have to be accepted.
 #[derive(Debug, Clone, Copy)]
 pub struct Minimums {
+    /// Fewest nodes.
     pub nodes: usize,
+    /// Fewest edges.
     pub edges: usize,
+    /// Accept an empty graph all the same.
     pub allow_empty: bool,
 }
 

@@ -19,6 +19,7 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The name replies use, e.g. `nudge`.
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Strict => "strict",

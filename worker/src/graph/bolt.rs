@@ -16,11 +16,12 @@ use ragwire_schemas::JsonMap;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use super::GraphConfig;
 use super::{check_type, GraphStore};
-use crate::config::{ms, GraphConfig};
-use crate::error::Error;
+use crate::config::ms;
+use crate::error::{Backend, Error};
 
-const BACKEND: &str = "graph store (bolt)";
+const BACKEND: Backend = Backend::Bolt;
 
 /// Bolt graph store. Cheap to clone; connections are pooled and opened on
 /// first use, so a server that is down fails requests, not start-up.
@@ -74,7 +75,7 @@ impl BoltGraph {
         match tokio::time::timeout(self.timeout, fut).await {
             Ok(result) => result,
             Err(_) => Err(Error::Timeout {
-                backend: BACKEND.into(),
+                backend: BACKEND,
                 after: self.timeout,
             }),
         }
@@ -545,7 +546,7 @@ fn temporal_json(value: BoltType) -> Value {
 fn classify(e: neo4rs::Error, callers_query: bool, timeout: Duration) -> Error {
     use neo4rs::{Neo4jClientErrorKind as Client, Neo4jErrorKind as Kind};
     let unavailable = |message: String| Error::Unavailable {
-        backend: BACKEND.into(),
+        backend: BACKEND,
         message,
     };
     match &e {
@@ -559,7 +560,7 @@ fn classify(e: neo4rs::Error, callers_query: bool, timeout: Duration) -> Error {
                 server.message()
             )),
             _ => Error::Upstream {
-                backend: BACKEND.into(),
+                backend: BACKEND,
                 status: 500,
                 message: e.to_string(),
                 retry_after: None,
@@ -569,7 +570,7 @@ fn classify(e: neo4rs::Error, callers_query: bool, timeout: Duration) -> Error {
             unavailable(format!("{e} (check NEO4J_USER and NEO4J_PASSWORD)"))
         }
         neo4rs::Error::ConnectionTimedOut => Error::Timeout {
-            backend: BACKEND.into(),
+            backend: BACKEND,
             after: timeout,
         },
         _ => unavailable(e.to_string()),

@@ -12,9 +12,84 @@ use ragwire_schemas::retrieve::Subgraph;
 use ragwire_schemas::JsonMap;
 use serde_json::Value;
 
+use ragwire_common::settings::parse;
+
 use crate::error::Error;
 pub use bolt::BoltGraph;
 pub use sqlite::SqliteGraph;
+
+/// The graph store: embedded SQLite, or a Bolt server.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Graph")]
+pub struct GraphConfig {
+    /// Bolt graph server (`bolt://`, `neo4j://`, `+s`/`+ssc` for TLS:
+    /// Neo4j, Memgraph, ArcadeDB); unset: embedded SQLite in
+    /// `{RAGWIRE_DATA_DIR}/graph.sqlite`.
+    #[arg(id = "graph.neo4j_uri", long = "neo4j-uri", env = "NEO4J_URI",
+          value_parser = bolt_uri)]
+    pub neo4j_uri: Option<String>,
+    /// Bolt user.
+    #[arg(
+        id = "graph.user",
+        long = "neo4j-user",
+        env = "NEO4J_USER",
+        default_value = "neo4j"
+    )]
+    pub user: String,
+    /// Bolt password.
+    #[arg(
+        id = "graph.password",
+        long = "neo4j-password",
+        env = "NEO4J_PASSWORD",
+        default_value = ""
+    )]
+    pub password: String,
+    /// Bolt database; unset: the server's default.
+    #[arg(id = "graph.database", long = "neo4j-database", env = "NEO4J_DATABASE")]
+    pub database: Option<String>,
+    /// Label every ragwire node carries in a Bolt store besides its type,
+    /// so several graphs can share one database.
+    #[arg(id = "graph.label", long = "graph-label", env = "RAGWIRE_GRAPH_LABEL",
+          default_value = "Entity", value_parser = label)]
+    pub label: String,
+    /// Per graph store call, in milliseconds (504 beyond).
+    #[arg(id = "graph.timeout_ms", long = "graph-timeout-ms", env = "RAGWIRE_GRAPH_TIMEOUT_MS",
+          default_value_t = 10_000, value_parser = parse::millis)]
+    pub timeout_ms: u64,
+    /// Bolt connections per worker.
+    #[arg(id = "graph.max_connections", long = "graph-max-connections",
+          env = "RAGWIRE_GRAPH_MAX_CONNECTIONS", default_value_t = 16,
+          value_parser = parse::at_least_one::<usize>)]
+    pub max_connections: usize,
+    /// Most records one `graph.query` returns (413 beyond).
+    #[arg(id = "graph.max_rows", long = "graph-max-rows", env = "RAGWIRE_GRAPH_MAX_ROWS",
+          default_value_t = 1000, value_parser = parse::at_least_one::<usize>)]
+    pub max_rows: usize,
+}
+
+ragwire_common::default_from_declarations!(GraphConfig);
+
+fn bolt_uri(uri: &str) -> Result<String, String> {
+    let schemes = [
+        "bolt://",
+        "bolt+s://",
+        "bolt+ssc://",
+        "neo4j://",
+        "neo4j+s://",
+        "neo4j+ssc://",
+    ];
+    if schemes.iter().any(|s| uri.starts_with(s)) {
+        Ok(uri.to_owned())
+    } else {
+        Err(format!("`{uri}` is not a bolt:// or neo4j:// URI"))
+    }
+}
+
+fn label(value: &str) -> Result<String, String> {
+    check_type("RAGWIRE_GRAPH_LABEL", value)
+        .map(|()| value.to_owned())
+        .map_err(|e| e.to_string())
+}
 
 /// Most nodes or edges in one upsert.
 pub const MAX_ITEMS: usize = 10_000;
@@ -23,7 +98,7 @@ pub const MAX_ITEMS: usize = 10_000;
 /// `(src, type, dst)`; properties of a merged item are updated key by key.
 #[async_trait::async_trait]
 pub trait GraphStore: Send + Sync + 'static {
-    /// `embedded` or `bolt`, for logs and replies.
+    /// `embedded` or `bolt`, for messages.
     fn kind(&self) -> &'static str;
 
     /// Merges the nodes, then the edges; returns how many of each were

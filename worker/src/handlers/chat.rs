@@ -2,13 +2,14 @@
 
 use ragwire_schemas::chat::{ChatMeta, ChatReply, ChatRequest};
 
-use super::{check_count, check_text};
+use crate::validate::{check_count, check_text};
 use crate::backends::llm::ChatCall;
 use crate::error::Error;
 use crate::state::State;
 
 const ROLES: [&str; 4] = ["system", "developer", "user", "assistant"];
 
+/// Checks the messages and options, then runs one completion down the provider chain.
 pub async fn handle(state: &State, req: ChatRequest) -> Result<ChatReply, Error> {
     check_count("messages", &req.messages, state.config.limits.max_texts)?;
     for (i, m) in req.messages.iter().enumerate() {
@@ -63,6 +64,8 @@ pub(crate) fn strip_fences(text: &str) -> &str {
     let body = body.strip_prefix("json").unwrap_or(body);
     body.strip_suffix("```").unwrap_or(body).trim()
 }
+
+impl super::Encode for ChatReply {}
 
 #[cfg(test)]
 mod tests {

@@ -2,10 +2,11 @@
 
 use ragwire_schemas::embed::{EmbedReply, EmbedRequest, Vectors};
 
-use super::{check_count, check_text};
-use crate::error::Error;
+use crate::validate::{check_count, check_text};
+use crate::error::{Backend, Error};
 use crate::state::State;
 
+/// Embeds the texts, in order, through the batcher.
 pub async fn handle(state: &State, req: EmbedRequest) -> Result<EmbedReply, Error> {
     check_count("texts", &req.texts, state.config.limits.max_texts)?;
     for (i, text) in req.texts.iter().enumerate() {
@@ -18,7 +19,7 @@ pub async fn handle(state: &State, req: EmbedRequest) -> Result<EmbedReply, Erro
         .any(|v| v.len() != dim || v.iter().any(|x| !x.is_finite()))
     {
         return Err(Error::Upstream {
-            backend: "embedding service".into(),
+            backend: Backend::Embeddings,
             status: 200,
             message: "vectors of unequal length or with non-finite values".into(),
             retry_after: None,
@@ -29,4 +30,19 @@ pub async fn handle(state: &State, req: EmbedRequest) -> Result<EmbedReply, Erro
         dim,
         model: Some(state.embedder.model().to_owned()),
     })
+}
+
+/// Numbers in an embed reply above which it is printed on a blocking thread.
+const LARGE_REPLY_NUMBERS: usize = 64 * 1024;
+
+/// Printed by its own encoder, not serde_json's: a writer call per number
+/// costs more than printing it (see `EmbedReply::to_success_json`).
+impl super::Encode for EmbedReply {
+    fn is_large(&self) -> bool {
+        self.dim * self.vectors.len() > LARGE_REPLY_NUMBERS
+    }
+
+    fn encode(self) -> Result<bytes::Bytes, Error> {
+        Ok(self.to_success_json().into())
+    }
 }

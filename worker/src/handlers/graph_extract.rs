@@ -4,9 +4,9 @@
 
 use ragwire_schemas::graph::{ExtractReply, ExtractRequest, UpsertReply};
 
-use super::check_text;
+use crate::validate::check_text;
 use crate::error::Error;
-use crate::extract::{self, parse::Minimums, Job};
+use crate::extract::{self, parse::Minimums, Task};
 use crate::graph;
 use crate::state::State;
 
@@ -14,6 +14,7 @@ use crate::state::State;
 const MAX_CHAIN: usize = 10;
 const MAX_ATTEMPTS: u32 = 5;
 
+/// Extracts a graph from the context, optionally writing it to the graph store.
 pub async fn handle(state: &State, req: ExtractRequest) -> Result<ExtractReply, Error> {
     let config = &state.config.extract;
     check_text("context", &req.context)?;
@@ -37,7 +38,7 @@ pub async fn handle(state: &State, req: ExtractRequest) -> Result<ExtractReply, 
             "`max_attempts` is {max_attempts}; expected 1 to {MAX_ATTEMPTS}"
         )));
     }
-    let job = Job {
+    let task = Task {
         context: req.context,
         chain,
         max_attempts,
@@ -49,7 +50,7 @@ pub async fn handle(state: &State, req: ExtractRequest) -> Result<ExtractReply, 
         strict: req.strict,
         repair: req.repair_if_invalid,
     };
-    let out = extract::run(&state.llm, config, &job).await?;
+    let out = extract::run(&state.llm, config, &task).await?;
     let upserted = if req.upsert {
         if out.graph.nodes.is_empty() && out.graph.edges.is_empty() {
             Some(UpsertReply { nodes: 0, edges: 0 })
@@ -70,3 +71,5 @@ pub async fn handle(state: &State, req: ExtractRequest) -> Result<ExtractReply, 
         upserted,
     })
 }
+
+impl super::Encode for ExtractReply {}

@@ -6,14 +6,15 @@ use std::time::Duration;
 use ragwire_schemas::chat::ChatMessage;
 use ragwire_schemas::graph::{ProbeReply, ProbeRequest};
 
-use super::check_text;
+use crate::validate::check_text;
 use crate::backends::llm::ChatCall;
-use crate::error::Error;
+use crate::error::{Backend, Error};
 use crate::state::State;
 
 const DEFAULT_PROMPT: &str =
     "Return a JSON object with the keys \"nodes\" and \"edges\" describing: Ada Lovelace worked with Charles Babbage.";
 
+/// Asks the model once and tells whether it answered with JSON.
 pub async fn handle(state: &State, req: ProbeRequest) -> Result<ProbeReply, Error> {
     check_text("model", &req.model)?;
     let temperature = req.temperature.unwrap_or(0.0);
@@ -49,7 +50,7 @@ pub async fn handle(state: &State, req: ProbeRequest) -> Result<ProbeReply, Erro
         Some(limit) => tokio::time::timeout(limit, state.llm.complete(&call))
             .await
             .map_err(|_| Error::Timeout {
-                backend: "LLM".into(),
+                backend: Backend::Llm(None),
                 after: limit,
             })??,
         None => state.llm.complete(&call).await?,
@@ -77,3 +78,5 @@ pub async fn handle(state: &State, req: ProbeRequest) -> Result<ProbeReply, Erro
         },
     )
 }
+
+impl super::Encode for ProbeReply {}

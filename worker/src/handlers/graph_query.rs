@@ -3,11 +3,12 @@
 
 use ragwire_schemas::graph::{QueryReply, QueryRequest};
 
-use super::check_text;
+use crate::validate::check_text;
 use crate::error::Error;
 use crate::graph::cypher::check_read_only;
 use crate::state::State;
 
+/// Runs read-only Cypher on the Bolt graph store.
 pub async fn handle(state: &State, req: QueryRequest) -> Result<QueryReply, Error> {
     check_text("query", &req.query)?;
     check_read_only(&req.query)?;
@@ -17,3 +18,5 @@ pub async fn handle(state: &State, req: QueryRequest) -> Result<QueryReply, Erro
         .await?;
     Ok(QueryReply { records })
 }
+
+impl super::Encode for QueryReply {}

@@ -2,14 +2,14 @@
 //! deterministic ids, so indexing a chunk twice leaves one point.
 
 use ragwire_schemas::index::{IndexReply, IndexRequest};
-use ragwire_schemas::JsonMap;
-use serde_json::Value;
 
-use super::{check_count, check_text};
+use crate::validate::{check_count, check_text};
 use crate::error::Error;
 use crate::state::State;
-use crate::vectors::{check_collection, point_id, text_hash, Point};
+use crate::validate::check_collection;
+use crate::vectors::{point_id, text_hash, ChunkPayload, Point};
 
+/// Embeds the chunks and writes them with their payload to the collection.
 pub async fn handle(state: &State, req: IndexRequest) -> Result<IndexReply, Error> {
     check_collection(&req.collection)?;
     check_count("chunks", &req.chunks, state.config.limits.max_texts)?;
@@ -36,22 +36,17 @@ pub async fn handle(state: &State, req: IndexRequest) -> Result<IndexReply, Erro
                 chunk.chunk_id.as_deref(),
                 &hash,
             );
-            let mut payload = JsonMap::new();
-            payload.insert("doc_id".into(), Value::String(chunk.doc_id));
-            payload.insert(
-                "chunk_id".into(),
-                chunk.chunk_id.map_or(Value::Null, Value::String),
-            );
-            payload.insert("text".into(), Value::String(chunk.text));
-            payload.insert(
-                "metadata".into(),
-                Value::Object(chunk.metadata.unwrap_or_default()),
-            );
-            payload.insert("hash".into(), Value::String(hash));
+            let payload = ChunkPayload {
+                doc_id: chunk.doc_id,
+                chunk_id: chunk.chunk_id,
+                text: chunk.text,
+                metadata: chunk.metadata.unwrap_or_default(),
+                hash,
+            };
             Point {
                 id,
                 vector,
-                payload,
+                payload: payload.into_map(),
             }
         })
         .collect();
@@ -62,3 +57,5 @@ pub async fn handle(state: &State, req: IndexRequest) -> Result<IndexReply, Erro
         collection: req.collection,
     })
 }
+
+impl super::Encode for IndexReply {}

@@ -2,10 +2,11 @@
 
 use ragwire_schemas::rerank::{RerankReply, RerankRequest, RerankResult};
 
-use super::{check_count, check_text};
-use crate::error::Error;
+use crate::validate::{check_count, check_text};
+use crate::error::{Backend, Error};
 use crate::state::State;
 
+/// Reorders the documents with the reranker, best first, at most `top_n`.
 pub async fn handle(state: &State, req: RerankRequest) -> Result<RerankReply, Error> {
     check_text("query", &req.query)?;
     check_count(
@@ -17,7 +18,7 @@ pub async fn handle(state: &State, req: RerankRequest) -> Result<RerankReply, Er
         return Err(Error::bad_request("`top_n` must be at least 1"));
     }
     let reranker = state.reranker.as_ref().ok_or_else(|| Error::Unavailable {
-        backend: "reranker".into(),
+        backend: Backend::Reranker,
         message: "no reranker is configured (set RAGWIRE_RERANK_URL)".into(),
     })?;
     let ranked = reranker
@@ -35,3 +36,5 @@ pub async fn handle(state: &State, req: RerankRequest) -> Result<RerankReply, Er
         .collect();
     Ok(RerankReply { results })
 }
+
+impl super::Encode for RerankReply {}

@@ -12,16 +12,17 @@ use ragwire_schemas::retrieve::{
 use ragwire_schemas::JsonMap;
 use serde_json::Value;
 
-use super::search::{check_query, MAX_TOP_K};
+use crate::validate::{check_query, MAX_TOP_K};
 use crate::error::Error;
 use crate::state::State;
-use crate::vectors::{filter, Hit};
+use crate::vectors::{filter, ChunkPayload, Hit};
 
 /// Most nodes in a returned neighbourhood.
 const MAX_NODES: usize = 50;
 /// Most seed entities taken from a query.
 const MAX_SEEDS: usize = 10;
 
+/// Runs the vector and graph stages and returns the hits, with warnings for stages that failed.
 pub async fn handle(state: &State, req: RetrieveRequest) -> Result<RetrieveReply, Error> {
     let started = Instant::now();
     check_query(&req.query, &req.collection, req.top_k)?;
@@ -63,7 +64,7 @@ pub async fn handle(state: &State, req: RetrieveRequest) -> Result<RetrieveReply
             .await?;
         Ok::<_, Error>(Some((subgraph, t.elapsed().as_millis() as u64)))
     };
-    let (vector_result, graph_result) = if state.config.retrieve_serial {
+    let (vector_result, graph_result) = if state.config.worker.retrieve_serial {
         (vector_stage.await, graph_stage.await)
     } else {
         tokio::join!(vector_stage, graph_stage)
@@ -140,24 +141,14 @@ fn warning(stage: &str, e: &Error) -> Warning {
 }
 
 fn vector_hit(hit: Hit) -> RetrieveHit {
-    let text = |key: &str| {
-        hit.payload
-            .get(key)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
+    let chunk = ChunkPayload::from_map(hit.payload);
     RetrieveHit {
-        text: text("text").unwrap_or_default(),
-        metadata: hit
-            .payload
-            .get("metadata")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default(),
+        text: chunk.text,
+        metadata: chunk.metadata,
         citations: vec![Citation {
             source: "vector".into(),
-            doc_id: text("doc_id"),
-            chunk_id: text("chunk_id"),
+            doc_id: Some(chunk.doc_id).filter(|d| !d.is_empty()),
+            chunk_id: chunk.chunk_id,
             node_id: None,
             edge_type: None,
             score: Some(hit.score),
@@ -200,4 +191,14 @@ fn graph_hits(subgraph: &Subgraph) -> Vec<RetrieveHit> {
             }
         })
         .collect()
+}
+
+impl super::Encode for RetrieveReply {
+    fn is_large(&self) -> bool {
+        let graph = self
+            .subgraph
+            .as_ref()
+            .map_or(0, |g| g.nodes.len() + g.edges.len());
+        self.hits.len() + graph > super::MANY_ITEMS
+    }
 }

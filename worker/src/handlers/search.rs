@@ -2,26 +2,12 @@
 
 use ragwire_schemas::search::{SearchHit, SearchReply, SearchRequest};
 
-use super::check_text;
 use crate::error::Error;
 use crate::state::State;
-use crate::vectors::{check_collection, filter};
+use crate::validate::check_query;
+use crate::vectors::filter;
 
-/// Most hits one search may ask for.
-pub const MAX_TOP_K: usize = 1000;
-
-/// Checks the fields search and retrieve share.
-pub fn check_query(query: &str, collection: &str, top_k: usize) -> Result<(), Error> {
-    check_text("query", query)?;
-    check_collection(collection)?;
-    if top_k == 0 || top_k > MAX_TOP_K {
-        return Err(Error::bad_request(format!(
-            "`top_k` is {top_k}; expected 1 to {MAX_TOP_K}"
-        )));
-    }
-    Ok(())
-}
-
+/// Embeds the query and returns the nearest chunks matching the filters.
 pub async fn handle(state: &State, req: SearchRequest) -> Result<SearchReply, Error> {
     check_query(&req.query, &req.collection, req.top_k)?;
     let conds = filter::parse(req.filters.as_ref())?;
@@ -45,4 +31,10 @@ pub async fn handle(state: &State, req: SearchRequest) -> Result<SearchReply, Er
             })
             .collect(),
     })
+}
+
+impl super::Encode for SearchReply {
+    fn is_large(&self) -> bool {
+        self.hits.len() > super::MANY_ITEMS
+    }
 }

@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{now, retry_delay, Jobs};
+use super::{now, Jobs};
 use crate::config::ms;
 use crate::error::{Error, Retry};
 use crate::extract::{self, parse::Minimums};
@@ -76,7 +76,7 @@ pub async fn run(jobs: Jobs, state: State, shutdown: CancellationToken, tracker:
                 Some(Ok(message)) => {
                     let Some(permit) = slots.pop() else {
                         // More than asked for: hand it back at once.
-                        let _ = message.ack_with(AckKind::Nak(None)).await;
+                        settle(&message, AckKind::Nak(None)).await;
                         continue;
                     };
                     let (jobs, state) = (jobs.clone(), state.clone());
@@ -100,7 +100,7 @@ async fn open(jobs: &Jobs) -> Result<PullConsumer, Error> {
         .js
         .get_stream(jobs.work_stream())
         .await
-        .map_err(|e| super::nats_error("cannot open the job stream", e))?;
+        .map_err(|e| Error::jetstream("cannot open the job stream", e))?;
     stream
         .get_or_create_consumer(
             &jobs.config.consumer,
@@ -117,7 +117,7 @@ async fn open(jobs: &Jobs) -> Result<PullConsumer, Error> {
             },
         )
         .await
-        .map_err(|e| super::nats_error("cannot open the job consumer", e))
+        .map_err(|e| Error::jetstream("cannot open the job consumer", e))
 }
 
 /// Tracks one delivery of a job: its status and its numbered events.
@@ -156,7 +156,7 @@ async fn process(jobs: &Jobs, state: &State, message: Message) {
         Err(e) => {
             // Not a job: nothing to retry or replay.
             tracing::error!(error = %e, "unreadable job message; dropped");
-            let _ = message.ack_with(AckKind::Term).await;
+            settle(&message, AckKind::Term).await;
             return;
         }
     };
@@ -201,7 +201,7 @@ async fn process(jobs: &Jobs, state: &State, message: Message) {
         beat.tick().await;
         loop {
             beat.tick().await;
-            let _ = message.ack_with(AckKind::Progress).await;
+            settle(&message, AckKind::Progress).await;
         }
     };
     let result = tokio::select! {
@@ -227,10 +227,10 @@ async fn process(jobs: &Jobs, state: &State, message: Message) {
             };
             match transient {
                 Some(hint) if delivered < jobs.config.max_deliver => {
-                    let delay = retry_delay(&jobs.config, delivered, hint);
+                    let delay = jobs.config.retry_delay(delivered, hint);
                     tracing::warn!(job = %item.job_id, error = %e, delivered, ?delay, "job failed; retrying");
                     run.report(JobState::Queued, Some(e.to_string())).await;
-                    let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+                    settle(&message, AckKind::Nak(Some(delay))).await;
                 }
                 _ => {
                     let code = e.to_body().code;
@@ -254,13 +254,21 @@ async fn fail(run: &mut Run<'_>, message: &Message, item: WorkItem, error: Strin
     if let Err(e) = run.jobs.bury(&dead).await {
         // Not terminated: the job comes back rather than being lost.
         tracing::error!(error = %e, "cannot dead-letter a job; leaving it for redelivery");
-        let _ = message
-            .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
-            .await;
+        settle(message, AckKind::Nak(Some(Duration::from_secs(5)))).await;
         return;
     }
     run.report(JobState::Failed, Some(error)).await;
-    let _ = message.ack_with(AckKind::Term).await;
+    settle(message, AckKind::Term).await;
+}
+
+/// Tells the server what became of a delivery. A lost word is logged: the
+/// server then redelivers the job after its acknowledgement wait (a lost
+/// progress beat can make that happen while the job still runs).
+async fn settle(message: &Message, kind: AckKind) {
+    if let Err(e) = message.ack_with(kind).await {
+        let subject = message.subject.as_str();
+        tracing::warn!(%subject, ?kind, error = %e, "the job stream did not take an acknowledgement");
+    }
 }
 
 /// Chunk, embed and store, batch by batch, then the graph if asked.
@@ -287,7 +295,7 @@ async fn work(state: &State, item: &WorkItem, run: &mut Run<'_>) -> Result<(), E
             .collect::<Vec<_>>()
             .join("\n\n");
         let config = &state.config.extract;
-        let job = extract::Job {
+        let task = extract::Task {
             context: text,
             chain: config.chain.clone(),
             max_attempts: config.max_attempts,
@@ -299,7 +307,7 @@ async fn work(state: &State, item: &WorkItem, run: &mut Run<'_>) -> Result<(), E
             strict: true,
             repair: true,
         };
-        let out = extract::run(&state.llm, config, &job).await?;
+        let out = extract::run(&state.llm, config, &task).await?;
         crate::graph::validate(&out.graph)?;
         let (nodes, edges) = state.graph.upsert(out.graph).await?;
         run.status.graph = Some([nodes, edges]);

@@ -15,15 +15,20 @@ use crate::error::Error;
 /// A value to match exactly.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scalar {
+    /// A string.
     Str(String),
+    /// An integer.
     Int(i64),
+    /// A boolean.
     Bool(bool),
 }
 
 /// The values of an any-of condition: Qdrant matches lists of one type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyValues {
+    /// Strings.
     Strs(Vec<String>),
+    /// Integers.
     Ints(Vec<i64>),
 }
 
@@ -31,24 +36,37 @@ pub enum AnyValues {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cond {
     /// The key equals the value.
-    Eq { key: String, value: Scalar },
+    Eq {
+        /// The payload key.
+        key: String,
+        /// The value it must have.
+        value: Scalar,
+    },
     /// The key equals one of the values (all strings or all integers).
-    AnyOf { key: String, values: AnyValues },
+    AnyOf {
+        /// The payload key.
+        key: String,
+        /// The values it may have.
+        values: AnyValues,
+    },
     /// The key is a number within the bounds.
     Range {
+        /// The payload key.
         key: String,
+        /// Greater than.
         gt: Option<f64>,
+        /// Greater than or equal.
         gte: Option<f64>,
+        /// Less than.
         lt: Option<f64>,
+        /// Less than or equal.
         lte: Option<f64>,
     },
 }
 
-const OWN_FIELDS: [&str; 4] = ["doc_id", "chunk_id", "hash", "text"];
-
 /// The payload key a filter field refers to.
 pub fn payload_key(field: &str) -> String {
-    if OWN_FIELDS.contains(&field) || field.starts_with("metadata.") {
+    if super::ChunkPayload::OWN_FIELDS.contains(&field) || field.starts_with("metadata.") {
         field.to_owned()
     } else {
         format!("metadata.{field}")

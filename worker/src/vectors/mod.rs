@@ -4,30 +4,130 @@
 //! ids, payload, filters and cosine scores, so switching changes nothing for
 //! clients.
 
-pub mod edge;
+pub mod embedded;
 pub mod filter;
 pub mod qdrant;
 
 use ragwire_schemas::JsonMap;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+
+use ragwire_common::settings::parse;
 
 use crate::error::Error;
 pub use filter::{AnyValues, Cond, Scalar};
 
+/// The vector store: Qdrant's embedded engine, or a Qdrant server.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Vectors")]
+pub struct VectorConfig {
+    /// Qdrant server, its gRPC port (e.g. `http://127.0.0.1:6334`); unset:
+    /// Qdrant's embedded engine under `{RAGWIRE_DATA_DIR}/vectors`.
+    #[arg(id = "vectors.qdrant_url", long = "qdrant-url", env = "QDRANT_URL",
+          value_parser = parse::http_url)]
+    pub qdrant_url: Option<String>,
+    /// The Qdrant server's API key.
+    #[arg(
+        id = "vectors.qdrant_api_key",
+        long = "qdrant-api-key",
+        env = "QDRANT_API_KEY"
+    )]
+    pub qdrant_api_key: Option<String>,
+    /// Per Qdrant server call, in milliseconds.
+    #[arg(id = "vectors.timeout_ms", long = "vector-timeout-ms", env = "RAGWIRE_VECTOR_TIMEOUT_MS",
+          default_value_t = 30_000, value_parser = parse::millis)]
+    pub timeout_ms: u64,
+    /// Embedded store: build the HNSW index and merge segments after this
+    /// many written points.
+    #[arg(
+        id = "vectors.optimize_every",
+        long = "vector-optimize-every",
+        env = "RAGWIRE_VECTOR_OPTIMIZE_EVERY",
+        default_value_t = 10_000
+    )]
+    pub optimize_every: usize,
+}
+
+ragwire_common::default_from_declarations!(VectorConfig);
+
+/// What a point of a collection carries: its chunk. Written by `index` and
+/// ingest jobs, returned whole by `search`, read by `retrieve`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChunkPayload {
+    /// The document the chunk belongs to.
+    pub doc_id: String,
+    /// The chunk's id within its document, when it has one.
+    pub chunk_id: Option<String>,
+    /// The chunk's text.
+    pub text: String,
+    /// Free-form metadata; filters name its fields.
+    pub metadata: JsonMap,
+    /// Hex SHA-256 of `text`.
+    pub hash: String,
+}
+
+impl ChunkPayload {
+    /// The payload keys of the chunk's own fields; any other filter field
+    /// is a metadata field.
+    pub const OWN_FIELDS: [&'static str; 4] = ["doc_id", "chunk_id", "hash", "text"];
+
+    /// The payload as stored: `chunk_id` is `null` when there is none.
+    pub fn into_map(self) -> JsonMap {
+        let mut map = JsonMap::new();
+        map.insert("doc_id".into(), Value::String(self.doc_id));
+        map.insert(
+            "chunk_id".into(),
+            self.chunk_id.map_or(Value::Null, Value::String),
+        );
+        map.insert("text".into(), Value::String(self.text));
+        map.insert("metadata".into(), Value::Object(self.metadata));
+        map.insert("hash".into(), Value::String(self.hash));
+        map
+    }
+
+    /// Reads a stored payload; a field that is missing or of another type
+    /// (points written by other tools) is left empty.
+    pub fn from_map(mut map: JsonMap) -> ChunkPayload {
+        let mut text = |key: &str| match map.remove(key) {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        };
+        let (doc_id, chunk_id, text_, hash) =
+            (text("doc_id"), text("chunk_id"), text("text"), text("hash"));
+        let metadata = match map.remove("metadata") {
+            Some(Value::Object(m)) => m,
+            _ => JsonMap::new(),
+        };
+        ChunkPayload {
+            doc_id: doc_id.unwrap_or_default(),
+            chunk_id,
+            text: text_.unwrap_or_default(),
+            metadata,
+            hash: hash.unwrap_or_default(),
+        }
+    }
+}
+
 /// One vector with its payload.
 #[derive(Debug, Clone)]
 pub struct Point {
+    /// The point id (see [`point_id`]).
     pub id: Uuid,
+    /// The dense vector.
     pub vector: Vec<f32>,
+    /// The payload, a [`ChunkPayload`] as stored.
     pub payload: JsonMap,
 }
 
 /// One search result.
 #[derive(Debug, Clone)]
 pub struct Hit {
+    /// The point id.
     pub id: String,
+    /// Cosine similarity to the query.
     pub score: f32,
+    /// The point's payload as stored.
     pub payload: JsonMap,
 }
 
@@ -35,9 +135,6 @@ pub struct Hit {
 /// dimension and cosine distance.
 #[async_trait::async_trait]
 pub trait VectorStore: Send + Sync + 'static {
-    /// `embedded` or `qdrant`, for logs and replies.
-    fn kind(&self) -> &'static str;
-
     /// Writes `points` (all of dimension `dim`), creating the collection when
     /// missing; a collection of another dimension is a 400.
     async fn upsert(&self, collection: &str, dim: usize, points: Vec<Point>) -> Result<(), Error>;
@@ -57,23 +154,6 @@ pub trait VectorStore: Send + Sync + 'static {
 
     /// Makes everything written so far durable.
     async fn flush(&self) -> Result<(), Error>;
-}
-
-/// Collection names: letters, digits, `_` and `-`, 1 to 64 characters (they
-/// become folder names in the embedded store).
-pub fn check_collection(name: &str) -> Result<(), Error> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::bad_request(format!(
-            "`collection` is `{name}`; expected 1 to 64 letters, digits, `_` or `-`"
-        )))
-    }
 }
 
 /// Hex SHA-256 of a chunk's text.
@@ -143,10 +223,22 @@ mod tests {
     }
 
     #[test]
-    fn collection_names() {
-        assert!(check_collection("chunks_v2-en").is_ok());
-        for bad in ["", "../etc", "a b", &"x".repeat(65)] {
-            assert!(check_collection(bad).is_err(), "{bad}");
-        }
+    fn payloads_round_trip_and_read_leniently() {
+        let chunk = ChunkPayload {
+            doc_id: "d".into(),
+            chunk_id: None,
+            text: "t".into(),
+            metadata: JsonMap::from_iter([("lang".into(), Value::from("en"))]),
+            hash: text_hash("t"),
+        };
+        let map = chunk.clone().into_map();
+        assert_eq!(map["chunk_id"], Value::Null);
+        assert_eq!(ChunkPayload::from_map(map), chunk);
+        let foreign = JsonMap::from_iter([("text".into(), Value::from("only text"))]);
+        let read = ChunkPayload::from_map(foreign);
+        assert_eq!(
+            (read.text.as_str(), read.doc_id.as_str()),
+            ("only text", "")
+        );
     }
 }

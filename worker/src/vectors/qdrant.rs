@@ -14,9 +14,9 @@ use qdrant_client::{Payload, Qdrant, QdrantError};
 use ragwire_schemas::JsonMap;
 
 use super::{check_dim, missing, AnyValues, Cond, Hit, Point, Scalar, VectorStore};
-use crate::error::Error;
+use crate::error::{Backend, Error};
 
-const BACKEND: &str = "Qdrant";
+const BACKEND: Backend = Backend::Qdrant;
 /// Points per upsert call.
 const BATCH: usize = 256;
 
@@ -102,16 +102,16 @@ fn upstream(e: QdrantError, timeout: Duration) -> Error {
             // tonic's Code is not re-exported by qdrant-client; its Debug name is stable.
             match format!("{:?}", status.code()).as_str() {
                 "DeadlineExceeded" => Error::Timeout {
-                    backend: BACKEND.into(),
+                    backend: BACKEND,
                     after: timeout,
                 },
                 "Unavailable" => Error::Unavailable {
-                    backend: BACKEND.into(),
+                    backend: BACKEND,
                     message: status.message().to_owned(),
                 },
                 "InvalidArgument" => Error::bad_request(format!("{BACKEND}: {}", status.message())),
                 code => Error::Upstream {
-                    backend: BACKEND.into(),
+                    backend: BACKEND,
                     status: 500,
                     message: format!("{code}: {}", status.message()),
                     retry_after: None,
@@ -122,11 +122,11 @@ fn upstream(e: QdrantError, timeout: Duration) -> Error {
             retry_after_seconds,
             ..
         } => Error::RateLimited {
-            backend: BACKEND.into(),
+            backend: BACKEND,
             retry_after: Some(Duration::from_secs(retry_after_seconds)),
         },
         other => Error::Unavailable {
-            backend: BACKEND.into(),
+            backend: BACKEND,
             message: other.to_string(),
         },
     }
@@ -134,10 +134,6 @@ fn upstream(e: QdrantError, timeout: Duration) -> Error {
 
 #[async_trait::async_trait]
 impl VectorStore for QdrantStore {
-    fn kind(&self) -> &'static str {
-        "qdrant"
-    }
-
     async fn upsert(&self, collection: &str, dim: usize, points: Vec<Point>) -> Result<(), Error> {
         match self.dim(collection).await? {
             Some(existing) => check_dim(collection, existing, dim)?,

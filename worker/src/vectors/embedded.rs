@@ -22,7 +22,7 @@ use crate::error::Error;
 const BACKEND: &str = "embedded vector store";
 
 /// Shards opened so far, by collection.
-pub struct EdgeStore {
+pub struct EmbeddedStore {
     root: PathBuf,
     optimize_every: usize,
     // Held while the store lives: one process per data directory.
@@ -80,9 +80,9 @@ impl Shard {
     }
 }
 
-impl EdgeStore {
+impl EmbeddedStore {
     /// A store keeping its collections under `root`.
-    pub fn open(root: &Path, optimize_every: usize) -> Result<Arc<EdgeStore>, Error> {
+    pub fn open(root: &Path, optimize_every: usize) -> Result<Arc<EmbeddedStore>, Error> {
         std::fs::create_dir_all(root).map_err(|e| {
             Error::config(
                 "RAGWIRE_DATA_DIR",
@@ -112,7 +112,7 @@ impl EdgeStore {
                 ),
             )
         })?;
-        Ok(Arc::new(EdgeStore {
+        Ok(Arc::new(EmbeddedStore {
             root: root.to_owned(),
             optimize_every: optimize_every.max(1),
             _lock: lock,
@@ -183,16 +183,12 @@ async fn blocking<T: Send + 'static>(
 }
 
 #[async_trait::async_trait]
-impl VectorStore for EdgeStore {
-    fn kind(&self) -> &'static str {
-        "embedded"
-    }
-
+impl VectorStore for EmbeddedStore {
     async fn upsert(&self, collection: &str, dim: usize, points: Vec<Point>) -> Result<(), Error> {
         let shard = self
             .shard(collection, Some(dim))?
             .expect("created when missing");
-        check_dim(collection, EdgeStore::dim(&shard.edge)?, dim)?;
+        check_dim(collection, EmbeddedStore::dim(&shard.edge)?, dim)?;
         let collection = collection.to_owned();
         let written = points.len();
         blocking(move || {
@@ -233,7 +229,7 @@ impl VectorStore for EdgeStore {
         let Some(shard) = self.shard(collection, None)? else {
             return Err(missing(collection));
         };
-        check_dim(collection, EdgeStore::dim(&shard.edge)?, vector.len())?;
+        check_dim(collection, EmbeddedStore::dim(&shard.edge)?, vector.len())?;
         let filter = to_filter(filter)?;
         let collection = collection.to_owned();
         blocking(move || {

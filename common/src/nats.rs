@@ -1,15 +1,62 @@
-//! The NATS connection, with credentials and TLS from [`NatsConfig`], and a
-//! start-up error that says how to get a server when none answers.
+//! The NATS connection: its settings (credentials, TLS), a start-up error
+//! that says how to get a server when none answers, and a check that the
+//! server has taken a client's subscriptions.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::StreamExt;
 
-use crate::config::NatsConfig;
-use crate::error::Error;
+use crate::settings::parse;
+use crate::Error;
 
-/// Connects to NATS, failing within `connect_timeout_ms` when no server
-/// answers.
+/// How to reach NATS.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "NATS")]
+pub struct NatsConfig {
+    /// NATS server URL(s), comma-separated.
+    #[arg(
+        id = "nats.url",
+        long = "nats-url",
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub url: String,
+    /// User name; set `NATS_PASSWORD` with it (one alone stops start-up).
+    #[arg(id = "nats.user", long = "nats-user", env = "NATS_USER")]
+    pub user: Option<String>,
+    /// Password of `NATS_USER`.
+    #[arg(id = "nats.password", long = "nats-password", env = "NATS_PASSWORD")]
+    pub password: Option<String>,
+    /// Token authentication.
+    #[arg(id = "nats.token", long = "nats-token", env = "NATS_TOKEN")]
+    pub token: Option<String>,
+    /// A `.creds` file (JWT and nkey).
+    #[arg(id = "nats.creds_file", long = "nats-creds", env = "NATS_CREDS")]
+    pub creds_file: Option<PathBuf>,
+    /// CA certificate to trust.
+    #[arg(id = "nats.tls_ca", long = "nats-tls-ca", env = "NATS_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate for mutual TLS, with `NATS_TLS_KEY`.
+    #[arg(id = "nats.tls_cert", long = "nats-tls-cert", env = "NATS_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// Client key for mutual TLS, with `NATS_TLS_CERT`.
+    #[arg(id = "nats.tls_key", long = "nats-tls-key", env = "NATS_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Refuse to connect without TLS.
+    #[arg(id = "nats.tls_required", long = "nats-tls-required", env = "NATS_TLS_REQUIRED",
+          default_value_t = false, action = clap::ArgAction::Set, value_parser = parse::boolean)]
+    pub tls_required: bool,
+    /// Give up connecting at start after this many milliseconds.
+    #[arg(id = "nats.connect_timeout_ms", long = "nats-connect-timeout-ms",
+          env = "NATS_CONNECT_TIMEOUT_MS", default_value_t = 3000, value_parser = parse::millis)]
+    pub connect_timeout_ms: u64,
+}
+
+crate::default_from_declarations!(NatsConfig);
+
+/// Connects to NATS as `name`, failing within `connect_timeout_ms` when no
+/// server answers.
 pub async fn connect(config: &NatsConfig, name: &str) -> Result<async_nats::Client, Error> {
     let mut options = async_nats::ConnectOptions::new()
         .name(name)

@@ -1,4 +1,5 @@
-//! Tracing set-up: text or JSON lines, filtered by `RUST_LOG` (default `info`, with qdrant-edge's chatter at `error`).
+//! Tracing set-up: text or JSON lines on stderr, filtered by `RUST_LOG`
+//! (default `info`, with qdrant-edge's chatter at `error`).
 
 use tracing_subscriber::EnvFilter;
 

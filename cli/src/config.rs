@@ -1,0 +1,57 @@
+//! `ragwire config reference`: every setting of `ragwire serve` (the worker's
+//! and the producer's), with its variable, flag, default and doc, as the
+//! Markdown of `docs/configuration.md`.
+
+use clap::CommandFactory;
+
+/// What to print about the settings.
+#[derive(clap::Subcommand)]
+pub enum Config {
+    /// The settings reference in Markdown (`docs/configuration.md`).
+    Reference,
+}
+
+/// The reference, generated from the settings' declarations.
+pub fn reference() -> String {
+    let command = crate::Cli::command();
+    let serve = command
+        .find_subcommand("serve")
+        .expect("ragwire has a serve command");
+    ragwire_common::settings::reference(serve)
+}
+
+pub fn run(command: Config) -> anyhow::Result<()> {
+    match command {
+        Config::Reference => print!("{}", reference()),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The marker after which `docs/configuration.md` holds the generated
+    /// reference.
+    const MARKER: &str = "<!-- generated: settings reference below, do not edit by hand -->\n";
+
+    #[test]
+    fn the_configuration_docs_are_the_generated_reference() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md");
+        let docs = std::fs::read_to_string(path).expect("docs/configuration.md");
+        let (_, generated) = docs.split_once(MARKER).expect("the marker line");
+        let expected = super::reference();
+        assert!(
+            generated == expected,
+            "docs/configuration.md is out of date: regenerate it with \
+             `cargo run -p ragwire -- config reference` after the marker line"
+        );
+        for var in [
+            "NATS_URL",
+            "RAGWIRE_LLM_BASE_URL",
+            "QDRANT_URL",
+            "RAGWIRE_HTTP_ADDR",
+            "RAGWIRE_JOBS_BATCH",
+        ] {
+            assert!(expected.contains(&format!("`{var}`")), "{var} is missing");
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! What every ragwire binary shares.
+//!
+//! - [`settings`]: settings declared once each (flag, variable, default,
+//!   bounds, doc), loaded from defaults, a TOML file, the environment and
+//!   flags, and printed as the configuration reference.
+//! - [`CommonConfig`] and [`nats::NatsConfig`]: the settings every binary
+//!   reads.
+//! - [`nats`]: the NATS connection, with credentials and TLS.
+//! - [`call`]: typed requests to the workers ([`RagClient`]).
+//! - [`discovery`]: the workers as a NATS micro-service.
+//! - [`names`]: the JetStream names of ingest jobs.
+//! - [`telemetry`], [`signal`]: logging set-up and the stop signal.
+//! - [`error`]: the crate's error enum.
+
+#![warn(missing_docs)]
+
+pub mod call;
+pub mod discovery;
+pub mod error;
+pub mod names;
+pub mod nats;
+pub mod settings;
+pub mod signal;
+pub mod telemetry;
+
+use std::path::PathBuf;
+
+pub use call::{CallError, RagClient};
+pub use error::Error;
+pub use nats::NatsConfig;
+use settings::parse;
+
+/// The settings every ragwire binary reads.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "General")]
+pub struct CommonConfig {
+    /// TOML file of settings, read before the environment; its keys are the
+    /// settings' ids, e.g. `prefix = "rag"` or `[llm] timeout_ms = 30000`.
+    #[arg(id = "config", long = "config", env = settings::CONFIG_VAR)]
+    pub config: Option<PathBuf>,
+    /// Subject prefix: subjects are `{prefix}.chat`, `{prefix}.embed`, ...
+    #[arg(id = "prefix", long = "prefix", env = "RAGWIRE_PREFIX", default_value = "rag",
+          value_parser = parse::subject_prefix)]
+    pub prefix: String,
+    /// JSON log lines instead of text.
+    #[arg(id = "log_json", long = "log-json", env = "RAGWIRE_LOG_JSON", default_value_t = false,
+          action = clap::ArgAction::Set, value_parser = parse::boolean)]
+    pub log_json: bool,
+    /// How to reach NATS.
+    #[command(flatten)]
+    pub nats: NatsConfig,
+}
+
+default_from_declarations!(CommonConfig);
+
+impl CommonConfig {
+    /// Connects to NATS as `name` and returns a client of the subjects
+    /// under this prefix.
+    pub async fn client(&self, name: &str) -> Result<RagClient, Error> {
+        let nats = nats::connect(&self.nats, name).await?;
+        Ok(RagClient::new(nats, &self.prefix))
+    }
+}

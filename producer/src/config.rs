@@ -1,0 +1,52 @@
+//! The producer's settings: the ones every binary shares, and its HTTP
+//! section.
+
+use ragwire_common::settings::parse;
+use ragwire_common::CommonConfig;
+
+/// Everything a producer reads.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// The settings every binary shares: prefix, logs, NATS.
+    #[command(flatten)]
+    pub common: CommonConfig,
+    /// The HTTP front door.
+    #[command(flatten)]
+    pub http: HttpConfig,
+}
+
+/// The HTTP front door.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "HTTP")]
+pub struct HttpConfig {
+    /// Listen address, `host:port` with an IP address.
+    #[arg(id = "http.addr", long = "http-addr", env = "RAGWIRE_HTTP_ADDR",
+          default_value = "127.0.0.1:8080", value_parser = parse::socket_addr)]
+    pub addr: String,
+    /// Accepted API keys, comma-separated; unset: no authentication (warned
+    /// at start).
+    #[arg(
+        id = "http.api_keys",
+        long = "api-keys",
+        env = "RAGWIRE_API_KEYS",
+        value_delimiter = ','
+    )]
+    pub api_keys: Vec<String>,
+    /// How long to wait for a worker's reply, in milliseconds: longer than
+    /// the worker's own deadline, so its 504 and reason arrive first.
+    #[arg(id = "http.timeout_ms", long = "http-timeout-ms", env = "RAGWIRE_HTTP_TIMEOUT_MS",
+          default_value_t = 125_000, value_parser = parse::millis)]
+    pub timeout_ms: u64,
+    /// Largest HTTP body, in bytes (413 above).
+    #[arg(id = "http.max_body_bytes", long = "http-max-body-bytes",
+          env = "RAGWIRE_HTTP_MAX_BODY_BYTES", default_value_t = 1 << 20,
+          value_parser = parse::at_least_one::<usize>)]
+    pub max_body_bytes: usize,
+    /// HTTP requests in flight before new ones get 503.
+    #[arg(id = "http.max_concurrency", long = "http-max-concurrency",
+          env = "RAGWIRE_HTTP_MAX_CONCURRENCY", default_value_t = 4096,
+          value_parser = parse::at_least_one::<usize>)]
+    pub max_concurrency: usize,
+}
+
+ragwire_common::default_from_declarations!(Config, HttpConfig);

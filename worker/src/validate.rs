@@ -1,0 +1,122 @@
+//! Checks of request fields that several handlers (and the job submission)
+//! share. Each failure is a 400 (or 413 for too many items) that names the
+//! field.
+
+use ragwire_schemas::jobs::JobDocument;
+
+use crate::error::Error;
+
+/// Most hits one search or retrieve may ask for.
+pub const MAX_TOP_K: usize = 1000;
+
+/// Fails with 400 unless `items` is non-empty, and 413 when it is longer
+/// than `max`.
+pub fn check_count<T>(field: &str, items: &[T], max: usize) -> Result<(), Error> {
+    if items.is_empty() {
+        return Err(Error::bad_request(format!("`{field}` must not be empty")));
+    }
+    if items.len() > max {
+        return Err(Error::TooLarge {
+            what: format!("the number of items in `{field}`").into(),
+            size: items.len(),
+            limit: max,
+        });
+    }
+    Ok(())
+}
+
+/// Fails with 400 when a string is empty or only white space. The field
+/// name is only formatted for the error (`format_args!` costs nothing else).
+pub fn check_text(field: impl std::fmt::Display, text: &str) -> Result<(), Error> {
+    if text.trim().is_empty() {
+        return Err(Error::bad_request(format!("`{field}` must not be empty")));
+    }
+    Ok(())
+}
+
+/// Collection names: letters, digits, `_` and `-`, 1 to 64 characters (they
+/// become folder names in the embedded store).
+pub fn check_collection(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::bad_request(format!(
+            "`collection` is `{name}`; expected 1 to 64 letters, digits, `_` or `-`"
+        )))
+    }
+}
+
+/// Checks the fields search and retrieve share.
+pub fn check_query(query: &str, collection: &str, top_k: usize) -> Result<(), Error> {
+    check_text("query", query)?;
+    check_collection(collection)?;
+    if top_k == 0 || top_k > MAX_TOP_K {
+        return Err(Error::bad_request(format!(
+            "`top_k` is {top_k}; expected 1 to {MAX_TOP_K}"
+        )));
+    }
+    Ok(())
+}
+
+/// Job ids: 1 to 64 letters and digits (they are hashes).
+pub fn check_job_id(job_id: &str) -> Result<(), Error> {
+    if job_id.is_empty() || job_id.len() > 64 || !job_id.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return Err(Error::bad_request(format!(
+            "`job_id` `{job_id}` is not a job id"
+        )));
+    }
+    Ok(())
+}
+
+/// A submitted document: an id, and `text` or at most `max_texts` `chunks`.
+pub fn check_document(i: usize, doc: &JobDocument, max_texts: usize) -> Result<(), Error> {
+    check_text(format_args!("documents[{i}].doc_id"), &doc.doc_id)?;
+    match (&doc.text, &doc.chunks) {
+        (Some(text), None) => check_text(format_args!("documents[{i}].text"), text),
+        (None, Some(chunks)) => {
+            if chunks.is_empty() || chunks.len() > max_texts {
+                return Err(Error::bad_request(format!(
+                    "`documents[{i}].chunks` must hold 1 to {max_texts} chunks"
+                )));
+            }
+            for (j, chunk) in chunks.iter().enumerate() {
+                check_text(format_args!("documents[{i}].chunks[{j}].text"), &chunk.text)?;
+            }
+            Ok(())
+        }
+        _ => Err(Error::bad_request(format!(
+            "`documents[{i}]` needs `text` or `chunks`, one of them"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collection_names() {
+        assert!(check_collection("chunks_v2-en").is_ok());
+        for bad in ["", "../etc", "a b", &"x".repeat(65)] {
+            assert!(check_collection(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn counts_and_texts() {
+        assert!(check_count::<u8>("texts", &[], 3).is_err());
+        let err = check_count("texts", &[1, 2, 3, 4], 3).unwrap_err();
+        assert_eq!(err.to_body().code, 413);
+        assert!(err.to_string().contains("`texts`"), "{err}");
+        assert!(check_text("query", " \n").is_err());
+        assert!(check_query("q", "c", 0).is_err());
+        assert!(check_query("q", "c", MAX_TOP_K).is_ok());
+        assert!(check_job_id("abc123").is_ok() && check_job_id("a/b").is_err());
+    }
+}

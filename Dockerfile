@@ -1,13 +1,17 @@
 # syntax=docker/dockerfile:1
 
-# ragwire image: ragwire-worker (the default command), ragwire-producer and the
-# ragwire command line, all in /usr/local/bin, plus the all-MiniLM-L6-v2
-# embedding model in /opt/ragwire/models (RAGWIRE_EMBED_MODEL_DIR), which the
-# worker uses unless RAGWIRE_EMBED_BASE_URL names an embedding service.
+# ragwire images. The default target holds ragwire-worker (the default
+# command), ragwire-producer and the ragwire command line, all in
+# /usr/local/bin, plus the all-MiniLM-L6-v2 embedding model in
+# /opt/ragwire/models (RAGWIRE_EMBED_MODEL_DIR), which the worker uses unless
+# RAGWIRE_EMBED_BASE_URL names an embedding service. The `producer` target is
+# the HTTP front door alone: no model, no worker, and a build that compiles
+# none of the model, vector or graph crates.
 #
 #   docker build -t ragwire .
+#   docker build --target producer -t ragwire-producer .
 #   docker run --rm -e NATS_URL=nats://nats.example:4222 ragwire
-#   docker run --rm -p 8080:8080 -e NATS_URL=nats://nats.example:4222 ragwire ragwire-producer
+#   docker run --rm -p 8080:8080 -e NATS_URL=nats://nats.example:4222 ragwire-producer
 #
 # Without QDRANT_URL the worker keeps vectors in Qdrant's embedded engine under
 # /var/lib/ragwire/vectors (mount a volume there to keep them), which one
@@ -32,6 +36,19 @@ RUN --mount=type=cache,id=ragwire-cargo-registry,target=/usr/local/cargo/registr
     cargo build --release --locked -p ragwire-worker -p ragwire-producer -p ragwire \
  && mkdir -p /out \
  && cp target/release/ragwire-worker target/release/ragwire-producer target/release/ragwire /out/
+
+# ---- build, producer only -------------------------------------------------
+FROM rust:1.95-bookworm AS build-producer
+
+WORKDIR /src
+COPY . .
+
+RUN --mount=type=cache,id=ragwire-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,id=ragwire-cargo-git,target=/usr/local/cargo/git,sharing=locked \
+    --mount=type=cache,id=ragwire-target,target=/src/target,sharing=locked \
+    cargo build --release --locked -p ragwire-producer \
+ && mkdir -p /out \
+ && cp target/release/ragwire-producer /out/
 
 # ---- model ------------------------------------------------------------------
 # all-MiniLM-L6-v2 for in-process embeddings, fetched by scripts/fetch-model
@@ -58,10 +75,10 @@ RUN bash /usr/local/bin/fetch-model /model \
     | sha256sum --check --strict --quiet - \
  && chmod -R u=rwX,go=rX /model
 
-# ---- runtime ----------------------------------------------------------------
+# ---- base of both images ---------------------------------------------------
 # Same Debian release as the build image, so the binaries find the glibc they
 # were linked against.
-FROM debian:bookworm-slim AS runtime
+FROM debian:bookworm-slim AS base
 
 LABEL org.opencontainers.image.title="ragwire" \
       org.opencontainers.image.description="RAG backend calls as jobs on NATS: worker, HTTP producer and CLI" \
@@ -80,6 +97,35 @@ RUN groupadd --system --gid 10001 ragwire \
         --home-dir /var/lib/ragwire --shell /usr/sbin/nologin ragwire \
  && install -d -o ragwire -g ragwire -m 0750 /var/lib/ragwire
 
+WORKDIR /var/lib/ragwire
+USER 10001:10001
+
+# ragwire-producer's HTTP port (the worker listens on nothing).
+EXPOSE 8080
+
+# ---- producer ---------------------------------------------------------------
+FROM base AS producer
+
+LABEL org.opencontainers.image.title="ragwire-producer" \
+      org.opencontainers.image.description="ragwire's HTTP front door, bridged to the workers over NATS"
+
+COPY --from=build-producer /out/ /usr/local/bin/
+
+# The producer must listen on all interfaces to be reachable through a
+# published port (the built-in default is 127.0.0.1:8080).
+ENV RAGWIRE_HTTP_ADDR=0.0.0.0:8080 \
+    RAGWIRE_LOG_JSON=true \
+    RUST_LOG=info
+
+# 200 while connected to NATS, 503 otherwise.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8080/health"]
+
+CMD ["ragwire-producer"]
+
+# ---- runtime: worker, producer and CLI, with the model (the default) --------
+FROM base AS runtime
+
 # The embedding model (about 90 MB): owned by root, readable by the ragwire
 # user. Before the binaries, so a rebuild of the code reuses this layer.
 COPY --from=model /model/ /opt/ragwire/models/all-MiniLM-L6-v2/
@@ -95,12 +141,6 @@ ENV RAGWIRE_DATA_DIR=/var/lib/ragwire \
     RAGWIRE_HTTP_ADDR=0.0.0.0:8080 \
     RAGWIRE_LOG_JSON=true \
     RUST_LOG=info
-
-WORKDIR /var/lib/ragwire
-USER 10001:10001
-
-# ragwire-producer's HTTP port (the worker listens on nothing).
-EXPOSE 8080
 
 # No HEALTHCHECK here: the default command, the worker, serves no HTTP. The
 # producer's check is in docker-compose.yml.

@@ -41,8 +41,7 @@ mod tests {
         let expected = super::reference();
         assert!(
             generated == expected,
-            "docs/configuration.md is out of date: regenerate it with \
-             `cargo run -p ragwire -- config reference` after the marker line"
+            "docs/configuration.md is out of date: regenerate it with `scripts/config-docs`"
         );
         for var in [
             "NATS_URL",

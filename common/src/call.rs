@@ -6,10 +6,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_nats::connection::State;
 use async_nats::{HeaderMap, Message, RequestErrorKind};
 use bytes::Bytes;
 use ragwire_schemas::{decode_reply, headers, ErrorBody, ErrorKind, Subject};
 use serde::{de::DeserializeOwned, Serialize};
+
+use crate::nats::Reconnections;
+
+/// Just after a reconnection, workers may not have re-subscribed yet: "no
+/// responders" then is asked again for this long before it counts.
+const AFTER_RECONNECTION: Duration = Duration::from_secs(5);
+/// How long such a request asks again, at most.
+const RESUBSCRIBE_WAIT: Duration = Duration::from_secs(3);
 
 /// A client of ragwire's subjects under one prefix. Cheap to clone.
 #[derive(Clone)]
@@ -18,11 +27,15 @@ pub struct RagClient {
     prefix: Arc<str>,
     timeout: Duration,
     retry_no_responders: Duration,
+    reconnections: Option<Reconnections>,
 }
 
 /// Why a request got no usable reply.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
+    /// The connection to NATS is down (the client is reconnecting).
+    #[error("NATS is unreachable: the connection to the server is down and being re-established; retry shortly")]
+    Disconnected,
     /// No worker is subscribed to the subject.
     #[error("no worker is serving {subject}; start ragwire-worker")]
     NoResponders {
@@ -58,7 +71,9 @@ impl CallError {
     /// The error reply a client of the client (an HTTP caller) gets.
     pub fn to_body(&self) -> ErrorBody {
         let kind = match self {
-            CallError::NoResponders { .. } | CallError::Nats(_) => ErrorKind::Unavailable,
+            CallError::NoResponders { .. } | CallError::Nats(_) | CallError::Disconnected => {
+                ErrorKind::Unavailable
+            }
             CallError::TimedOut { .. } => ErrorKind::Timeout,
             CallError::TooLarge { .. } => ErrorKind::PayloadTooLarge,
             CallError::Codec(_) => ErrorKind::Internal,
@@ -76,6 +91,28 @@ impl RagClient {
             prefix: prefix.into(),
             timeout: Duration::from_secs(30),
             retry_no_responders: Duration::ZERO,
+            reconnections: None,
+        }
+    }
+
+    /// The same client asking again for a few seconds when no worker
+    /// answers just after `reconnections` saw the connection come back.
+    pub fn watching(mut self, reconnections: Reconnections) -> RagClient {
+        self.reconnections = Some(reconnections);
+        self
+    }
+
+    /// How long a missing responder is forgiven, counted from the first try.
+    fn resubscribe_window(&self) -> Duration {
+        let reconnected = self
+            .reconnections
+            .as_ref()
+            .and_then(Reconnections::since_last)
+            .is_some_and(|ago| ago < AFTER_RECONNECTION);
+        if reconnected {
+            self.retry_no_responders.max(RESUBSCRIBE_WAIT)
+        } else {
+            self.retry_no_responders
         }
     }
 
@@ -113,7 +150,8 @@ impl RagClient {
     }
 
     /// Sends `payload` as is and returns the reply message as is, an error
-    /// reply included (see [`error_code`]).
+    /// reply included (see [`error_code`]). While the connection is down it
+    /// fails at once: the client would hold the request until its timeout.
     pub async fn request(
         &self,
         subject: Subject,
@@ -123,6 +161,9 @@ impl RagClient {
         let name = self.subject(subject);
         let started = Instant::now();
         loop {
+            if self.nats.connection_state() != State::Connected {
+                return Err(CallError::Disconnected);
+            }
             let mut request = async_nats::Request::new()
                 .payload(payload.clone())
                 .timeout(Some(self.timeout));
@@ -136,7 +177,7 @@ impl RagClient {
                 Err(e) => e,
             };
             match error.kind() {
-                RequestErrorKind::NoResponders if started.elapsed() < self.retry_no_responders => {
+                RequestErrorKind::NoResponders if started.elapsed() < self.resubscribe_window() => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 RequestErrorKind::NoResponders => {

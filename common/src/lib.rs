@@ -57,7 +57,7 @@ impl CommonConfig {
     /// Connects to NATS as `name` and returns a client of the subjects
     /// under this prefix.
     pub async fn client(&self, name: &str) -> Result<RagClient, Error> {
-        let nats = nats::connect(&self.nats, name).await?;
-        Ok(RagClient::new(nats, &self.prefix))
+        let (nats, reconnections) = nats::connect_watched(&self.nats, name).await?;
+        Ok(RagClient::new(nats, &self.prefix).watching(reconnections))
     }
 }

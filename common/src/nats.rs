@@ -3,7 +3,9 @@
 //! server has taken a client's subscriptions.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
@@ -55,9 +57,50 @@ pub struct NatsConfig {
 
 crate::default_from_declarations!(NatsConfig);
 
+/// When a connection last came back after losing its server. Cheap to
+/// clone.
+#[derive(Debug, Clone, Default)]
+pub struct Reconnections {
+    lost: Arc<AtomicBool>,
+    back_at: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Reconnections {
+    /// How long ago the connection last came back, if it ever was lost.
+    pub fn since_last(&self) -> Option<Duration> {
+        self.back_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|at| at.elapsed())
+    }
+
+    fn lost(&self) {
+        self.lost.store(true, Ordering::Relaxed);
+    }
+
+    fn connected(&self) {
+        if self.lost.swap(false, Ordering::Relaxed) {
+            *self.back_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        }
+    }
+}
+
 /// Connects to NATS as `name`, failing within `connect_timeout_ms` when no
 /// server answers.
 pub async fn connect(config: &NatsConfig, name: &str) -> Result<async_nats::Client, Error> {
+    connect_watched(config, name)
+        .await
+        .map(|(client, _)| client)
+}
+
+/// Like [`connect`], also returning when the connection comes back after
+/// an outage. Losing the server is logged at WARN, getting it back at INFO.
+pub async fn connect_watched(
+    config: &NatsConfig,
+    name: &str,
+) -> Result<(async_nats::Client, Reconnections), Error> {
+    let reconnections = Reconnections::default();
+    let events = reconnections.clone();
     let mut options = async_nats::ConnectOptions::new()
         .name(name)
         .connection_timeout(Duration::from_millis(config.connect_timeout_ms))
@@ -65,15 +108,32 @@ pub async fn connect(config: &NatsConfig, name: &str) -> Result<async_nats::Clie
         // a slow consumer under heavy load; the semaphore bounds our own work.
         .subscription_capacity(1 << 16)
         .client_capacity(1 << 14)
-        .event_callback(|event| async move {
-            match event {
-                // Requests beyond the subscription buffer are dropped by the
-                // client: say so loudly, the fix is more workers.
-                async_nats::Event::SlowConsumer(sid) => tracing::error!(
-                    subscription = sid,
-                    "NATS slow consumer: requests were dropped; add workers or raise RAGWIRE_MAX_IN_FLIGHT"
-                ),
-                other => tracing::info!(event = %other, "NATS connection event"),
+        .event_callback(move |event| {
+            let events = events.clone();
+            async move {
+                match event {
+                    // Requests beyond the subscription buffer are dropped by
+                    // the client: say so loudly, the fix is more workers.
+                    async_nats::Event::SlowConsumer(sid) => tracing::error!(
+                        subscription = sid,
+                        "NATS slow consumer: requests were dropped; add workers or raise RAGWIRE_MAX_IN_FLIGHT"
+                    ),
+                    async_nats::Event::Disconnected => {
+                        events.lost();
+                        tracing::warn!("lost the NATS server; reconnecting")
+                    }
+                    async_nats::Event::Connected => {
+                        events.connected();
+                        tracing::info!("connected to the NATS server")
+                    }
+                    async_nats::Event::ServerError(e) => {
+                        tracing::warn!(error = %e, "NATS server error")
+                    }
+                    async_nats::Event::ClientError(e) => {
+                        tracing::warn!(error = %e, "NATS client error")
+                    }
+                    other => tracing::info!(event = %other, "NATS connection event"),
+                }
             }
         });
     match (&config.user, &config.password) {
@@ -123,7 +183,7 @@ pub async fn connect(config: &NatsConfig, name: &str) -> Result<async_nats::Clie
     }
     let deadline = Duration::from_millis(config.connect_timeout_ms) + Duration::from_secs(1);
     match tokio::time::timeout(deadline, options.connect(config.url.as_str())).await {
-        Ok(Ok(client)) => Ok(client),
+        Ok(Ok(client)) => Ok((client, reconnections)),
         Ok(Err(e)) => Err(unreachable(&config.url, &e.to_string())),
         Err(_) => Err(unreachable(&config.url, "timed out")),
     }

@@ -54,9 +54,16 @@ pub fn load_from<T: Parser>(
     let layered = map_args(declared.clone(), &mut |arg: Arg| {
         let id = arg.get_id().as_str().to_owned();
         let var = arg.get_env().map(|v| v.to_string_lossy().into_owned());
-        let from_env = var
-            .as_deref()
-            .and_then(|name| lookup(name).map(|v| (v, name.to_owned())));
+        let from_env = var.as_deref().and_then(|name| {
+            lookup(name).map(|v| (v, name.to_owned())).or_else(|| {
+                GATEWAY_NAMES
+                    .iter()
+                    .filter(|(ours, _, _)| *ours == name)
+                    .find_map(|(_, theirs, read)| {
+                        Some((read(lookup(theirs)?), (*theirs).to_owned()))
+                    })
+            })
+        });
         let from_file = || {
             let SettingsFile { path, values } = file.as_ref()?;
             let value = values.get(&id)?.clone();
@@ -111,6 +118,33 @@ pub fn declared(command: Command) -> Command {
             arg
         }
     })
+}
+
+/// Variables of the gateway ragwire replaces, read when ragwire's own is
+/// unset, so its deployments keep their settings: ragwire's name, the
+/// gateway's, and how the gateway's value reads as ragwire's.
+pub const GATEWAY_NAMES: &[(&str, &str, ReadAs)] = &[
+    ("RAGWIRE_API_KEYS", "API_GATEWAY_KEYS", same),
+    ("RAGWIRE_LLM_BASE_URL", "LITELLM_BASE", same),
+    ("RAGWIRE_LLM_API_KEY", "LITELLM_KEY", same),
+    // A base URL; the reranker client adds `/rerank` to one.
+    ("RAGWIRE_RERANK_URL", "RERANKER_URL", same),
+    ("RAGWIRE_RERANK_FORMAT", "RERANKER_URL", |_| "seed".into()),
+    ("RAGWIRE_EXTRACT_MIN_NODES", "GRAPH_MIN_NODES", same),
+    ("RAGWIRE_EXTRACT_MIN_EDGES", "GRAPH_MIN_EDGES", same),
+    ("RAGWIRE_EXTRACT_ALLOW_EMPTY", "GRAPH_ALLOW_EMPTY", |v| {
+        v.trim().eq_ignore_ascii_case("true").to_string()
+    }),
+    ("RAGWIRE_EXTRACT_MAX_ATTEMPTS", "GRAPH_MAX_ATTEMPTS", same),
+    ("RAGWIRE_EXTRACT_CHAIN", "GRAPH_PROVIDER_CHAIN", same),
+    ("RAGWIRE_APP_VERSION", "APP_VERSION", same),
+];
+
+/// How a variable of the gateway reads as ragwire's.
+pub type ReadAs = fn(String) -> String;
+
+fn same(value: String) -> String {
+    value
 }
 
 /// Like [`load`], but help, version and command-line mistakes are printed
@@ -191,6 +225,24 @@ pub fn reference(command: &Command) -> String {
             out.push_str(&row);
             out.push('\n');
         }
+    }
+    let known: BTreeSet<&str> = command
+        .get_arguments()
+        .filter_map(|a| a.get_env().and_then(|v| v.to_str()))
+        .collect();
+    let legacy: Vec<String> = GATEWAY_NAMES
+        .iter()
+        .filter(|(ours, _, _)| known.contains(ours))
+        .map(|(ours, theirs, _)| format!("| `{theirs}` | `{ours}` |\n"))
+        .collect();
+    if !legacy.is_empty() {
+        out.push_str(
+            "\n### The gateway's names\n\nThe variables of the gateway ragwire replaces are read \
+             when ragwire's own is unset (`RERANKER_URL` also selects the `seed` format; \
+             `GRAPH_ALLOW_EMPTY` is true only when it says `true`).\n\n\
+             | the gateway's | ragwire's |\n|---|---|\n",
+        );
+        out.extend(legacy);
     }
     out
 }
@@ -586,6 +638,36 @@ mod tests {
         assert!(text.contains("[env: EX_TIMEOUT_MS"), "{text}");
         assert!(text.contains("[default: 50]"), "{text}");
         assert!(!text.contains("secret"), "{text}");
+    }
+
+    #[test]
+    fn the_gateways_names_are_read_when_ours_are_unset() {
+        #[derive(Debug, clap::Parser)]
+        struct Keys {
+            #[arg(long, env = "RAGWIRE_API_KEYS", value_delimiter = ',')]
+            keys: Vec<String>,
+            #[arg(long, env = "RAGWIRE_EXTRACT_ALLOW_EMPTY", default_value_t = false,
+                  action = clap::ArgAction::Set, value_parser = parse::boolean)]
+            allow_empty: bool,
+        }
+        let load = |vars: &[(&str, &str)]| {
+            let vars: BTreeMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            load_from::<Keys>(["x"], |name| vars.get(name).cloned()).unwrap()
+        };
+        let k = load(&[("API_GATEWAY_KEYS", "a, b"), ("GRAPH_ALLOW_EMPTY", "TRUE")]);
+        assert_eq!(
+            (k.keys, k.allow_empty),
+            (vec!["a".to_owned(), "b".to_owned()], true)
+        );
+        let k = load(&[
+            ("API_GATEWAY_KEYS", "a"),
+            ("RAGWIRE_API_KEYS", "mine"),
+            ("GRAPH_ALLOW_EMPTY", "yes"),
+        ]);
+        assert_eq!((k.keys, k.allow_empty), (vec!["mine".to_owned()], false));
     }
 
     #[test]

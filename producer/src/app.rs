@@ -7,20 +7,23 @@ use std::time::Duration;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
 use bytes::Bytes;
 use ragwire_common::RagClient;
-use ragwire_schemas::{ErrorBody, ErrorKind, ErrorReply, Subject};
+use ragwire_schemas::info::{InfoReply, InfoRequest};
+use ragwire_schemas::Subject;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::{self, Caller, Keys};
+use crate::compat::Compat;
 use crate::config::HttpConfig;
 use crate::error::ApiError;
 use crate::forward::forward;
@@ -41,6 +44,12 @@ pub struct Shared {
     pub max_body: usize,
     /// Requests in flight before new ones are shed with 503.
     pub max_concurrency: usize,
+    /// Origins allowed by CORS; empty: none.
+    pub cors_origins: Vec<String>,
+    /// Which reply shapes to speak.
+    pub compat: Compat,
+    /// The version to report.
+    pub app_version: String,
     /// Request counters and latency histograms.
     pub metrics: Metrics,
 }
@@ -62,6 +71,12 @@ impl AppState {
             keys: Keys::new(config.api_keys.iter().cloned()),
             max_body: config.max_body_bytes,
             max_concurrency: config.max_concurrency,
+            cors_origins: config.cors_origins.clone(),
+            compat: config.compat,
+            app_version: config
+                .app_version
+                .clone()
+                .unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
             metrics: Metrics::new(),
         }))
     }
@@ -82,7 +97,10 @@ pub fn app(state: AppState) -> Router {
                 move |State(state): State<AppState>,
                       headers: HeaderMap,
                       body: Result<Bytes, BytesRejection>| async move {
-                    forward(&state, subject, &headers, body).await
+                    match json_content_type(&headers) {
+                        Ok(()) => forward(&state, subject, &headers, body).await,
+                        Err(e) => e.into_response(),
+                    }
                 },
             ),
         );
@@ -106,17 +124,72 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/version", get(version))
         .route("/metrics", get(render_metrics));
-    Router::new()
+    let cors = cors(&state.cors_origins);
+    let router = Router::new()
         .merge(api)
         .merge(open)
         .fallback(not_found)
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::record,
         ))
-        .layer(DefaultBodyLimit::max(state.max_body))
+        .layer(DefaultBodyLimit::max(state.max_body));
+    // Without configured origins there is no CORS layer at all: a browser
+    // gets no permission, and a preflight no answer that grants one.
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
         .layer(middleware::from_fn(crate::request_id::propagate))
         .with_state(state)
+}
+
+/// The CORS layer for `origins` (`*` for any), when there are some.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static("x-api-key"),
+                HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([HeaderName::from_static("x-request-id")]),
+    )
+}
+
+/// Routes that take a JSON body want it declared as such: `application/json`
+/// (parameters allowed) or a `+json` type. A body of another type, or of
+/// none, is refused, since a browser sends those cross-site without asking
+/// first (form posts), which would let any web page drive an open producer.
+fn json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let essence = given
+        .as_deref()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match essence.as_deref() {
+        Some("application/json") => Ok(()),
+        Some(t) if t.ends_with("+json") && t.contains('/') => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType(match given {
+            Some(v) => format!("`{v}`"),
+            None => "missing".into(),
+        })),
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` is cancelled, then lets
@@ -194,25 +267,47 @@ async fn jobs_dead(
     forward(&state, Subject::JobsDead, &headers, Ok(body)).await
 }
 
-async fn version() -> Json<serde_json::Value> {
-    Json(json!({"ok": true, "name": "ragwire", "version": env!("CARGO_PKG_VERSION")}))
+async fn version(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({"ok": true, "name": "ragwire", "version": state.app_version}))
 }
 
-async fn whoami(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-) -> Json<serde_json::Value> {
-    Json(json!({"ok": true, "key_id": caller.key_id, "auth": state.keys.enabled()}))
+/// Who the caller is, and what the workers serve (`rag.info`): the fields
+/// the gateway ragwire replaces answered here, next to ragwire's own.
+async fn whoami(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Response {
+    let rag = state.rag.clone().with_timeout(Duration::from_secs(5));
+    let info: InfoReply = match rag.call(Subject::Info, &InfoRequest::default()).await {
+        Ok(info) => info,
+        Err(e) => return ApiError::Call(e).into_response(),
+    };
+    let mut reply = serde_json::to_value(info).unwrap_or_default();
+    reply["ok"] = json!(true);
+    reply["key_id"] = json!(caller.key_id);
+    reply["auth"] = json!(state.keys.enabled());
+    reply["app_version"] = json!(state.app_version);
+    Json(reply).into_response()
 }
 
 async fn render_metrics(State(state): State<AppState>) -> String {
     state.metrics.render()
 }
 
-async fn not_found() -> Response {
-    let body = ErrorBody::new(
-        ErrorKind::NotFound,
-        "no such route; see the README for the API",
-    );
-    (StatusCode::NOT_FOUND, Json(ErrorReply::from(body))).into_response()
+/// An unknown route is a 404; a known one with a trailing slash is
+/// redirected (307, method and body kept) to the path without it.
+async fn not_found(uri: Uri) -> Response {
+    let path = uri.path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let target = match uri.query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(location) = HeaderValue::from_str(&target) {
+            return (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(header::LOCATION, location)],
+            )
+                .into_response();
+        }
+    }
+    ApiError::NotFound.into_response()
 }

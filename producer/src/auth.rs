@@ -42,19 +42,23 @@ impl Keys {
                 key_id: "anonymous".into(),
             });
         }
+        // An empty `X-API-Key` counts as absent; the scheme's case does not
+        // matter (`Bearer`, `bearer`, `BEARER`).
         let presented = headers
             .get("x-api-key")
             .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
             .or_else(|| {
                 headers
                     .get(axum::http::header::AUTHORIZATION)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| {
-                        v.strip_prefix("Bearer ")
-                            .or_else(|| v.strip_prefix("bearer "))
+                        v.get(..7)
+                            .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+                            .map(|_| v[7..].trim())
                     })
             })
-            .map(str::trim)
             .ok_or(ApiError::Unauthorized)?;
         if self.0.contains(presented) {
             Ok(Caller {
@@ -100,6 +104,12 @@ mod tests {
         assert_eq!(keys.check(&h).unwrap().key_id, key_id("secret"));
         h.insert("authorization", "Bearer wrong".parse().unwrap());
         assert!(keys.check(&h).is_err());
+        h.insert("authorization", "BEARER secret".parse().unwrap());
+        h.insert("x-api-key", "".parse().unwrap());
+        assert!(
+            keys.check(&h).is_ok(),
+            "an empty X-API-Key counts as absent"
+        );
         assert!(Keys::new([]).check(&HeaderMap::new()).is_ok());
     }
 }

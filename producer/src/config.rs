@@ -4,6 +4,8 @@
 use ragwire_common::settings::parse;
 use ragwire_common::CommonConfig;
 
+use crate::compat::Compat;
+
 /// Everything a producer reads.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
@@ -47,6 +49,36 @@ pub struct HttpConfig {
           env = "RAGWIRE_HTTP_MAX_CONCURRENCY", default_value_t = 4096,
           value_parser = parse::at_least_one::<usize>)]
     pub max_concurrency: usize,
+    /// Web origins allowed to call the API from a browser (CORS), e.g.
+    /// `https://app.example.com`, comma-separated, or `*`; unset: no
+    /// cross-origin access, and preflights get no CORS answer.
+    #[arg(
+        id = "http.cors_origins",
+        long = "http-cors-origins",
+        env = "RAGWIRE_HTTP_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+    /// Reply shapes: `ragwire`'s own, or `gateway`, those of the FreeRoute
+    /// gateway ragwire replaces where they differ (props as `{key, value}`
+    /// lists, vector hits only in retrieve, the probe's seven keys, chat
+    /// `data` parsed as JSON), for its clients.
+    #[arg(
+        id = "http.compat",
+        long = "http-compat",
+        env = "RAGWIRE_HTTP_COMPAT",
+        value_enum,
+        default_value_t = Compat::Ragwire
+    )]
+    pub compat: Compat,
+    /// The version `GET /version` and `GET /whoami` report; default
+    /// ragwire's own.
+    #[arg(
+        id = "http.app_version",
+        long = "app-version",
+        env = "RAGWIRE_APP_VERSION"
+    )]
+    pub app_version: Option<String>,
 }
 
 ragwire_common::default_from_declarations!(Config, HttpConfig);

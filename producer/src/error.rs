@@ -20,6 +20,21 @@ pub enum ApiError {
     /// The body could not be read.
     #[error("cannot read the request body: {0}")]
     BadBody(String),
+    /// The body is not declared as JSON.
+    #[error("`Content-Type` is {0}; send `application/json`")]
+    UnsupportedMediaType(String),
+    /// The request's URI is longer than the producer accepts.
+    #[error("the request URI is {0} bytes, above the limit of {1}")]
+    UriTooLong(usize, usize),
+    /// No route has this path.
+    #[error("no such route; see docs/api.md for the API")]
+    NotFound,
+    /// The route does not take this method.
+    #[error("this route does not take that method")]
+    MethodNotAllowed,
+    /// The request's headers are larger than the producer accepts.
+    #[error("the request headers are {0} bytes, above the limit of {1}")]
+    HeadersTooLarge(usize, usize),
     /// Too many requests in flight.
     #[error("the producer is at its concurrency limit; retry later")]
     Overloaded,
@@ -36,6 +51,11 @@ impl ApiError {
             ApiError::Unauthorized => ErrorKind::Unauthorized,
             ApiError::TooLarge(_) => ErrorKind::PayloadTooLarge,
             ApiError::BadBody(_) => ErrorKind::BadRequest,
+            ApiError::UnsupportedMediaType(_) => ErrorKind::UnsupportedMediaType,
+            ApiError::UriTooLong(..) => ErrorKind::UriTooLong,
+            ApiError::NotFound => ErrorKind::NotFound,
+            ApiError::MethodNotAllowed => ErrorKind::MethodNotAllowed,
+            ApiError::HeadersTooLarge(..) => ErrorKind::HeadersTooLarge,
             ApiError::Overloaded => ErrorKind::Unavailable,
             ApiError::Call(e) => return e.to_body(),
         };
@@ -47,11 +67,22 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.to_body();
         let status = StatusCode::from_u16(body.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, axum::Json(ErrorReply::from(body))).into_response();
-        if matches!(self, ApiError::Unauthorized) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        // `detail`: where the gateway ragwire replaces put its message.
+        let detail = body.message.clone();
+        let mut reply = serde_json::to_value(ErrorReply::from(body)).unwrap_or_default();
+        reply["detail"] = serde_json::Value::String(detail);
+        let mut response = (status, axum::Json(reply)).into_response();
+        let headers = response.headers_mut();
+        match self {
+            ApiError::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            // Passing states: a client (and an SDK's retry logic) may try
+            // again in a moment.
+            ApiError::Overloaded | ApiError::Call(CallError::Disconnected) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         response
     }

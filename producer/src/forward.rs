@@ -10,6 +10,7 @@ use ragwire_common::call::error_code;
 use ragwire_schemas::Subject;
 
 use crate::app::AppState;
+use crate::compat::{self, Compat};
 use crate::error::ApiError;
 
 /// Sends the body of a POST to the subject's workers and returns their reply.
@@ -39,7 +40,7 @@ async fn request(
 ) -> Result<Response, ApiError> {
     let reply = state
         .rag
-        .request(subject, body, Some(request_id))
+        .request(subject, body.clone(), Some(request_id))
         .await
         .map_err(ApiError::Call)?;
     let status = error_code(&reply)
@@ -50,13 +51,20 @@ async fn request(
         } else {
             StatusCode::OK
         });
+    let payload = if status.is_client_error() || status.is_server_error() {
+        compat::with_detail(&reply.payload).unwrap_or(reply.payload)
+    } else if state.compat == Compat::Gateway {
+        compat::gateway_reply(subject, &body, &reply.payload).unwrap_or(reply.payload)
+    } else {
+        reply.payload
+    };
     Ok((
         status,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        reply.payload,
+        payload,
     )
         .into_response())
 }

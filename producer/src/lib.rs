@@ -6,12 +6,15 @@
 //!   call it without a socket.
 //! - [`forward`]: the HTTP -> NATS request-reply bridge.
 //! - [`auth`]: API keys (`X-API-Key` or `Authorization: Bearer`).
+//! - [`compat`]: the replies of the gateway ragwire replaces, for its
+//!   clients.
 //! - [`metrics`]: Prometheus counters and latency histograms.
 //! - [`request_id`]: `X-Request-ID` on every request and response.
 //! - [`error`]: the crate's error enum, rendered as ragwire's error shape.
 
 pub mod app;
 pub mod auth;
+pub mod compat;
 pub mod config;
 pub mod error;
 pub mod forward;

@@ -5,10 +5,27 @@ use serde::{Deserialize, Serialize};
 /// One message of the conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {
-    /// `system`, `developer`, `user` or `assistant`.
+    /// `system`, `developer`, `user`, `assistant`, `tool` or `function`.
     pub role: String,
-    /// The message text.
+    /// The message text; may be empty (an assistant turn that only called
+    /// a tool).
+    #[serde(default)]
     pub content: String,
+    /// Any other fields of the message (`name`, `tool_call_id`, ...), passed
+    /// to the model as they are.
+    #[serde(flatten)]
+    pub extra: crate::JsonMap,
+}
+
+impl ChatMessage {
+    /// A message of `role` with `content` and no other fields.
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> ChatMessage {
+        ChatMessage {
+            role: role.into(),
+            content: content.into(),
+            extra: crate::JsonMap::new(),
+        }
+    }
 }
 
 /// Request of `rag.chat` (`POST /chat`).
@@ -23,15 +40,15 @@ pub struct ChatRequest {
     #[serde(default)]
     pub model: Option<String>,
     /// Sampling temperature, 0 to 2. Default 0.2.
-    #[serde(default = "default_temperature")]
+    #[serde(default = "default_temperature", deserialize_with = "crate::lax::f32")]
     pub temperature: f32,
     /// Ask for a JSON object: sets `response_format: json_object` and adds a
     /// system hint; `data` is then the parsed object (code fences stripped)
     /// when it parses, else the text. Default `false`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lax::bool")]
     pub json_mode: bool,
     /// Upper bound on generated tokens. Default: none.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lax::opt_u32")]
     pub max_tokens: Option<u32>,
 }
 

@@ -16,15 +16,23 @@ pub enum ErrorKind {
     Forbidden,
     /// 404: the named thing does not exist.
     NotFound,
+    /// 405: the HTTP route does not take this method (HTTP only).
+    MethodNotAllowed,
     /// 409: the request conflicts with the current state (e.g. replaying a
     /// job that has not failed).
     Conflict,
     /// 413: the request is larger than the configured limit.
     PayloadTooLarge,
+    /// 414: the request's URI is too long (HTTP only).
+    UriTooLong,
+    /// 415: the request body is not declared as JSON (HTTP only).
+    UnsupportedMediaType,
     /// 422: the request is well formed but could not be satisfied.
     Unprocessable,
     /// 429: too many requests, try again later.
     RateLimited,
+    /// 431: the request's headers are too large (HTTP only).
+    HeadersTooLarge,
     /// 500: a bug or an unexpected state in ragwire itself.
     Internal,
     /// 501: the subject cannot run in this worker's configuration (Cypher
@@ -48,8 +56,12 @@ impl ErrorKind {
             ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::NotFound => "not_found",
+            ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::Conflict => "conflict",
             ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::UriTooLong => "uri_too_long",
+            ErrorKind::UnsupportedMediaType => "unsupported_media_type",
+            ErrorKind::HeadersTooLarge => "headers_too_large",
             ErrorKind::Unprocessable => "unprocessable",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Internal => "internal",
@@ -67,8 +79,12 @@ impl ErrorKind {
             ErrorKind::Unauthorized => 401,
             ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
+            ErrorKind::MethodNotAllowed => 405,
             ErrorKind::Conflict => 409,
             ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::UriTooLong => 414,
+            ErrorKind::UnsupportedMediaType => 415,
+            ErrorKind::HeadersTooLarge => 431,
             ErrorKind::Unprocessable => 422,
             ErrorKind::RateLimited => 429,
             ErrorKind::Internal => 500,

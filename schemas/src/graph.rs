@@ -20,7 +20,7 @@ pub struct Node {
     pub node_type: String,
     /// Properties: strings, numbers, booleans or null. Default empty. An
     /// upsert updates a stored node's props key by key.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lax::props")]
     pub props: JsonMap,
 }
 
@@ -40,7 +40,7 @@ pub struct Edge {
     pub edge_type: String,
     /// Properties: strings, numbers, booleans or null. Default empty. An
     /// upsert updates a stored edge's props key by key.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lax::props")]
     pub props: JsonMap,
 }
 
@@ -66,26 +66,26 @@ pub struct ExtractRequest {
     /// Default `true`: a provider's first attempt is strict (only facts in
     /// the text, no empty answer) and later ones are nudges, which allow
     /// low-confidence candidates; with `false` every attempt is a nudge.
-    #[serde(default = "default_true")]
+    #[serde(default = "default_true", deserialize_with = "crate::lax::bool")]
     pub strict: bool,
     /// Default `true`: an answer that does not parse or validate gets one
     /// repair request to the same provider, with the schema, the answer and
     /// the validation errors.
-    #[serde(default = "default_true")]
+    #[serde(default = "default_true", deserialize_with = "crate::lax::bool")]
     pub repair_if_invalid: bool,
     /// Fewest nodes a successful graph has. Default
     /// `RAGWIRE_EXTRACT_MIN_NODES` (1).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lax::opt_usize")]
     pub min_nodes: Option<usize>,
     /// Fewest edges a successful graph has. Default
     /// `RAGWIRE_EXTRACT_MIN_EDGES` (1).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lax::opt_usize")]
     pub min_edges: Option<usize>,
     /// Accept a graph below `min_nodes` and `min_edges`. Default `false`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lax::opt_bool")]
     pub allow_empty: Option<bool>,
     /// Attempts per provider. Default `RAGWIRE_EXTRACT_MAX_ATTEMPTS` (2).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lax::opt_u32")]
     pub max_attempts: Option<u32>,
     /// Model aliases to try, in order; defaults to the configured chain
     /// (`RAGWIRE_EXTRACT_CHAIN`).
@@ -94,7 +94,7 @@ pub struct ExtractRequest {
     /// Also write the extracted graph to the graph store (the
     /// `rag.graph.upsert` path) and report the counts in `upserted`.
     /// Default `false`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lax::bool")]
     pub upsert: bool,
 }
 
@@ -195,13 +195,13 @@ pub struct ProbeRequest {
     pub model: String,
     /// Ask for a JSON object, and report an `error` when the answer is not
     /// one. Default `true`.
-    #[serde(default = "default_true")]
+    #[serde(default = "default_true", deserialize_with = "crate::lax::bool")]
     pub strict_json: bool,
     /// Sampling temperature. Default 0.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lax::opt_f32")]
     pub temperature: Option<f32>,
     /// Bound on the whole call, in seconds (504 beyond). Default: none.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lax::opt_f64")]
     pub timeout: Option<f64>,
     /// The messages to send. Default: a small extraction prompt.
     #[serde(default)]

@@ -40,10 +40,13 @@ pub struct JobDocument {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Chunking {
     /// Most characters per chunk. Default 1000.
-    #[serde(default = "default_chunk_size")]
+    #[serde(default = "default_chunk_size", deserialize_with = "crate::lax::usize")]
     pub size: usize,
     /// Characters shared by neighbouring chunks. Default 100.
-    #[serde(default = "default_chunk_overlap")]
+    #[serde(
+        default = "default_chunk_overlap",
+        deserialize_with = "crate::lax::usize"
+    )]
     pub overlap: usize,
 }
 
@@ -74,7 +77,7 @@ pub struct SubmitRequest {
     pub documents: Vec<JobDocument>,
     /// Also extract a knowledge graph from each document's whole text (the
     /// `graph.extract` path) and store it. Default `false`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lax::bool")]
     pub extract_graph: bool,
     /// How `text` is split. Default: 1000 characters overlapping by 100.
     #[serde(default)]
@@ -201,7 +204,7 @@ pub struct DeadJob {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeadRequest {
     /// Most entries returned (default 100).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lax::opt_usize")]
     pub limit: Option<usize>,
 }
 

@@ -11,7 +11,7 @@ pub struct RerankRequest {
     /// (1000).
     pub documents: Vec<String>,
     /// How many results to return, best first. Default 6.
-    #[serde(default = "default_top_n")]
+    #[serde(default = "default_top_n", deserialize_with = "crate::lax::usize")]
     pub top_n: usize,
 }
 

@@ -15,17 +15,20 @@ pub struct RetrieveRequest {
     /// How many hits to return. Default 5, at most 1000. With a reranker
     /// configured, three times as many candidates are reranked and cut to
     /// `top_k`.
-    #[serde(default = "crate::search::default_top_k")]
+    #[serde(
+        default = "crate::search::default_top_k",
+        deserialize_with = "crate::lax::usize"
+    )]
     pub top_k: usize,
     /// The vector collection. Default `chunks`.
     #[serde(default = "crate::index::default_collection")]
     pub collection: String,
     /// Run the graph expansion and return its neighbourhood in `subgraph`.
     /// Default `true`.
-    #[serde(default = "default_true")]
+    #[serde(default = "default_true", deserialize_with = "crate::lax::bool")]
     pub include_subgraph: bool,
     /// Graph neighbourhood depth in hops, 1 to 3. Default 1.
-    #[serde(default = "default_hops")]
+    #[serde(default = "default_hops", deserialize_with = "crate::lax::u8")]
     pub max_hops: u8,
     /// Payload filters of the vector search, as in `rag.search`. Default:
     /// none.
@@ -47,19 +50,19 @@ pub struct Citation {
     /// `vector` or `graph`.
     pub source: String,
     /// The chunk's document, for a `vector` citation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub doc_id: Option<String>,
     /// The chunk's id, for a `vector` citation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub chunk_id: Option<String>,
     /// The node the relation starts at, for a `graph` citation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub node_id: Option<String>,
     /// The relation's type, for a `graph` citation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub edge_type: Option<String>,
     /// The vector search's cosine score, for a `vector` citation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub score: Option<f32>,
 }
 
@@ -74,7 +77,7 @@ pub struct RetrieveHit {
     /// Where the hit came from.
     pub citations: Vec<Citation>,
     /// The hit's score (vector or reranker), when it has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub score: Option<f32>,
 }
 
@@ -106,7 +109,7 @@ pub struct RetrieveReply {
     pub hits: Vec<RetrieveHit>,
     /// The graph neighbourhood of the query's entities, when
     /// `include_subgraph` and the graph stage succeeded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub subgraph: Option<Subgraph>,
     /// Time the whole request took, in milliseconds.
     pub query_time_ms: u64,

@@ -10,7 +10,7 @@ pub struct SearchRequest {
     /// The query text, embedded with the collection's model.
     pub query: String,
     /// How many hits to return, best first. Default 5, at most 1000.
-    #[serde(default = "default_top_k")]
+    #[serde(default = "default_top_k", deserialize_with = "crate::lax::usize")]
     pub top_k: usize,
     /// The vector collection. Default `chunks`.
     #[serde(default = "crate::index::default_collection")]

@@ -39,6 +39,8 @@ macro_rules! for_each_subject {
             JobsReplay jobs_replay "jobs.replay" "/jobs/replay" $crate::jobs::JobRef => $crate::jobs::StatusReply;
             /// The jobs in the dead-letter stream.
             JobsDead jobs_dead "jobs.dead" "/jobs/dead" $crate::jobs::DeadRequest => $crate::jobs::DeadReply;
+            /// What a worker serves: models, extraction defaults, schema.
+            Info info "info" "/info" $crate::info::InfoRequest => $crate::info::InfoReply;
         }
     };
 }

@@ -121,9 +121,13 @@ pub fn with_jobs(mut config: Config) -> Config {
     config
 }
 
-/// Deletes the job streams and bucket of `config`'s prefix.
+/// Deletes the job streams and bucket of `config`'s prefix, on its NATS
+/// server when that still answers.
 pub async fn drop_jobs(config: &Config) {
-    let js = async_nats::jetstream::new(nats().await);
+    let Ok(nats) = ragwire_common::nats::connect(&config.common.nats, "ragwire-test").await else {
+        return;
+    };
+    let js = async_nats::jetstream::new(nats);
     let names = config.jobs.names(&config.common.prefix);
     let _ = js.delete_stream(&names.work_stream).await;
     let _ = js.delete_stream(&names.dead_stream).await;
@@ -187,6 +191,17 @@ impl Producer {
 impl Drop for Producer {
     fn drop(&mut self) {
         self.stop.cancel();
+    }
+}
+
+/// The address of a fixture's producer. Cheap to copy.
+#[derive(Debug, Clone, Copy)]
+pub struct ProducerAt(pub SocketAddr);
+
+impl ProducerAt {
+    /// `http://ADDR` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.0)
     }
 }
 
@@ -282,17 +297,28 @@ impl Fixture {
         self.config = with_bolt(self.config.clone());
     }
 
+    /// Moves the fixture to the NATS server at `url` (before
+    /// [`Fixture::start`]): its worker, producer and client.
+    pub async fn use_nats(&mut self, url: &str) {
+        self.config.common.nats.url = url.to_owned();
+        let nats = ragwire_common::nats::connect(&self.config.common.nats, "ragwire-test")
+            .await
+            .expect("the test's NATS server answers");
+        self.rag = rag(&nats, self.prefix());
+    }
+
     /// The fixture's subject prefix.
     pub fn prefix(&self) -> &str {
         &self.config.common.prefix
     }
 
-    /// A producer for this fixture, started on first use with `http`.
-    pub async fn producer(&mut self) -> &Producer {
+    /// Where this fixture's producer listens; it starts on first use, with
+    /// `http`.
+    pub async fn producer(&mut self) -> ProducerAt {
         if self.producer.is_none() {
             self.producer = Some(start_producer(&self.config, &self.http).await);
         }
-        self.producer.as_ref().expect("just started")
+        ProducerAt(self.producer.as_ref().expect("just started").addr)
     }
 
     /// Sends `body` as JSON on `subject` and returns the reply message.
@@ -445,4 +471,74 @@ pub fn worker_command(config: &Config) -> std::process::Command {
         command.env("RAGWIRE_EMBED_BASE_URL", url);
     }
     command
+}
+
+/// A NATS server of the test's own (`nats-server -js`, from `NATS_SERVER`
+/// or the `PATH`), on a free loopback port with its own store, so a test can
+/// kill it and start it again; killed when dropped.
+pub struct OwnNats {
+    /// Its port.
+    pub port: u16,
+    store: PathBuf,
+    process: Option<Killed>,
+}
+
+impl OwnNats {
+    /// Starts a server on a free port, its store under `dir`.
+    pub fn start(dir: &std::path::Path) -> OwnNats {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = OwnNats {
+            port,
+            store: dir.join(format!("nats-{port}")),
+            process: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        self.process.take();
+    }
+
+    /// Starts the server again on the same port and store, and returns once
+    /// it accepts connections.
+    pub fn restart(&mut self) {
+        assert!(self.process.is_none(), "the server runs");
+        std::fs::create_dir_all(&self.store).expect("a store folder");
+        let binary = std::env::var("NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
+        let child = std::process::Command::new(&binary)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(&self.store)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("the outage tests need `{binary}` (Debian package nats-server): {e}")
+            });
+        self.process = Some(Killed(child));
+        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("nats-server did not come up on port {}", self.port);
+    }
 }

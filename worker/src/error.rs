@@ -22,6 +22,8 @@ pub enum Backend {
     EmbeddedVectors,
     /// A Bolt graph server.
     Bolt,
+    /// The embedded graph store.
+    EmbeddedGraph,
     /// NATS JetStream, where ingest jobs live.
     JetStream,
     /// The worker itself: a request's own deadline.
@@ -38,6 +40,7 @@ impl std::fmt::Display for Backend {
             Backend::Qdrant => f.write_str("Qdrant"),
             Backend::EmbeddedVectors => f.write_str("embedded vector store"),
             Backend::Bolt => f.write_str("graph store (bolt)"),
+            Backend::EmbeddedGraph => f.write_str("embedded graph store"),
             Backend::JetStream => f.write_str("JetStream"),
             Backend::Worker => f.write_str("worker"),
         }
@@ -221,7 +224,7 @@ impl Error {
 
     /// The body of the error reply.
     pub fn to_body(&self) -> ErrorBody {
-        let mut body = ErrorBody::new(self.kind(), self.to_string());
+        let mut body = ErrorBody::new(self.kind(), reply_message(&self.to_string()));
         if let Error::UnprocessableWith { details, .. } = self {
             body.details = Some(details.clone());
         }
@@ -229,9 +232,103 @@ impl Error {
     }
 }
 
+/// Longest quoted value a reply's message repeats whole.
+const MAX_QUOTED: usize = 64;
+/// Characters kept of a longer quoted value.
+const QUOTED_EXCERPT: usize = 48;
+/// Longest message of an error reply, in characters.
+pub const MAX_MESSAGE: usize = 1024;
+
+/// `message` as an error reply carries it: a quoted value (in backticks or
+/// double quotes, as messages quote what the client sent) longer than 64
+/// characters is cut to an excerpt and its length, control characters are
+/// escaped, and the whole is at most [`MAX_MESSAGE`] characters. A client
+/// that sends a megabyte of bad text gets a short answer, not its text back.
+pub fn reply_message(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(MAX_MESSAGE));
+    let mut chars = message.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '`' && c != '"' {
+            push_escaped(&mut out, c);
+            continue;
+        }
+        // A quoted span: up to the same quote (a `\"` inside a
+        // double-quoted value, as serde prints strings, does not close it).
+        let mut inner = String::new();
+        let mut closed = false;
+        while let Some(d) = chars.next() {
+            if d == c {
+                closed = true;
+                break;
+            }
+            inner.push(d);
+            if d == '\\' && c == '"' {
+                if let Some(e) = chars.next() {
+                    inner.push(e);
+                }
+            }
+        }
+        let length = inner.chars().count();
+        out.push(c);
+        if length > MAX_QUOTED {
+            inner
+                .chars()
+                .take(QUOTED_EXCERPT)
+                .for_each(|d| push_escaped(&mut out, d));
+            out.push('…');
+        } else {
+            inner.chars().for_each(|d| push_escaped(&mut out, d));
+        }
+        if closed {
+            out.push(c);
+        }
+        if length > MAX_QUOTED {
+            out.push_str(&format!(" ({length} characters)"));
+        }
+    }
+    if out.chars().count() > MAX_MESSAGE {
+        out = out.chars().take(MAX_MESSAGE - 1).collect();
+        out.push('…');
+    }
+    out
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    if c.is_control() {
+        out.extend(c.escape_default());
+    } else {
+        out.push(c);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reply_messages_quote_excerpts_of_long_values() {
+        let long = "x".repeat(900_000);
+        let m = reply_message(&format!(
+            "`collection` is `{long}`; expected 1 to 64 letters"
+        ));
+        assert!(m.len() < 200, "{m}");
+        assert!(m.starts_with("`collection` is `xxxx"), "{m}");
+        assert!(
+            m.ends_with("…` (900000 characters); expected 1 to 64 letters"),
+            "{m}"
+        );
+        let m = reply_message(&format!(
+            r#"invalid type: string "{long}\"q", expected f32"#
+        ));
+        assert!(m.ends_with("(900003 characters), expected f32"), "{m}");
+        assert_eq!(reply_message("`role` is `a\nb`"), "`role` is `a\\nb`");
+        assert_eq!(reply_message("short `value` stays"), "short `value` stays");
+        assert_eq!(
+            reply_message(&"y ".repeat(5000)).chars().count(),
+            MAX_MESSAGE
+        );
+        assert_eq!(reply_message("unclosed `quote"), "unclosed `quote");
+    }
 
     #[test]
     fn codes_and_retry() {

@@ -17,7 +17,8 @@
 //! - [`vectors`]: the vector stores (Qdrant's embedded engine, a Qdrant server).
 //! - [`retry`]: the one place where failed backend calls are retried.
 //! - [`error`]: the crate's error enum and its mapping to error replies.
-//! - [`state`]: what every handler shares.
+//! - [`state`]: what every handler shares; [`waiting`]: which backend a
+//!   request waits on, for the 504 of its deadline.
 
 #![warn(missing_docs)]
 
@@ -33,6 +34,7 @@ pub mod service;
 pub mod state;
 pub mod validate;
 pub mod vectors;
+pub mod waiting;
 
 pub use config::Config;
 pub use error::Error;

@@ -75,7 +75,7 @@ impl State {
             None => Arc::new(SqliteGraph::open(&data_dir.join("graph.sqlite"))?),
         };
         Ok(State {
-            llm: Llm::new(&config.llm, http.clone()),
+            llm: Llm::new(&config.llm, &config.extract.chain, http.clone()),
             reranker: Reranker::new(&config.rerank, retry, http),
             embedder: Embedder::spawn(backend, batching),
             vectors,

@@ -280,10 +280,10 @@ async fn when_everything_fails_the_reply_is_a_quick_422_with_attempts() {
         (json!({"context": " "}), "context"),
         (json!({"context": "x", "max_attempts": 0}), "max_attempts"),
         (
-            json!({"context": "x", "provider_chain": []}),
+            json!({"context": "x", "provider_chain": [" "]}),
             "provider_chain",
         ),
-        (json!({"context": "x", "strict": "yes"}), "strict"),
+        (json!({"context": "x", "strict": "maybe"}), "strict"),
     ] {
         assert_error(&extract(&t, body).await, 400, needle);
     }

@@ -115,6 +115,7 @@ async fn subjects_over_http_with_auth() {
     let r = http
         .post(producer.url("/embed"))
         .header("X-API-Key", "k-one")
+        .header("content-type", "application/json")
         .body("{bad")
         .send()
         .await

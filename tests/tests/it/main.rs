@@ -1,12 +1,16 @@
 //! Integration tests over the real NATS server on 127.0.0.1:4222 (or
 //! `NATS_URL`), with fake model backends listening on local ports.
 
+mod compat;
 mod errors;
 mod extract;
+mod fuzz;
 mod graph;
 mod graph_store;
+mod hostile;
 mod http;
 mod jobs;
+mod outage;
 mod process;
 mod qdrant_server;
 mod resilience;

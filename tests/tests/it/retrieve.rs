@@ -117,7 +117,7 @@ async fn retrieve_cases(mut t: Fixture) {
     // Without the subgraph: vector hits only.
     let body = json!({"query": "Ada Lovelace", "collection": "kb", "include_subgraph": false});
     let reply = json(&t.request(Subject::Retrieve, &body).await);
-    assert!(reply.get("subgraph").is_none());
+    assert!(reply["subgraph"].is_null(), "{reply}");
     assert!(sources(&reply).iter().all(|s| s == "vector"), "{reply}");
 
     // A failing stage is a warning, not an empty answer.
@@ -133,8 +133,19 @@ async fn retrieve_cases(mut t: Fixture) {
     let reply = t.request(Subject::Retrieve, &body).await;
     assert_eq!(error_code(&reply), Some(404));
 
+    // Deeper than 3 hops is 3 hops; 0 is no neighbourhood (as the gateway
+    // ragwire replaces took them).
+    let ask =
+        |hops: i64| json!({"query": "Who was Ada Lovelace?", "collection": "kb", "max_hops": hops});
+    let deep = json(&t.request(Subject::Retrieve, &ask(9)).await);
+    let three = json(&t.request(Subject::Retrieve, &ask(3)).await);
+    assert_eq!(deep["subgraph"], three["subgraph"], "{deep}");
+    assert_eq!(sorted_ids(&deep["subgraph"]["nodes"]).len(), 4, "{deep}");
+    let none = json(&t.request(Subject::Retrieve, &ask(0)).await);
+    assert_eq!(none["ok"], true, "{none}");
+    assert!(none["subgraph"].is_null(), "{none}");
     for (body, needle) in [
-        (json!({"query": "q", "max_hops": 4}), "max_hops"),
+        (json!({"query": "q", "max_hops": -1}), "max_hops"),
         (json!({"query": "q", "top_k": 0}), "top_k"),
         (json!({"query": " "}), "query"),
     ] {

@@ -110,11 +110,14 @@ impl Embedder {
             return Ok(Vec::new());
         }
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Pending { texts, reply })
-            .await
-            .map_err(|_| stopped())?;
-        rx.await.map_err(|_| stopped())?
+        crate::waiting::on(crate::error::Backend::Embeddings, async {
+            self.tx
+                .send(Pending { texts, reply })
+                .await
+                .map_err(|_| stopped())?;
+            rx.await.map_err(|_| stopped())?
+        })
+        .await
     }
 }
 

@@ -184,6 +184,7 @@ pub struct Llm {
 
 struct Inner {
     providers: Vec<Provider>,
+    entry_points: Vec<String>,
     aliases: BTreeMap<String, String>,
     default_alias: String,
     timeout: Duration,
@@ -212,6 +213,9 @@ pub struct ChatCall {
     pub response_format: bool,
     /// Most tokens to generate.
     pub max_tokens: Option<u32>,
+    /// Send `model` as it is when no alias table maps it, rather than
+    /// falling back to the default alias (a probe of a named model).
+    pub verbatim_model: bool,
 }
 
 /// A chat answer.
@@ -250,8 +254,17 @@ struct RawMessage {
 }
 
 impl Llm {
-    /// Builds the chain from the configuration.
-    pub fn new(config: &LlmConfig, http: reqwest::Client) -> Llm {
+    /// Builds the chain from the configuration; `entry_points` are model
+    /// names every request may use (the extraction chain's aliases).
+    pub fn new(config: &LlmConfig, entry_points: &[String], http: reqwest::Client) -> Llm {
+        let mut entry_points: Vec<String> = entry_points
+            .iter()
+            .map(|e| e.trim().to_owned())
+            .chain([config.default_alias.clone()])
+            .filter(|e| !e.is_empty())
+            .collect();
+        entry_points.sort();
+        entry_points.dedup();
         let providers = config
             .providers()
             .into_iter()
@@ -265,6 +278,7 @@ impl Llm {
             inner: Arc::new(Inner {
                 providers,
                 aliases: config.shared_aliases(),
+                entry_points,
                 default_alias: config.default_alias.clone(),
                 timeout: ms(config.timeout_ms),
                 retry: RetryPolicy::from_config(config),
@@ -276,9 +290,10 @@ impl Llm {
     /// stays; anything else (or none) becomes the default alias.
     pub fn resolve_alias(&self, requested: Option<&str>) -> String {
         let inner = &self.inner;
-        match requested {
+        match requested.map(str::trim) {
             Some(name)
-                if inner.aliases.contains_key(name)
+                if inner.entry_points.iter().any(|e| e == name)
+                    || inner.aliases.contains_key(name)
                     || inner.aliases.values().any(|m| m == name)
                     || inner.providers.iter().any(|p| p.aliases.contains_key(name)) =>
             {
@@ -288,9 +303,19 @@ impl Llm {
         }
     }
 
+    /// The names a request may use whatever the alias tables say: the
+    /// default alias and the extraction chain's, sorted.
+    pub fn entry_points(&self) -> &[String] {
+        &self.inner.entry_points
+    }
+
     /// Runs one chat call down the provider chain.
     pub async fn complete(&self, call: &ChatCall) -> Result<Completion, Error> {
-        let alias = self.resolve_alias(call.model.as_deref());
+        let alias = match (&call.model, call.verbatim_model) {
+            // A name asked for by name goes as it is when no table maps it.
+            (Some(name), true) => name.trim().to_owned(),
+            _ => self.resolve_alias(call.model.as_deref()),
+        };
         let mut last_error = None;
         for provider in &self.inner.providers {
             let model = provider
@@ -356,11 +381,14 @@ impl Llm {
         if call.json_mode {
             messages.push(json!({"role": "system", "content": JSON_HINT}));
         }
-        messages.extend(
-            call.messages
-                .iter()
-                .map(|m| json!({"role": m.role, "content": m.content})),
-        );
+        messages.extend(call.messages.iter().map(|m| {
+            // The message's other fields (`name`, `tool_call_id`, ...) go as
+            // they came.
+            let mut message = m.extra.clone();
+            message.insert("role".into(), json!(m.role));
+            message.insert("content".into(), json!(m.content));
+            serde_json::Value::Object(message)
+        }));
         let mut body = json!({
             "model": model,
             "messages": messages,
@@ -374,16 +402,17 @@ impl Llm {
             body["max_tokens"] = json!(max);
         }
         let chat = provider.client.chat();
-        let raw = tokio::time::timeout(
+        let call = tokio::time::timeout(
             self.inner.timeout,
             chat.create_byot::<_, RawCompletion>(body),
-        )
-        .await
-        .map_err(|_| Error::Timeout {
-            backend: backend.clone(),
-            after: self.inner.timeout,
-        })?
-        .map_err(|e| openai::map_error(&backend, e))?;
+        );
+        let raw = crate::waiting::on(backend.clone(), call)
+            .await
+            .map_err(|_| Error::Timeout {
+                backend: backend.clone(),
+                after: self.inner.timeout,
+            })?
+            .map_err(|e| openai::map_error(&backend, e))?;
         let text = raw
             .choices
             .into_iter()

@@ -42,6 +42,19 @@ pub struct RerankConfig {
 
 ragwire_common::default_from_declarations!(RerankConfig);
 
+/// The URL rerank requests go to: `url` as given when it has a path, with
+/// `/rerank` appended when it is a bare base URL (`http://host:8080` or
+/// `http://host:8080/`), as text-embeddings-inference and the gateway
+/// ragwire replaces configure a reranker.
+pub fn endpoint(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.path(), "" | "/") && parsed.query().is_none() => {
+            format!("{}/rerank", url.trim_end_matches('/'))
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Reranker wire format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RerankFormat {
@@ -90,7 +103,7 @@ impl Reranker {
     ) -> Option<Reranker> {
         config.url.as_ref().map(|url| Reranker {
             http,
-            url: url.clone(),
+            url: endpoint(url),
             format: config.format,
             api_key: config.api_key.clone(),
             timeout: ms(config.timeout_ms),
@@ -109,7 +122,7 @@ impl Reranker {
             RerankFormat::Tei => json!({"query": query, "texts": documents, "truncate": true}),
             RerankFormat::Seed => json!({"query": query, "documents": documents, "top_n": top_n}),
         };
-        let mut scored = self.retry.run(|| self.call(&body)).await?;
+        let mut scored = crate::waiting::on(BACKEND, self.retry.run(|| self.call(&body))).await?;
         if let Some(bad) = scored.iter().find(|s| s.index >= documents.len()) {
             return Err(Error::Upstream {
                 backend: BACKEND,
@@ -162,5 +175,24 @@ impl Reranker {
         } else {
             transport_error(&BACKEND, &e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint;
+
+    #[test]
+    fn a_bare_base_url_gets_the_rerank_path() {
+        assert_eq!(
+            endpoint("http://reranker:8080"),
+            "http://reranker:8080/rerank"
+        );
+        assert_eq!(
+            endpoint("http://reranker:8080/"),
+            "http://reranker:8080/rerank"
+        );
+        assert_eq!(endpoint("http://h:1/v1/rerank"), "http://h:1/v1/rerank");
+        assert_eq!(endpoint("http://h:1/score"), "http://h:1/score");
     }
 }

@@ -59,6 +59,17 @@ pub struct ExtractConfig {
           env = "RAGWIRE_EXTRACT_MAX_ATTEMPTS", default_value_t = 2,
           value_parser = setting::at_least_one::<u32>)]
     pub max_attempts: u32,
+    /// Accept an empty graph when a request does not say (its
+    /// `allow_empty`).
+    #[arg(
+        id = "extract.allow_empty",
+        long = "extract-allow-empty",
+        env = "RAGWIRE_EXTRACT_ALLOW_EMPTY",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = setting::boolean
+    )]
+    pub allow_empty: bool,
     /// Fewest nodes of a successful extraction.
     #[arg(
         id = "extract.min_nodes",
@@ -209,13 +220,25 @@ pub async fn run(llm: &Llm, config: &ExtractConfig, task: &Task) -> Result<Extra
         if let Some(error) = log.last_error().filter(|_| outage) {
             return Err(error);
         }
+        // The details carry the gateway's keys too (`error`, the options in
+        // force, the schema's hash), so its clients read them as before.
         return Err(Error::UnprocessableWith {
             message: format!(
                 "no provider produced a valid graph ({} attempts over {})",
                 attempts.len(),
                 task.chain.join(", ")
             ),
-            details: serde_json::json!({ "attempts": attempts }),
+            details: serde_json::json!({
+                "error": "graph_extraction_failed",
+                "message": "no provider produced acceptable output",
+                "min_nodes": task.min.nodes,
+                "min_edges": task.min.edges,
+                "allow_empty": task.min.allow_empty,
+                "max_attempts": task.max_attempts,
+                "provider_chain": task.chain,
+                "schema_hash": parse::SCHEMA_HASH.as_str(),
+                "attempts": attempts,
+            }),
         });
     }
     Ok(Extraction {
@@ -363,6 +386,7 @@ async fn call(
             json_mode: true,
             response_format: !config.no_response_format.iter().any(|a| a == alias),
             max_tokens: None,
+            verbatim_model: true,
         })
         .await?;
     Ok(completion.text)

@@ -30,10 +30,7 @@ impl Mode {
 }
 
 fn message(role: &str, content: String) -> ChatMessage {
-    ChatMessage {
-        role: role.into(),
-        content,
-    }
+    ChatMessage::new(role, content)
 }
 
 /// The messages of a strict or nudge attempt on `context`.

@@ -72,7 +72,7 @@ impl BoltGraph {
     /// password or database makes some servers hang rather than refuse) gives
     /// a 504, never a stuck request.
     async fn timed<T>(&self, fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-        match tokio::time::timeout(self.timeout, fut).await {
+        match crate::waiting::on(BACKEND, tokio::time::timeout(self.timeout, fut)).await {
             Ok(result) => result,
             Err(_) => Err(Error::Timeout {
                 backend: BACKEND,

@@ -10,7 +10,7 @@ use ragwire_schemas::JsonMap;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::GraphStore;
-use crate::error::Error;
+use crate::error::{Backend, Error};
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -70,12 +70,13 @@ impl SqliteGraph {
         f: impl FnOnce(&mut Connection) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
         let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
+        let call = tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
             f(&mut conn)
-        })
-        .await
-        .map_err(internal)?
+        });
+        crate::waiting::on(Backend::EmbeddedGraph, call)
+            .await
+            .map_err(internal)?
     }
 }
 

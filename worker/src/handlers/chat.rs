@@ -2,12 +2,13 @@
 
 use ragwire_schemas::chat::{ChatMeta, ChatReply, ChatRequest};
 
-use crate::validate::{check_count, check_text};
+use crate::validate::check_count;
 use crate::backends::llm::ChatCall;
 use crate::error::Error;
 use crate::state::State;
 
-const ROLES: [&str; 4] = ["system", "developer", "user", "assistant"];
+/// The roles of OpenAI-compatible chat APIs.
+const ROLES: [&str; 6] = ["system", "developer", "user", "assistant", "tool", "function"];
 
 /// Checks the messages and options, then runs one completion down the provider chain.
 pub async fn handle(state: &State, req: ChatRequest) -> Result<ChatReply, Error> {
@@ -20,7 +21,11 @@ pub async fn handle(state: &State, req: ChatRequest) -> Result<ChatReply, Error>
                 ROLES.join(", ")
             )));
         }
-        check_text(format_args!("messages[{i}].content"), &m.content)?;
+    }
+    if req.messages.iter().all(|m| m.content.trim().is_empty()) {
+        return Err(Error::bad_request(
+            "every message's `content` is empty: there is nothing to answer",
+        ));
     }
     if !(0.0..=2.0).contains(&req.temperature) {
         return Err(Error::bad_request(format!(
@@ -37,6 +42,7 @@ pub async fn handle(state: &State, req: ChatRequest) -> Result<ChatReply, Error>
             json_mode: req.json_mode,
             response_format: req.json_mode,
             max_tokens: req.max_tokens,
+            verbatim_model: false,
         })
         .await?;
     let data = if req.json_mode {

@@ -26,8 +26,13 @@ pub async fn handle(state: &State, req: ExtractRequest) -> Result<ExtractReply, 
             limit: config.max_context_chars,
         });
     }
-    let chain = req.provider_chain.unwrap_or_else(|| config.chain.clone());
-    if chain.is_empty() || chain.len() > MAX_CHAIN || chain.iter().any(|a| a.trim().is_empty()) {
+    // An empty chain, like none, means the configured one.
+    let chain: Vec<String> = req
+        .provider_chain
+        .map(|c| c.iter().map(|a| a.trim().to_owned()).collect::<Vec<_>>())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| config.chain.clone());
+    if chain.len() > MAX_CHAIN || chain.iter().any(|a| a.is_empty()) {
         return Err(Error::bad_request(format!(
             "`provider_chain` must hold 1 to {MAX_CHAIN} non-empty model aliases"
         )));
@@ -45,7 +50,7 @@ pub async fn handle(state: &State, req: ExtractRequest) -> Result<ExtractReply, 
         min: Minimums {
             nodes: req.min_nodes.unwrap_or(config.min_nodes),
             edges: req.min_edges.unwrap_or(config.min_edges),
-            allow_empty: req.allow_empty.unwrap_or(false),
+            allow_empty: req.allow_empty.unwrap_or(config.allow_empty),
         },
         strict: req.strict,
         repair: req.repair_if_invalid,

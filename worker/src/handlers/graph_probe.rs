@@ -33,10 +33,7 @@ pub async fn handle(state: &State, req: ProbeRequest) -> Result<ProbeReply, Erro
         }
     };
     let messages = req.messages.filter(|m| !m.is_empty()).unwrap_or_else(|| {
-        vec![ChatMessage {
-            role: "user".into(),
-            content: DEFAULT_PROMPT.into(),
-        }]
+        vec![ChatMessage::new("user", DEFAULT_PROMPT)]
     });
     let call = ChatCall {
         messages,
@@ -45,6 +42,7 @@ pub async fn handle(state: &State, req: ProbeRequest) -> Result<ProbeReply, Erro
         json_mode: req.strict_json,
         response_format: req.strict_json,
         max_tokens: None,
+        verbatim_model: true,
     };
     let completion = match timeout {
         Some(limit) => tokio::time::timeout(limit, state.llm.complete(&call))

@@ -6,8 +6,12 @@ use crate::error::Error;
 use crate::graph;
 use crate::state::State;
 
-/// Validates the graph and merges it into the graph store.
+/// Validates the graph and merges it into the graph store. An empty graph
+/// writes nothing and says so.
 pub async fn handle(state: &State, req: UpsertRequest) -> Result<UpsertReply, Error> {
+    if req.data.nodes.is_empty() && req.data.edges.is_empty() {
+        return Ok(UpsertReply { nodes: 0, edges: 0 });
+    }
     graph::validate(&req.data)?;
     let (nodes, edges) = state.graph.upsert(req.data).await?;
     Ok(UpsertReply { nodes, edges })

@@ -84,8 +84,8 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Error> {
         }
         Some(_) => {}
     }
-    let de = &mut serde_json::Deserializer::from_slice(payload);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    let request = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -95,5 +95,13 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Error> {
         } else {
             Error::bad_request(format!("invalid field `{path}`: {inner}"))
         }
-    })
+    })?;
+    // One JSON value and white space around it; anything after is a mistake
+    // (or a second request smuggled in), not something to ignore.
+    de.end().map_err(|e| {
+        Error::bad_request(format!(
+            "request body is not one JSON value: {e}; send exactly one JSON object"
+        ))
+    })?;
+    Ok(request)
 }

@@ -17,6 +17,8 @@ use crate::error::Error;
 use crate::state::State;
 use crate::vectors::{filter, ChunkPayload, Hit};
 
+/// Deepest neighbourhood, in hops.
+const MAX_HOPS: u8 = 3;
 /// Most nodes in a returned neighbourhood.
 const MAX_NODES: usize = 50;
 /// Most seed entities taken from a query.
@@ -26,12 +28,9 @@ const MAX_SEEDS: usize = 10;
 pub async fn handle(state: &State, req: RetrieveRequest) -> Result<RetrieveReply, Error> {
     let started = Instant::now();
     check_query(&req.query, &req.collection, req.top_k)?;
-    if !(1..=3).contains(&req.max_hops) {
-        return Err(Error::bad_request(format!(
-            "`max_hops` is {}; expected 1 to 3",
-            req.max_hops
-        )));
-    }
+    // Neighbourhoods go at most 3 hops deep: a deeper ask gets 3, and 0
+    // asks for no neighbourhood at all.
+    let max_hops = req.max_hops.min(MAX_HOPS);
     let conds = filter::parse(req.filters.as_ref())?;
     // With a reranker, fetch more candidates than asked for and let it choose.
     let candidates = if state.reranker.is_some() {
@@ -53,14 +52,14 @@ pub async fn handle(state: &State, req: RetrieveRequest) -> Result<RetrieveReply
         Ok::<_, Error>((hits, embed_ms, t.elapsed().as_millis() as u64))
     };
     let graph_stage = async {
-        if !req.include_subgraph {
+        if !req.include_subgraph || max_hops == 0 {
             return Ok(None);
         }
         let t = Instant::now();
         let seeds = state.graph.find_seeds(&req.query, MAX_SEEDS).await?;
         let subgraph = state
             .graph
-            .neighbourhood(seeds, req.max_hops, MAX_NODES)
+            .neighbourhood(seeds, max_hops, MAX_NODES)
             .await?;
         Ok::<_, Error>(Some((subgraph, t.elapsed().as_millis() as u64)))
     };

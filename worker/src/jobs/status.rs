@@ -1,12 +1,18 @@
 //! Job status in the key-value bucket, and progress events.
 
+use std::time::{Duration, Instant};
+
 use async_nats::jetstream::kv;
 use bytes::Bytes;
 use ragwire_schemas::jobs::{JobEvent, JobStatus};
 
 use super::{internal, Jobs};
 use crate::error::Error;
+use crate::retry::backoff;
 use crate::validate::check_job_id;
+
+/// How long a status write is tried again before it is given up.
+pub(crate) const STATUS_WRITE_PATIENCE: Duration = Duration::from_secs(120);
 
 impl Jobs {
     /// The status of a job, and its revision.
@@ -34,14 +40,42 @@ impl Jobs {
             .ok_or_else(|| Error::NotFound(format!("no job `{job_id}`")))
     }
 
-    /// Writes a job's status (last writer wins: one worker runs a job).
+    /// Writes a job's status (last writer wins: one worker runs a job). A
+    /// write that fails (NATS down, a JetStream leader moving) is tried again
+    /// with growing pauses for up to [`STATUS_WRITE_PATIENCE`]: the job waits
+    /// meanwhile, rather than its status going stale.
     pub(crate) async fn put_status(&self, status: &JobStatus) {
         let value = match serde_json::to_vec(status) {
             Ok(v) => Bytes::from(v),
-            Err(_) => return,
+            Err(e) => {
+                tracing::error!(job = %status.job_id, error = %e, "cannot encode the job status");
+                return;
+            }
         };
-        if let Err(e) = self.status.put(&status.job_id, value).await {
-            tracing::warn!(job = %status.job_id, error = %e, "cannot write the job status");
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            let e = match self.status.put(&status.job_id, value.clone()).await {
+                Ok(_) => {
+                    if attempt > 0 {
+                        tracing::info!(job = %status.job_id, attempt, "job status written after a retry");
+                    }
+                    return;
+                }
+                Err(e) => e,
+            };
+            if started.elapsed() >= STATUS_WRITE_PATIENCE {
+                tracing::error!(job = %status.job_id, error = %e, "gave up writing the job status");
+                return;
+            }
+            tracing::warn!(job = %status.job_id, error = %e, attempt, "cannot write the job status; trying again");
+            tokio::time::sleep(backoff(
+                Duration::from_millis(100),
+                attempt,
+                Duration::from_secs(5),
+            ))
+            .await;
+            attempt += 1;
         }
     }
 

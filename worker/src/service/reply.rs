@@ -19,6 +19,7 @@ use crate::config::ms;
 use crate::error::{Backend, Error};
 use crate::handlers::dispatch;
 use crate::state::State;
+use crate::waiting::Waiting;
 
 /// Per-endpoint counters reported in `$SRV.STATS` under `data`: the
 /// micro-service library counts only requests, these add errors by code.
@@ -140,7 +141,8 @@ async fn run(state: &State, subject: Subject, payload: &Bytes) -> Result<Bytes, 
         });
     }
     let deadline = ms(state.config.limits.request_timeout_ms);
-    let work = AssertUnwindSafe(dispatch(state, subject, payload)).catch_unwind();
+    let waiting = Waiting::default();
+    let work = waiting.scope(AssertUnwindSafe(dispatch(state, subject, payload)).catch_unwind());
     match tokio::time::timeout(deadline, work).await {
         Ok(Ok(result)) => result,
         Ok(Err(_panic)) => {
@@ -149,8 +151,9 @@ async fn run(state: &State, subject: Subject, payload: &Bytes) -> Result<Bytes, 
                 "the {subject} handler failed unexpectedly"
             )))
         }
+        // The backend being waited on is the one that ran out the clock.
         Err(_) => Err(Error::Timeout {
-            backend: Backend::Worker,
+            backend: waiting.current().unwrap_or(Backend::Worker),
             after: deadline,
         }),
     }

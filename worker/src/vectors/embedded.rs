@@ -17,9 +17,9 @@ use qdrant_edge::{
 use ragwire_schemas::JsonMap;
 
 use super::{check_dim, missing, AnyValues, Cond, Hit, Point, Scalar, VectorStore};
-use crate::error::Error;
+use crate::error::{Backend, Error};
 
-const BACKEND: &str = "embedded vector store";
+const BACKEND: Backend = Backend::EmbeddedVectors;
 
 /// Shards opened so far, by collection.
 pub struct EmbeddedStore {
@@ -177,7 +177,7 @@ fn internal(message: String) -> Error {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f)
+    crate::waiting::on(BACKEND, tokio::task::spawn_blocking(f))
         .await
         .map_err(|e| internal(format!("task failed: {e}")))?
 }

@@ -15,6 +15,7 @@ use ragwire_schemas::JsonMap;
 
 use super::{check_dim, missing, AnyValues, Cond, Hit, Point, Scalar, VectorStore};
 use crate::error::{Backend, Error};
+use crate::waiting;
 
 const BACKEND: Backend = Backend::Qdrant;
 /// Points per upsert call.
@@ -161,8 +162,10 @@ impl VectorStore for QdrantStore {
             .collect();
         while !points.is_empty() {
             let rest = points.split_off(points.len().min(BATCH));
-            self.client
-                .upsert_points(UpsertPointsBuilder::new(collection, points).wait(true))
+            let call = self
+                .client
+                .upsert_points(UpsertPointsBuilder::new(collection, points).wait(true));
+            waiting::on(BACKEND, call)
                 .await
                 .map_err(|e| upstream(e, self.timeout))?;
             points = rest;
@@ -186,9 +189,7 @@ impl VectorStore for QdrantStore {
         if !filter.is_empty() {
             request = request.filter(to_filter(filter));
         }
-        let response = self
-            .client
-            .search_points(request)
+        let response = waiting::on(BACKEND, self.client.search_points(request))
             .await
             .map_err(|e| upstream(e, self.timeout))?;
         Ok(response
@@ -210,9 +211,10 @@ impl VectorStore for QdrantStore {
         if self.dim(collection).await?.is_none() {
             return Ok(0);
         }
-        let response = self
+        let call = self
             .client
-            .count(CountPointsBuilder::new(collection).exact(true))
+            .count(CountPointsBuilder::new(collection).exact(true));
+        let response = waiting::on(BACKEND, call)
             .await
             .map_err(|e| upstream(e, self.timeout))?;
         Ok(response.result.map_or(0, |r| r.count as usize))

@@ -1,0 +1,30 @@
+//! `rag.info`: the worker's models, extraction defaults and graph schema.
+
+use ragwire_schemas::info::{GraphDefaults, InfoReply, InfoRequest};
+
+use crate::error::Error;
+use crate::extract::parse::SCHEMA_HASH;
+use crate::state::State;
+
+/// Reports what this worker serves, from its configuration.
+pub async fn handle(state: &State, _: InfoRequest) -> Result<InfoReply, Error> {
+    let config = &state.config;
+    let extract = &config.extract;
+    Ok(InfoReply {
+        version: env!("CARGO_PKG_VERSION").into(),
+        litellm_base: config.llm.base_url.trim_end_matches('/').into(),
+        entrypoints: state.llm.entry_points().to_vec(),
+        json_mode_hint_injection: true,
+        graph_schema_path: "schemas/graph_schema.json".into(),
+        schema_hash: SCHEMA_HASH.clone(),
+        graph_defaults: GraphDefaults {
+            min_nodes: extract.min_nodes,
+            min_edges: extract.min_edges,
+            allow_empty: extract.allow_empty,
+            max_attempts: extract.max_attempts,
+            provider_chain: extract.chain.clone(),
+        },
+    })
+}
+
+impl super::Encode for InfoReply {}

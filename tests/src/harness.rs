@@ -152,6 +152,30 @@ pub fn bolt_uri() -> String {
     uri
 }
 
+/// The Qdrant server the tests use (its gRPC port): `RAGWIRE_TEST_QDRANT_URL`,
+/// or the one `scripts/qdrant start` runs. A missing server fails the test.
+pub fn qdrant_url() -> String {
+    let url =
+        std::env::var("RAGWIRE_TEST_QDRANT_URL").unwrap_or_else(|_| "http://127.0.0.1:6334".into());
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(&url)
+        .trim_end_matches('/');
+    let reachable = host
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|addr| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+        });
+    assert!(
+        reachable,
+        "the Qdrant-server tests need a server at {url}: run `scripts/qdrant start` (scripts/test does)"
+    );
+    url
+}
+
 /// `config` switched to the Bolt test server, under a label of its own so
 /// tests sharing the database see only their own nodes.
 pub fn with_bolt(mut config: Config) -> Config {
@@ -295,6 +319,18 @@ impl Fixture {
     /// [`Fixture::start`]).
     pub fn use_bolt(&mut self) {
         self.config = with_bolt(self.config.clone());
+    }
+
+    /// Switches the vector store to the Qdrant test server (before
+    /// [`Fixture::start`]).
+    pub fn use_qdrant(&mut self) {
+        self.config.vectors.qdrant_url = Some(qdrant_url());
+    }
+
+    /// A collection name of this test's own: on a shared server, tests
+    /// must not write into one another's collections.
+    pub fn collection(&self, name: &str) -> String {
+        format!("{}-{name}", self.prefix())
     }
 
     /// Moves the fixture to the NATS server at `url` (before

@@ -12,7 +12,6 @@ mod http;
 mod jobs;
 mod outage;
 mod process;
-mod qdrant_server;
 mod resilience;
 mod retrieve;
 mod subjects;

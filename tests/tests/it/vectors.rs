@@ -1,9 +1,55 @@
-//! index and search on Qdrant's embedded engine, with the fake embedder and
-//! with the local all-MiniLM-L6-v2 model.
+//! The vector store contract, run on both stores: Qdrant's embedded
+//! engine and a Qdrant server (the one `scripts/qdrant` starts): index and
+//! search, filters, idempotent re-indexing, refused requests, points that
+//! outlive a worker, the dimension rule, concurrent writers. Then what only
+//! the embedded store has (one process per data directory) and the local
+//! embedding model.
 
 use ragwire_schemas::Subject;
 use ragwire_tests::*;
 use serde_json::{json, Value};
+
+/// Which vector store a contract test runs on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Store {
+    Embedded,
+    Qdrant,
+}
+
+/// A fixture on `store`, not started.
+async fn fixture(store: Store) -> Fixture {
+    let mut t = Fixture::new().await;
+    if store == Store::Qdrant {
+        t.use_qdrant();
+    }
+    t
+}
+
+/// Declares a test of the contract on each store.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Store::Embedded).await
+            })*
+        }
+        mod qdrant {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Store::Qdrant).await
+            })*
+        }
+    };
+}
+
+on_both_stores!(
+    index_then_search_with_filters_and_idempotent_reindex,
+    bad_index_and_search_requests_are_refused,
+    points_survive_a_restart_and_dimension_is_enforced,
+    concurrent_indexing_into_one_collection_loses_nothing,
+    two_embedders_of_different_dimensions_cannot_share_a_collection,
+);
 
 fn chunks() -> Value {
     json!([
@@ -31,25 +77,26 @@ fn doc_ids(reply: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn index_then_search_with_filters_and_idempotent_reindex() {
-    let t = Fixture::started().await;
+async fn index_then_search_with_filters_and_idempotent_reindex(store: Store) {
+    let mut t = fixture(store).await;
+    t.start().await;
+    let kb = t.collection("kb");
 
     let reply = json(
         &t.request(
             Subject::Index,
-            &json!({"chunks": chunks(), "collection": "kb"}),
+            &json!({"chunks": chunks(), "collection": kb}),
         )
         .await,
     );
     assert_eq!(
         reply,
-        json!({"ok": true, "upserted": 4, "dim": 8, "collection": "kb"})
+        json!({"ok": true, "upserted": 4, "dim": 8, "collection": kb})
     );
 
     let found = search(
         &t,
-        json!({"query": "queue groups spread requests", "collection": "kb", "top_k": 2}),
+        json!({"query": "queue groups spread requests", "collection": kb, "top_k": 2}),
     )
     .await;
     let hits = found["hits"].as_array().unwrap();
@@ -67,7 +114,7 @@ async fn index_then_search_with_filters_and_idempotent_reindex() {
     assert!(top["score"].as_f64().unwrap() > hits[1]["score"].as_f64().unwrap());
 
     // Filters: equality on doc_id, any-of and numeric range on metadata.
-    let all = |filters: Value| json!({"query": "anything at all", "collection": "kb", "top_k": 10, "filters": filters});
+    let all = |filters: Value| json!({"query": "anything at all", "collection": kb, "top_k": 10, "filters": filters});
     let mut ids = doc_ids(&search(&t, all(json!({"doc_id": "nats-doc"}))).await);
     ids.dedup();
     assert_eq!(ids, ["nats-doc"]);
@@ -95,7 +142,7 @@ async fn index_then_search_with_filters_and_idempotent_reindex() {
     let reply = json(
         &t.request(
             Subject::Index,
-            &json!({"chunks": chunks(), "collection": "kb"}),
+            &json!({"chunks": chunks(), "collection": kb}),
         )
         .await,
     );
@@ -103,11 +150,11 @@ async fn index_then_search_with_filters_and_idempotent_reindex() {
     assert_eq!(doc_ids(&search(&t, all(json!({}))).await).len(), 4);
 }
 
-#[tokio::test]
-async fn bad_index_and_search_requests_are_refused() {
-    let mut t = Fixture::new().await;
+async fn bad_index_and_search_requests_are_refused(store: Store) {
+    let mut t = fixture(store).await;
     t.config.limits.max_texts = 3;
     t.start().await;
+    let never = t.collection("never-indexed");
     let chunk = json!({"doc_id": "d", "text": "t"});
     let cases = [
         (
@@ -148,7 +195,7 @@ async fn bad_index_and_search_requests_are_refused() {
         ),
         (
             Subject::Search,
-            json!({"query": "q", "collection": "never-indexed"}),
+            json!({"query": "q", "collection": never}),
             404,
             "does not exist",
         ),
@@ -183,19 +230,39 @@ async fn bad_index_and_search_requests_are_refused() {
     }
 }
 
-#[tokio::test]
-async fn points_survive_a_restart_and_dimension_is_enforced() {
-    let mut t = Fixture::started().await;
+async fn points_survive_a_restart_and_dimension_is_enforced(store: Store) {
+    let mut t = fixture(store).await;
+    t.start().await;
+    // The embedded store's own data directory holds the default
+    // collection; tests sharing a server each name one of their own.
+    let (collection, default) = match store {
+        Store::Embedded => ("chunks".to_owned(), true),
+        Store::Qdrant => (t.collection("chunks"), false),
+    };
+    let with = |mut body: Value| {
+        if !default {
+            body["collection"] = json!(collection);
+        }
+        body
+    };
     let reply = json(
-        &t.request(Subject::Index, &json!({"chunks": chunks()}))
+        &t.request(Subject::Index, &with(json!({"chunks": chunks()})))
             .await,
     );
-    assert_eq!(reply["collection"], "chunks", "default collection");
+    assert_eq!(
+        reply["collection"],
+        collection.as_str(),
+        "default collection"
+    );
     t.stop().await;
 
-    // Same data directory, new worker: the points are there.
+    // A new worker: the points are there.
     t.start().await;
-    let found = search(&t, json!({"query": "tomatoes garlic basil", "top_k": 10})).await;
+    let found = search(
+        &t,
+        with(json!({"query": "tomatoes garlic basil", "top_k": 10})),
+    )
+    .await;
     assert_eq!(found["hits"].as_array().unwrap().len(), 4, "{found}");
     assert_eq!(found["hits"][0]["payload"]["doc_id"], "cooking");
     t.stop().await;
@@ -207,9 +274,9 @@ async fn points_survive_a_restart_and_dimension_is_enforced() {
     for (subject, body) in [
         (
             Subject::Index,
-            json!({"chunks": [{"doc_id": "d", "text": "t"}]}),
+            with(json!({"chunks": [{"doc_id": "d", "text": "t"}]})),
         ),
-        (Subject::Search, json!({"query": "q"})),
+        (Subject::Search, with(json!({"query": "q"}))),
     ] {
         let reply = t.request(subject, &body).await;
         assert_eq!(error_code(&reply), Some(400), "{subject}: {}", json(&reply));
@@ -220,28 +287,64 @@ async fn points_survive_a_restart_and_dimension_is_enforced() {
     }
 }
 
-#[tokio::test]
-async fn concurrent_indexing_into_one_collection_loses_nothing() {
-    let mut t = Fixture::new().await;
+/// Two workers on one store whose embedders differ in dimension: the
+/// second one's writes are refused, not mixed in (the Qdrant server is
+/// shared by design; the embedded stores are two, so this runs two prefixes
+/// there, one per store).
+async fn two_embedders_of_different_dimensions_cannot_share_a_collection(store: Store) {
+    let mut t = fixture(store).await;
+    t.start().await;
+    let collection = t.collection("dims");
+    let reply = json(
+        &t.request(
+            Subject::Index,
+            &json!({"chunks": chunks(), "collection": collection}),
+        )
+        .await,
+    );
+    assert_eq!(reply["dim"], 8, "{reply}");
+    if store == Store::Embedded {
+        return;
+    }
+    let fake16 = FakeOpenAi::start_with(Behaviour::default(), 16).await;
+    let mut config16 = t.config.clone();
+    config16.embed.base_url = Some(fake16.base_url.clone());
+    config16.common.prefix = unique_prefix();
+    let worker16 = start_worker(&config16).await;
+    let reply = request(
+        t.rag.nats(),
+        &config16.common.prefix,
+        Subject::Index,
+        &json!({"chunks": [{"doc_id": "x", "text": "y"}], "collection": collection}),
+    )
+    .await;
+    assert_error(&reply, 400, "dimension 8");
+    worker16.shutdown().await;
+}
+
+async fn concurrent_indexing_into_one_collection_loses_nothing(store: Store) {
+    let mut t = fixture(store).await;
     // Optimise (index and merge segments) while the writes go on.
     t.config.vectors.optimize_every = 30;
     t.start().await;
+    let shared = t.collection("shared");
     let nats = t.rag.nats();
     let replies = futures::future::join_all((0..20).map(|r| {
         let nats = nats.clone();
         let prefix = t.config.common.prefix.clone();
+        let shared = shared.clone();
         async move {
             let chunks: Vec<Value> = (0..10)
                 .map(|c| json!({"doc_id": format!("doc-{r}"), "chunk_id": c.to_string(), "text": format!("request {r} chunk {c}")}))
                 .collect();
-            json(&request(&nats, &prefix, Subject::Index, &json!({"chunks": chunks, "collection": "shared"})).await)
+            json(&request(&nats, &prefix, Subject::Index, &json!({"chunks": chunks, "collection": shared})).await)
         }
     }))
     .await;
     assert!(replies.iter().all(|r| r["upserted"] == 10), "{replies:?}");
     let found = search(
         &t,
-        json!({"query": "request chunk", "collection": "shared", "top_k": 1000}),
+        json!({"query": "request chunk", "collection": shared, "top_k": 1000}),
     )
     .await;
     let mut ids: Vec<&str> = found["hits"]

@@ -17,11 +17,7 @@ const CHAIN: [&str; 3] = [
     "graph-extractor-gemini",
 ];
 
-pub async fn run(
-    nats: &async_nats::Client,
-    requests: usize,
-    concurrency: usize,
-) -> anyhow::Result<()> {
+pub async fn run(requests: usize, concurrency: usize) -> anyhow::Result<()> {
     let fake = FakeOpenAi::start().await;
     let graph = json!({
         "nodes": [{"id": "Ada Lovelace", "type": "Person"}, {"id": "Charles Babbage", "type": "Person"}],
@@ -56,8 +52,7 @@ pub async fn run(
         config.limits.request_timeout_ms = 120_000;
         let worker = start_worker(&config).await;
         let calls_before = fake.chat_calls();
-        let rag =
-            ragwire_tests::rag(nats, &config.common.prefix).with_timeout(Duration::from_secs(120));
+        let rag = crate::rag(&config.common.prefix).with_timeout(Duration::from_secs(120));
         let body: bytes::Bytes = serde_json::to_vec(&json!({
             "context": "Ada Lovelace worked with Charles Babbage on the Analytical Engine."
         }))?

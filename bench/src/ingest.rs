@@ -6,7 +6,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ragwire_common::names::JobNames;
-use ragwire_common::RagClient;
 use ragwire_schemas::jobs::{JobState, JobStatus, SubmitReply};
 use ragwire_schemas::Subject;
 use ragwire_tests::{unique_prefix, FakeOpenAi};
@@ -25,7 +24,7 @@ async fn measure(
 ) -> anyhow::Result<f64> {
     let prefix = unique_prefix();
     let workers = crate::procs::start(nats, &prefix, processes, embed, root).await?;
-    let rag = RagClient::new(nats.clone(), &prefix).with_timeout(Duration::from_secs(60));
+    let rag = crate::rag(&prefix).with_timeout(Duration::from_secs(60));
     let docs: Vec<serde_json::Value> = (0..chunks.div_ceil(CHUNKS_PER_DOC))
         .map(|d| {
             let chunks: Vec<serde_json::Value> = (0..CHUNKS_PER_DOC)

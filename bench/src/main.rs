@@ -3,8 +3,9 @@
 //! request-reply scenarios ([`requests`]), the cost of printing an embed
 //! reply ([`codec`]), then index and search on the
 //! embedded vector store ([`vectors`]), graph extraction with a serial
-//! against a hedged provider chain ([`extract`]), and bulk indexing through
-//! ingest jobs with 1 and 2 worker processes ([`ingest`]).
+//! against a hedged provider chain ([`extract`]), bulk indexing through
+//! ingest jobs with 1 and 2 worker processes ([`ingest`]), and scale-out on
+//! a Qdrant server with 1, 2 and 3 worker processes ([`scale`]).
 
 mod codec;
 mod extract;
@@ -12,10 +13,26 @@ mod ingest;
 mod load;
 mod procs;
 mod requests;
+mod scale;
 mod vectors;
 
+use std::sync::OnceLock;
+
 use clap::Parser;
+use ragwire_common::RagClient;
 use ragwire_tests::{Behaviour, FakeOpenAi};
+
+/// The bench's client of the workers, on a connection whose state comes
+/// from its events, as the producer's does.
+static CLIENT: OnceLock<RagClient> = OnceLock::new();
+
+/// A client of `prefix`'s subjects.
+pub fn rag(prefix: &str) -> RagClient {
+    CLIENT
+        .get()
+        .expect("the client is made first")
+        .for_prefix(prefix)
+}
 
 /// Throughput and latency benchmark for ragwire (needs NATS on NATS_URL).
 #[derive(Parser)]
@@ -59,6 +76,16 @@ struct Args {
     /// Skip everything but the ingest section.
     #[arg(long)]
     ingest_only: bool,
+    /// Chunks ingested per row of the scale-out section (0 skips it).
+    #[arg(long, default_value_t = 10_000)]
+    scale_chunks: usize,
+    /// Skip everything but the scale-out section.
+    #[arg(long)]
+    scale_only: bool,
+    /// The Qdrant server of the scale-out section (its gRPC port;
+    /// `scripts/qdrant start` runs one).
+    #[arg(long, env = "QDRANT_URL", default_value = "http://127.0.0.1:6334")]
+    qdrant_url: String,
 }
 
 #[global_allocator]
@@ -71,9 +98,19 @@ async fn main() -> anyhow::Result<()> {
     if std::env::var_os("RUST_LOG").is_some() {
         ragwire_common::telemetry::init(false);
     }
-    let nats = ragwire_tests::nats().await;
-    // `--ingest-only` and `--extract-only` run their section alone.
-    let focused = args.ingest_only || args.extract_only;
+    let common = ragwire_common::CommonConfig {
+        nats: ragwire_common::NatsConfig {
+            url: ragwire_tests::nats_url(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let client = common.client("ragwire-bench").await?;
+    let nats = client.nats().clone();
+    CLIENT.set(client).ok();
+    // `--ingest-only`, `--extract-only` and `--scale-only` run their section
+    // alone.
+    let focused = args.ingest_only || args.extract_only || args.scale_only;
     if !focused {
         let fake = FakeOpenAi::start_with(Behaviour::default(), args.dim).await;
         fake.stop_recording();
@@ -98,11 +135,26 @@ async fn main() -> anyhow::Result<()> {
             .copied()
             .filter(|c| *c <= 64)
             .collect();
-        vectors::run(&nats, args.seconds, &vector_levels).await?;
+        vectors::run(args.seconds, &vector_levels).await?;
         vectors::retrieve(&nats, args.seconds, &vector_levels, 5).await?;
     }
+    if !focused || args.scale_only {
+        if args.scale_chunks > 0 {
+            scale::run(
+                &nats,
+                &args.qdrant_url,
+                args.scale_chunks,
+                args.seconds,
+                args.dim,
+            )
+            .await?;
+        }
+        if args.scale_only {
+            return Ok(());
+        }
+    }
     if !args.ingest_only && args.extract_requests > 0 {
-        extract::run(&nats, args.extract_requests, 64).await?;
+        extract::run(args.extract_requests, 64).await?;
     }
     if !args.extract_only && args.ingest_chunks > 0 {
         ingest::run(

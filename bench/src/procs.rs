@@ -10,6 +10,13 @@ pub struct Workers {
     children: Vec<Child>,
 }
 
+impl Workers {
+    /// The processes' ids.
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(|c| c.id()).collect()
+    }
+}
+
 impl Drop for Workers {
     fn drop(&mut self) {
         for child in &mut self.children {

@@ -26,7 +26,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use ragwire_schemas::Subject;
 use ragwire_tests::fake::fake_vector;
-use ragwire_tests::{rag, start_producer, start_worker, test_config, test_http, FakeOpenAi};
+use ragwire_tests::{start_producer, start_worker, test_config, test_http, FakeOpenAi};
 use ragwire_worker::backends::embedder::EmbedBackend;
 
 use crate::load::{http_call_with, measure, nats_call, rag_call, Call, Outcome};
@@ -134,7 +134,7 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
     };
     let chat =
         Bytes::from_static(br#"{"messages":[{"role":"user","content":"the quick brown fox"}]}"#);
-    let worker_rag = rag(nats, &config.common.prefix);
+    let worker_rag = crate::rag(&config.common.prefix);
     let scenarios: Vec<(&str, Call)> = vec![
         (
             "nats-echo",
@@ -159,7 +159,7 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
         (
             "nats-embed-inproc",
             rag_call(
-                rag(nats, &inproc_config.common.prefix),
+                crate::rag(&inproc_config.common.prefix),
                 Subject::Embed,
                 fresh("inproc", ""),
             ),
@@ -170,7 +170,7 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
         ),
         (
             "proc-embed",
-            rag_call(rag(nats, &proc_prefix), Subject::Embed, fresh("proc", "")),
+            rag_call(crate::rag(&proc_prefix), Subject::Embed, fresh("proc", "")),
         ),
         (
             "http-embed",

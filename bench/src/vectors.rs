@@ -2,7 +2,7 @@
 //! store, with an instant fake embedder and with the local model.
 
 use ragwire_schemas::Subject;
-use ragwire_tests::{model_dir, rag, start_worker, test_config, FakeOpenAi};
+use ragwire_tests::{model_dir, start_worker, test_config, FakeOpenAi};
 use serde_json::json;
 
 use crate::load::{measure, rag_call};
@@ -51,11 +51,7 @@ pub fn sentence(n: u64) -> String {
 /// Chunks per index request.
 const CHUNKS: u64 = 32;
 
-pub async fn run(
-    nats: &async_nats::Client,
-    seconds: f64,
-    concurrency: &[usize],
-) -> anyhow::Result<()> {
+pub async fn run(seconds: f64, concurrency: &[usize]) -> anyhow::Result<()> {
     let fake = FakeOpenAi::start_with(Default::default(), 384).await;
     println!();
     println!(
@@ -73,7 +69,7 @@ pub async fn run(
             config.embed.model_dir = Some(model_dir());
         }
         let worker = start_worker(&config).await;
-        let index = rag_call(rag(nats, &config.common.prefix), Subject::Index, |n| {
+        let index = rag_call(crate::rag(&config.common.prefix), Subject::Index, |n| {
             let chunks: Vec<_> = (0..CHUNKS)
                 .map(|c| json!({"doc_id": format!("doc-{n}"), "chunk_id": c.to_string(), "text": sentence(n * CHUNKS + c), "metadata": {"n": n}}))
                 .collect();
@@ -95,7 +91,7 @@ pub async fn run(
             o.rps * CHUNKS as f64
         );
         for &c in concurrency {
-            let search = rag_call(rag(nats, &config.common.prefix), Subject::Search, |n| {
+            let search = rag_call(crate::rag(&config.common.prefix), Subject::Search, |n| {
                 serde_json::to_vec(
                     &json!({"query": sentence(n + 1_000_000), "collection": "bench", "top_k": 5}),
                 )
@@ -158,7 +154,7 @@ pub async fn retrieve(
         nats.request(Subject::GraphUpsert.subject(&prefix), body.into())
             .await?;
         for &c in concurrency {
-            let retrieve = rag_call(rag(nats, &prefix), Subject::Retrieve, |n| {
+            let retrieve = rag_call(crate::rag(&prefix), Subject::Retrieve, |n| {
                 let query = format!("{} 1{}", sentence(n + 2_000_000), n % 10);
                 serde_json::to_vec(&json!({"query": query, "top_k": 5, "max_hops": 2}))
                     .unwrap()

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::ensure;
-use ragwire_common::discovery::{host_name, workers};
+use ragwire_common::discovery::{host_name, split_stores, workers};
 use ragwire_common::CommonConfig;
 
 /// `ragwire ping`.
@@ -20,13 +20,15 @@ pub struct Ping {
     wait_ms: u64,
 }
 
-/// Prints one line per answering worker; fails when none answers.
+/// Prints one line per answering worker; fails when none answers, or when
+/// the workers split the prefix's data between embedded stores.
 pub async fn run(args: Ping) -> anyhow::Result<()> {
     let rag = args.common.client("ragwire-ping").await?;
     let prefix = rag.prefix();
     let host = host_name();
     let mut found = 0;
-    for info in workers(rag.nats(), prefix, Duration::from_millis(args.wait_ms)).await? {
+    let all = workers(rag.nats(), prefix, Duration::from_millis(args.wait_ms)).await?;
+    for info in &all {
         let meta = &info["metadata"];
         if args.local && meta["host"] != host.as_str() {
             continue;
@@ -48,5 +50,8 @@ pub async fn run(args: Ping) -> anyhow::Result<()> {
         found > 0,
         "no ragwire worker with prefix `{prefix}` answered{place}"
     );
+    if let Some(split) = split_stores(&all) {
+        anyhow::bail!("prefix `{prefix}`: {split}");
+    }
     Ok(())
 }

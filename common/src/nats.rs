@@ -59,10 +59,21 @@ crate::default_from_declarations!(NatsConfig);
 
 /// When a connection last came back after losing its server. Cheap to
 /// clone.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Reconnections {
+    connected: Arc<AtomicBool>,
     lost: Arc<AtomicBool>,
     back_at: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Default for Reconnections {
+    fn default() -> Self {
+        Reconnections {
+            connected: Arc::new(AtomicBool::new(true)),
+            lost: Arc::default(),
+            back_at: Arc::default(),
+        }
+    }
 }
 
 impl Reconnections {
@@ -74,11 +85,19 @@ impl Reconnections {
             .map(|at| at.elapsed())
     }
 
+    /// Whether the connection is up, as its last event said: a load of an
+    /// atomic, cheaper than asking the client on every request.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
     fn lost(&self) {
+        self.connected.store(false, Ordering::Relaxed);
         self.lost.store(true, Ordering::Relaxed);
     }
 
     fn connected(&self) {
+        self.connected.store(true, Ordering::Relaxed);
         if self.lost.swap(false, Ordering::Relaxed) {
             *self.back_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         }
@@ -182,7 +201,13 @@ pub async fn connect_watched(
         options = options.require_tls(true);
     }
     let deadline = Duration::from_millis(config.connect_timeout_ms) + Duration::from_secs(1);
-    match tokio::time::timeout(deadline, options.connect(config.url.as_str())).await {
+    let servers = config
+        .url
+        .split(',')
+        .map(|url| url.trim().parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::config("NATS_URL", format!("`{}`: {e}", config.url)))?;
+    match tokio::time::timeout(deadline, options.connect(servers)).await {
         Ok(Ok(client)) => Ok((client, reconnections)),
         Ok(Err(e)) => Err(unreachable(&config.url, &e.to_string())),
         Err(_) => Err(unreachable(&config.url, "timed out")),

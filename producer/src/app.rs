@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
 use bytes::Bytes;
+use ragwire_common::discovery::{split_stores, workers};
 use ragwire_common::RagClient;
 use ragwire_schemas::info::{InfoReply, InfoRequest};
 use ragwire_schemas::Subject;
@@ -52,6 +53,9 @@ pub struct Shared {
     pub app_version: String,
     /// Request counters and latency histograms.
     pub metrics: Metrics,
+    /// What is wrong when the workers of this prefix split its data
+    /// between embedded stores (see `serve`).
+    pub split: std::sync::Mutex<Option<String>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -78,6 +82,7 @@ impl AppState {
                 .clone()
                 .unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
             metrics: Metrics::new(),
+            split: std::sync::Mutex::new(None),
         }))
     }
 }
@@ -207,14 +212,46 @@ pub async fn serve(
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
+    tokio::spawn(watch_workers(state.clone(), shutdown.clone()));
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
 }
 
+/// How often the producer asks which workers serve its prefix.
+const WATCH_EVERY: Duration = Duration::from_secs(5);
+
+/// Keeps `split` current: whether the workers of this prefix each answer
+/// from an embedded store of their own, which `/health` reports.
+async fn watch_workers(state: AppState, stop: CancellationToken) {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.cancelled() => return,
+        }
+        wait = WATCH_EVERY;
+        let listen = Duration::from_millis(250);
+        let Ok(workers) = workers(state.rag.nats(), state.rag.prefix(), listen).await else {
+            continue;
+        };
+        let split = split_stores(&workers);
+        if let Some(split) = &split {
+            tracing::error!("the workers of this prefix split its data: {split}");
+        }
+        *state.split.lock().unwrap_or_else(|p| p.into_inner()) = split;
+    }
+}
+
 async fn health(State(state): State<AppState>) -> Response {
     let connected = state.rag.nats().connection_state() == async_nats::connection::State::Connected;
-    let status = if connected {
+    let split = state
+        .split
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let ok = connected && split.is_none();
+    let status = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -224,7 +261,11 @@ async fn health(State(state): State<AppState>) -> Response {
     } else {
         "disconnected"
     };
-    (status, Json(json!({"ok": connected, "nats": nats}))).into_response()
+    let mut body = json!({"ok": ok, "nats": nats});
+    if let Some(split) = split {
+        body["split"] = json!(split);
+    }
+    (status, Json(body)).into_response()
 }
 
 /// `GET /jobs/{job_id}`: `rag.jobs.status` with the id from the path.

@@ -511,28 +511,70 @@ pub fn worker_command(config: &Config) -> std::process::Command {
 
 /// A NATS server of the test's own (`nats-server -js`, from `NATS_SERVER`
 /// or the `PATH`), on a free loopback port with its own store, so a test can
-/// kill it and start it again; killed when dropped.
+/// kill it and start it again; killed when dropped. Several make a cluster
+/// ([`OwnNats::cluster`]).
 pub struct OwnNats {
-    /// Its port.
+    /// Its client port.
     pub port: u16,
+    /// Its server name.
+    pub name: String,
     store: PathBuf,
+    args: Vec<String>,
     process: Option<Killed>,
+}
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 impl OwnNats {
     /// Starts a server on a free port, its store under `dir`.
     pub fn start(dir: &std::path::Path) -> OwnNats {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let mut server = OwnNats {
             port,
+            name: format!("n{port}"),
             store: dir.join(format!("nats-{port}")),
+            args: Vec::new(),
             process: None,
         };
         server.restart();
         server
+    }
+
+    /// Starts `n` servers routed into one JetStream cluster, their stores
+    /// under `dir`, and returns once each accepts connections (JetStream
+    /// elects its leader a moment later).
+    pub fn cluster(dir: &std::path::Path, n: usize) -> Vec<OwnNats> {
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let routes = ports
+            .iter()
+            .map(|(_, route)| format!("nats://127.0.0.1:{route}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes: Vec<OwnNats> = ports
+            .iter()
+            .map(|&(port, route)| OwnNats {
+                port,
+                name: format!("n{port}"),
+                store: dir.join(format!("nats-{port}")),
+                args: vec![
+                    "--cluster_name".into(),
+                    "ragwire-test".into(),
+                    "--cluster".into(),
+                    format!("nats://127.0.0.1:{route}"),
+                    "--routes".into(),
+                    routes.clone(),
+                ],
+                process: None,
+            })
+            .collect();
+        nodes.iter_mut().for_each(OwnNats::restart);
+        nodes
     }
 
     /// Its URL.
@@ -557,15 +599,17 @@ impl OwnNats {
                 "127.0.0.1",
                 "-p",
                 &self.port.to_string(),
-                "-js",
-                "-sd",
+                "-n",
+                &self.name,
             ])
+            .args(["-js", "-sd"])
             .arg(&self.store)
+            .args(&self.args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("the outage tests need `{binary}` (Debian package nats-server): {e}")
+                panic!("these tests need `{binary}` (Debian package nats-server): {e}")
             });
         self.process = Some(Killed(child));
         let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();

@@ -76,6 +76,18 @@ pub struct WorkerSettings {
     #[arg(id = "retrieve_serial", long = "retrieve-serial", env = "RAGWIRE_RETRIEVE_SERIAL",
           default_value_t = false, action = clap::ArgAction::Set, value_parser = parse::boolean)]
     pub retrieve_serial: bool,
+    /// Let this worker serve a prefix whose other workers keep data in
+    /// stores of their own (embedded ones, each answering from its own
+    /// data). Without it, a worker refuses to join such a prefix.
+    #[arg(
+        id = "allow_separate_stores",
+        long = "allow-separate-stores",
+        env = "RAGWIRE_ALLOW_SEPARATE_STORES",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = parse::boolean
+    )]
+    pub allow_separate_stores: bool,
 }
 
 ragwire_common::default_from_declarations!(Config, WorkerSettings);

@@ -372,6 +372,9 @@ async fn two_workers_share_the_stream() {
     )
     .await;
     t.enable_jobs();
+    // Separate embedded stores on purpose: the count per worker shows both
+    // took jobs.
+    t.config.worker.allow_separate_stores = true;
     let mut second = t.config.clone();
     second.worker.data_dir = t.config.worker.data_dir.join("second");
     t.start().await;

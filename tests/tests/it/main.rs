@@ -1,6 +1,7 @@
 //! Integration tests over the real NATS server on 127.0.0.1:4222 (or
 //! `NATS_URL`), with fake model backends listening on local ports.
 
+mod cluster;
 mod compat;
 mod errors;
 mod extract;
@@ -14,5 +15,7 @@ mod outage;
 mod process;
 mod resilience;
 mod retrieve;
+mod scale_out;
+mod split;
 mod subjects;
 mod vectors;

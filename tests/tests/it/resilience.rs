@@ -119,8 +119,10 @@ async fn retries_honour_retry_after_then_fall_back_to_next_provider() {
 
 #[tokio::test]
 async fn two_workers_share_the_queue_group() {
-    let t = Fixture::started().await;
-    // Each worker process keeps its embedded store in its own folder.
+    let mut t = Fixture::new().await;
+    // Embeds touch no store; each worker keeps its own, on purpose.
+    t.config.worker.allow_separate_stores = true;
+    t.start().await;
     let mut config_b = t.config.clone();
     config_b.worker.data_dir = t.config.worker.data_dir.join("b");
     let b = start_worker(&config_b).await;

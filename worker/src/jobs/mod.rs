@@ -59,6 +59,18 @@ pub struct JobsConfig {
     /// Key-value bucket of job status; default `{prefix}_jobs`.
     #[arg(id = "jobs.bucket", long = "jobs-bucket", env = "RAGWIRE_JOBS_BUCKET")]
     pub bucket: Option<String>,
+    /// Copies the NATS cluster keeps of the job stream, the dead-letter
+    /// stream and the status bucket: 1 on a single server, 3 on a cluster of
+    /// three or more (a node may then fail without losing a job). Existing
+    /// streams keep the count they were made with.
+    #[arg(
+        id = "jobs.replicas",
+        long = "jobs-replicas",
+        env = "RAGWIRE_JOBS_REPLICAS",
+        default_value_t = 1,
+        value_parser = parse::at_least_one::<usize>
+    )]
+    pub replicas: usize,
     /// Durable consumer shared by the workers.
     #[arg(id = "jobs.consumer", long = "jobs-consumer", env = "RAGWIRE_JOBS_CONSUMER",
           default_value = "ingest", value_parser = parse::token)]

@@ -22,52 +22,76 @@ impl Jobs {
         let names = jobs.names(prefix);
         let (work_stream, dead_stream, bucket) =
             (&names.work_stream, &names.dead_stream, &names.bucket);
-        js.get_or_create_stream(stream::Config {
-            name: work_stream.clone(),
-            subjects: vec![names.work_subject.clone()],
-            retention: stream::RetentionPolicy::WorkQueue,
-            discard: stream::DiscardPolicy::New,
-            max_bytes: jobs.max_bytes,
-            duplicate_window: ms(jobs.duplicate_window_ms),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| Error::Nats(format!("cannot create the job stream {work_stream}: {e}")))?;
-        js.get_or_create_stream(stream::Config {
-            name: dead_stream.clone(),
-            subjects: vec![names.dead_subject(">")],
-            // The latest failure of each job, up to a bound.
-            max_messages_per_subject: 1,
-            max_messages: 100_000,
-            discard: stream::DiscardPolicy::Old,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| {
-            Error::Nats(format!(
-                "cannot create the dead-letter stream {dead_stream}: {e}"
-            ))
-        })?;
-        // The bucket's stream is made here, as a key-value bucket's is:
-        // `create_key_value` first asks for account details in a shape that
-        // NATS servers before 2.10 do not answer with.
-        js.get_or_create_stream(stream::Config {
-            name: format!("KV_{bucket}"),
-            description: Some("ragwire ingest job status".into()),
-            subjects: vec![format!("$KV.{bucket}.>")],
-            max_messages_per_subject: 1,
-            max_bytes: 256 << 20,
-            // Statuses expire after a month, and the oldest go first when
-            // the bucket is full: a forgotten job can be submitted anew.
-            max_age: STATUS_MAX_AGE,
-            discard: stream::DiscardPolicy::Old,
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| Error::Nats(format!("cannot create the job bucket {bucket}: {e}")))?;
+        let streams = [
+            (
+                "job stream",
+                stream::Config {
+                    name: work_stream.clone(),
+                    subjects: vec![names.work_subject.clone()],
+                    retention: stream::RetentionPolicy::WorkQueue,
+                    discard: stream::DiscardPolicy::New,
+                    max_bytes: jobs.max_bytes,
+                    duplicate_window: ms(jobs.duplicate_window_ms),
+                    ..Default::default()
+                },
+            ),
+            (
+                "dead-letter stream",
+                stream::Config {
+                    name: dead_stream.clone(),
+                    subjects: vec![names.dead_subject(">")],
+                    // The latest failure of each job, up to a bound.
+                    max_messages_per_subject: 1,
+                    max_messages: 100_000,
+                    discard: stream::DiscardPolicy::Old,
+                    ..Default::default()
+                },
+            ),
+            // The bucket's stream is made here, as a key-value bucket's is:
+            // `create_key_value` first asks for account details in a shape
+            // that NATS servers before 2.10 do not answer with.
+            (
+                "job bucket",
+                stream::Config {
+                    name: format!("KV_{bucket}"),
+                    description: Some("ragwire ingest job status".into()),
+                    subjects: vec![format!("$KV.{bucket}.>")],
+                    max_messages_per_subject: 1,
+                    max_bytes: 256 << 20,
+                    // Statuses expire after a month, and the oldest go first
+                    // when the bucket is full: a forgotten job can be
+                    // submitted anew.
+                    max_age: STATUS_MAX_AGE,
+                    discard: stream::DiscardPolicy::Old,
+                    allow_rollup: true,
+                    deny_delete: true,
+                    allow_direct: true,
+                    ..Default::default()
+                },
+            ),
+        ];
+        for (what, config) in streams {
+            let name = config.name.clone();
+            let config = stream::Config {
+                num_replicas: jobs.replicas,
+                ..config
+            };
+            let stream = js
+                .get_or_create_stream(config)
+                .await
+                .map_err(|e| Error::Nats(format!("cannot create the {what} {name}: {e}")))?;
+            let replicas = stream.cached_info().config.num_replicas;
+            if replicas != jobs.replicas {
+                tracing::warn!(
+                    stream = %name,
+                    replicas,
+                    wanted = jobs.replicas,
+                    "the {what} exists with another replica count than RAGWIRE_JOBS_REPLICAS; \
+                     change it with `nats stream edit {name} --replicas {}`",
+                    jobs.replicas
+                );
+            }
+        }
         let status = js
             .get_key_value(bucket.as_str())
             .await

@@ -1,0 +1,199 @@
+//! Scale-out: bulk ingest (chunks/s, through jobs) and search (requests/s)
+//! with 1, 2 and 3 `ragwire-worker` processes on a Qdrant server, with the
+//! instant fake embedder, and the CPU each process took; one worker on the
+//! embedded store is the reference. Everything shares this machine, so the
+//! CPU columns say what a second worker buys and what bounds it.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use ragwire_common::names::JobNames;
+use ragwire_common::RagClient;
+use ragwire_schemas::jobs::{JobState, JobStatus, SubmitReply};
+use ragwire_schemas::Subject;
+use ragwire_tests::{unique_prefix, FakeOpenAi};
+use serde_json::{json, Value};
+
+use crate::load::{measure, rag_call};
+use crate::vectors::sentence;
+
+/// Chunks per submitted document.
+const CHUNKS_PER_DOC: usize = 100;
+/// Searches in flight.
+const SEARCHES_IN_FLIGHT: usize = 16;
+
+/// Processor time of a process so far, in seconds (utime + stime).
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The command name may hold spaces: count fields after its `)`.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Fields 14 and 15 of the line, 12 and 13 after the name; ticks of 1/100 s.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The pid of the first process whose name is `name`.
+fn pid_of(name: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.find_map(|entry| {
+        let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        (comm.trim() == name).then_some(pid)
+    })
+}
+
+/// The processes whose CPU a row reports, by column.
+struct Watched {
+    columns: Vec<(String, u32)>,
+}
+
+impl Watched {
+    fn snapshot(&self) -> HashMap<u32, f64> {
+        self.columns
+            .iter()
+            .map(|(_, pid)| (*pid, cpu_seconds(*pid)))
+            .collect()
+    }
+
+    /// Cores used per column between `before` and now, over `seconds`.
+    fn shares(&self, before: &HashMap<u32, f64>, seconds: f64) -> String {
+        self.columns
+            .iter()
+            .map(|(name, pid)| format!("{name} {:.2}", (cpu_seconds(*pid) - before[pid]) / seconds))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Submits `chunks` chunks as jobs and returns the chunks/s until done.
+async fn ingest(rag: &RagClient, collection: &str, chunks: usize) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for group in (0..chunks.div_ceil(CHUNKS_PER_DOC))
+        .collect::<Vec<_>>()
+        .chunks(20)
+    {
+        let documents: Vec<Value> = group
+            .iter()
+            .map(|&d| {
+                let chunks: Vec<Value> = (0..CHUNKS_PER_DOC)
+                    .map(|c| json!({"text": sentence((d * CHUNKS_PER_DOC + c) as u64)}))
+                    .collect();
+                json!({"doc_id": format!("doc-{d}"), "chunks": chunks})
+            })
+            .collect();
+        let reply: SubmitReply = rag
+            .call(
+                Subject::JobsSubmit,
+                &json!({"collection": collection, "documents": documents}),
+            )
+            .await?;
+        ids.extend(reply.jobs.into_iter().map(|j| j.job_id));
+    }
+    while !ids.is_empty() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut open = Vec::new();
+        for id in ids {
+            let status: JobStatus = rag
+                .call(Subject::JobsStatus, &json!({ "job_id": id }))
+                .await?;
+            match status.state {
+                JobState::Done => {}
+                JobState::Failed => anyhow::bail!("a job failed: {:?}", status.last_error),
+                _ => open.push(id),
+            }
+        }
+        ids = open;
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(1800),
+            "jobs did not finish"
+        );
+    }
+    Ok(chunks as f64 / started.elapsed().as_secs_f64())
+}
+
+pub async fn run(
+    nats: &async_nats::Client,
+    qdrant_url: &str,
+    chunks: usize,
+    seconds: f64,
+    dim: usize,
+) -> anyhow::Result<()> {
+    let fake = FakeOpenAi::start_with(Default::default(), dim).await;
+    fake.stop_recording();
+    let root = std::env::temp_dir().join("ragwire-bench-scale");
+    println!();
+    println!(
+        "scale-out: {chunks} chunks ingested as jobs, then searches with {SEARCHES_IN_FLIGHT} in flight \
+         for {seconds} s; instant fake embedder ({dim} dimensions); CPU in cores over each phase:"
+    );
+    println!(
+        "{:<9} {:>7} {:>10} {:>9}  cpu (ingest | search)",
+        "store", "workers", "chunks/s", "search/s"
+    );
+    for (store, processes) in [("embedded", 1), ("qdrant", 1), ("qdrant", 2), ("qdrant", 3)] {
+        let prefix = unique_prefix();
+        let mut env = vec![
+            ("RAGWIRE_EMBED_BASE_URL", fake.base_url.clone()),
+            ("RAGWIRE_EMBED_MODEL", "fake".to_owned()),
+            ("RAGWIRE_MAX_IN_FLIGHT", "4096".to_owned()),
+        ];
+        if store == "qdrant" {
+            env.push(("QDRANT_URL", qdrant_url.to_owned()));
+        }
+        let workers = crate::procs::start(nats, &prefix, processes, &env, &root).await?;
+        let mut columns: Vec<(String, u32)> = workers
+            .pids()
+            .into_iter()
+            .enumerate()
+            .map(|(i, pid)| (format!("worker{}", i + 1), pid))
+            .collect();
+        if store == "qdrant" {
+            columns.extend(pid_of("qdrant").map(|p| ("qdrant".to_owned(), p)));
+        }
+        columns.extend(pid_of("nats-server").map(|p| ("nats".to_owned(), p)));
+        columns.push(("bench".into(), std::process::id()));
+        let watched = Watched { columns };
+        let rag = crate::rag(&prefix).with_timeout(Duration::from_secs(60));
+        let collection = format!("scale-{prefix}");
+
+        let before = watched.snapshot();
+        let t0 = Instant::now();
+        let chunks_per_second = ingest(&rag, &collection, chunks).await?;
+        let ingest_cpu = watched.shares(&before, t0.elapsed().as_secs_f64());
+
+        let search = rag_call(rag.clone(), Subject::Search, move |n| {
+            serde_json::to_vec(
+                &json!({"query": sentence(n + 1_000_000), "collection": collection, "top_k": 5}),
+            )
+            .unwrap()
+            .into()
+        });
+        let before = watched.snapshot();
+        let t0 = Instant::now();
+        let o = measure(search, SEARCHES_IN_FLIGHT, seconds).await;
+        let search_cpu = watched.shares(&before, t0.elapsed().as_secs_f64());
+        println!(
+            "{:<9} {:>7} {:>10.0} {:>9.0}  {ingest_cpu} | {search_cpu}",
+            store, processes, chunks_per_second, o.rps
+        );
+        drop(workers);
+        let js = async_nats::jetstream::new(nats.clone());
+        let names = JobNames::new(&prefix);
+        let _ = js.delete_stream(&names.work_stream).await;
+        let _ = js.delete_stream(&names.dead_stream).await;
+        let _ = js.delete_key_value(&names.bucket).await;
+        let _ = std::fs::remove_dir_all(root.join(&prefix));
+    }
+    Ok(())
+}

@@ -25,6 +25,9 @@ const RESUBSCRIBE_WAIT: Duration = Duration::from_secs(3);
 pub struct RagClient {
     nats: async_nats::Client,
     prefix: Arc<str>,
+    /// The full subjects, by [`Subject::index`], made once: a request then
+    /// clones one (a reference count) instead of formatting it.
+    subjects: Arc<[async_nats::Subject]>,
     timeout: Duration,
     retry_no_responders: Duration,
     reconnections: Option<Reconnections>,
@@ -86,9 +89,14 @@ impl CallError {
 impl RagClient {
     /// Requests on `nats` under `prefix`, answered within 30 s.
     pub fn new(nats: async_nats::Client, prefix: &str) -> RagClient {
+        let subjects = Subject::ALL
+            .iter()
+            .map(|s| async_nats::Subject::from(s.subject(prefix)))
+            .collect();
         RagClient {
             nats,
             prefix: prefix.into(),
+            subjects,
             timeout: Duration::from_secs(30),
             retry_no_responders: Duration::ZERO,
             reconnections: None,
@@ -114,6 +122,15 @@ impl RagClient {
         } else {
             self.retry_no_responders
         }
+    }
+
+    /// A client of `prefix` on the same connection, with the same settings.
+    pub fn for_prefix(&self, prefix: &str) -> RagClient {
+        let mut client = RagClient::new(self.nats.clone(), prefix);
+        client.timeout = self.timeout;
+        client.retry_no_responders = self.retry_no_responders;
+        client.reconnections = self.reconnections.clone();
+        client
     }
 
     /// The same client waiting `timeout` for each reply.
@@ -149,6 +166,19 @@ impl RagClient {
         subject.subject(&self.prefix)
     }
 
+    /// The full subject of `subject`, made once.
+    pub(crate) fn nats_subject(&self, subject: Subject) -> async_nats::Subject {
+        self.subjects[subject.index()].clone()
+    }
+
+    /// Whether the connection to NATS is up.
+    pub(crate) fn connected(&self) -> bool {
+        match &self.reconnections {
+            Some(r) => r.is_connected(),
+            None => self.nats.connection_state() == State::Connected,
+        }
+    }
+
     /// Sends `payload` as is and returns the reply message as is, an error
     /// reply included (see [`error_code`]). While the connection is down it
     /// fails at once: the client would hold the request until its timeout.
@@ -158,10 +188,10 @@ impl RagClient {
         payload: Bytes,
         request_id: Option<&str>,
     ) -> Result<Message, CallError> {
-        let name = self.subject(subject);
-        let started = Instant::now();
+        let name = &self.subjects[subject.index()];
+        let mut started = None;
         loop {
-            if self.nats.connection_state() != State::Connected {
+            if !self.connected() {
                 return Err(CallError::Disconnected);
             }
             let mut request = async_nats::Request::new()
@@ -177,15 +207,20 @@ impl RagClient {
                 Err(e) => e,
             };
             match error.kind() {
-                RequestErrorKind::NoResponders if started.elapsed() < self.resubscribe_window() => {
+                RequestErrorKind::NoResponders
+                    if started.get_or_insert_with(Instant::now).elapsed()
+                        < self.resubscribe_window() =>
+                {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 RequestErrorKind::NoResponders => {
-                    return Err(CallError::NoResponders { subject: name })
+                    return Err(CallError::NoResponders {
+                        subject: name.to_string(),
+                    })
                 }
                 RequestErrorKind::TimedOut => {
                     return Err(CallError::TimedOut {
-                        subject: name,
+                        subject: name.to_string(),
                         after: self.timeout,
                     })
                 }

@@ -1,7 +1,8 @@
 //! `ragwire-bench`: requests/s and latency percentiles of ragwire against the
 //! raw NATS request-reply it is built on, measured in one run: the
 //! request-reply scenarios ([`requests`]), the cost of printing an embed
-//! reply ([`codec`]), then index and search on the
+//! reply ([`codec`]), streamed chat completions through the producer
+//! against the model called directly ([`streams`]), then index and search on the
 //! embedded vector store ([`vectors`]), graph extraction with a serial
 //! against a hedged provider chain ([`extract`]), bulk indexing through
 //! ingest jobs with 1 and 2 worker processes ([`ingest`]), and scale-out on
@@ -14,6 +15,7 @@ mod load;
 mod procs;
 mod requests;
 mod scale;
+mod streams;
 mod vectors;
 
 use std::sync::OnceLock;
@@ -82,6 +84,12 @@ struct Args {
     /// Skip everything but the scale-out section.
     #[arg(long)]
     scale_only: bool,
+    /// Skip the streamed chat completion section.
+    #[arg(long)]
+    no_streams: bool,
+    /// Skip everything but the streamed chat completion section.
+    #[arg(long)]
+    streams_only: bool,
     /// The Qdrant server of the scale-out section (its gRPC port;
     /// `scripts/qdrant start` runs one).
     #[arg(long, env = "QDRANT_URL", default_value = "http://127.0.0.1:6334")]
@@ -108,9 +116,12 @@ async fn main() -> anyhow::Result<()> {
     let client = common.client("ragwire-bench").await?;
     let nats = client.nats().clone();
     CLIENT.set(client).ok();
-    // `--ingest-only`, `--extract-only` and `--scale-only` run their section
-    // alone.
-    let focused = args.ingest_only || args.extract_only || args.scale_only;
+    // `--ingest-only`, `--extract-only`, `--scale-only` and `--streams-only`
+    // run their section alone.
+    let focused = args.ingest_only || args.extract_only || args.scale_only || args.streams_only;
+    if args.streams_only {
+        return streams::run(args.seconds).await;
+    }
     if !focused {
         let fake = FakeOpenAi::start_with(Behaviour::default(), args.dim).await;
         fake.stop_recording();
@@ -127,6 +138,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if !focused {
         codec::run(args.dim);
+    }
+    if !focused && !args.no_streams {
+        streams::run(args.seconds).await?;
     }
     if !focused && !args.no_vectors {
         let vector_levels: Vec<usize> = args

@@ -7,6 +7,8 @@
 //!   reads.
 //! - [`nats`]: the NATS connection, with credentials and TLS.
 //! - [`call`]: typed requests to the workers ([`RagClient`]).
+//! - [`stream`]: streamed replies (chat completion chunks) with credit
+//!   and cancel.
 //! - [`discovery`]: the workers as a NATS micro-service.
 //! - [`names`]: the JetStream names of ingest jobs.
 //! - [`telemetry`], [`signal`]: logging set-up and the stop signal.
@@ -21,6 +23,7 @@ pub mod names;
 pub mod nats;
 pub mod settings;
 pub mod signal;
+pub mod stream;
 pub mod telemetry;
 
 use std::path::PathBuf;

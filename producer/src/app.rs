@@ -45,6 +45,10 @@ pub struct Shared {
     pub max_body: usize,
     /// Requests in flight before new ones are shed with 503.
     pub max_concurrency: usize,
+    /// Streamed replies in flight; beyond them, a new stream gets 503.
+    pub streams: Arc<tokio::sync::Semaphore>,
+    /// The bound of `streams`.
+    pub max_streams: usize,
     /// Origins allowed by CORS; empty: none.
     pub cors_origins: Vec<String>,
     /// Which reply shapes to speak.
@@ -75,6 +79,8 @@ impl AppState {
             keys: Keys::new(config.api_keys.iter().cloned()),
             max_body: config.max_body_bytes,
             max_concurrency: config.max_concurrency,
+            streams: Arc::new(tokio::sync::Semaphore::new(config.max_streams)),
+            max_streams: config.max_streams,
             cors_origins: config.cors_origins.clone(),
             compat: config.compat,
             app_version: config
@@ -95,7 +101,11 @@ pub fn app(state: AppState) -> Router {
         .route("/jobs/{job_id}", get(job_status))
         .route("/jobs/{job_id}/replay", post(job_replay))
         .route("/jobs/dead", get(jobs_dead));
-    for &subject in Subject::ALL {
+    // OpenAI's routes have their own shapes (`openai`).
+    let generic = Subject::ALL
+        .iter()
+        .filter(|s| !s.http_path().starts_with("/v1/"));
+    for &subject in generic {
         api = api.route(
             subject.http_path(),
             post(
@@ -113,6 +123,7 @@ pub fn app(state: AppState) -> Router {
     // Only the API is shed under load: health checks and metrics must answer
     // exactly when the service is busy.
     let api = api
+        .merge(crate::openai::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
@@ -147,6 +158,7 @@ pub fn app(state: AppState) -> Router {
         None => router,
     };
     router
+        .layer(middleware::from_fn(crate::openai::error_shape))
         .layer(middleware::from_fn(crate::request_id::propagate))
         .with_state(state)
 }
@@ -179,7 +191,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 /// (parameters allowed) or a `+json` type. A body of another type, or of
 /// none, is refused, since a browser sends those cross-site without asking
 /// first (form posts), which would let any web page drive an open producer.
-fn json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let given = headers
         .get(header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());

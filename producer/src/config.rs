@@ -49,6 +49,12 @@ pub struct HttpConfig {
           env = "RAGWIRE_HTTP_MAX_CONCURRENCY", default_value_t = 4096,
           value_parser = parse::at_least_one::<usize>)]
     pub max_concurrency: usize,
+    /// Streamed replies (`stream: true`) in flight before new ones get 503;
+    /// each holds a window of 64 chunks at most.
+    #[arg(id = "http.max_streams", long = "http-max-streams",
+          env = "RAGWIRE_HTTP_MAX_STREAMS", default_value_t = 1024,
+          value_parser = parse::at_least_one::<usize>)]
+    pub max_streams: usize,
     /// Web origins allowed to call the API from a browser (CORS), e.g.
     /// `https://app.example.com`, comma-separated, or `*`; unset: no
     /// cross-origin access, and preflights get no CORS answer.

@@ -38,6 +38,9 @@ pub enum ApiError {
     /// Too many requests in flight.
     #[error("the producer is at its concurrency limit; retry later")]
     Overloaded,
+    /// Too many streamed replies in flight.
+    #[error("the producer is streaming {0} replies, its limit; retry later")]
+    Streams(usize),
     /// The request to the workers failed (no worker, no reply in time, NATS
     /// down).
     #[error("{0}")]
@@ -46,7 +49,7 @@ pub enum ApiError {
 
 impl ApiError {
     /// The error reply.
-    fn to_body(&self) -> ErrorBody {
+    pub(crate) fn to_body(&self) -> ErrorBody {
         let kind = match self {
             ApiError::Unauthorized => ErrorKind::Unauthorized,
             ApiError::TooLarge(_) => ErrorKind::PayloadTooLarge,
@@ -56,7 +59,7 @@ impl ApiError {
             ApiError::NotFound => ErrorKind::NotFound,
             ApiError::MethodNotAllowed => ErrorKind::MethodNotAllowed,
             ApiError::HeadersTooLarge(..) => ErrorKind::HeadersTooLarge,
-            ApiError::Overloaded => ErrorKind::Unavailable,
+            ApiError::Overloaded | ApiError::Streams(_) => ErrorKind::Unavailable,
             ApiError::Call(e) => return e.to_body(),
         };
         ErrorBody::new(kind, self.to_string())
@@ -79,7 +82,9 @@ impl IntoResponse for ApiError {
             }
             // Passing states: a client (and an SDK's retry logic) may try
             // again in a moment.
-            ApiError::Overloaded | ApiError::Call(CallError::Disconnected) => {
+            ApiError::Overloaded
+            | ApiError::Streams(_)
+            | ApiError::Call(CallError::Disconnected) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}

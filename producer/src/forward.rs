@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use ragwire_common::call::error_code;
-use ragwire_schemas::Subject;
+use ragwire_schemas::{headers, Subject};
 
 use crate::app::AppState;
 use crate::compat::{self, Compat};
@@ -58,7 +58,7 @@ async fn request(
     } else {
         reply.payload
     };
-    Ok((
+    let mut response = (
         status,
         [(
             header::CONTENT_TYPE,
@@ -66,5 +66,15 @@ async fn request(
         )],
         payload,
     )
-        .into_response())
+        .into_response();
+    // The worker's hint for a rate-limited or unavailable backend.
+    let retry_after = reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(headers::RETRY_AFTER))
+        .and_then(|v| HeaderValue::from_str(v.as_str()).ok());
+    if let Some(value) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    Ok(response)
 }

@@ -5,6 +5,8 @@
 //! - [`app`]: `fn app(state) -> Router`, every route and tower layer; tests
 //!   call it without a socket.
 //! - [`forward`]: the HTTP -> NATS request-reply bridge.
+//! - [`openai`]: OpenAI's API (chat completions, streamed as server-sent
+//!   events; embeddings; models) in OpenAI's shapes.
 //! - [`auth`]: API keys (`X-API-Key` or `Authorization: Bearer`).
 //! - [`compat`]: the replies of the gateway ragwire replaces, for its
 //!   clients.
@@ -19,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod forward;
 pub mod metrics;
+pub mod openai;
 pub mod request_id;
 
 pub use app::{app, serve, AppState};

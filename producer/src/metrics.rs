@@ -6,8 +6,11 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
+
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::app::AppState;
 
@@ -18,6 +21,9 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     in_flight: IntGauge,
+    streams: IntGaugeVec,
+    first_chunk: HistogramVec,
+    stream_duration: HistogramVec,
 }
 
 impl Default for Metrics {
@@ -54,6 +60,42 @@ impl Metrics {
             "HTTP requests being served",
         )
         .expect("valid metric");
+        let streams = IntGaugeVec::new(
+            Opts::new(
+                "ragwire_http_streams_in_flight",
+                "Streamed replies (chat completions with stream: true) being sent, by route",
+            ),
+            &["route"],
+        )
+        .expect("valid metric");
+        let seconds = vec![
+            0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+        ];
+        let first_chunk = HistogramVec::new(
+            HistogramOpts::new(
+                "ragwire_http_stream_first_chunk_seconds",
+                "Time from a streamed request to its first chunk (time to first token), by route",
+            )
+            .buckets(seconds.clone()),
+            &["route"],
+        )
+        .expect("valid metric");
+        let stream_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "ragwire_http_stream_duration_seconds",
+                "Time from a streamed request to its end, by route",
+            )
+            .buckets(seconds),
+            &["route"],
+        )
+        .expect("valid metric");
+        for metric in [
+            Box::new(streams.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(first_chunk.clone()),
+            Box::new(stream_duration.clone()),
+        ] {
+            registry.register(metric).expect("registers once");
+        }
         registry
             .register(Box::new(requests.clone()))
             .expect("registers once");
@@ -68,6 +110,30 @@ impl Metrics {
             requests,
             latency,
             in_flight,
+            streams,
+            first_chunk,
+            stream_duration,
+        }
+    }
+
+    /// A stream of `route` got its first chunk; it holds `permit` until
+    /// its end.
+    pub fn stream_started(
+        &self,
+        route: &str,
+        started: Instant,
+        permit: OwnedSemaphorePermit,
+    ) -> StreamTimer {
+        self.first_chunk
+            .with_label_values(&[route])
+            .observe(started.elapsed().as_secs_f64());
+        let streams = self.streams.with_label_values(&[route]);
+        streams.inc();
+        StreamTimer {
+            started,
+            streams,
+            duration: self.stream_duration.with_label_values(&[route]),
+            _permit: permit,
         }
     }
 
@@ -78,6 +144,22 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut out)
             .expect("text encoding does not fail");
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// A stream being sent: counted in flight, and timed, until dropped (its
+/// end, or its client going away).
+pub struct StreamTimer {
+    started: Instant,
+    streams: IntGauge,
+    duration: Histogram,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for StreamTimer {
+    fn drop(&mut self) {
+        self.streams.dec();
+        self.duration.observe(self.started.elapsed().as_secs_f64());
     }
 }
 

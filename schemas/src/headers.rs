@@ -13,3 +13,9 @@ pub const SERVICE_ERROR: &str = "Nats-Service-Error";
 /// Set by the worker on error replies (NATS micro-service convention): the
 /// HTTP-like error code.
 pub const SERVICE_ERROR_CODE: &str = "Nats-Service-Error-Code";
+
+/// Set by the worker on error replies a client may retry (rate limited,
+/// backend unavailable): the seconds to wait, from the backend's own
+/// `Retry-After` when it sent one. The producer answers it as HTTP
+/// `Retry-After`.
+pub const RETRY_AFTER: &str = "Ragwire-Retry-After";

@@ -22,6 +22,7 @@ pub mod index;
 pub mod info;
 pub mod jobs;
 pub mod lax;
+pub mod openai;
 pub mod reply;
 pub mod rerank;
 pub mod retrieve;

@@ -41,6 +41,12 @@ macro_rules! for_each_subject {
             JobsDead jobs_dead "jobs.dead" "/jobs/dead" $crate::jobs::DeadRequest => $crate::jobs::DeadReply;
             /// What a worker serves: models, extraction defaults, schema.
             Info info "info" "/info" $crate::info::InfoRequest => $crate::info::InfoReply;
+            /// OpenAI's chat completion, passed through; streamed on request.
+            V1ChatCompletions v1_chat_completions "v1.chat.completions" "/v1/chat/completions" $crate::openai::ChatCompletionRequest => $crate::openai::ChatCompletion;
+            /// OpenAI's embeddings.
+            V1Embeddings v1_embeddings "v1.embeddings" "/v1/embeddings" $crate::openai::EmbeddingsRequest => $crate::openai::EmbeddingsReply;
+            /// OpenAI's list of models.
+            V1Models v1_models "v1.models" "/v1/models" $crate::openai::ModelsRequest => $crate::openai::ModelsReply;
         }
     };
 }
@@ -87,6 +93,11 @@ macro_rules! define_subjects {
 crate::for_each_subject!(define_subjects);
 
 impl Subject {
+    /// The subject's position in [`Subject::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The full NATS subject under `prefix`.
     pub fn subject(self, prefix: &str) -> String {
         format!("{prefix}.{}", self.suffix())
@@ -116,6 +127,9 @@ mod tests {
         assert_eq!(Subject::GraphProbe.endpoint_name(), "graph_probe");
         for s in Subject::ALL {
             assert_eq!(s.endpoint_name(), s.suffix().replace('.', "_"), "{s}");
+        }
+        for (i, s) in Subject::ALL.iter().enumerate() {
+            assert_eq!(s.index(), i);
         }
         let mut paths: Vec<_> = Subject::ALL.iter().map(|s| s.http_path()).collect();
         paths.sort();

@@ -126,6 +126,10 @@ pub struct FakeState {
     pub chats_by_model: Mutex<HashMap<String, Vec<Value>>>,
     /// Chat requests whose client went away before the answer.
     pub dropped_chats: AtomicUsize,
+    /// How chat answers are streamed.
+    stream_plan: Mutex<StreamPlan>,
+    /// What was seen of the streams.
+    pub streams: Mutex<StreamCounts>,
     /// Chat bodies are not kept (a long benchmark would pile them up).
     unrecorded: std::sync::atomic::AtomicBool,
     dim: usize,
@@ -252,6 +256,18 @@ impl FakeOpenAi {
         self.state.unrecorded.store(true, Ordering::Relaxed);
     }
 
+    /// Streams chat answers by `plan` from now on.
+    pub fn stream_plan(&self, plan: StreamPlan) {
+        *self.state.stream_plan.lock().unwrap() = plan;
+    }
+
+    /// (started, finished, dropped, chunks) of the streams so far, and when
+    /// the last one was dropped.
+    pub fn streams(&self) -> (usize, usize, usize, usize, Option<std::time::Instant>) {
+        let c = self.state.streams.lock().unwrap();
+        (c.started, c.finished, c.dropped, c.chunks, c.dropped_at)
+    }
+
     /// Chat requests whose client hung up before the answer.
     pub fn dropped_chats(&self) -> usize {
         self.state.dropped_chats.load(Ordering::SeqCst)
@@ -292,8 +308,13 @@ fn echo_graph(text: &str) -> String {
     json!({"nodes": nodes, "edges": edges}).to_string()
 }
 
-/// The next scripted answer for `model`, if it has a script.
-async fn scripted(state: &FakeState, model: &str, last_user: &str) -> Option<Response> {
+/// The next scripted answer for `model`, if it has a script: its content,
+/// or its failure.
+async fn scripted(
+    state: &FakeState,
+    model: &str,
+    last_user: &str,
+) -> Option<Result<String, Response>> {
     let step = {
         let mut scripts = state.scripts.lock().unwrap();
         let queue = scripts.get_mut(model)?;
@@ -314,21 +335,13 @@ async fn scripted(state: &FakeState, model: &str, last_user: &str) -> Option<Res
             headers.insert("retry-after", HeaderValue::from_str(ra).unwrap());
         }
         let body = json!({"error": {"message": format!("scripted failure {}", step.status), "type": "fake"}});
-        return Some((status, headers, Json(body)).into_response());
+        return Some(Err((status, headers, Json(body)).into_response()));
     }
-    let content = if step.content == ECHO_GRAPH {
+    Some(Ok(if step.content == ECHO_GRAPH {
         echo_graph(last_user)
     } else {
         step.content
-    };
-    Some(
-        Json(json!({
-            "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
-        }))
-        .into_response(),
-    )
+    }))
 }
 
 /// Applies delay and scripted failure; `Some(response)` means fail.
@@ -381,20 +394,30 @@ async fn chat(State(state): State<Arc<FakeState>>, Json(body): Json<Value>) -> R
         state: &state,
         answered: false,
     };
-    if let Some(response) = scripted(&state, &model, &last_user).await {
-        answering.answered = true;
-        return response;
-    }
-    answering.answered = true;
-    if let Some(failure) = behave(&state).await {
-        return failure;
-    }
-    let content = if body["response_format"]["type"] == "json_object" {
-        json!({"echo": last_user}).to_string()
-    } else {
-        format!("echo: {last_user}")
-    };
     let words = last_user.split_whitespace().count() as u64;
+    let content = match scripted(&state, &model, &last_user).await {
+        Some(Ok(content)) => content,
+        Some(Err(failure)) => {
+            answering.answered = true;
+            return failure;
+        }
+        None => {
+            answering.answered = true;
+            if let Some(failure) = behave(&state).await {
+                return failure;
+            }
+            if body["response_format"]["type"] == "json_object" {
+                json!({"echo": last_user}).to_string()
+            } else {
+                format!("echo: {last_user}")
+            }
+        }
+    };
+    answering.answered = true;
+    if body["stream"] == true {
+        let usage = body["stream_options"]["include_usage"] == true;
+        return stream(state.clone(), model, content, usage);
+    }
     Json(json!({
         "id": "chatcmpl-fake",
         "object": "chat.completion",
@@ -405,6 +428,126 @@ async fn chat(State(state): State<Arc<FakeState>>, Json(body): Json<Value>) -> R
         "usage": {"prompt_tokens": words, "completion_tokens": words + 1, "total_tokens": 2 * words + 1}
     }))
     .into_response()
+}
+
+/// How the fake streams a chat answer (`stream: true`).
+#[derive(Debug, Clone, Default)]
+pub struct StreamPlan {
+    /// Chunks of content; 0: one per word of the answer.
+    pub chunks: usize,
+    /// Waited before each chunk.
+    pub gap: Duration,
+    /// Break the connection after this many chunks.
+    pub break_after: Option<usize>,
+}
+
+/// What the fake saw of its streams.
+#[derive(Debug, Default)]
+pub struct StreamCounts {
+    /// Streams begun.
+    pub started: usize,
+    /// Streams sent to their end.
+    pub finished: usize,
+    /// Streams whose client went away before their end.
+    pub dropped: usize,
+    /// When the last client went away.
+    pub dropped_at: Option<std::time::Instant>,
+    /// Chunks sent, over all streams.
+    pub chunks: usize,
+}
+
+/// The answer as SSE `chat.completion.chunk` events (and a last one with
+/// the usage when asked), then `[DONE]`.
+fn stream(state: Arc<FakeState>, model: String, content: String, usage: bool) -> Response {
+    let plan = state.stream_plan.lock().unwrap().clone();
+    let pieces: Vec<String> = if plan.chunks == 0 {
+        content.split_inclusive(' ').map(str::to_owned).collect()
+    } else {
+        (0..plan.chunks).map(|i| format!("{i} ")).collect()
+    };
+    state.streams.lock().unwrap().started += 1;
+    let pieces_count = pieces.len();
+    let usage_chunk = json!({
+        "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
+        "choices": [],
+        "usage": {"prompt_tokens": 1, "completion_tokens": pieces_count, "total_tokens": pieces_count + 1}
+    });
+    let chunk = move |delta: Value, finish: Value| {
+        let chunk = json!({
+            "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
+        });
+        bytes::Bytes::from(format!("data: {chunk}\n\n"))
+    };
+    let guard = StreamGuard {
+        state: state.clone(),
+        finished: false,
+    };
+    let events = futures::stream::unfold(
+        (guard, pieces.into_iter().enumerate(), false),
+        move |(mut guard, mut pieces, done)| {
+            let (plan, chunk, usage_chunk) = (plan.clone(), chunk.clone(), usage_chunk.clone());
+            async move {
+                if done {
+                    return None;
+                }
+                if !plan.gap.is_zero() {
+                    tokio::time::sleep(plan.gap).await;
+                }
+                let event = match pieces.next() {
+                    Some((i, _)) if plan.break_after == Some(i) => {
+                        guard.finished = true;
+                        return Some((
+                            Err(std::io::Error::other("the fake broke the stream")),
+                            (guard, pieces, true),
+                        ));
+                    }
+                    Some((i, piece)) => {
+                        guard.state.streams.lock().unwrap().chunks += 1;
+                        let role = if i == 0 {
+                            json!({"role": "assistant", "content": piece})
+                        } else {
+                            json!({"content": piece})
+                        };
+                        return Some((Ok(chunk(role, Value::Null)), (guard, pieces, false)));
+                    }
+                    None => {
+                        guard.finished = true;
+                        guard.state.streams.lock().unwrap().finished += 1;
+                        let last = chunk(json!({}), json!("stop"));
+                        let mut out = last.to_vec();
+                        if usage {
+                            out.extend_from_slice(format!("data: {usage_chunk}\n\n").as_bytes());
+                        }
+                        out.extend_from_slice(b"data: [DONE]\n\n");
+                        Ok(bytes::Bytes::from(out))
+                    }
+                };
+                Some((event, (guard, pieces, true)))
+            }
+        },
+    );
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+        axum::body::Body::from_stream(events),
+    )
+        .into_response()
+}
+
+/// Counts a stream as dropped unless it was sent to its end.
+struct StreamGuard {
+    state: Arc<FakeState>,
+    finished: bool,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            let mut counts = self.state.streams.lock().unwrap();
+            counts.dropped += 1;
+            counts.dropped_at = Some(std::time::Instant::now());
+        }
+    }
 }
 
 #[derive(serde::Deserialize)]

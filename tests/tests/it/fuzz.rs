@@ -178,6 +178,11 @@ async fn every_subject_answers_random_requests_with_a_well_formed_reply() {
                     let message = body["error"]["message"].as_str().expect("a message");
                     assert!(message.chars().count() <= MAX_MESSAGE, "{subject}");
                 }
+                // OpenAI's objects, as OpenAI prints them.
+                None if subject.http_path().starts_with("/v1/") => {
+                    assert_eq!(error_code(&reply), None, "{subject}: {body}");
+                    assert!(body.is_object(), "{subject}: {body}");
+                }
                 None => panic!("{subject}: no `ok` in {body}"),
             }
         }

@@ -11,6 +11,7 @@ mod graph_store;
 mod hostile;
 mod http;
 mod jobs;
+mod openai;
 mod outage;
 mod process;
 mod resilience;

@@ -52,6 +52,7 @@ struct Pending {
 #[derive(Clone)]
 pub struct Embedder {
     tx: mpsc::Sender<Pending>,
+    backend: Arc<dyn EmbedBackend>,
     model: Arc<str>,
     cache: Option<Arc<Cache>>,
 }
@@ -61,9 +62,33 @@ impl Embedder {
     pub fn spawn(backend: Arc<dyn EmbedBackend>, config: BatchConfig) -> Embedder {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let model: Arc<str> = backend.model().into();
-        tokio::spawn(run(rx, backend, config));
+        tokio::spawn(run(rx, backend.clone(), config));
         let cache = (config.cache > 0).then(|| Arc::new(Cache::new(config.cache)));
-        Embedder { tx, model, cache }
+        Embedder {
+            tx,
+            backend,
+            model,
+            cache,
+        }
+    }
+
+    /// Vectors of `dimensions` for `texts`, in order. The backend's own
+    /// dimension goes through the batcher and the cache; another one asks
+    /// the backend directly (its `dimensions` parameter), as such vectors
+    /// are neither batched with nor cached like the others.
+    pub async fn embed_dimensions(
+        &self,
+        texts: Vec<String>,
+        dimensions: usize,
+    ) -> Result<Vec<Vec<f32>>, Error> {
+        if self.backend.dimension() == Some(dimensions) {
+            return self.embed(texts).await;
+        }
+        let backend = self.backend.clone();
+        crate::waiting::on(crate::error::Backend::Embeddings, async move {
+            backend.embed_dimensions(&texts, dimensions).await
+        })
+        .await
     }
 
     /// The model name reported in replies.

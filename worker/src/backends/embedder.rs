@@ -133,6 +133,32 @@ pub trait EmbedBackend: Send + Sync + 'static {
     fn model(&self) -> &str;
     /// One vector per text, in the same order.
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, Error>;
+
+    /// The dimension of every vector, when the backend has one fixed (a
+    /// local model); `None` when it can give others.
+    fn dimension(&self) -> Option<usize> {
+        None
+    }
+
+    /// One vector of `dimensions` per text: a service's own `dimensions`
+    /// parameter (shortened vectors). A backend of fixed dimension refuses
+    /// any other.
+    async fn embed_dimensions(
+        &self,
+        texts: &[String],
+        dimensions: usize,
+    ) -> Result<Vec<Vec<f32>>, Error> {
+        match self.dimension() {
+            Some(own) if own == dimensions => self.embed(texts).await,
+            Some(own) => Err(Error::bad_request(format!(
+                "`dimensions` is {dimensions}; the model `{}` gives vectors of {own}",
+                self.model()
+            ))),
+            None => Err(Error::bad_request(
+                "`dimensions` is not supported by this embedding backend",
+            )),
+        }
+    }
 }
 
 /// `POST /embeddings` on an OpenAI-compatible server (OpenAI, LiteLLM, vLLM,
@@ -156,6 +182,8 @@ struct EmbeddingsRequest<'a> {
     input: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     encoding_format: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dimensions: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -236,7 +264,11 @@ impl OpenAiEmbedder {
         }))
     }
 
-    async fn call(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
+    async fn call(
+        &self,
+        texts: &[String],
+        dimensions: Option<usize>,
+    ) -> Result<Vec<Vec<f32>>, Error> {
         const BACKEND: Backend = Backend::Embeddings;
         let body = serde_json::to_vec(&EmbeddingsRequest {
             model: &self.model,
@@ -245,6 +277,7 @@ impl OpenAiEmbedder {
                 EmbedEncoding::Base64 => Some("base64"),
                 EmbedEncoding::Float => None,
             },
+            dimensions,
         })
         .map_err(|e| Error::Internal(format!("cannot encode the embeddings request: {e}")))?;
         let exchange = async {
@@ -300,7 +333,15 @@ impl EmbedBackend for OpenAiEmbedder {
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
-        self.retry.run(|| self.call(texts)).await
+        self.retry.run(|| self.call(texts, None)).await
+    }
+
+    async fn embed_dimensions(
+        &self,
+        texts: &[String],
+        dimensions: usize,
+    ) -> Result<Vec<Vec<f32>>, Error> {
+        self.retry.run(|| self.call(texts, Some(dimensions))).await
     }
 }
 

@@ -12,7 +12,10 @@ use ragwire_schemas::chat::{ChatMessage, Usage};
 use serde::Deserialize;
 use serde_json::json;
 
+use bytes::Bytes;
+use futures::StreamExt;
 use ragwire_common::settings::parse;
+use ragwire_schemas::JsonMap;
 
 use super::openai::{self, OpenAiClient};
 use crate::config::ms;
@@ -197,6 +200,24 @@ struct Provider {
     aliases: BTreeMap<String, String>,
 }
 
+impl Provider {
+    /// This provider, as errors name it.
+    fn backend(&self) -> Backend {
+        Backend::Llm(Some(self.name.clone().into()))
+    }
+}
+
+/// A model's chunks, as they come: each the JSON of one
+/// `chat.completion.chunk`, checked to be JSON but not taken apart.
+pub type Chunks = futures::stream::BoxStream<'static, Result<Bytes, Error>>;
+
+/// A chunk as it came.
+type RawChunk = Box<serde_json::value::RawValue>;
+
+fn chunk_bytes(chunk: RawChunk) -> Bytes {
+    Bytes::from(String::from(Box::<str>::from(chunk)))
+}
+
 /// One chat call.
 #[derive(Debug, Clone)]
 pub struct ChatCall {
@@ -309,28 +330,46 @@ impl Llm {
         &self.inner.entry_points
     }
 
-    /// Runs one chat call down the provider chain.
-    pub async fn complete(&self, call: &ChatCall) -> Result<Completion, Error> {
-        let alias = match (&call.model, call.verbatim_model) {
-            // A name asked for by name goes as it is when no table maps it.
-            (Some(name), true) => name.trim().to_owned(),
-            _ => self.resolve_alias(call.model.as_deref()),
-        };
+    /// Every model name a request may use: the entry points, the aliases
+    /// and the models they map to, sorted.
+    pub fn model_names(&self) -> Vec<String> {
+        let inner = &self.inner;
+        let mut names: Vec<String> = inner
+            .entry_points
+            .iter()
+            .chain(inner.aliases.keys())
+            .chain(inner.aliases.values())
+            .chain(inner.providers.iter().flat_map(|p| p.aliases.keys()))
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// The model `alias` names on `provider`.
+    fn model_on(&self, provider: &Provider, alias: &str) -> String {
+        provider
+            .aliases
+            .get(alias)
+            .or_else(|| self.inner.aliases.get(alias))
+            .cloned()
+            .unwrap_or_else(|| alias.to_owned())
+    }
+
+    /// Runs `call` on each provider in turn, each with the retry policy,
+    /// until one succeeds; `call` gets the model the alias names there.
+    async fn down_the_chain<'a, T, F, Fut>(&'a self, alias: &str, call: F) -> Result<T, Error>
+    where
+        F: Fn(&'a Provider, String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Error>>,
+    {
         let mut last_error = None;
         for provider in &self.inner.providers {
-            let model = provider
-                .aliases
-                .get(&alias)
-                .or_else(|| self.inner.aliases.get(&alias))
-                .cloned()
-                .unwrap_or_else(|| alias.clone());
-            let result = self
-                .inner
-                .retry
-                .run(|| self.attempt(provider, &model, call))
-                .await;
+            let model = self.model_on(provider, alias);
+            let result = self.inner.retry.run(|| call(provider, model.clone())).await;
             match result {
-                Ok(completion) => return Ok(completion),
+                Ok(done) => return Ok(done),
                 Err(err) => {
                     tracing::warn!(provider = %provider.name, model = %model, error = %err, "LLM provider failed");
                     last_error = Some(err);
@@ -341,6 +380,121 @@ impl Llm {
             backend: Backend::Llm(None),
             message: "no provider configured".into(),
         }))
+    }
+
+    /// Runs one chat call down the provider chain.
+    pub async fn complete(&self, call: &ChatCall) -> Result<Completion, Error> {
+        let alias = match (&call.model, call.verbatim_model) {
+            // A name asked for by name goes as it is when no table maps it.
+            (Some(name), true) => name.trim().to_owned(),
+            _ => self.resolve_alias(call.model.as_deref()),
+        };
+        self.down_the_chain(&alias, |provider, model| {
+            self.attempt(provider, model, call)
+        })
+        .await
+    }
+
+    /// An OpenAI chat completion request as it came (`body` without its
+    /// `model`), down the provider chain: the model's reply object as it
+    /// came.
+    pub async fn complete_raw(
+        &self,
+        body: JsonMap,
+        model: Option<&str>,
+    ) -> Result<serde_json::Value, Error> {
+        let alias = self.resolve_alias(model);
+        self.down_the_chain(&alias, |provider, model| {
+            let mut body = body.clone();
+            body.insert("model".into(), json!(model));
+            body.insert("stream".into(), json!(false));
+            async move {
+                let backend = provider.backend();
+                let chat = provider.client.chat();
+                let call = tokio::time::timeout(
+                    self.inner.timeout,
+                    chat.create_byot::<_, serde_json::Value>(body),
+                );
+                crate::waiting::on(backend.clone(), call)
+                    .await
+                    .map_err(|_| Error::Timeout {
+                        backend: backend.clone(),
+                        after: self.inner.timeout,
+                    })?
+                    .map_err(|e| openai::map_error(&backend, e))
+            }
+        })
+        .await
+    }
+
+    /// An OpenAI chat completion request (`body` without its `model`),
+    /// streamed: the model's chunks as they come. The chain moves on to the
+    /// next provider (and retries) while no chunk has come; after the first,
+    /// a failure ends the stream with its error. Lazy: nothing is sent until
+    /// the stream is polled, and dropping it drops the model's call.
+    pub fn stream(&self, body: JsonMap, model: Option<&str>) -> Chunks {
+        let llm = self.clone();
+        let alias = self.resolve_alias(model);
+        let opened = async move {
+            llm.down_the_chain(&alias, |provider, model| {
+                let mut body = body.clone();
+                body.insert("model".into(), json!(model));
+                body.insert("stream".into(), json!(true));
+                llm.open_stream(provider, body)
+            })
+            .await
+        };
+        futures::stream::once(opened)
+            .flat_map(|opened| match opened {
+                Ok((first, rest)) => futures::stream::once(async { Ok(first) })
+                    .chain(rest)
+                    .boxed(),
+                Err(e) => futures::stream::once(async { Err(e) }).boxed(),
+            })
+            .boxed()
+    }
+
+    /// Opens a stream on `provider` and waits for its first chunk.
+    async fn open_stream(
+        &self,
+        provider: &Provider,
+        body: JsonMap,
+    ) -> Result<(Bytes, Chunks), Error> {
+        let backend = provider.backend();
+        let timeout = self.inner.timeout;
+        let timed_out = |backend: &Backend| Error::Timeout {
+            backend: backend.clone(),
+            after: timeout,
+        };
+        let chat = provider.client.chat();
+        let open = tokio::time::timeout(timeout, chat.create_stream_byot::<_, RawChunk>(body));
+        let mut stream = crate::waiting::on(backend.clone(), open)
+            .await
+            .map_err(|_| timed_out(&backend))?
+            .map_err(|e| openai::map_error(&backend, e))?;
+        let first = crate::waiting::on(
+            backend.clone(),
+            tokio::time::timeout(timeout, stream.next()),
+        )
+        .await
+        .map_err(|_| timed_out(&backend))?;
+        match first {
+            Some(Ok(chunk)) => {
+                let rest = stream.map(move |chunk| {
+                    chunk
+                        .map(chunk_bytes)
+                        .map_err(|e| openai::map_error(&backend, e))
+                });
+                Ok((chunk_bytes(chunk), rest.boxed()))
+            }
+            Some(Err(e)) => Err(openai::map_error(&backend, e)),
+            None => Err(Error::Upstream {
+                backend,
+                status: 200,
+                message: "the stream ended before its first chunk".into(),
+                retry_after: None,
+            }),
+        }
     }
 
     /// One call, no retries and no fallback: on the first provider that
@@ -367,16 +521,16 @@ impl Llm {
             .or_else(|| inner.aliases.get(&alias))
             .cloned()
             .unwrap_or(alias);
-        self.attempt(provider, &model, call).await
+        self.attempt(provider, model, call).await
     }
 
     async fn attempt(
         &self,
         provider: &Provider,
-        model: &str,
+        model: String,
         call: &ChatCall,
     ) -> Result<Completion, Error> {
-        let backend = Backend::Llm(Some(provider.name.clone().into()));
+        let backend = provider.backend();
         let mut messages: Vec<serde_json::Value> = Vec::with_capacity(call.messages.len() + 1);
         if call.json_mode {
             messages.push(json!({"role": "system", "content": JSON_HINT}));

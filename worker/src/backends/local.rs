@@ -21,6 +21,7 @@ const DEFAULT_MAX_TOKENS: usize = 256;
 pub struct LocalEmbedder {
     inner: Arc<Model>,
     name: String,
+    dimension: usize,
 }
 
 struct Model {
@@ -88,6 +89,7 @@ impl LocalEmbedder {
             )
         }
         .map_err(|e| unreadable("model.safetensors", &e))?;
+        let dimension = config.hidden_size;
         let bert = BertModel::load(vb, &config).map_err(|e| unreadable("model.safetensors", &e))?;
         let name = dir
             .file_name()
@@ -101,6 +103,7 @@ impl LocalEmbedder {
                 device,
             }),
             name,
+            dimension,
         }))
     }
 }
@@ -142,6 +145,10 @@ impl Model {
 impl EmbedBackend for LocalEmbedder {
     fn model(&self) -> &str {
         &self.name
+    }
+
+    fn dimension(&self) -> Option<usize> {
+        Some(self.dimension)
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {

@@ -1,9 +1,11 @@
 //! One handler per subject, one file each: `async fn handle(state, request)`
 //! taking the subject's request type from `ragwire_schemas` and returning
-//! its reply type, which implements [`Encode`] there too. The modules and
-//! [`dispatch`] are generated from the subject table
-//! (`ragwire_schemas::for_each_subject!`), so a subject without a handler,
-//! or a handler of other types than the table's, does not compile.
+//! its reply type, which implements [`Encode`] there too (or a reply of its
+//! own that stands for the table's type: [`ReplyOf`], [`IntoReply`], as a
+//! streamed one does). The modules and [`dispatch`] are generated from the
+//! subject table (`ragwire_schemas::for_each_subject!`), so a subject
+//! without a handler, or a handler of other types than the table's, does not
+//! compile.
 
 use bytes::Bytes;
 use ragwire_schemas::{Subject, Success};
@@ -19,12 +21,12 @@ macro_rules! handlers {
 
         /// Runs the handler of `subject` on a raw request payload and
         /// returns the encoded success reply.
-        pub async fn dispatch(state: &State, subject: Subject, payload: &[u8]) -> Result<Bytes, Error> {
+        pub async fn dispatch(state: &State, subject: Subject, payload: &[u8]) -> Result<Reply, Error> {
             match subject {
                 $(Subject::$variant => {
                     let request: $request = decode(payload)?;
-                    let reply: $reply = $name::handle(state, request).await?;
-                    encode(reply).await
+                    let reply = $name::handle(state, request).await?;
+                    checked::<$reply, _>(reply).into_reply().await
                 })*
             }
         }
@@ -32,6 +34,41 @@ macro_rules! handlers {
 }
 
 ragwire_schemas::for_each_subject!(handlers);
+
+/// A success reply: its bytes, or chunks sent one by one as they come (a
+/// stream: see `ragwire_schemas::openai::stream`).
+pub enum Reply {
+    /// One message.
+    Whole(Bytes),
+    /// Chunks, each a message.
+    Stream(ByteStream),
+}
+
+/// Chunks of a streamed reply, as they come.
+pub type ByteStream = futures::stream::BoxStream<'static, Result<Bytes, Error>>;
+
+/// A handler's reply stands for the table's reply type `T`: `T` itself, or
+/// a reply of its own that is `T` on the wire (a stream of its chunks).
+pub trait ReplyOf<T> {}
+
+impl<T> ReplyOf<T> for T {}
+
+/// `reply`, checked to stand for the table's type `T`.
+fn checked<T, R: ReplyOf<T>>(reply: R) -> R {
+    reply
+}
+
+/// What a handler's reply becomes.
+pub trait IntoReply: Send + 'static {
+    /// The reply, encoded or streamed.
+    fn into_reply(self) -> impl std::future::Future<Output = Result<Reply, Error>> + Send;
+}
+
+impl<T: Encode> IntoReply for T {
+    async fn into_reply(self) -> Result<Reply, Error> {
+        encode(self).await.map(Reply::Whole)
+    }
+}
 
 /// How a reply becomes the bytes of a success reply. The default is
 /// `{"ok": true, ...fields}` through serde_json, on the request's task; a
@@ -51,6 +88,14 @@ pub trait Encode: Serialize + Send + Sized + 'static {
             .map(Bytes::from)
             .map_err(|e| Error::Internal(format!("cannot encode reply: {e}")))
     }
+}
+
+/// The bytes of an OpenAI object as OpenAI prints it, without ragwire's
+/// `ok` (the `v1.*` subjects answer OpenAI's own shapes).
+pub fn openai_object<T: Serialize>(reply: &T) -> Result<Bytes, Error> {
+    serde_json::to_vec(reply)
+        .map(Bytes::from)
+        .map_err(|e| Error::Internal(format!("cannot encode reply: {e}")))
 }
 
 /// Hits (and graph nodes and edges) above which a search or retrieve reply

@@ -47,7 +47,10 @@ pub(super) async fn serve(
                 let Some(request) = request else {
                     break;
                 };
-                let small = request.message.payload.len() <= LOCAL_MAX_BYTES;
+                // Streams live as long as the model writes and send many
+                // messages: they get a task (and a core) of their own.
+                let small = request.message.payload.len() <= LOCAL_MAX_BYTES
+                    && subject != Subject::V1ChatCompletions;
                 let held = permit.take();
                 let task = shared.clone();
                 let work = async move {

@@ -8,11 +8,16 @@
 //! - [`reply`]: one request: size limit, deadline and panic guard around its
 //!   handler, the reply (errors with the `Nats-Service-Error` headers), the
 //!   per-endpoint counters of `$SRV.STATS`.
+//! - [`stream`]: a streamed reply (chat completion chunks) with its
+//!   control subject, credit window and heartbeat.
+//! - [`stores`]: where the worker's data lives, in its metadata, and the
+//!   refusal to split a prefix's data between embedded stores.
 
 mod endpoint;
 mod reply;
+mod stores;
+mod stream;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_nats::service::ServiceExt;
@@ -120,17 +125,20 @@ pub async fn start_with_state(
         }
     }
     let config = state.config.clone();
+    let mut metadata = stores::metadata(&config);
+    stores::check_before_joining(&client, &config, &metadata).await?;
+    metadata.extend([
+        ("prefix".to_owned(), config.common.prefix.clone()),
+        // `ragwire ping --local` finds this host's workers by it.
+        ("host".to_owned(), host_name()),
+    ]);
     let counters = Counters::default();
     let stats_counters = counters.clone();
     let service = client
         .service_builder()
         .description("ragwire: RAG backend work over NATS")
         .queue_group(&config.worker.queue_group)
-        .metadata(HashMap::from([
-            ("prefix".to_owned(), config.common.prefix.clone()),
-            // `ragwire ping --local` finds this host's workers by it.
-            ("host".to_owned(), host_name()),
-        ]))
+        .metadata(metadata)
         .stats_handler(move |endpoint, _| stats_counters.stats(&endpoint))
         .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
         .await
@@ -140,6 +148,7 @@ pub async fn start_with_state(
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let shared = Arc::new(Shared {
+        client: client.clone(),
         state: state.clone(),
         tracker: tracker.clone(),
         shutdown: shutdown.clone(),
@@ -172,6 +181,13 @@ pub async fn start_with_state(
         )));
     }
     ragwire_common::nats::subscriptions_live(&client).await?;
+    if !config.worker.allow_separate_stores {
+        tokio::spawn(stores::watch(
+            client.clone(),
+            config.common.prefix.clone(),
+            shutdown.clone(),
+        ));
+    }
     tracing::info!(id = %id, prefix = %config.common.prefix, queue_group = %config.worker.queue_group, "worker started");
 
     let token = shutdown.clone();
@@ -222,6 +238,7 @@ pub async fn start_with_state(
 
 /// What the endpoint loops of one worker share.
 struct Shared {
+    client: async_nats::Client,
     state: State,
     tracker: TaskTracker,
     shutdown: CancellationToken,

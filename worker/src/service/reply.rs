@@ -14,12 +14,12 @@ use futures::FutureExt;
 use ragwire_schemas::{headers, ErrorReply, Subject};
 use serde::Serialize;
 
-use super::Shared;
+use super::{stream, Shared};
 use crate::config::ms;
-use crate::error::{Backend, Error};
-use crate::handlers::dispatch;
+use crate::error::{Backend, Error, Retry};
+use crate::handlers::{dispatch, Reply};
 use crate::state::State;
-use crate::waiting::Waiting;
+use crate::waiting;
 
 /// Per-endpoint counters reported in `$SRV.STATS` under `data`: the
 /// micro-service library counts only requests, these add errors by code.
@@ -63,7 +63,19 @@ pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request)
         .as_ref()
         .and_then(|h| h.get(headers::REQUEST_ID))
         .map(|v| v.as_str().to_owned());
-    let result = run(state, subject, &request.message.payload).await;
+    let result = match run(state, subject, &request.message.payload).await {
+        Ok(Reply::Stream(chunks)) => {
+            let deadline = started + ms(state.config.limits.request_timeout_ms);
+            let code = stream::serve(shared, &request, chunks, deadline.into()).await;
+            shared.counters.count(subject, code);
+            let request_id = request_id.as_deref().unwrap_or("-");
+            let seconds = started.elapsed().as_secs_f64();
+            tracing::debug!(%subject, request_id, seconds, code, "stream ended");
+            return;
+        }
+        Ok(Reply::Whole(body)) => Ok(body),
+        Err(e) => Err(e),
+    };
     let mut reply_headers = HeaderMap::new();
     if let Some(id) = &request_id {
         reply_headers.insert(headers::REQUEST_ID, id.as_str());
@@ -84,15 +96,8 @@ pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request)
     let (body, code, backend) = match result {
         Ok(body) => (body, 200, None),
         Err(err) => {
-            let backend = err.backend().map(ToString::to_string);
-            let error = err.to_body();
-            reply_headers.insert(
-                headers::SERVICE_ERROR,
-                header_value(&error.message).as_str(),
-            );
-            reply_headers.insert(headers::SERVICE_ERROR_CODE, error.code.to_string().as_str());
-            let body = serde_json::to_vec(&ErrorReply::from(error.clone())).unwrap_or_default();
-            (Bytes::from(body), error.code, backend)
+            let (body, code) = error_reply(&err, &mut reply_headers);
+            (body, code, err.backend().map(ToString::to_string))
         }
     };
     shared.counters.count(subject, code);
@@ -127,11 +132,30 @@ pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request)
     }
 }
 
+/// The body of the error reply of `err`, and its code; its headers go into
+/// `headers`.
+pub(super) fn error_reply(err: &Error, headers: &mut HeaderMap) -> (Bytes, u16) {
+    let error = err.to_body();
+    headers.insert(
+        headers::SERVICE_ERROR,
+        header_value(&error.message).as_str(),
+    );
+    headers.insert(headers::SERVICE_ERROR_CODE, error.code.to_string().as_str());
+    if let Retry::After(hint) = err.retry() {
+        // Whole seconds, at least one: what HTTP's `Retry-After` can say.
+        let seconds = hint.map_or(1, |d| d.as_secs_f64().ceil().max(1.0) as u64);
+        headers.insert(headers::RETRY_AFTER, seconds.to_string().as_str());
+    }
+    let code = error.code;
+    let body = serde_json::to_vec(&ErrorReply::from(error)).unwrap_or_default();
+    (Bytes::from(body), code)
+}
+
 /// Bytes kept free in a reply for its headers (request id, error headers).
-const HEADER_ROOM: usize = 1024;
+pub(super) const HEADER_ROOM: usize = 1024;
 
 /// Size limit, deadline and panic guard around one handler call.
-async fn run(state: &State, subject: Subject, payload: &Bytes) -> Result<Bytes, Error> {
+async fn run(state: &State, subject: Subject, payload: &Bytes) -> Result<Reply, Error> {
     let limit = state.config.limits.max_request_bytes;
     if payload.len() > limit {
         return Err(Error::TooLarge {
@@ -141,9 +165,8 @@ async fn run(state: &State, subject: Subject, payload: &Bytes) -> Result<Bytes, 
         });
     }
     let deadline = ms(state.config.limits.request_timeout_ms);
-    let waiting = Waiting::default();
-    let work = waiting.scope(AssertUnwindSafe(dispatch(state, subject, payload)).catch_unwind());
-    match tokio::time::timeout(deadline, work).await {
+    let work = AssertUnwindSafe(dispatch(state, subject, payload)).catch_unwind();
+    match waiting::until(deadline, work).await {
         Ok(Ok(result)) => result,
         Ok(Err(_panic)) => {
             tracing::error!(%subject, "handler panicked");
@@ -152,8 +175,8 @@ async fn run(state: &State, subject: Subject, payload: &Bytes) -> Result<Bytes, 
             )))
         }
         // The backend being waited on is the one that ran out the clock.
-        Err(_) => Err(Error::Timeout {
-            backend: waiting.current().unwrap_or(Backend::Worker),
+        Err(waited_on) => Err(Error::Timeout {
+            backend: waited_on.unwrap_or(Backend::Worker),
             after: deadline,
         }),
     }

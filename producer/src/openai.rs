@@ -1,0 +1,272 @@
+//! OpenAI's API: `POST /v1/chat/completions` (whole or streamed as
+//! server-sent events), `POST /v1/embeddings`, `GET /v1/models`, with
+//! OpenAI's error shape, so OpenAI's SDKs and tools work against ragwire
+//! unchanged.
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::Bytes;
+use futures::StreamExt;
+use ragwire_common::call::error_code;
+use ragwire_common::stream::{Chunks, Streamed};
+use ragwire_common::CallError;
+use ragwire_schemas::{headers, ErrorBody, ErrorKind, ErrorReply, Subject};
+use serde_json::json;
+
+use crate::app::{json_content_type, AppState};
+use crate::error::ApiError;
+use crate::metrics::StreamTimer;
+
+/// How often an idle stream sends an SSE comment, so that proxies keep the
+/// connection open while the model thinks.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The OpenAI routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/v1/models", get(models))
+}
+
+/// `POST /v1/chat/completions`: the request goes to the workers as it
+/// came; with `stream: true` the chunks come back as server-sent events.
+async fn chat_completions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match checked_body(&state, &headers, body) {
+        Ok(body) => body,
+        Err(error) => return openai_error(error, None),
+    };
+    let request_id = crate::request_id::of(&headers);
+    if !wants_stream(&body) {
+        return whole(&state, Subject::V1ChatCompletions, body, request_id).await;
+    }
+    // Streams outlive their request's slot in the concurrency limit; they
+    // have a bound of their own.
+    let Ok(permit) = state.streams.clone().try_acquire_owned() else {
+        return openai_error(ApiError::Streams(state.max_streams).to_body(), None);
+    };
+    let started = Instant::now();
+    let chunks = match state
+        .rag
+        .stream(Subject::V1ChatCompletions, body, Some(request_id))
+        .await
+    {
+        Ok(Streamed::Chunks(chunks)) => chunks,
+        Ok(Streamed::Reply(reply)) => return reply_response(reply),
+        Err(e) => return call_error(e),
+    };
+    let timer = state
+        .metrics
+        .stream_started("/v1/chat/completions", started, permit);
+    Sse::new(events(chunks, timer))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
+        .into_response()
+}
+
+/// The chunks as SSE events: `data: {chunk}` each, then `data: [DONE]`;
+/// a failure mid-stream is a last `data: {"error": {...}}` event.
+fn events(
+    chunks: Chunks,
+    timer: StreamTimer,
+) -> impl futures::Stream<Item = Result<Event, Infallible>> {
+    let chunks = chunks
+        .map(Some)
+        .chain(futures::stream::once(async { None }));
+    chunks.scan((false, timer), |(failed, _timer), item| {
+        if *failed {
+            return futures::future::ready(None);
+        }
+        let event = match item {
+            Some(Ok(chunk)) => Event::default().data(String::from_utf8_lossy(&chunk)),
+            Some(Err(e)) => {
+                *failed = true;
+                Event::default().data(error_json(&e.to_body()).to_string())
+            }
+            None => Event::default().data("[DONE]"),
+        };
+        futures::future::ready(Some(Ok(event)))
+    })
+}
+
+/// `POST /v1/embeddings`.
+async fn embeddings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match checked_body(&state, &headers, body) {
+        Ok(body) => {
+            let request_id = crate::request_id::of(&headers);
+            whole(&state, Subject::V1Embeddings, body, request_id).await
+        }
+        Err(error) => openai_error(error, None),
+    }
+}
+
+/// `GET /v1/models`.
+async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let request_id = crate::request_id::of(&headers);
+    whole(
+        &state,
+        Subject::V1Models,
+        Bytes::from_static(b"{}"),
+        request_id,
+    )
+    .await
+}
+
+/// The body, or the error that refuses it.
+fn checked_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, ErrorBody> {
+    json_content_type(headers).map_err(|e| e.to_body())?;
+    body.map_err(|rejection| {
+        let error = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(state.max_body)
+        } else {
+            ApiError::BadBody(rejection.body_text())
+        };
+        error.to_body()
+    })
+}
+
+/// Whether the request asks for a stream. A body that is not JSON goes to
+/// the worker whole, which says what is wrong with it.
+fn wants_stream(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Flag {
+        #[serde(default)]
+        stream: Option<serde_json::Value>,
+    }
+    serde_json::from_slice::<Flag>(body)
+        .ok()
+        .and_then(|f| f.stream)
+        .is_some_and(|s| s == json!(true) || s == json!("true"))
+}
+
+/// One request, one reply.
+async fn whole(state: &AppState, subject: Subject, body: Bytes, request_id: &str) -> Response {
+    match state.rag.request(subject, body, Some(request_id)).await {
+        Ok(reply) => reply_response(reply),
+        Err(e) => call_error(e),
+    }
+}
+
+/// A worker's reply: the OpenAI object as it came, or its error in
+/// OpenAI's shape.
+fn reply_response(reply: async_nats::Message) -> Response {
+    let Some(code) = error_code(&reply) else {
+        return (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            reply.payload,
+        )
+            .into_response();
+    };
+    let body = serde_json::from_slice::<ErrorReply>(&reply.payload)
+        .map(|r| r.error)
+        .unwrap_or_else(|_| {
+            let kind = if code >= 500 {
+                ErrorKind::Internal
+            } else {
+                ErrorKind::BadRequest
+            };
+            let mut body = ErrorBody::new(kind, String::from_utf8_lossy(&reply.payload));
+            body.code = code;
+            body
+        });
+    let retry_after = reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(headers::RETRY_AFTER))
+        .map(|v| v.as_str().to_owned());
+    openai_error(body, retry_after)
+}
+
+fn call_error(error: CallError) -> Response {
+    let retry = matches!(
+        error,
+        CallError::Disconnected | CallError::NoResponders { .. }
+    );
+    openai_error(error.to_body(), retry.then(|| "1".to_owned()))
+}
+
+/// Middleware: an error on a `/v1/` path that the producer answered in
+/// ragwire's shape (a missing key, load shedding, an unknown route, a body
+/// over the limit) is answered in OpenAI's, so an SDK reads it.
+pub async fn error_shape(request: Request, next: Next) -> Response {
+    let openai = request.uri().path().starts_with("/v1/");
+    let response = next.run(request).await;
+    if !openai || !(response.status().is_client_error() || response.status().is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // Error bodies are small; a larger one is not ours to reshape.
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (parts.status, "").into_response();
+    };
+    let reshaped = serde_json::from_slice::<ErrorReply>(&bytes)
+        .ok()
+        .filter(|reply| !reply.ok)
+        .and_then(|reply| serde_json::to_vec(&error_json(&reply.error)).ok());
+    let body = match reshaped {
+        Some(body) => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Bytes::from(body)
+        }
+        None => bytes,
+    };
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// `{"error": {"message", "type", "param", "code"}}`, OpenAI's error body.
+fn error_json(error: &ErrorBody) -> serde_json::Value {
+    let kind = match error.code {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        429 => "rate_limit_error",
+        c if c >= 500 => "server_error",
+        _ => "invalid_request_error",
+    };
+    json!({"error": {
+        "message": error.message,
+        "type": kind,
+        "param": null,
+        "code": error.kind.as_str(),
+    }})
+}
+
+/// An error response in OpenAI's shape; `Retry-After` on a 429 or 503 (one
+/// second when the worker gave no hint).
+fn openai_error(error: ErrorBody, retry_after: Option<String>) -> Response {
+    let status = StatusCode::from_u16(error.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, axum::Json(error_json(&error))).into_response();
+    let retry_after = match status {
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+            Some(retry_after.unwrap_or_else(|| "1".into()))
+        }
+        _ => retry_after,
+    };
+    if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}

@@ -60,6 +60,9 @@ pub async fn start(
             .env("RAGWIRE_PREFIX", prefix)
             .env("RAGWIRE_DATA_DIR", root.join(prefix).join(i.to_string()))
             .env("RUST_LOG", "warn,qdrant_edge=error")
+            // Throughput is measured, not answers: workers with stores of
+            // their own (the graph store here) are meant.
+            .env("RAGWIRE_ALLOW_SEPARATE_STORES", "true")
             .stdout(Stdio::null());
         for (k, v) in env {
             command.env(k, v);

@@ -99,7 +99,9 @@ async fn every_subject_route_reaches_its_subject() {
         let request = if subject == Subject::V1Models {
             // A GET: the subject gets an empty object.
             sent = json!({});
-            Request::get(subject.http_path()).body(Body::empty()).unwrap()
+            Request::get(subject.http_path())
+                .body(Body::empty())
+                .unwrap()
         } else {
             post(subject.http_path(), &sent)
         };

@@ -5,8 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ragwire_common::names::JobNames;
-use ragwire_schemas::jobs::{JobState, JobStatus, SubmitReply};
+use ragwire_schemas::jobs::SubmitReply;
 use ragwire_schemas::Subject;
 use ragwire_tests::{unique_prefix, FakeOpenAi};
 use serde_json::json;
@@ -44,34 +43,10 @@ async fn measure(
             .await?;
         ids.extend(reply.jobs.into_iter().map(|j| j.job_id));
     }
-    let mut open = ids.clone();
-    while !open.is_empty() {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let mut still = Vec::new();
-        for id in open {
-            let status: JobStatus = rag
-                .call(Subject::JobsStatus, &json!({ "job_id": id }))
-                .await?;
-            match status.state {
-                JobState::Done => {}
-                JobState::Failed => anyhow::bail!("job failed: {:?}", status.last_error),
-                _ => still.push(id),
-            }
-        }
-        open = still;
-        anyhow::ensure!(
-            t0.elapsed() < Duration::from_secs(1800),
-            "jobs did not finish"
-        );
-    }
+    crate::procs::wait_for_jobs(&rag, ids).await?;
     let seconds = t0.elapsed().as_secs_f64();
     drop(workers);
-    let js = async_nats::jetstream::new(nats.clone());
-    let names = JobNames::new(&prefix);
-    let _ = js.delete_stream(&names.work_stream).await;
-    let _ = js.delete_stream(&names.dead_stream).await;
-    let _ = js.delete_key_value(&names.bucket).await;
-    let _ = std::fs::remove_dir_all(root.join(&prefix));
+    crate::procs::clean_up(nats, &prefix, root).await;
     Ok(seconds)
 }
 

@@ -86,3 +86,47 @@ async fn ping(nats: &async_nats::Client, prefix: &str) -> usize {
         .await
         .map_or(0, |found| found.len())
 }
+
+/// Waits until every job of `ids` is done; fails on a failed job, or after
+/// half an hour.
+pub async fn wait_for_jobs(
+    rag: &ragwire_common::RagClient,
+    mut ids: Vec<String>,
+) -> anyhow::Result<()> {
+    use ragwire_schemas::jobs::{JobState, JobStatus};
+    let started = Instant::now();
+    while !ids.is_empty() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut open = Vec::new();
+        for id in ids {
+            let status: JobStatus = rag
+                .call(
+                    ragwire_schemas::Subject::JobsStatus,
+                    &serde_json::json!({ "job_id": id }),
+                )
+                .await?;
+            match status.state {
+                JobState::Done => {}
+                JobState::Failed => anyhow::bail!("a job failed: {:?}", status.last_error),
+                _ => open.push(id),
+            }
+        }
+        ids = open;
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(1800),
+            "jobs did not finish"
+        );
+    }
+    Ok(())
+}
+
+/// Deletes what a benchmark left under `prefix`: its job streams and
+/// bucket, and its workers' data directories.
+pub async fn clean_up(nats: &async_nats::Client, prefix: &str, root: &Path) {
+    let js = async_nats::jetstream::new(nats.clone());
+    let names = ragwire_common::names::JobNames::new(prefix);
+    let _ = js.delete_stream(&names.work_stream).await;
+    let _ = js.delete_stream(&names.dead_stream).await;
+    let _ = js.delete_key_value(&names.bucket).await;
+    let _ = std::fs::remove_dir_all(root.join(prefix));
+}

@@ -7,9 +7,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use ragwire_common::names::JobNames;
 use ragwire_common::RagClient;
-use ragwire_schemas::jobs::{JobState, JobStatus, SubmitReply};
+use ragwire_schemas::jobs::SubmitReply;
 use ragwire_schemas::Subject;
 use ragwire_tests::{unique_prefix, FakeOpenAi};
 use serde_json::{json, Value};
@@ -100,25 +99,7 @@ async fn ingest(rag: &RagClient, collection: &str, chunks: usize) -> anyhow::Res
             .await?;
         ids.extend(reply.jobs.into_iter().map(|j| j.job_id));
     }
-    while !ids.is_empty() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let mut open = Vec::new();
-        for id in ids {
-            let status: JobStatus = rag
-                .call(Subject::JobsStatus, &json!({ "job_id": id }))
-                .await?;
-            match status.state {
-                JobState::Done => {}
-                JobState::Failed => anyhow::bail!("a job failed: {:?}", status.last_error),
-                _ => open.push(id),
-            }
-        }
-        ids = open;
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(1800),
-            "jobs did not finish"
-        );
-    }
+    crate::procs::wait_for_jobs(rag, ids).await?;
     Ok(chunks as f64 / started.elapsed().as_secs_f64())
 }
 
@@ -194,12 +175,7 @@ pub async fn run(
             store, processes, chunks_per_second, o.rps
         );
         drop(workers);
-        let js = async_nats::jetstream::new(nats.clone());
-        let names = JobNames::new(&prefix);
-        let _ = js.delete_stream(&names.work_stream).await;
-        let _ = js.delete_stream(&names.dead_stream).await;
-        let _ = js.delete_key_value(&names.bucket).await;
-        let _ = std::fs::remove_dir_all(root.join(&prefix));
+        crate::procs::clean_up(nats, &prefix, &root).await;
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ use ragwire_worker::{Config, WorkerHandle};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::fake::FakeOpenAi;
+use crate::fake::{Behaviour, FakeOpenAi};
 
 pub use ragwire_common::call::error_code;
 
@@ -191,6 +191,14 @@ pub fn with_bolt(mut config: Config) -> Config {
     config
 }
 
+/// An HTTP client for the producer, with a 30 s timeout.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client")
+}
+
 /// Starts a worker with `config` on its own NATS connection.
 pub async fn start_worker(config: &Config) -> WorkerHandle {
     ragwire_worker::start(config.clone())
@@ -281,6 +289,12 @@ impl Fixture {
             worker: None,
             producer: None,
         }
+    }
+
+    /// Like [`Fixture::new`], with a fake that behaves as `behaviour` says
+    /// (8-dimensional embeddings).
+    pub async fn with_behaviour(behaviour: Behaviour) -> Fixture {
+        Fixture::with_fake(FakeOpenAi::start_with(behaviour, 8).await).await
     }
 
     /// A fixture whose worker runs, with the test configuration as it is.

@@ -8,13 +8,6 @@ use ragwire_schemas::Subject;
 use ragwire_tests::*;
 use serde_json::{json, Value};
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_request_is_exactly_one_json_value() {
     let mut t = Fixture::new().await;
@@ -102,7 +95,7 @@ async fn a_huge_bad_value_gets_a_short_400() {
 async fn json_routes_need_a_json_content_type() {
     let mut t = Fixture::started().await;
     let url = t.producer().await.url("/embed");
-    let http = client();
+    let http = http_client();
     let body = r#"{"texts": ["hello"]}"#;
     for content_type in [
         Some("text/plain"),
@@ -153,7 +146,7 @@ async fn json_routes_need_a_json_content_type() {
 
 #[tokio::test]
 async fn cors_answers_only_configured_origins() {
-    let http = client();
+    let http = http_client();
     let preflight = |url: String, origin: &'static str| {
         http.request(reqwest::Method::OPTIONS, url)
             .header("origin", origin)
@@ -190,7 +183,7 @@ async fn cors_answers_only_configured_origins() {
 async fn request_ids_and_oversize_uris_and_headers() {
     let mut t = Fixture::started().await;
     let producer = t.producer().await;
-    let http = client();
+    let http = http_client();
     let id_of = |r: &reqwest::Response| r.headers()["x-request-id"].to_str().unwrap().to_owned();
     let r = http
         .get(producer.url("/health"))
@@ -236,16 +229,10 @@ async fn request_ids_and_oversize_uris_and_headers() {
 
 #[tokio::test]
 async fn a_slow_llm_past_the_deadline_is_named_in_the_504() {
-    let mut t = Fixture::with_fake(
-        FakeOpenAi::start_with(
-            Behaviour {
-                delay: Duration::from_secs(3),
-                ..Default::default()
-            },
-            8,
-        )
-        .await,
-    )
+    let mut t = Fixture::with_behaviour(Behaviour {
+        delay: Duration::from_secs(3),
+        ..Default::default()
+    })
     .await;
     t.config.llm.timeout_ms = 30_000;
     t.config.limits.request_timeout_ms = 500;

@@ -7,20 +7,13 @@ use futures::StreamExt;
 use ragwire_tests::*;
 use serde_json::{json, Value};
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn subjects_over_http_with_auth() {
     let mut t = Fixture::new().await;
     t.http.api_keys = vec!["k-one".into(), "k-two".into()];
     t.start().await;
     let producer = t.producer().await;
-    let http = client();
+    let http = http_client();
 
     // Open routes need no key.
     let health = http.get(producer.url("/health")).send().await.unwrap();
@@ -156,7 +149,7 @@ async fn subjects_over_http_with_auth() {
 async fn request_id_travels_and_returns() {
     let mut t = Fixture::started().await;
     let producer = t.producer().await;
-    let http = client();
+    let http = http_client();
     let r = http
         .post(producer.url("/embed"))
         .header("X-Request-ID", "req-42")
@@ -215,7 +208,7 @@ async fn no_worker_is_503_and_slow_worker_is_504() {
     let mut t = Fixture::new().await;
     t.http.timeout_ms = 300;
     let chat_url = t.producer().await.url("/chat");
-    let http = client();
+    let http = http_client();
     let chat = json!({"messages": [{"role": "user", "content": "hi"}]});
     let r = http.post(&chat_url).json(&chat).send().await.unwrap();
     assert_eq!(r.status(), 503, "no responders");
@@ -245,7 +238,7 @@ async fn oversize_body_is_413_json() {
     let mut t = Fixture::new().await;
     t.http.max_body_bytes = 1000;
     let producer = t.producer().await;
-    let r = client()
+    let r = http_client()
         .post(producer.url("/embed"))
         .json(&json!({"texts": ["x".repeat(2000)]}))
         .send()
@@ -258,16 +251,10 @@ async fn oversize_body_is_413_json() {
 
 #[tokio::test]
 async fn concurrency_limit_sheds_with_503() {
-    let mut t = Fixture::with_fake(
-        FakeOpenAi::start_with(
-            Behaviour {
-                delay: Duration::from_millis(500),
-                ..Default::default()
-            },
-            8,
-        )
-        .await,
-    )
+    let mut t = Fixture::with_behaviour(Behaviour {
+        delay: Duration::from_millis(500),
+        ..Default::default()
+    })
     .await;
     t.http.max_concurrency = 2;
     t.start().await;
@@ -275,7 +262,7 @@ async fn concurrency_limit_sheds_with_503() {
         let producer = t.producer().await;
         (producer.url("/chat"), producer.url("/health"))
     };
-    let http = client();
+    let http = http_client();
     let chat = json!({"messages": [{"role": "user", "content": "hi"}]});
     // Two slow requests hold both slots...
     let slow: Vec<_> = (0..2)
@@ -318,7 +305,7 @@ async fn concurrency_limit_sheds_with_503() {
 async fn embed_vectors_as_base64_over_http() {
     let mut t = Fixture::started().await;
     let producer = t.producer().await;
-    let http = client();
+    let http = http_client();
     let texts = ["alpha beta", "gamma delta"];
     let r = http
         .post(producer.url("/embed"))
@@ -385,7 +372,7 @@ async fn request_id_reaches_the_worker_as_a_nats_header() {
                 .unwrap();
         }
     });
-    let http = client();
+    let http = http_client();
     let r = http
         .post(&embed_url)
         .header("X-API-Key", "k1")

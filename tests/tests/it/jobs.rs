@@ -360,16 +360,10 @@ async fn transient_failures_retry_and_dead_jobs_replay() {
 
 #[tokio::test]
 async fn two_workers_share_the_stream() {
-    let mut t = Fixture::with_fake(
-        FakeOpenAi::start_with(
-            Behaviour {
-                delay: Duration::from_millis(20),
-                ..Default::default()
-            },
-            8,
-        )
-        .await,
-    )
+    let mut t = Fixture::with_behaviour(Behaviour {
+        delay: Duration::from_millis(20),
+        ..Default::default()
+    })
     .await;
     t.enable_jobs();
     // Separate embedded stores on purpose: the count per worker shows both
@@ -394,16 +388,10 @@ async fn two_workers_share_the_stream() {
 
 #[tokio::test]
 async fn a_worker_killed_mid_run_loses_nothing() {
-    let mut t = Fixture::with_fake(
-        FakeOpenAi::start_with(
-            Behaviour {
-                delay: Duration::from_millis(40),
-                ..Default::default()
-            },
-            8,
-        )
-        .await,
-    )
+    let mut t = Fixture::with_behaviour(Behaviour {
+        delay: Duration::from_millis(40),
+        ..Default::default()
+    })
     .await;
     t.enable_jobs();
     t.config.jobs.ack_wait_ms = 1_500;

@@ -25,13 +25,6 @@ fn sdk(producer: &ProducerAt) -> Client<OpenAIConfig> {
     )
 }
 
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
 fn ask(text: &str, stream: bool) -> async_openai::types::chat::CreateChatCompletionRequest {
     CreateChatCompletionRequestArgs::default()
         .model("rag-answer")
@@ -148,7 +141,7 @@ async fn a_missing_key_is_a_401_the_sdk_understands() {
     );
     ok.chat().create(ask("hi", false)).await.unwrap();
     // Unknown /v1 routes answer in OpenAI's shape too.
-    let r = http()
+    let r = http_client()
         .get(producer.url("/v1/nothing"))
         .header("x-api-key", "sk-right")
         .send()
@@ -176,7 +169,7 @@ async fn every_other_field_reaches_the_model_as_sent() {
         "tools": tools, "tool_choice": "auto", "response_format": format,
         "temperature": 0.3, "seed": 7, "x_vendor_field": {"keep": [1, 2]},
     });
-    let r = http()
+    let r = http_client()
         .post(producer.url("/v1/chat/completions"))
         .json(&body)
         .send()
@@ -210,7 +203,7 @@ async fn errors_come_in_openais_shape_with_retry_after() {
     let url = producer.url("/v1/chat/completions");
 
     // Not JSON: 400, OpenAI's shape.
-    let r = http()
+    let r = http_client()
         .post(&url)
         .header("content-type", "application/json")
         .body("{nope")
@@ -223,7 +216,7 @@ async fn errors_come_in_openais_shape_with_retry_after() {
     assert!(body["error"]["message"].as_str().unwrap().len() > 5);
     assert_eq!(body["error"]["param"], Value::Null);
     // No messages.
-    let r = http()
+    let r = http_client()
         .post(&url)
         .json(&json!({"model": "rag-answer"}))
         .send()
@@ -242,7 +235,7 @@ async fn errors_come_in_openais_shape_with_retry_after() {
         vec![fake::Scripted::fail(429).retry_after("7")],
     );
     for stream in [false, true] {
-        let r = http()
+        let r = http_client()
             .post(&url)
             .json(&json!({"model": "rag-answer", "stream": stream,
                           "messages": [{"role": "user", "content": "hi"}]}))
@@ -276,7 +269,7 @@ async fn a_model_that_is_down_is_a_502_or_503() {
     t.start().await;
     let producer = t.producer().await;
     for stream in [false, true] {
-        let r = http()
+        let r = http_client()
             .post(producer.url("/v1/chat/completions"))
             .json(&json!({"stream": stream, "messages": [{"role": "user", "content": "hi"}]}))
             .send()
@@ -298,7 +291,7 @@ async fn a_failure_mid_stream_is_a_last_error_event() {
         break_after: Some(3),
     });
     let producer = t.producer().await;
-    let r = http()
+    let r = http_client()
         .post(producer.url("/v1/chat/completions"))
         .json(&json!({"stream": true, "messages": [{"role": "user", "content": "hi"}]}))
         .send()
@@ -358,7 +351,7 @@ async fn a_client_that_goes_away_stops_the_model_within_a_second() {
         ..Default::default()
     });
     let producer = t.producer().await;
-    let mut r = http()
+    let mut r = http_client()
         .post(producer.url("/v1/chat/completions"))
         .json(&json!({"stream": true, "messages": [{"role": "user", "content": "hi"}]}))
         .send()
@@ -408,16 +401,20 @@ async fn two_hundred_streams_of_a_hundred_chunks_all_arrive_whole() {
     });
     t.fake.stop_recording();
     let producer = t.producer().await;
-    let http = http();
+    let http = http_client();
     let url = producer.url("/v1/chat/completions");
     let rss_before = rss_kib();
-    let sampling = tokio::spawn(async {
-        let mut peak = 0;
-        for _ in 0..600 {
-            peak = peak.max(rss_kib());
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampling = tokio::spawn({
+        let done = done.clone();
+        async move {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_kib());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            peak
         }
-        peak
     });
     let streams = futures::future::join_all((0..200).map(|i| {
         let (http, url) = (http.clone(), url.clone());
@@ -453,9 +450,9 @@ async fn two_hundred_streams_of_a_hundred_chunks_all_arrive_whole() {
     assert_eq!((started, finished, dropped), (200, 200, 0));
     // The fake, the producer, the worker and 200 HTTP clients share this
     // process; the windows bound what the streams hold to a few MB.
-    sampling.abort();
-    let grown = rss_kib().saturating_sub(rss_before);
-    assert!(grown < 200 * 1024, "memory grew by {grown} KiB");
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let grown = sampling.await.unwrap().saturating_sub(rss_before);
+    assert!(grown < 200 * 1024, "memory grew by {grown} KiB at the peak");
     let metrics = http
         .get(producer.url("/metrics"))
         .send()
@@ -600,7 +597,7 @@ async fn embeddings_and_models_through_the_sdk() {
     assert!(reply.usage.prompt_tokens > 0);
 
     // base64, as the Python SDK asks by default: little-endian f32s.
-    let r: Value = http()
+    let r: Value = http_client()
         .post(producer.url("/v1/embeddings"))
         .json(&json!({"input": "first text", "model": "m", "encoding_format": "base64"}))
         .send()
@@ -614,7 +611,7 @@ async fn embeddings_and_models_through_the_sdk() {
             .unwrap();
     assert_eq!(decoded, fake::fake_vector("first text", 8));
     // Bad input: OpenAI's shape.
-    let r = http()
+    let r = http_client()
         .post(producer.url("/v1/embeddings"))
         .json(&json!({"input": []}))
         .send()
@@ -641,7 +638,7 @@ async fn the_local_model_takes_only_its_own_dimension() {
     t.start().await;
     let producer = t.producer().await;
     let embed = |dimensions: usize| {
-        http()
+        http_client()
             .post(producer.url("/v1/embeddings"))
             .json(&json!({"input": ["a sentence"], "dimensions": dimensions}))
             .send()

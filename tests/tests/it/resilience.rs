@@ -14,16 +14,10 @@ fn chat() -> serde_json::Value {
 
 #[tokio::test]
 async fn slow_backend_times_out_with_504() {
-    let mut t = Fixture::with_fake(
-        FakeOpenAi::start_with(
-            Behaviour {
-                delay: Duration::from_secs(3),
-                ..Default::default()
-            },
-            8,
-        )
-        .await,
-    )
+    let mut t = Fixture::with_behaviour(Behaviour {
+        delay: Duration::from_secs(3),
+        ..Default::default()
+    })
     .await;
     t.config.llm.timeout_ms = 200;
     t.config.embed.timeout_ms = 200;
@@ -53,18 +47,12 @@ async fn slow_backend_times_out_with_504() {
 #[tokio::test]
 async fn retries_honour_retry_after_then_fall_back_to_next_provider() {
     // First provider: rate limited for good, asks to wait 0.1 s.
-    let mut t = Fixture::with_fake(
-        FakeOpenAi::start_with(
-            Behaviour {
-                fail_times: usize::MAX,
-                fail_status: 429,
-                retry_after: Some("0.1".into()),
-                ..Default::default()
-            },
-            8,
-        )
-        .await,
-    )
+    let mut t = Fixture::with_behaviour(Behaviour {
+        fail_times: usize::MAX,
+        fail_status: 429,
+        retry_after: Some("0.1".into()),
+        ..Default::default()
+    })
     .await;
     let second = FakeOpenAi::start().await;
     t.config.llm.max_retries = 2;
@@ -175,16 +163,10 @@ async fn two_workers_share_the_queue_group() {
 
 #[tokio::test]
 async fn graceful_shutdown_answers_in_flight_requests() {
-    let mut t = Fixture::with_fake(
-        FakeOpenAi::start_with(
-            Behaviour {
-                delay: Duration::from_millis(600),
-                ..Default::default()
-            },
-            8,
-        )
-        .await,
-    )
+    let mut t = Fixture::with_behaviour(Behaviour {
+        delay: Duration::from_millis(600),
+        ..Default::default()
+    })
     .await;
     t.start().await;
     let nats = t.rag.nats().clone();
@@ -246,16 +228,10 @@ async fn concurrent_embeds_are_micro_batched() {
 /// `slots` embedding calls in flight at most (None: the default).
 async fn embed_calls_for_100_concurrent(slots: Option<usize>) -> usize {
     // A backend that takes 20 ms per call, like a real model server.
-    let mut t = Fixture::with_fake(
-        FakeOpenAi::start_with(
-            Behaviour {
-                delay: Duration::from_millis(20),
-                ..Default::default()
-            },
-            8,
-        )
-        .await,
-    )
+    let mut t = Fixture::with_behaviour(Behaviour {
+        delay: Duration::from_millis(20),
+        ..Default::default()
+    })
     .await;
     t.config.embed.max_concurrency =
         slots.unwrap_or(ragwire_worker::Config::default().embed.max_concurrency);
@@ -317,16 +293,10 @@ async fn reply_over_the_server_limit_is_413_not_silence() {
 
 #[tokio::test]
 async fn in_flight_bound_applies_back_pressure() {
-    let mut t = Fixture::with_fake(
-        FakeOpenAi::start_with(
-            Behaviour {
-                delay: Duration::from_millis(200),
-                ..Default::default()
-            },
-            8,
-        )
-        .await,
-    )
+    let mut t = Fixture::with_behaviour(Behaviour {
+        delay: Duration::from_millis(200),
+        ..Default::default()
+    })
     .await;
     t.config.limits.max_in_flight = 2;
     t.start().await;

@@ -130,9 +130,11 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(
             ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                    ApiError::Overloaded
-                }))
+                .layer(HandleErrorLayer::new(
+                    |uri: Uri, _: tower::BoxError| async move {
+                        ApiError::Overloaded.respond_at(uri.path())
+                    },
+                ))
                 .load_shed()
                 .layer(GlobalConcurrencyLimitLayer::new(state.max_concurrency)),
         );
@@ -145,7 +147,9 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .merge(open)
         .fallback(not_found)
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .method_not_allowed_fallback(|uri: Uri| async move {
+            ApiError::MethodNotAllowed.respond_at(uri.path())
+        })
         .layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::record,
@@ -158,7 +162,6 @@ pub fn app(state: AppState) -> Router {
         None => router,
     };
     router
-        .layer(middleware::from_fn(crate::openai::error_shape))
         .layer(middleware::from_fn(crate::request_id::propagate))
         .with_state(state)
 }
@@ -362,5 +365,5 @@ async fn not_found(uri: Uri) -> Response {
                 .into_response();
         }
     }
-    ApiError::NotFound.into_response()
+    ApiError::NotFound.respond_at(path)
 }

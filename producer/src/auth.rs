@@ -82,10 +82,14 @@ pub async fn require_key(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
-) -> Result<Response, ApiError> {
-    let caller = state.keys.check(request.headers())?;
-    request.extensions_mut().insert(caller);
-    Ok(next.run(request).await)
+) -> Response {
+    match state.keys.check(request.headers()) {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(e) => e.respond_at(request.uri().path()),
+    }
 }
 
 #[cfg(test)]

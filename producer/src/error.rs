@@ -66,6 +66,18 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The response to a request for `path`: in OpenAI's shape on its
+    /// routes, in ragwire's elsewhere.
+    pub fn respond_at(self, path: &str) -> Response {
+        if crate::openai::is_openai(path) {
+            crate::openai::api_error(self)
+        } else {
+            self.into_response()
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.to_body();

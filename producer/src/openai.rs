@@ -7,9 +7,8 @@ use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -208,32 +207,22 @@ fn call_error(error: CallError) -> Response {
     openai_error(error.to_body(), retry.then(|| "1".to_owned()))
 }
 
-/// Middleware: an error on a `/v1/` path that the producer answered in
-/// ragwire's shape (a missing key, load shedding, an unknown route, a body
-/// over the limit) is answered in OpenAI's, so an SDK reads it.
-pub async fn error_shape(request: Request, next: Next) -> Response {
-    let openai = request.uri().path().starts_with("/v1/");
-    let response = next.run(request).await;
-    if !openai || !(response.status().is_client_error() || response.status().is_server_error()) {
-        return response;
+/// Whether `path` is one of OpenAI's routes, whose errors take OpenAI's
+/// shape.
+pub fn is_openai(path: &str) -> bool {
+    path.starts_with("/v1/")
+}
+
+/// The producer's own error (a missing key, load shedding, an unknown
+/// route) in OpenAI's shape, with the headers it has in ragwire's.
+pub fn api_error(error: ApiError) -> Response {
+    let mut response = openai_error(error.to_body(), None);
+    if matches!(error, ApiError::Unauthorized) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
-    let (mut parts, body) = response.into_parts();
-    // Error bodies are small; a larger one is not ours to reshape.
-    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
-        return (parts.status, "").into_response();
-    };
-    let reshaped = serde_json::from_slice::<ErrorReply>(&bytes)
-        .ok()
-        .filter(|reply| !reply.ok)
-        .and_then(|reply| serde_json::to_vec(&error_json(&reply.error)).ok());
-    let body = match reshaped {
-        Some(body) => {
-            parts.headers.remove(header::CONTENT_LENGTH);
-            Bytes::from(body)
-        }
-        None => bytes,
-    };
-    Response::from_parts(parts, axum::body::Body::from(body))
+    response
 }
 
 /// `{"error": {"message", "type", "param", "code"}}`, OpenAI's error body.

@@ -25,7 +25,10 @@ pub async fn until<F: Future>(
 ) -> Result<F::Output, Option<Backend>> {
     let work = CURRENT.scope(RefCell::new(None), request);
     tokio::pin!(work);
+    // The request first: one that is done at its first poll (a cache hit)
+    // never registers its timer, which costs a lock on the timer wheel.
     tokio::select! {
+        biased;
         out = &mut work => Ok(out),
         () = tokio::time::sleep(deadline) => {
             Err(work.as_mut().take_value().and_then(RefCell::into_inner))

@@ -25,7 +25,10 @@ macro_rules! handlers {
             match subject {
                 $(Subject::$variant => {
                     let request: $request = decode(payload)?;
-                    let reply = $name::handle(state, request).await?;
+                    // Boxed: the handlers' futures differ in size by kilobytes
+                    // (retrieve, extraction), and unboxed every request would
+                    // carry, and copy, the largest.
+                    let reply = Box::pin($name::handle(state, request)).await?;
                     checked::<$reply, _>(reply).into_reply().await
                 })*
             }

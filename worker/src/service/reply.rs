@@ -66,7 +66,9 @@ pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request)
     let result = match run(state, subject, &request.message.payload).await {
         Ok(Reply::Stream(chunks)) => {
             let deadline = started + ms(state.config.limits.request_timeout_ms);
-            let code = stream::serve(shared, &request, chunks, deadline.into()).await;
+            // Boxed: a stream's state stays out of every request's future,
+            // which is moved at each request.
+            let code = Box::pin(stream::serve(shared, &request, chunks, deadline.into())).await;
             shared.counters.count(subject, code);
             let request_id = request_id.as_deref().unwrap_or("-");
             let seconds = started.elapsed().as_secs_f64();

@@ -1,7 +1,8 @@
 //! `ragwire-bench`: requests/s and latency percentiles of ragwire against the
 //! raw NATS request-reply it is built on, measured in one run: the
 //! request-reply scenarios ([`requests`]), the cost of printing an embed
-//! reply ([`codec`]), streamed chat completions through the producer
+//! reply ([`codec`]), retrieval quality per search mode on Cranfield
+//! ([`quality`]), streamed chat completions through the producer
 //! against the model called directly ([`streams`]), then index and search on the
 //! embedded vector store ([`vectors`]), graph extraction with a serial
 //! against a hedged provider chain ([`extract`]), bulk indexing through
@@ -13,6 +14,7 @@ mod extract;
 mod ingest;
 mod load;
 mod procs;
+mod quality;
 mod requests;
 mod scale;
 mod streams;
@@ -84,6 +86,19 @@ struct Args {
     /// Skip everything but the scale-out section.
     #[arg(long)]
     scale_only: bool,
+    /// The Cranfield collection of the retrieval quality section.
+    #[arg(long, default_value = "../shared/testdata/cranfield")]
+    cranfield: std::path::PathBuf,
+    /// Skip the retrieval quality section.
+    #[arg(long)]
+    no_quality: bool,
+    /// Skip everything but the retrieval quality section.
+    #[arg(long)]
+    quality_only: bool,
+    /// Run only the indexing cost of BM25 vectors (part of the quality
+    /// section).
+    #[arg(long)]
+    index_cost_only: bool,
     /// Skip the streamed chat completion section.
     #[arg(long)]
     no_streams: bool,
@@ -118,9 +133,23 @@ async fn main() -> anyhow::Result<()> {
     CLIENT.set(client).ok();
     // `--ingest-only`, `--extract-only`, `--scale-only` and `--streams-only`
     // run their section alone.
-    let focused = args.ingest_only || args.extract_only || args.scale_only || args.streams_only;
+    let focused = args.ingest_only
+        || args.extract_only
+        || args.scale_only
+        || args.streams_only
+        || args.quality_only;
     if args.streams_only {
         return streams::run(args.seconds).await;
+    }
+    if args.index_cost_only {
+        return quality::index_cost(10_000, 5).await;
+    }
+    if args.quality_only || (!focused && !args.no_quality) {
+        quality::run(&args.cranfield).await?;
+        quality::index_cost(10_000, 5).await?;
+        if args.quality_only {
+            return Ok(());
+        }
     }
     if !focused {
         let fake = FakeOpenAi::start_with(Behaviour::default(), args.dim).await;

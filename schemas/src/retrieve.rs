@@ -34,6 +34,9 @@ pub struct RetrieveRequest {
     /// none.
     #[serde(default)]
     pub filters: Option<JsonMap>,
+    /// How the chunk search ranks, as in `rag.search`.
+    #[serde(flatten)]
+    pub ranking: crate::search::Ranking,
 }
 
 fn default_true() -> bool {
@@ -61,7 +64,7 @@ pub struct Citation {
     /// The relation's type, for a `graph` citation.
     #[serde(default)]
     pub edge_type: Option<String>,
-    /// The vector search's cosine score, for a `vector` citation.
+    /// The chunk search's score, for a `vector` citation.
     #[serde(default)]
     pub score: Option<f32>,
 }
@@ -120,4 +123,8 @@ pub struct RetrieveReply {
     /// none did. When every stage fails the reply is an error.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
+    /// How the chunk search ranked (`reranked` when the reranker ordered
+    /// the hits); absent when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scoring: Option<crate::search::Scoring>,
 }

@@ -23,6 +23,108 @@ pub struct SearchRequest {
     /// `metadata.lang`). Default: none.
     #[serde(default)]
     pub filters: Option<JsonMap>,
+    /// How hits are ranked: `mode`, `fusion`, `rrf_k`, `weights`,
+    /// `candidates`.
+    #[serde(flatten)]
+    pub ranking: Ranking,
+    /// Reorder the candidates with the configured reranker (503 when none
+    /// is configured) and return its scores. Default `false`.
+    #[serde(default, deserialize_with = "crate::lax::bool")]
+    pub rerank: bool,
+    /// With `rerank`, how many candidates the reranker sees. Default three
+    /// times `top_k`, at most 1000.
+    #[serde(default, deserialize_with = "crate::lax::opt_usize")]
+    pub rerank_candidates: Option<usize>,
+}
+
+/// How a search ranks its hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Cosine similarity of the query's embedding to the chunks'.
+    Dense,
+    /// BM25 of the query's words in the chunks (Qdrant's tokenizer,
+    /// English stop words and stemming; document frequencies from the
+    /// collection).
+    Keyword,
+    /// Both, each fetching `candidates`, fused by `fusion`.
+    Hybrid,
+}
+
+/// How `hybrid` fuses its two rankings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fusion {
+    /// Reciprocal rank fusion: a hit scores `Σ weight / (rrf_k + rank)`
+    /// over the rankings it is in.
+    #[default]
+    Rrf,
+    /// Distribution-based score fusion: each ranking's scores normalised
+    /// by their mean and three standard deviations, then summed.
+    Dbsf,
+}
+
+/// Per-ranking weights of reciprocal rank fusion.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FusionWeights {
+    /// The dense ranking's weight. Default 1.
+    #[serde(default = "one", deserialize_with = "crate::lax::f32")]
+    pub dense: f32,
+    /// The keyword ranking's weight. Default 1.
+    #[serde(default = "one", deserialize_with = "crate::lax::f32")]
+    pub keyword: f32,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+/// The ranking options of `rag.search` and `rag.retrieve` (flattened into
+/// both, so each field's errors name it themselves).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ranking {
+    /// `dense`, `keyword` or `hybrid`. Default `hybrid`; on a collection
+    /// indexed before keyword vectors existed, `dense` (asking for the
+    /// others there is a 400).
+    #[serde(default, deserialize_with = "field::mode")]
+    pub mode: Option<SearchMode>,
+    /// `rrf` (default) or `dbsf`, for `hybrid`.
+    #[serde(default, deserialize_with = "field::fusion")]
+    pub fusion: Fusion,
+    /// RRF's rank constant `k`, 1 to 1000. Default 60.
+    #[serde(default, deserialize_with = "field::rrf_k")]
+    pub rrf_k: Option<usize>,
+    /// RRF's weights per ranking, `{dense, keyword}` (each 0 to 100, not
+    /// both 0). Default equal.
+    #[serde(default, deserialize_with = "field::weights")]
+    pub weights: Option<FusionWeights>,
+    /// For `hybrid`: hits each ranking fetches before fusion, `top_k` to
+    /// 1000. Default twice `top_k`, at least 50.
+    #[serde(default, deserialize_with = "field::candidates")]
+    pub candidates: Option<usize>,
+}
+
+/// Deserializers of [`Ranking`]'s fields whose errors name the field: a
+/// flattened struct's errors lose their path.
+mod field {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer};
+
+    macro_rules! named {
+        ($($name:ident: $ty:ty = $read:expr;)*) => {$(
+            pub fn $name<'de, D: Deserializer<'de>>(de: D) -> Result<$ty, D::Error> {
+                $read(de).map_err(|e| D::Error::custom(format!("invalid field `{}`: {e}", stringify!($name))))
+            }
+        )*};
+    }
+
+    named! {
+        mode: Option<super::SearchMode> = Option::deserialize;
+        fusion: super::Fusion = super::Fusion::deserialize;
+        rrf_k: Option<usize> = crate::lax::opt_usize;
+        weights: Option<super::FusionWeights> = Option::deserialize;
+        candidates: Option<usize> = crate::lax::opt_usize;
+    }
 }
 
 /// Default number of hits.
@@ -36,7 +138,8 @@ pub struct SearchHit {
     /// The point id: a UUIDv5 of the collection, `doc_id` and `chunk_id`
     /// (or the text's SHA-256).
     pub id: String,
-    /// Cosine similarity to the query.
+    /// The score of `scoring`: cosine similarity (`dense`), BM25
+    /// (`keyword`), the fused score (`hybrid`) or the reranker's.
     pub score: f32,
     /// `doc_id`, `chunk_id`, `text`, `metadata` and `hash` (the SHA-256 of
     /// the text).
@@ -48,4 +151,19 @@ pub struct SearchHit {
 pub struct SearchReply {
     /// The hits, best first; at most `top_k`.
     pub hits: Vec<SearchHit>,
+    /// What the scores are (see [`Scoring`]).
+    pub scoring: Scoring,
+}
+
+/// What a reply's scores are, and which ranking made them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scoring {
+    /// The mode that ranked the hits.
+    pub mode: SearchMode,
+    /// The fusion, for `hybrid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<Fusion>,
+    /// The reranker's scores replace the ranking's.
+    #[serde(default)]
+    pub reranked: bool,
 }

@@ -255,6 +255,36 @@ pub async fn start_producer(config: &Config, http: &HttpConfig) -> Producer {
     Producer { addr, stop }
 }
 
+/// Which vector store a contract test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// Qdrant's embedded engine, under the fixture's data directory.
+    Embedded,
+    /// The Qdrant test server (`scripts/qdrant`).
+    Qdrant,
+}
+
+/// Declares, for each `test(store: Store)` named, a test on the embedded
+/// store (in a module `embedded`) and one on the Qdrant server (in
+/// `qdrant`).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::Store::Embedded).await
+            })*
+        }
+        mod qdrant {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::Store::Qdrant).await
+            })*
+        }
+    };
+}
+
 /// One test's world: a subject prefix and data directory of its own, a fake
 /// model server, and, once started, a worker (and a producer when asked).
 /// Dropping it stops them and deletes the job streams of its prefix.
@@ -339,6 +369,13 @@ impl Fixture {
     /// [`Fixture::start`]).
     pub fn use_qdrant(&mut self) {
         self.config.vectors.qdrant_url = Some(qdrant_url());
+    }
+
+    /// Puts the vectors on `store` (before [`Fixture::start`]).
+    pub fn use_store(&mut self, store: Store) {
+        if store == Store::Qdrant {
+            self.use_qdrant();
+        }
     }
 
     /// A collection name of this test's own: on a shared server, tests

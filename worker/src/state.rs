@@ -11,6 +11,7 @@ use crate::graph::{BoltGraph, GraphStore, SqliteGraph};
 use crate::jobs::Jobs;
 use crate::retry::RetryPolicy;
 use crate::vectors::embedded::EmbeddedStore;
+use crate::vectors::keywords::Keywords;
 use crate::vectors::qdrant::QdrantStore;
 use crate::vectors::VectorStore;
 
@@ -27,6 +28,8 @@ pub struct State {
     pub reranker: Option<Reranker>,
     /// The vector store.
     pub vectors: Arc<dyn VectorStore>,
+    /// The BM25 encoder of chunks and queries.
+    pub keywords: Keywords,
     /// The graph store.
     pub graph: Arc<dyn GraphStore>,
     /// The ingest job streams; set once the worker is connected.
@@ -79,6 +82,7 @@ impl State {
             reranker: Reranker::new(&config.rerank, retry, http),
             embedder: Embedder::spawn(backend, batching),
             vectors,
+            keywords: Keywords::new()?,
             graph,
             jobs: None,
             config: Arc::new(config),

@@ -10,6 +10,7 @@ mod graph;
 mod graph_store;
 mod hostile;
 mod http;
+mod hybrid;
 mod jobs;
 mod openai;
 mod outage;

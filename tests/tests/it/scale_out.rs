@@ -140,7 +140,11 @@ async fn three_worker_processes_agree_and_lose_nothing_when_one_is_killed() {
     );
 
     // The two workers left answer a search alike.
-    let search = json!({"query": "document 7 passage 3", "collection": collection, "top_k": 10});
+    // Dense: the fake's bag-of-words vectors tie many chunks, and a hybrid
+    // search fuses the ranks of tied hits, which a Qdrant server orders by
+    // whichever segment answers first.
+    let search = json!({"query": "document 7 passage 3", "collection": collection, "top_k": 10,
+                        "mode": "dense"});
     let first = json(&t.request(Subject::Search, &search).await);
     let ids = |reply: &Value| -> Vec<String> {
         reply["hits"]

@@ -9,38 +9,11 @@ use ragwire_schemas::Subject;
 use ragwire_tests::*;
 use serde_json::{json, Value};
 
-/// Which vector store a contract test runs on.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Store {
-    Embedded,
-    Qdrant,
-}
-
 /// A fixture on `store`, not started.
 async fn fixture(store: Store) -> Fixture {
     let mut t = Fixture::new().await;
-    if store == Store::Qdrant {
-        t.use_qdrant();
-    }
+    t.use_store(store);
     t
-}
-
-/// Declares a test of the contract on each store.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::Store::Embedded).await
-            })*
-        }
-        mod qdrant {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::Store::Qdrant).await
-            })*
-        }
-    };
 }
 
 on_both_stores!(

@@ -7,7 +7,7 @@ use crate::validate::{check_count, check_text};
 use crate::error::Error;
 use crate::state::State;
 use crate::validate::check_collection;
-use crate::vectors::{point_id, text_hash, ChunkPayload, Point};
+use crate::vectors::{point_id, text_hash, ChunkPayload, Point, Sparse};
 
 /// Embeds the chunks and writes them with their payload to the collection.
 pub async fn handle(state: &State, req: IndexRequest) -> Result<IndexReply, Error> {
@@ -20,6 +20,13 @@ pub async fn handle(state: &State, req: IndexRequest) -> Result<IndexReply, Erro
             check_text(format_args!("chunks[{i}].chunk_id"), id)?;
         }
     }
+    // A collection made before keyword search keeps dense vectors alone:
+    // its chunks need no BM25 vectors.
+    let keywords = state
+        .vectors
+        .layout(&req.collection)
+        .await?
+        .is_none_or(|layout| layout.keywords);
     let texts = req.chunks.iter().map(|c| c.text.clone()).collect();
     let vectors = state.embedder.embed(texts).await?;
     let dim = vectors.first().map_or(0, Vec::len);
@@ -46,6 +53,11 @@ pub async fn handle(state: &State, req: IndexRequest) -> Result<IndexReply, Erro
             Point {
                 id,
                 vector,
+                keywords: if keywords {
+                    state.keywords.document(&payload.text)
+                } else {
+                    Sparse::default()
+                },
                 payload: payload.into_map(),
             }
         })

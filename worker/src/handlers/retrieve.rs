@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::validate::{check_query, MAX_TOP_K};
 use crate::error::Error;
 use crate::state::State;
+use super::ranking;
 use crate::vectors::{filter, ChunkPayload, Hit};
 
 /// Deepest neighbourhood, in hops.
@@ -31,6 +32,7 @@ pub async fn handle(state: &State, req: RetrieveRequest) -> Result<RetrieveReply
     // Neighbourhoods go at most 3 hops deep: a deeper ask gets 3, and 0
     // asks for no neighbourhood at all.
     let max_hops = req.max_hops.min(MAX_HOPS);
+    ranking::check(&req.ranking, req.top_k)?;
     let conds = filter::parse(req.filters.as_ref())?;
     // With a reranker, fetch more candidates than asked for and let it choose.
     let candidates = if state.reranker.is_some() {
@@ -39,18 +41,14 @@ pub async fn handle(state: &State, req: RetrieveRequest) -> Result<RetrieveReply
         req.top_k
     };
 
-    let vector_stage = async {
-        let t = Instant::now();
-        let vector = state.embedder.embed(vec![req.query.clone()]).await?.pop();
-        let embed_ms = t.elapsed().as_millis() as u64;
-        let vector = vector.ok_or_else(|| Error::Internal("no vector for the query".into()))?;
-        let t = Instant::now();
-        let hits = state
-            .vectors
-            .search(&req.collection, vector, candidates, &conds)
-            .await?;
-        Ok::<_, Error>((hits, embed_ms, t.elapsed().as_millis() as u64))
-    };
+    let vector_stage = ranking::search(
+        state,
+        &req.collection,
+        &req.query,
+        &req.ranking,
+        candidates,
+        &conds,
+    );
     let graph_stage = async {
         if !req.include_subgraph || max_hops == 0 {
             return Ok(None);
@@ -73,11 +71,13 @@ pub async fn handle(state: &State, req: RetrieveRequest) -> Result<RetrieveReply
     let mut timings = BTreeMap::new();
     let mut hits = Vec::new();
     let mut failed = Vec::new();
+    let mut scoring = None;
     match vector_result {
-        Ok((found, embed_ms, search_ms)) => {
-            timings.insert("embed".to_owned(), embed_ms);
-            timings.insert("vector".to_owned(), search_ms);
-            hits.extend(found.into_iter().map(vector_hit));
+        Ok(ranked) => {
+            timings.insert("embed".to_owned(), ranked.embed_ms);
+            timings.insert("vector".to_owned(), ranked.search_ms);
+            hits.extend(ranked.hits.into_iter().map(vector_hit));
+            scoring = Some(ranked.scoring);
         }
         Err(e) => failed.push(("vector", e)),
     }
@@ -105,6 +105,9 @@ pub async fn handle(state: &State, req: RetrieveRequest) -> Result<RetrieveReply
         let texts: Vec<String> = hits.iter().map(|h| h.text.clone()).collect();
         match reranker.rerank(&req.query, &texts, req.top_k).await {
             Ok(order) => {
+                if let Some(scoring) = &mut scoring {
+                    scoring.reranked = true;
+                }
                 let mut slots: Vec<Option<RetrieveHit>> = hits.into_iter().map(Some).collect();
                 hits = order
                     .into_iter()
@@ -127,6 +130,7 @@ pub async fn handle(state: &State, req: RetrieveRequest) -> Result<RetrieveReply
         query_time_ms: started.elapsed().as_millis() as u64,
         timings_ms: timings,
         warnings,
+        scoring,
     })
 }
 

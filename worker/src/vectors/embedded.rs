@@ -9,14 +9,18 @@ use std::sync::{Arc, Mutex};
 
 use qdrant_edge::external::ordered_float::OrderedFloat;
 use qdrant_edge::{
-    Condition, CountRequest, Distance, EdgeConfigBuilder, EdgeShard, EdgeVectorParamsBuilder,
-    FieldCondition, Filter, JsonPath, Match, NamedQuery, PointId, PointInsertOperations,
-    PointOperations, PointStruct, QueryEnum, Range, SearchRequest, UpdateOperation, ValueVariants,
-    WithPayloadInterface, DEFAULT_VECTOR_NAME,
+    Condition, CountRequest, Distance, EdgeConfigBuilder, EdgeShard, EdgeSparseVectorParamsBuilder,
+    EdgeVectorParamsBuilder, FieldCondition, Filter, Fusion as EdgeFusion, JsonPath, Match,
+    Modifier, NamedQuery, PointId, PointInsertOperations, PointOperations, PointStruct, Prefetch,
+    QueryEnum, QueryRequest, Range, ScoringQuery, SparseVector, UpdateOperation, ValueVariants,
+    Vector, Vectors, WithPayloadInterface, WithVector, DEFAULT_VECTOR_NAME,
 };
 use ragwire_schemas::JsonMap;
 
-use super::{check_dim, missing, AnyValues, Cond, Hit, Point, Scalar, VectorStore};
+use super::{
+    check_dim, missing, AnyValues, Cond, Fusion, Hit, Layout, Point, Query, Scalar, Sparse,
+    VectorStore, KEYWORDS,
+};
 use crate::error::{Backend, Error};
 
 const BACKEND: Backend = Backend::EmbeddedVectors;
@@ -142,6 +146,12 @@ impl EmbeddedStore {
                         DEFAULT_VECTOR_NAME,
                         EdgeVectorParamsBuilder::new(dim, Distance::Cosine).build(),
                     )
+                    .sparse_vector(
+                        KEYWORDS,
+                        EdgeSparseVectorParamsBuilder::new()
+                            .modifier(Modifier::Idf)
+                            .build(),
+                    )
                     .build(),
             ),
             (false, None) => return Ok(None),
@@ -160,13 +170,17 @@ impl EmbeddedStore {
         Ok(Some(shard))
     }
 
-    fn dim(shard: &EdgeShard) -> Result<usize, Error> {
-        shard
-            .config()
+    fn layout(shard: &EdgeShard) -> Result<Layout, Error> {
+        let config = shard.config();
+        let dim = config
             .vectors
             .get(DEFAULT_VECTOR_NAME)
             .map(|v| v.size)
-            .ok_or_else(|| internal("collection has no default vector".into()))
+            .ok_or_else(|| internal("collection has no default vector".into()))?;
+        Ok(Layout {
+            dim,
+            keywords: config.sparse_vectors.contains_key(KEYWORDS),
+        })
     }
 }
 
@@ -188,21 +202,32 @@ impl VectorStore for EmbeddedStore {
         let shard = self
             .shard(collection, Some(dim))?
             .expect("created when missing");
-        check_dim(collection, EmbeddedStore::dim(&shard.edge)?, dim)?;
+        let layout = EmbeddedStore::layout(&shard.edge)?;
+        check_dim(collection, layout.dim, dim)?;
         let collection = collection.to_owned();
         let written = points.len();
         blocking(move || {
             let points = points
                 .into_iter()
                 .map(|p| {
-                    PointStruct::new(
+                    let vectors = if layout.keywords {
+                        let keywords = Vector::new_sparse(p.keywords.indices, p.keywords.values)
+                            .map_err(|e| internal(format!("a BM25 vector is invalid: {e}")))?;
+                        Vectors::new_named([
+                            (DEFAULT_VECTOR_NAME.to_owned(), Vector::new_dense(p.vector)),
+                            (KEYWORDS.to_owned(), keywords),
+                        ])
+                    } else {
+                        Vectors::from(p.vector)
+                    };
+                    Ok(PointStruct::new(
                         PointId::Uuid(p.id),
-                        p.vector,
+                        vectors,
                         serde_json::Value::Object(p.payload),
                     )
-                    .into()
+                    .into())
                 })
-                .collect();
+                .collect::<Result<_, Error>>()?;
             // Flushed before the reply: an acknowledged write survives a crash.
             shard.write(|edge| {
                 edge.update(UpdateOperation::PointOperation(
@@ -219,36 +244,70 @@ impl VectorStore for EmbeddedStore {
         Ok(())
     }
 
+    async fn layout(&self, collection: &str) -> Result<Option<Layout>, Error> {
+        self.shard(collection, None)?
+            .map(|shard| EmbeddedStore::layout(&shard.edge))
+            .transpose()
+    }
+
     async fn search(
         &self,
         collection: &str,
-        vector: Vec<f32>,
+        query: Query,
         limit: usize,
         filter: &[Cond],
     ) -> Result<Vec<Hit>, Error> {
         let Some(shard) = self.shard(collection, None)? else {
             return Err(missing(collection));
         };
-        check_dim(collection, EmbeddedStore::dim(&shard.edge)?, vector.len())?;
+        query.check(collection, EmbeddedStore::layout(&shard.edge)?)?;
         let filter = to_filter(filter)?;
         let collection = collection.to_owned();
         blocking(move || {
-            let request = SearchRequest {
-                query: QueryEnum::Nearest(NamedQuery {
-                    query: vector.into(),
-                    using: None,
-                }),
+            let (prefetches, scoring) = match query {
+                Query::Dense(v) => (Vec::new(), dense(v)),
+                Query::Keyword(k) => (Vec::new(), keyword(k)),
+                Query::Hybrid {
+                    dense: d,
+                    keyword: k,
+                    candidates,
+                    fusion,
+                } => {
+                    let side = |query| Prefetch {
+                        prefetches: Vec::new(),
+                        query: Some(query),
+                        limit: candidates,
+                        params: None,
+                        filter: filter.clone(),
+                        score_threshold: None,
+                    };
+                    let fusion = match fusion {
+                        Fusion::Rrf { k: rank, weights } => EdgeFusion::Rrf {
+                            k: rank,
+                            weights: weights.map(|w| w.into_iter().map(OrderedFloat).collect()),
+                        },
+                        Fusion::Dbsf => EdgeFusion::Dbsf,
+                    };
+                    (
+                        vec![side(dense(d)), side(keyword(k))],
+                        ScoringQuery::Fusion(fusion),
+                    )
+                }
+            };
+            let request = QueryRequest {
+                prefetches,
+                query: Some(scoring),
                 filter,
-                params: None,
+                score_threshold: None,
                 limit,
                 offset: 0,
-                with_payload: Some(WithPayloadInterface::Bool(true)),
-                with_vector: None,
-                score_threshold: None,
+                params: None,
+                with_vector: WithVector::Bool(false),
+                with_payload: WithPayloadInterface::Bool(true),
             };
             let scored = shard
                 .edge
-                .search(request)
+                .query(request)
                 .map_err(|e| internal(format!("search in `{collection}` failed: {e}")))?;
             Ok(scored
                 .into_iter()
@@ -298,6 +357,24 @@ impl VectorStore for EmbeddedStore {
         })
         .await
     }
+}
+
+fn dense(vector: Vec<f32>) -> ScoringQuery {
+    ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+        query: vector.into(),
+        using: None,
+    }))
+}
+
+fn keyword(terms: Sparse) -> ScoringQuery {
+    ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+        query: SparseVector {
+            indices: terms.indices,
+            values: terms.values,
+        }
+        .into(),
+        using: Some(KEYWORDS.into()),
+    }))
 }
 
 fn key(key: &str) -> Result<JsonPath, Error> {

@@ -6,6 +6,7 @@
 
 pub mod embedded;
 pub mod filter;
+pub mod keywords;
 pub mod qdrant;
 
 use ragwire_schemas::JsonMap;
@@ -109,6 +110,93 @@ impl ChunkPayload {
     }
 }
 
+/// The name of the sparse (BM25) vectors in a collection; the dense
+/// vectors are the collection's unnamed default.
+pub const KEYWORDS: &str = "bm25";
+
+/// A sparse vector: a text's term ids and their weights.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sparse {
+    /// Term ids, ascending.
+    pub indices: Vec<u32>,
+    /// Their weights.
+    pub values: Vec<f32>,
+}
+
+/// What a collection holds, when it exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// The dense vectors' dimension.
+    pub dim: usize,
+    /// Whether it has BM25 vectors; collections made before keyword search
+    /// have none.
+    pub keywords: bool,
+}
+
+/// A search of a collection.
+#[derive(Debug, Clone)]
+pub enum Query {
+    /// Nearest dense vectors (cosine).
+    Dense(Vec<f32>),
+    /// Highest BM25 (the store applies the collection's IDF).
+    Keyword(Sparse),
+    /// Both, `candidates` each, fused.
+    Hybrid {
+        /// The query's embedding.
+        dense: Vec<f32>,
+        /// The query's terms.
+        keyword: Sparse,
+        /// Hits each side fetches before fusion.
+        candidates: usize,
+        /// How the two rankings are fused.
+        fusion: Fusion,
+    },
+}
+
+/// How a hybrid query fuses its rankings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fusion {
+    /// Reciprocal rank fusion with rank constant `k` and, optionally,
+    /// weights `[dense, keyword]`.
+    Rrf {
+        /// The rank constant.
+        k: usize,
+        /// `[dense, keyword]`.
+        weights: Option<[f32; 2]>,
+    },
+    /// Distribution-based score fusion.
+    Dbsf,
+}
+
+impl Query {
+    /// The dense vector, whose dimension must match the collection's.
+    fn dense(&self) -> Option<&[f32]> {
+        match self {
+            Query::Dense(v) | Query::Hybrid { dense: v, .. } => Some(v),
+            Query::Keyword(_) => None,
+        }
+    }
+
+    /// Fails unless `layout` can answer this query.
+    pub fn check(&self, collection: &str, layout: Layout) -> Result<(), Error> {
+        if let Some(dense) = self.dense() {
+            check_dim(collection, layout.dim, dense.len())?;
+        }
+        if !layout.keywords && !matches!(self, Query::Dense(_)) {
+            return Err(no_keywords(collection));
+        }
+        Ok(())
+    }
+}
+
+/// The 400 of a keyword or hybrid search on a collection without BM25
+/// vectors.
+pub fn no_keywords(collection: &str) -> Error {
+    Error::bad_request(format!(
+        "collection `{collection}` was indexed before keyword search existed and has no BM25          vectors: search it with `mode: dense`, or index its documents again into a new          collection for `keyword` and `hybrid`"
+    ))
+}
+
 /// One vector with its payload.
 #[derive(Debug, Clone)]
 pub struct Point {
@@ -116,6 +204,9 @@ pub struct Point {
     pub id: Uuid,
     /// The dense vector.
     pub vector: Vec<f32>,
+    /// The BM25 vector of the chunk's text (left out of a collection made
+    /// before keyword search).
+    pub keywords: Sparse,
     /// The payload, a [`ChunkPayload`] as stored.
     pub payload: JsonMap,
 }
@@ -125,26 +216,30 @@ pub struct Point {
 pub struct Hit {
     /// The point id.
     pub id: String,
-    /// Cosine similarity to the query.
+    /// The query's score: cosine, BM25 or fused.
     pub score: f32,
     /// The point's payload as stored.
     pub payload: JsonMap,
 }
 
 /// A vector store. Collections are created on first upsert with the vectors'
-/// dimension and cosine distance.
+/// dimension and cosine distance, and BM25 vectors with the IDF modifier.
 #[async_trait::async_trait]
 pub trait VectorStore: Send + Sync + 'static {
     /// Writes `points` (all of dimension `dim`), creating the collection when
     /// missing; a collection of another dimension is a 400.
     async fn upsert(&self, collection: &str, dim: usize, points: Vec<Point>) -> Result<(), Error>;
 
-    /// The `limit` nearest points matching every condition of `filter`. A
-    /// missing collection is a 404.
+    /// What the collection holds; `None` when it does not exist.
+    async fn layout(&self, collection: &str) -> Result<Option<Layout>, Error>;
+
+    /// The `limit` best points for `query` matching every condition of
+    /// `filter`, best first. A missing collection is a 404; a query the
+    /// collection cannot answer (see [`Query::check`]) a 400.
     async fn search(
         &self,
         collection: &str,
-        vector: Vec<f32>,
+        query: Query,
         limit: usize,
         filter: &[Cond],
     ) -> Result<Vec<Hit>, Error>;

@@ -8,12 +8,17 @@ use std::time::Duration;
 
 use qdrant_client::qdrant::{
     vectors_config, Condition, CountPointsBuilder, CreateCollectionBuilder, Distance, Filter,
-    PointStruct, Range, SearchPointsBuilder, UpsertPointsBuilder, VectorParamsBuilder,
+    Fusion as QdrantFusion, Modifier, PointStruct, PrefetchQueryBuilder, Query as QdrantQuery,
+    QueryPointsBuilder, Range, Rrf, SparseVectorConfig, SparseVectorParamsBuilder,
+    UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use ragwire_schemas::JsonMap;
 
-use super::{check_dim, missing, AnyValues, Cond, Hit, Point, Scalar, VectorStore};
+use super::{
+    check_dim, missing, AnyValues, Cond, Fusion, Hit, Layout, Point, Query, Scalar, VectorStore,
+    KEYWORDS,
+};
 use crate::error::{Backend, Error};
 use crate::waiting;
 
@@ -21,11 +26,11 @@ const BACKEND: Backend = Backend::Qdrant;
 /// Points per upsert call.
 const BATCH: usize = 256;
 
-/// Qdrant server client with a cache of collection dimensions.
+/// Qdrant server client with a cache of collection layouts.
 pub struct QdrantStore {
     client: Qdrant,
     timeout: Duration,
-    dims: Mutex<HashMap<String, usize>>,
+    layouts: Mutex<HashMap<String, Layout>>,
 }
 
 impl QdrantStore {
@@ -47,19 +52,19 @@ impl QdrantStore {
         Ok(Arc::new(QdrantStore {
             client,
             timeout,
-            dims: Mutex::new(HashMap::new()),
+            layouts: Mutex::new(HashMap::new()),
         }))
     }
 
-    /// The collection's dimension, `None` when it does not exist.
-    async fn dim(&self, collection: &str) -> Result<Option<usize>, Error> {
-        if let Some(dim) = self
-            .dims
+    /// What the collection holds, `None` when it does not exist.
+    async fn cached_layout(&self, collection: &str) -> Result<Option<Layout>, Error> {
+        if let Some(layout) = self
+            .layouts
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(collection)
         {
-            return Ok(Some(*dim));
+            return Ok(Some(*layout));
         }
         if !self
             .client
@@ -74,10 +79,12 @@ impl QdrantStore {
             .collection_info(collection)
             .await
             .map_err(|e| upstream(e, self.timeout))?;
-        let dim = info
-            .result
-            .and_then(|r| r.config)
-            .and_then(|c| c.params)
+        let params = info.result.and_then(|r| r.config).and_then(|c| c.params);
+        let keywords = params
+            .as_ref()
+            .and_then(|p| p.sparse_vectors_config.as_ref())
+            .is_some_and(|s| s.map.contains_key(KEYWORDS));
+        let dim = params
             .and_then(|p| p.vectors_config)
             .and_then(|v| v.config)
             .and_then(|c| match c {
@@ -86,14 +93,45 @@ impl QdrantStore {
             })
             .ok_or_else(|| {
                 Error::bad_request(format!(
-                    "collection `{collection}` has named vectors; ragwire needs one unnamed vector"
+                    "collection `{collection}` has named dense vectors; ragwire needs one \
+                     unnamed dense vector"
                 ))
             })?;
-        self.dims
+        let layout = Layout { dim, keywords };
+        self.layouts
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(collection.to_owned(), dim);
-        Ok(Some(dim))
+            .insert(collection.to_owned(), layout);
+        Ok(Some(layout))
+    }
+
+    /// Creates the collection for vectors of `dim`, with BM25 vectors.
+    async fn create(&self, collection: &str, dim: usize) -> Result<Layout, Error> {
+        let keywords = SparseVectorConfig {
+            map: HashMap::from([(
+                KEYWORDS.to_owned(),
+                SparseVectorParamsBuilder::default()
+                    .modifier(Modifier::Idf)
+                    .build(),
+            )]),
+        };
+        let created = self
+            .client
+            .create_collection(
+                CreateCollectionBuilder::new(collection)
+                    .vectors_config(VectorParamsBuilder::new(dim as u64, Distance::Cosine))
+                    .sparse_vectors_config(keywords)
+                    .on_disk_payload(true),
+            )
+            .await;
+        // Another worker may have created it meanwhile.
+        match (created, self.cached_layout(collection).await?) {
+            (_, Some(layout)) => Ok(layout),
+            (Err(e), None) => Err(upstream(e, self.timeout)),
+            (Ok(_), None) => Err(Error::Internal(format!(
+                "{BACKEND}: collection `{collection}` is missing after its creation"
+            ))),
+        }
     }
 }
 
@@ -136,29 +174,28 @@ fn upstream(e: QdrantError, timeout: Duration) -> Error {
 #[async_trait::async_trait]
 impl VectorStore for QdrantStore {
     async fn upsert(&self, collection: &str, dim: usize, points: Vec<Point>) -> Result<(), Error> {
-        match self.dim(collection).await? {
-            Some(existing) => check_dim(collection, existing, dim)?,
-            None => {
-                let created = self
-                    .client
-                    .create_collection(
-                        CreateCollectionBuilder::new(collection)
-                            .vectors_config(VectorParamsBuilder::new(dim as u64, Distance::Cosine))
-                            .on_disk_payload(true),
-                    )
-                    .await;
-                // Another worker may have created it meanwhile.
-                if let Err(e) = created {
-                    match self.dim(collection).await? {
-                        Some(existing) => check_dim(collection, existing, dim)?,
-                        None => return Err(upstream(e, self.timeout)),
-                    }
-                }
-            }
-        }
+        let layout = match self.cached_layout(collection).await? {
+            Some(layout) => layout,
+            None => self.create(collection, dim).await?,
+        };
+        check_dim(collection, layout.dim, dim)?;
         let mut points: Vec<PointStruct> = points
             .into_iter()
-            .map(|p| PointStruct::new(p.id.to_string(), p.vector, Payload::from(p.payload)))
+            .map(|p| {
+                let payload = Payload::from(p.payload);
+                if layout.keywords {
+                    let vectors = HashMap::from([
+                        (String::new(), Vector::new_dense(p.vector)),
+                        (
+                            KEYWORDS.to_owned(),
+                            Vector::new_sparse(p.keywords.indices, p.keywords.values),
+                        ),
+                    ]);
+                    PointStruct::new(p.id.to_string(), vectors, payload)
+                } else {
+                    PointStruct::new(p.id.to_string(), p.vector, payload)
+                }
+            })
             .collect();
         while !points.is_empty() {
             let rest = points.split_off(points.len().min(BATCH));
@@ -173,23 +210,73 @@ impl VectorStore for QdrantStore {
         Ok(())
     }
 
+    async fn layout(&self, collection: &str) -> Result<Option<Layout>, Error> {
+        self.cached_layout(collection).await
+    }
+
     async fn search(
         &self,
         collection: &str,
-        vector: Vec<f32>,
+        query: Query,
         limit: usize,
         filter: &[Cond],
     ) -> Result<Vec<Hit>, Error> {
-        let Some(dim) = self.dim(collection).await? else {
+        let Some(layout) = self.cached_layout(collection).await? else {
             return Err(missing(collection));
         };
-        check_dim(collection, dim, vector.len())?;
-        let mut request =
-            SearchPointsBuilder::new(collection, vector, limit as u64).with_payload(true);
-        if !filter.is_empty() {
-            request = request.filter(to_filter(filter));
+        query.check(collection, layout)?;
+        let filter = (!filter.is_empty()).then(|| to_filter(filter));
+        let mut request = QueryPointsBuilder::new(collection)
+            .limit(limit as u64)
+            .with_payload(true);
+        if let Some(filter) = &filter {
+            request = request.filter(filter.clone());
         }
-        let response = waiting::on(BACKEND, self.client.search_points(request))
+        request = match query {
+            Query::Dense(v) => request.query(QdrantQuery::new_nearest(v)),
+            Query::Keyword(k) => request
+                .query(QdrantQuery::new_nearest(VectorInput::new_sparse(
+                    k.indices, k.values,
+                )))
+                .using(KEYWORDS),
+            Query::Hybrid {
+                dense,
+                keyword,
+                candidates,
+                fusion,
+            } => {
+                let side = |query: QdrantQuery, using: Option<&str>| {
+                    let mut side = PrefetchQueryBuilder::default()
+                        .query(query)
+                        .limit(candidates as u64);
+                    if let Some(using) = using {
+                        side = side.using(using);
+                    }
+                    if let Some(filter) = &filter {
+                        side = side.filter(filter.clone());
+                    }
+                    side
+                };
+                let fused = match fusion {
+                    Fusion::Rrf { k, weights } => QdrantQuery::new_rrf(Rrf {
+                        k: Some(k as u32),
+                        weights: weights.map(Vec::from).unwrap_or_default(),
+                    }),
+                    Fusion::Dbsf => QdrantQuery::new_fusion(QdrantFusion::Dbsf),
+                };
+                request
+                    .add_prefetch(side(QdrantQuery::new_nearest(dense), None))
+                    .add_prefetch(side(
+                        QdrantQuery::new_nearest(VectorInput::new_sparse(
+                            keyword.indices,
+                            keyword.values,
+                        )),
+                        Some(KEYWORDS),
+                    ))
+                    .query(fused)
+            }
+        };
+        let response = waiting::on(BACKEND, self.client.query(request))
             .await
             .map_err(|e| upstream(e, self.timeout))?;
         Ok(response
@@ -208,7 +295,7 @@ impl VectorStore for QdrantStore {
     }
 
     async fn count(&self, collection: &str) -> Result<usize, Error> {
-        if self.dim(collection).await?.is_none() {
+        if self.cached_layout(collection).await?.is_none() {
             return Ok(0);
         }
         let call = self

@@ -7,7 +7,7 @@ use crate::validate::{check_count, check_text};
 use crate::error::Error;
 use crate::state::State;
 use crate::validate::check_collection;
-use crate::vectors::{point_id, text_hash, ChunkPayload, Point, Sparse};
+use crate::vectors::{point_id, text_hash, ChunkPayload, Point};
 
 /// Embeds the chunks and writes them with their payload to the collection.
 pub async fn handle(state: &State, req: IndexRequest) -> Result<IndexReply, Error> {
@@ -27,8 +27,22 @@ pub async fn handle(state: &State, req: IndexRequest) -> Result<IndexReply, Erro
         .layout(&req.collection)
         .await?
         .is_none_or(|layout| layout.keywords);
-    let texts = req.chunks.iter().map(|c| c.text.clone()).collect();
-    let vectors = state.embedder.embed(texts).await?;
+    let texts: Vec<String> = req.chunks.iter().map(|c| c.text.clone()).collect();
+    // Tokenising and stemming a batch can take milliseconds of CPU: off the
+    // runtime's threads, and while the embedder answers.
+    let encoder = state.keywords.clone();
+    let encode = keywords.then(|| texts.clone());
+    let (vectors, sparse) = tokio::join!(state.embedder.embed(texts), async move {
+        match encode {
+            Some(texts) => tokio::task::spawn_blocking(move || {
+                texts.iter().map(|t| encoder.document(t)).collect()
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("BM25 encoding failed: {e}"))),
+            None => Ok(Vec::new()),
+        }
+    });
+    let (vectors, mut sparse) = (vectors?, sparse?.into_iter());
     let dim = vectors.first().map_or(0, Vec::len);
     let upserted = req.chunks.len();
     let points = req
@@ -53,11 +67,7 @@ pub async fn handle(state: &State, req: IndexRequest) -> Result<IndexReply, Erro
             Point {
                 id,
                 vector,
-                keywords: if keywords {
-                    state.keywords.document(&payload.text)
-                } else {
-                    Sparse::default()
-                },
+                keywords: sparse.next().unwrap_or_default(),
                 payload: payload.into_map(),
             }
         })

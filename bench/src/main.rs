@@ -105,8 +105,8 @@ struct Args {
     /// Skip everything but the streamed chat completion section.
     #[arg(long)]
     streams_only: bool,
-    /// The Qdrant server of the scale-out section (its gRPC port;
-    /// `scripts/qdrant start` runs one).
+    /// The Qdrant server of the scale-out and indexing cost sections (its
+    /// gRPC port; `scripts/qdrant start` runs one).
     #[arg(long, env = "QDRANT_URL", default_value = "http://127.0.0.1:6334")]
     qdrant_url: String,
 }
@@ -142,11 +142,11 @@ async fn main() -> anyhow::Result<()> {
         return streams::run(args.seconds).await;
     }
     if args.index_cost_only {
-        return quality::index_cost(10_000, 5).await;
+        return quality::index_cost(&args.cranfield, &args.qdrant_url, 10_000, 5).await;
     }
     if args.quality_only || (!focused && !args.no_quality) {
         quality::run(&args.cranfield).await?;
-        quality::index_cost(10_000, 5).await?;
+        quality::index_cost(&args.cranfield, &args.qdrant_url, 10_000, 5).await?;
         if args.quality_only {
             return Ok(());
         }

@@ -222,73 +222,188 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The texts of the indexing cost measure.
+#[derive(Clone, Copy)]
+enum Texts {
+    /// 12 words from a vocabulary of 24: every word is in about 40 % of the
+    /// chunks, the worst case for keyword postings.
+    Synthetic,
+    /// The Cranfield abstracts, in turn: real text, about 90 terms a chunk.
+    Cranfield,
+}
+
+impl Texts {
+    fn name(self) -> &'static str {
+        match self {
+            Texts::Synthetic => "synthetic",
+            Texts::Cranfield => "cranfield",
+        }
+    }
+}
+
 /// Chunks/s indexed with the instant fake embedder into a collection with
 /// BM25 vectors and into one of dense vectors alone (as collections made
-/// before keyword search are), `rounds` times each, alternating.
-pub async fn index_cost(chunks: usize, rounds: usize) -> anyhow::Result<()> {
+/// before keyword search are), `rounds` times each, alternating; on the
+/// embedded store and on the Qdrant server at `qdrant_url`.
+pub async fn index_cost(
+    cranfield: &Path,
+    qdrant_url: &str,
+    chunks: usize,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    let abstracts: Vec<String> = read(cranfield)?.docs.into_iter().map(|(_, t)| t).collect();
+    let text = |texts: Texts, i: usize| match texts {
+        Texts::Synthetic => crate::vectors::sentence(i as u64),
+        Texts::Cranfield => abstracts[i % abstracts.len()].clone(),
+    };
+    // The worker's own part, the BM25 encoding of each kind of text on one
+    // core, with a new encoder (its word cache empty) each time, before
+    // anything else runs.
+    let mut encode_us = Vec::new();
+    for texts in [Texts::Synthetic, Texts::Cranfield] {
+        let all: Vec<String> = (0..chunks).map(|i| text(texts, i)).collect();
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            let keywords = ragwire_worker::vectors::keywords::Keywords::new()?;
+            let started = Instant::now();
+            for t in &all {
+                std::hint::black_box(keywords.document(t));
+            }
+            runs.push(started.elapsed().as_secs_f64() * 1e6 / chunks as f64);
+        }
+        encode_us.push(median(runs));
+    }
     let fake = FakeOpenAi::start_with(Default::default(), 384).await;
     fake.stop_recording();
-    let mut config = test_config(&fake);
-    config.common.prefix = unique_prefix();
-    // The background index build (HNSW) costs both kinds alike and would
-    // fall into whichever measurement follows it: here, writes alone.
-    config.vectors.optimize_every = usize::MAX;
-    let dense_only: Vec<String> = (0..rounds).map(|r| format!("dense-only-{r}")).collect();
-    for name in &dense_only {
-        dense_only_collection(&config.worker.data_dir.join("vectors").join(name), 384)?;
-    }
-    let worker = start_worker(&config).await;
-    let rag = crate::rag(&config.common.prefix).with_timeout(Duration::from_secs(120));
-    let (mut with, mut without) = (Vec::new(), Vec::new());
-    for (round, old) in dense_only.iter().enumerate() {
-        let mut pair = [(format!("with-bm25-{round}"), true), (old.clone(), false)];
-        // Each kind goes first in every other round.
-        if round % 2 == 1 {
-            pair.reverse();
-        }
-        for (collection, bm25) in pair {
-            let rates = if bm25 { &mut with } else { &mut without };
-            let started = Instant::now();
-            let batches: Vec<Value> = (0..chunks.div_ceil(64))
-                .map(|b| {
-                    let chunks: Vec<Value> = (0..64)
-                        .map(|c| {
-                            json!({"doc_id": format!("d{b}"), "chunk_id": c.to_string(),
-                                        "text": crate::vectors::sentence((b * 64 + c) as u64)})
-                        })
-                        .collect();
-                    json!({"collection": collection, "chunks": chunks})
-                })
-                .collect();
-            use futures::StreamExt;
-            let results: Vec<bool> = futures::stream::iter(batches)
-                .map(|body| {
-                    let rag = rag.clone();
-                    async move {
-                        let payload = serde_json::to_vec(&body).unwrap_or_default().into();
-                        matches!(rag.request(Subject::Index, payload, None).await,
-                                 Ok(r) if ragwire_common::call::error_code(&r).is_none())
-                    }
-                })
-                .buffer_unordered(4)
-                .collect()
-                .await;
-            anyhow::ensure!(results.iter().all(|ok| *ok), "an index request failed");
-            rates.push(chunks as f64 / started.elapsed().as_secs_f64());
-        }
-    }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (with, without) = (median(with), median(without));
     println!();
     println!(
-        "indexing {chunks} chunks (64 a request, 4 in flight, instant fake embedder, embedded store), median of {rounds}, no background index build: \
-         with BM25 vectors {with:.0} chunks/s, dense alone {without:.0} chunks/s ({:.0}%)",
-        100.0 * with / without
+        "indexing {chunks} chunks (64 a request, 4 in flight, instant fake embedder), median of {rounds}, \
+         no background index build on the embedded store:"
     );
-    worker.shutdown().await;
+    println!(
+        "{:<10} {:<10} {:>13} {:>15} {:>7} {:>10} {:>13}",
+        "store", "texts", "with BM25/s", "dense alone/s", "ratio", "encode µs", "encode bound"
+    );
+    for server in [None, Some(qdrant_url)] {
+        let mut config = test_config(&fake);
+        config.common.prefix = unique_prefix();
+        // The background index build (HNSW) costs both kinds alike and would
+        // fall into whichever measurement follows it: here, writes alone.
+        config.vectors.optimize_every = usize::MAX;
+        config.vectors.qdrant_url = server.map(str::to_owned);
+        let worker = start_worker(&config).await;
+        let rag = crate::rag(&config.common.prefix).with_timeout(Duration::from_secs(120));
+        for texts in [Texts::Synthetic, Texts::Cranfield] {
+            let text = |i: usize| text(texts, i);
+            let (mut with, mut without) = (Vec::new(), Vec::new());
+            for round in 0..rounds {
+                let name = |kind: &str| {
+                    format!("{}-{kind}-{}-{round}", config.common.prefix, texts.name())
+                };
+                let old = name("dense-only");
+                match server {
+                    None => dense_only_collection(
+                        &config.worker.data_dir.join("vectors").join(&old),
+                        384,
+                    )?,
+                    Some(url) => dense_only_server_collection(url, &old, 384).await?,
+                }
+                let mut pair = [(name("with-bm25"), true), (old, false)];
+                // Each kind goes first in every other round.
+                if round % 2 == 1 {
+                    pair.reverse();
+                }
+                for (collection, bm25) in pair {
+                    let rate = index_rate(&rag, &collection, chunks, &text).await?;
+                    if bm25 { &mut with } else { &mut without }.push(rate);
+                    if let Some(url) = server {
+                        drop_server_collection(url, &collection).await?;
+                    }
+                }
+            }
+            let (with, without) = (median(with), median(without));
+            let encode_us = encode_us[texts as usize];
+            let without_us = 1e6 / without;
+            println!(
+                "{:<10} {:<10} {:>13.0} {:>15.0} {:>6.0}% {:>10.1} {:>12.0}%",
+                if server.is_some() {
+                    "qdrant"
+                } else {
+                    "embedded"
+                },
+                texts.name(),
+                with,
+                without,
+                100.0 * with / without,
+                encode_us,
+                100.0 * without_us / (without_us + encode_us)
+            );
+        }
+        worker.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Chunks/s of indexing `chunks` chunks of `text` into `collection`.
+async fn index_rate(
+    rag: &ragwire_common::RagClient,
+    collection: &str,
+    chunks: usize,
+    text: &dyn Fn(usize) -> String,
+) -> anyhow::Result<f64> {
+    let batches: Vec<Value> = (0..chunks.div_ceil(64))
+        .map(|b| {
+            let chunks: Vec<Value> = (0..64)
+                .map(|c| {
+                    json!({"doc_id": format!("d{b}"), "chunk_id": c.to_string(),
+                           "text": text(b * 64 + c)})
+                })
+                .collect();
+            json!({"collection": collection, "chunks": chunks})
+        })
+        .collect();
+    use futures::StreamExt;
+    let started = Instant::now();
+    let results: Vec<bool> = futures::stream::iter(batches)
+        .map(|body| {
+            let rag = rag.clone();
+            async move {
+                let payload = serde_json::to_vec(&body).unwrap_or_default().into();
+                matches!(rag.request(Subject::Index, payload, None).await,
+                         Ok(r) if ragwire_common::call::error_code(&r).is_none())
+            }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    anyhow::ensure!(results.iter().all(|ok| *ok), "an index request failed");
+    Ok(chunks as f64 / started.elapsed().as_secs_f64())
+}
+
+/// A server collection with one unnamed dense vector of `dim`, as ragwire
+/// made them before keyword search.
+async fn dense_only_server_collection(url: &str, name: &str, dim: u64) -> anyhow::Result<()> {
+    use qdrant_client::qdrant::{CreateCollectionBuilder, Distance, VectorParamsBuilder};
+    qdrant_client::Qdrant::from_url(url)
+        .build()?
+        .create_collection(
+            CreateCollectionBuilder::new(name)
+                .vectors_config(VectorParamsBuilder::new(dim, Distance::Cosine)),
+        )
+        .await?;
+    Ok(())
+}
+
+async fn drop_server_collection(url: &str, name: &str) -> anyhow::Result<()> {
+    qdrant_client::Qdrant::from_url(url)
+        .build()?
+        .delete_collection(name)
+        .await?;
     Ok(())
 }
 

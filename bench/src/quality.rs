@@ -289,13 +289,14 @@ pub async fn index_cost(
         "{:<10} {:<10} {:>13} {:>15} {:>7} {:>10} {:>13}",
         "store", "texts", "with BM25/s", "dense alone/s", "ratio", "encode µs", "encode bound"
     );
-    for server in [None, Some(qdrant_url)] {
+    let qdrant = qdrant_client::Qdrant::from_url(qdrant_url).build()?;
+    for server in [None, Some(&qdrant)] {
         let mut config = test_config(&fake);
         config.common.prefix = unique_prefix();
         // The background index build (HNSW) costs both kinds alike and would
         // fall into whichever measurement follows it: here, writes alone.
         config.vectors.optimize_every = usize::MAX;
-        config.vectors.qdrant_url = server.map(str::to_owned);
+        config.vectors.qdrant_url = server.map(|_| qdrant_url.to_owned());
         let worker = start_worker(&config).await;
         let rag = crate::rag(&config.common.prefix).with_timeout(Duration::from_secs(120));
         for texts in [Texts::Synthetic, Texts::Cranfield] {
@@ -311,7 +312,7 @@ pub async fn index_cost(
                         &config.worker.data_dir.join("vectors").join(&old),
                         384,
                     )?,
-                    Some(url) => dense_only_server_collection(url, &old, 384).await?,
+                    Some(qdrant) => dense_only_server_collection(qdrant, &old, 384).await?,
                 }
                 let mut pair = [(name("with-bm25"), true), (old, false)];
                 // Each kind goes first in every other round.
@@ -321,8 +322,8 @@ pub async fn index_cost(
                 for (collection, bm25) in pair {
                     let rate = index_rate(&rag, &collection, chunks, &text).await?;
                     if bm25 { &mut with } else { &mut without }.push(rate);
-                    if let Some(url) = server {
-                        drop_server_collection(url, &collection).await?;
+                    if let Some(qdrant) = server {
+                        qdrant.delete_collection(&collection).await?;
                     }
                 }
             }
@@ -387,22 +388,17 @@ async fn index_rate(
 
 /// A server collection with one unnamed dense vector of `dim`, as ragwire
 /// made them before keyword search.
-async fn dense_only_server_collection(url: &str, name: &str, dim: u64) -> anyhow::Result<()> {
+async fn dense_only_server_collection(
+    qdrant: &qdrant_client::Qdrant,
+    name: &str,
+    dim: u64,
+) -> anyhow::Result<()> {
     use qdrant_client::qdrant::{CreateCollectionBuilder, Distance, VectorParamsBuilder};
-    qdrant_client::Qdrant::from_url(url)
-        .build()?
+    qdrant
         .create_collection(
             CreateCollectionBuilder::new(name)
                 .vectors_config(VectorParamsBuilder::new(dim, Distance::Cosine)),
         )
-        .await?;
-    Ok(())
-}
-
-async fn drop_server_collection(url: &str, name: &str) -> anyhow::Result<()> {
-    qdrant_client::Qdrant::from_url(url)
-        .build()?
-        .delete_collection(name)
         .await?;
     Ok(())
 }

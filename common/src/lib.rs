@@ -14,8 +14,6 @@
 //! - [`telemetry`], [`signal`]: logging set-up and the stop signal.
 //! - [`error`]: the crate's error enum.
 
-#![warn(missing_docs)]
-
 pub mod call;
 pub mod discovery;
 pub mod error;

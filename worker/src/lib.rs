@@ -20,8 +20,6 @@
 //! - [`state`]: what every handler shares; [`waiting`]: which backend a
 //!   request waits on, for the 504 of its deadline.
 
-#![warn(missing_docs)]
-
 pub mod backends;
 pub mod config;
 pub mod error;

@@ -2,13 +2,20 @@
 
 use ragwire_schemas::chat::{ChatMeta, ChatReply, ChatRequest};
 
-use crate::validate::check_count;
 use crate::backends::llm::ChatCall;
 use crate::error::Error;
 use crate::state::State;
+use crate::validate::check_count;
 
 /// The roles of OpenAI-compatible chat APIs.
-const ROLES: [&str; 6] = ["system", "developer", "user", "assistant", "tool", "function"];
+const ROLES: [&str; 6] = [
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
 
 /// Checks the messages and options, then runs one completion down the provider chain.
 pub async fn handle(state: &State, req: ChatRequest) -> Result<ChatReply, Error> {

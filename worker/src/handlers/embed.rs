@@ -2,9 +2,9 @@
 
 use ragwire_schemas::embed::{EmbedReply, EmbedRequest, Vectors};
 
-use crate::validate::{check_count, check_text};
 use crate::error::{Backend, Error};
 use crate::state::State;
+use crate::validate::{check_count, check_text};
 
 /// Embeds the texts, in order, through the batcher.
 pub async fn handle(state: &State, req: EmbedRequest) -> Result<EmbedReply, Error> {

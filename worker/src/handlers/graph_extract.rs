@@ -4,11 +4,11 @@
 
 use ragwire_schemas::graph::{ExtractReply, ExtractRequest, UpsertReply};
 
-use crate::validate::check_text;
 use crate::error::Error;
 use crate::extract::{self, parse::Minimums, Task};
 use crate::graph;
 use crate::state::State;
+use crate::validate::check_text;
 
 /// Most aliases in a request's `provider_chain`, and most attempts each.
 const MAX_CHAIN: usize = 10;

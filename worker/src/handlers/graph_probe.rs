@@ -6,10 +6,10 @@ use std::time::Duration;
 use ragwire_schemas::chat::ChatMessage;
 use ragwire_schemas::graph::{ProbeReply, ProbeRequest};
 
-use crate::validate::check_text;
 use crate::backends::llm::ChatCall;
 use crate::error::{Backend, Error};
 use crate::state::State;
+use crate::validate::check_text;
 
 const DEFAULT_PROMPT: &str =
     "Return a JSON object with the keys \"nodes\" and \"edges\" describing: Ada Lovelace worked with Charles Babbage.";
@@ -32,9 +32,10 @@ pub async fn handle(state: &State, req: ProbeRequest) -> Result<ProbeReply, Erro
             )))
         }
     };
-    let messages = req.messages.filter(|m| !m.is_empty()).unwrap_or_else(|| {
-        vec![ChatMessage::new("user", DEFAULT_PROMPT)]
-    });
+    let messages = req
+        .messages
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| vec![ChatMessage::new("user", DEFAULT_PROMPT)]);
     let call = ChatCall {
         messages,
         model: Some(req.model),

@@ -3,10 +3,10 @@
 
 use ragwire_schemas::graph::{QueryReply, QueryRequest};
 
-use crate::validate::check_text;
 use crate::error::Error;
 use crate::graph::cypher::check_read_only;
 use crate::state::State;
+use crate::validate::check_text;
 
 /// Runs read-only Cypher on the Bolt graph store.
 pub async fn handle(state: &State, req: QueryRequest) -> Result<QueryReply, Error> {

@@ -3,10 +3,10 @@
 
 use ragwire_schemas::index::{IndexReply, IndexRequest};
 
-use crate::validate::{check_count, check_text};
 use crate::error::Error;
 use crate::state::State;
 use crate::validate::check_collection;
+use crate::validate::{check_count, check_text};
 use crate::vectors::{point_id, text_hash, ChunkPayload, Point};
 
 /// Embeds the chunks and writes them with their payload to the collection.

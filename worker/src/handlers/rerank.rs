@@ -2,9 +2,9 @@
 
 use ragwire_schemas::rerank::{RerankReply, RerankRequest, RerankResult};
 
-use crate::validate::{check_count, check_text};
 use crate::error::{Backend, Error};
 use crate::state::State;
+use crate::validate::{check_count, check_text};
 
 /// Reorders the documents with the reranker, best first, at most `top_n`.
 pub async fn handle(state: &State, req: RerankRequest) -> Result<RerankReply, Error> {

@@ -12,10 +12,10 @@ use ragwire_schemas::retrieve::{
 use ragwire_schemas::JsonMap;
 use serde_json::Value;
 
-use crate::validate::{check_query, MAX_TOP_K};
+use super::ranking;
 use crate::error::Error;
 use crate::state::State;
-use super::ranking;
+use crate::validate::{check_query, MAX_TOP_K};
 use crate::vectors::{filter, ChunkPayload, Hit};
 
 /// Deepest neighbourhood, in hops.

@@ -40,7 +40,9 @@ pub async fn handle(state: &State, req: ChatCompletionRequest) -> Result<Outcome
         Value::Array(req.messages.into_iter().map(Value::Object).collect()),
     );
     if req.stream {
-        Ok(Outcome::Stream(state.llm.stream(body, req.model.as_deref())))
+        Ok(Outcome::Stream(
+            state.llm.stream(body, req.model.as_deref()),
+        ))
     } else {
         let completion = state.llm.complete_raw(body, req.model.as_deref()).await?;
         Ok(Outcome::Whole(ChatCompletion(completion)))

@@ -47,9 +47,9 @@ pub async fn run(requests: usize, concurrency: usize) -> anyhow::Result<()> {
     ] {
         let mut config = test_config(&fake);
         config.extract.chain = CHAIN.iter().map(|s| s.to_string()).collect();
-        config.extract.hedge_delay_ms = hedge_ms;
-        config.llm.timeout_ms = 60_000;
-        config.limits.request_timeout_ms = 120_000;
+        config.extract.hedge_delay = Duration::from_millis(hedge_ms);
+        config.llm.timeout = Duration::from_millis(60_000);
+        config.limits.request_timeout = Duration::from_millis(120_000);
         let worker = start_worker(&config).await;
         let calls_before = fake.chat_calls();
         let rag = crate::rag(&config.common.prefix).with_timeout(Duration::from_secs(120));

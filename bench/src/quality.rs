@@ -141,7 +141,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     let mut config = test_config(&fake);
     config.embed.base_url = None;
     config.embed.model_dir = Some(ragwire_tests::model_dir());
-    config.limits.request_timeout_ms = 600_000;
+    config.limits.request_timeout = Duration::from_millis(600_000);
     let worker = start_worker(&config).await;
     let rag = crate::rag(&config.common.prefix).with_timeout(Duration::from_secs(600));
     let collection = "cranfield";
@@ -269,7 +269,7 @@ pub async fn index_cost(
         let all: Vec<String> = (0..chunks).map(|i| text(texts, i)).collect();
         let mut runs = Vec::new();
         for _ in 0..3 {
-            let keywords = ragwire_worker::vectors::keywords::Keywords::new()?;
+            let keywords = ragwire_worker::testing::Keywords::new()?;
             let started = Instant::now();
             for t in &all {
                 std::hint::black_box(keywords.document(t));

@@ -21,13 +21,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use ragwire_schemas::Subject;
 use ragwire_tests::fake::fake_vector;
 use ragwire_tests::{start_producer, start_worker, test_config, test_http, FakeOpenAi};
-use ragwire_worker::backends::embedder::EmbedBackend;
+use ragwire_worker::testing::EmbedBackend;
 
 use crate::load::{http_call_with, measure, nats_call, rag_call, Call, Outcome};
 
@@ -64,7 +65,7 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
     let mut config = test_config(fake);
     config.limits.max_in_flight = 4096;
     config.embed.max_concurrency = plan.embed_calls;
-    config.embed.batch_window_us = plan.batch_window_us;
+    config.embed.batch_window = Duration::from_micros(plan.batch_window_us);
     // The default cache: `nats-embed-hit` repeats one text.
     config.embed.cache = ragwire_worker::Config::default().embed.cache;
     let worker = start_worker(&config).await;
@@ -75,10 +76,12 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
     inproc_config.embed = config.embed.clone();
     let inproc = if wanted("nats-embed-inproc") {
         let dim = plan.dim;
-        let state = ragwire_worker::State::new(inproc_config.clone())?
-            .with_embed_backend(Arc::new(InProcess { dim }));
         let client = ragwire_tests::nats().await;
-        Some(ragwire_worker::service::start_with_state(state, client).await?)
+        let state = ragwire_worker::testing::State::builder(inproc_config.clone())
+            .embed_backend(Arc::new(InProcess { dim }))
+            .build(&client)
+            .await?;
+        Some(ragwire_worker::testing::start_with_state(state, client).await?)
     } else {
         None
     };

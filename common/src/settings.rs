@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::str::FromStr;
+use std::time::Duration;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Arg, Args, Command, FromArgMatches, Parser};
@@ -55,14 +56,20 @@ pub fn load_from<T: Parser>(
         let id = arg.get_id().as_str().to_owned();
         let var = arg.get_env().map(|v| v.to_string_lossy().into_owned());
         let from_env = var.as_deref().and_then(|name| {
-            lookup(name).map(|v| (v, name.to_owned())).or_else(|| {
-                GATEWAY_NAMES
-                    .iter()
-                    .filter(|(ours, _, _)| *ours == name)
-                    .find_map(|(_, theirs, read)| {
-                        Some((read(lookup(theirs)?), (*theirs).to_owned()))
-                    })
-            })
+            lookup(name)
+                .map(|v| (v, name.to_owned()))
+                .or_else(|| {
+                    let old = OLD_NAMES.iter().find(|o| o.id == id)?.var;
+                    lookup(old).map(|v| (v, old.to_owned()))
+                })
+                .or_else(|| {
+                    GATEWAY_NAMES
+                        .iter()
+                        .filter(|(ours, _, _)| *ours == name)
+                        .find_map(|(_, theirs, read)| {
+                            Some((read(lookup(theirs)?), (*theirs).to_owned()))
+                        })
+                })
         });
         let from_file = || {
             let SettingsFile { path, values } = file.as_ref()?;
@@ -112,6 +119,10 @@ pub fn load_from<T: Parser>(
 /// hidden (keys and passwords), its placeholder `<VALUE>` rather than its id.
 pub fn declared(command: Command) -> Command {
     map_args(command, &mut |arg| {
+        let arg = match OLD_NAMES.iter().find(|o| o.id == arg.get_id().as_str()) {
+            Some(old) => arg.alias(old.flag),
+            None => arg,
+        };
         if arg.get_env().is_some() && arg.get_action().takes_values() {
             arg.hide_env_values(true).value_name("VALUE")
         } else {
@@ -120,11 +131,130 @@ pub fn declared(command: Command) -> Command {
     })
 }
 
+/// The names a setting had before its flag, variable (and for a few, its
+/// file key) followed from its key. They are still read, so that no
+/// deployment breaks: the variable when the setting's own is unset, the
+/// flag as an alias, the file key as the setting's.
+pub struct OldName {
+    /// The setting's key, e.g. `limits.max_in_flight`.
+    pub id: &'static str,
+    /// Its former variable.
+    pub var: &'static str,
+    /// Its former flag, without the dashes.
+    pub flag: &'static str,
+    /// Its former file key, when that differed from the key.
+    pub key: Option<&'static str>,
+}
+
+const fn old(id: &'static str, var: &'static str, flag: &'static str) -> OldName {
+    OldName {
+        id,
+        var,
+        flag,
+        key: None,
+    }
+}
+
+/// Every setting's former names.
+pub const OLD_NAMES: &[OldName] = &[
+    old("llm.aliases", "RAGWIRE_MODEL_ALIASES", "model-aliases"),
+    old(
+        "llm.default_alias",
+        "RAGWIRE_DEFAULT_MODEL",
+        "default-model",
+    ),
+    OldName {
+        key: Some("llm.max_retries"),
+        ..old(
+            "retry.max_retries",
+            "RAGWIRE_LLM_MAX_RETRIES",
+            "llm-max-retries",
+        )
+    },
+    OldName {
+        key: Some("llm.backoff_ms"),
+        ..old(
+            "retry.backoff_ms",
+            "RAGWIRE_LLM_BACKOFF_MS",
+            "llm-backoff-ms",
+        )
+    },
+    OldName {
+        key: Some("llm.max_retry_after_ms"),
+        ..old(
+            "retry.max_retry_after_ms",
+            "RAGWIRE_LLM_MAX_RETRY_AFTER_MS",
+            "llm-max-retry-after-ms",
+        )
+    },
+    old(
+        "vectors.timeout_ms",
+        "RAGWIRE_VECTOR_TIMEOUT_MS",
+        "vector-timeout-ms",
+    ),
+    old(
+        "vectors.optimize_every",
+        "RAGWIRE_VECTOR_OPTIMIZE_EVERY",
+        "vector-optimize-every",
+    ),
+    old(
+        "extract.hedge_delay_ms",
+        "RAGWIRE_EXTRACT_HEDGE_MS",
+        "extract-hedge-ms",
+    ),
+    old("jobs.enabled", "RAGWIRE_JOBS", "jobs"),
+    old(
+        "limits.max_in_flight",
+        "RAGWIRE_MAX_IN_FLIGHT",
+        "max-in-flight",
+    ),
+    old(
+        "limits.max_request_bytes",
+        "RAGWIRE_MAX_REQUEST_BYTES",
+        "max-request-bytes",
+    ),
+    old("limits.max_texts", "RAGWIRE_MAX_TEXTS", "max-texts"),
+    old(
+        "limits.max_documents",
+        "RAGWIRE_MAX_DOCUMENTS",
+        "max-documents",
+    ),
+    old(
+        "limits.request_timeout_ms",
+        "RAGWIRE_REQUEST_TIMEOUT_MS",
+        "request-timeout-ms",
+    ),
+    old(
+        "limits.shutdown_grace_ms",
+        "RAGWIRE_SHUTDOWN_GRACE_MS",
+        "shutdown-grace-ms",
+    ),
+    old("http.api_keys", "RAGWIRE_API_KEYS", "api-keys"),
+    old("http.app_version", "RAGWIRE_APP_VERSION", "app-version"),
+];
+
+/// The flag and variable a setting's key gives: `llm.timeout_ms` is
+/// `--llm-timeout-ms` and `RAGWIRE_LLM_TIMEOUT_MS`. Settings named by
+/// their ecosystem (`NATS_*`, `QDRANT_*`, `NEO4J_*`) keep those variables,
+/// and their flags follow from them (`--nats-url`).
+pub fn names_of(id: &str, var: &str) -> (String, String) {
+    if ECOSYSTEM_PREFIXES.iter().any(|p| var.starts_with(p)) {
+        return (var.to_lowercase().replace('_', "-"), var.to_owned());
+    }
+    (
+        id.replace(['.', '_'], "-"),
+        format!("RAGWIRE_{}", id.replace('.', "_").to_uppercase()),
+    )
+}
+
+/// The variables named by the software they configure, not by ragwire.
+const ECOSYSTEM_PREFIXES: &[&str] = &["NATS_", "QDRANT_", "NEO4J_"];
+
 /// Variables of the gateway ragwire replaces, read when ragwire's own is
 /// unset, so its deployments keep their settings: ragwire's name, the
 /// gateway's, and how the gateway's value reads as ragwire's.
 pub const GATEWAY_NAMES: &[(&str, &str, ReadAs)] = &[
-    ("RAGWIRE_API_KEYS", "API_GATEWAY_KEYS", same),
+    ("RAGWIRE_HTTP_API_KEYS", "API_GATEWAY_KEYS", same),
     ("RAGWIRE_LLM_BASE_URL", "LITELLM_BASE", same),
     ("RAGWIRE_LLM_API_KEY", "LITELLM_KEY", same),
     // A base URL; the reranker client adds `/rerank` to one.
@@ -137,7 +267,7 @@ pub const GATEWAY_NAMES: &[(&str, &str, ReadAs)] = &[
     }),
     ("RAGWIRE_EXTRACT_MAX_ATTEMPTS", "GRAPH_MAX_ATTEMPTS", same),
     ("RAGWIRE_EXTRACT_CHAIN", "GRAPH_PROVIDER_CHAIN", same),
-    ("RAGWIRE_APP_VERSION", "APP_VERSION", same),
+    ("RAGWIRE_HTTP_APP_VERSION", "APP_VERSION", same),
 ];
 
 /// How a variable of the gateway reads as ragwire's.
@@ -226,6 +356,28 @@ pub fn reference(command: &Command) -> String {
             out.push('\n');
         }
     }
+    let renamed: Vec<String> = OLD_NAMES
+        .iter()
+        .filter_map(|old| {
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_id().as_str() == old.id)?;
+            let var = arg.get_env()?.to_string_lossy();
+            let key = old.key.map(|k| format!(", key `{k}`")).unwrap_or_default();
+            Some(format!(
+                "| `{var}` | `{}`, `--{}`{key} |\n",
+                old.var, old.flag
+            ))
+        })
+        .collect();
+    if !renamed.is_empty() {
+        out.push_str(
+            "\n### Former names\n\nThese settings had names that did not follow from their keys; \
+             the former ones are still read (a variable when the new one is unset).\n\n\
+             | variable | former names |\n|---|---|\n",
+        );
+        out.extend(renamed);
+    }
     let known: BTreeSet<&str> = command
         .get_arguments()
         .filter_map(|a| a.get_env().and_then(|v| v.to_str()))
@@ -302,6 +454,11 @@ impl SettingsFile {
         let table: toml::Table = text.parse().map_err(|e| fail(&e))?;
         let mut values = BTreeMap::new();
         flatten("", &table, &mut values).map_err(|e| fail(&e))?;
+        for old in OLD_NAMES {
+            if let Some(value) = old.key.and_then(|key| values.remove(key)) {
+                values.entry(old.id.to_owned()).or_insert(value);
+            }
+        }
         Ok(Some(SettingsFile { path, values }))
     }
 }
@@ -428,6 +585,23 @@ pub mod parse {
                 e
             }
         })
+    }
+
+    /// A timeout: a whole number of milliseconds, at least 1.
+    pub fn timeout(s: &str) -> Result<Duration, String> {
+        millis(s).map(Duration::from_millis)
+    }
+
+    /// A whole number of milliseconds, 0 included.
+    pub fn duration_ms(s: &str) -> Result<Duration, String> {
+        let value: u64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+        Ok(Duration::from_millis(value))
+    }
+
+    /// A whole number of microseconds, 0 included.
+    pub fn duration_us(s: &str) -> Result<Duration, String> {
+        let value: u64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+        Ok(Duration::from_micros(value))
     }
 
     /// A `true` or `false`.
@@ -644,7 +818,7 @@ mod tests {
     fn the_gateways_names_are_read_when_ours_are_unset() {
         #[derive(Debug, clap::Parser)]
         struct Keys {
-            #[arg(long, env = "RAGWIRE_API_KEYS", value_delimiter = ',')]
+            #[arg(long, env = "RAGWIRE_HTTP_API_KEYS", value_delimiter = ',')]
             keys: Vec<String>,
             #[arg(long, env = "RAGWIRE_EXTRACT_ALLOW_EMPTY", default_value_t = false,
                   action = clap::ArgAction::Set, value_parser = parse::boolean)]
@@ -664,7 +838,7 @@ mod tests {
         );
         let k = load(&[
             ("API_GATEWAY_KEYS", "a"),
-            ("RAGWIRE_API_KEYS", "mine"),
+            ("RAGWIRE_HTTP_API_KEYS", "mine"),
             ("GRAPH_ALLOW_EMPTY", "yes"),
         ]);
         assert_eq!((k.keys, k.allow_empty), (vec!["mine".to_owned()], false));

@@ -24,6 +24,7 @@ pub struct Caller {
 }
 
 impl Keys {
+    /// The accepted keys; none turns auth off.
     pub fn new(keys: impl IntoIterator<Item = String>) -> Keys {
         Keys(Arc::new(
             keys.into_iter().filter(|k| !k.is_empty()).collect(),

@@ -29,8 +29,8 @@ pub struct HttpConfig {
     /// at start).
     #[arg(
         id = "http.api_keys",
-        long = "api-keys",
-        env = "RAGWIRE_API_KEYS",
+        long = "http-api-keys",
+        env = "RAGWIRE_HTTP_API_KEYS",
         value_delimiter = ','
     )]
     pub api_keys: Vec<String>,
@@ -81,8 +81,8 @@ pub struct HttpConfig {
     /// ragwire's own.
     #[arg(
         id = "http.app_version",
-        long = "app-version",
-        env = "RAGWIRE_APP_VERSION"
+        long = "http-app-version",
+        env = "RAGWIRE_HTTP_APP_VERSION"
     )]
     pub app_version: Option<String>,
 }

@@ -33,6 +33,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Every counter and histogram at zero, in a registry of their own.
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let requests = IntCounterVec::new(

@@ -141,6 +141,7 @@ pub struct FakeOpenAi {
     pub base_url: String,
     /// `http://127.0.0.1:PORT`
     pub root: String,
+    /// What the fake has been asked, and how it behaves.
     pub state: Arc<FakeState>,
     stop: CancellationToken,
 }
@@ -202,18 +203,22 @@ impl FakeOpenAi {
         *self.state.behaviour.lock().unwrap() = behaviour;
     }
 
+    /// Chat completion calls so far.
     pub fn chat_calls(&self) -> usize {
         self.state.chat_calls.load(Ordering::SeqCst)
     }
 
+    /// Embedding calls so far.
     pub fn embed_calls(&self) -> usize {
         self.state.embed_calls.load(Ordering::SeqCst)
     }
 
+    /// Texts embedded so far, over all calls.
     pub fn embed_texts(&self) -> usize {
         self.state.embed_texts.load(Ordering::SeqCst)
     }
 
+    /// Embedding calls that asked for base64 vectors.
     pub fn embed_base64_calls(&self) -> usize {
         self.state.embed_base64_calls.load(Ordering::SeqCst)
     }
@@ -227,6 +232,7 @@ impl FakeOpenAi {
             .clone()
     }
 
+    /// Rerank calls so far.
     pub fn rerank_calls(&self) -> usize {
         self.state.rerank_calls.load(Ordering::SeqCst)
     }

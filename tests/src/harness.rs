@@ -86,8 +86,8 @@ pub fn test_config(fake: &FakeOpenAi) -> Config {
     c.common.nats.url = nats_url();
     c.embed.base_url = Some(fake.base_url.clone());
     c.llm.base_url = fake.base_url.clone();
-    c.llm.timeout_ms = 5_000;
-    c.llm.backoff_ms = 5;
+    c.llm.timeout = Duration::from_millis(5_000);
+    c.retry.backoff = Duration::from_millis(5);
     c.llm
         .aliases
         .push(("rag-answer".into(), "fake-answer-model".into()));
@@ -95,8 +95,8 @@ pub fn test_config(fake: &FakeOpenAi) -> Config {
     // Tests count backend calls; the cache has tests of its own.
     c.embed.cache = 0;
     c.rerank.url = Some(format!("{}/rerank", fake.root));
-    c.limits.request_timeout_ms = 20_000;
-    c.limits.shutdown_grace_ms = 10_000;
+    c.limits.request_timeout = Duration::from_millis(20_000);
+    c.limits.shutdown_grace = Duration::from_millis(10_000);
     // Each worker with jobs on makes JetStream streams: only the job tests
     // turn them on (`with_jobs`), and remove them after.
     c.jobs.enabled = false;
@@ -115,9 +115,9 @@ pub fn test_http() -> HttpConfig {
 /// `config` with ingest jobs on, retrying fast.
 pub fn with_jobs(mut config: Config) -> Config {
     config.jobs.enabled = true;
-    config.jobs.backoff_ms = 50;
-    config.jobs.max_backoff_ms = 500;
-    config.jobs.ack_wait_ms = 5_000;
+    config.jobs.backoff = Duration::from_millis(50);
+    config.jobs.max_backoff = Duration::from_millis(500);
+    config.jobs.ack_wait = Duration::from_millis(5_000);
     config
 }
 
@@ -187,7 +187,7 @@ pub fn with_bolt(mut config: Config) -> Config {
         Some(std::env::var("RAGWIRE_TEST_NEO4J_DATABASE").unwrap_or_else(|_| "kg".into()));
     config.graph.label = format!("E{}", config.common.prefix);
     // The first query on a fresh ArcadeDB can take several seconds.
-    config.graph.timeout_ms = 30_000;
+    config.graph.timeout = Duration::from_millis(30_000);
     config
 }
 

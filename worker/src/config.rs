@@ -8,15 +8,15 @@ use std::time::Duration;
 use ragwire_common::settings::parse;
 use ragwire_common::CommonConfig;
 
-use crate::backends::embedder::EmbedConfig;
-use crate::backends::llm::LlmConfig;
-use crate::backends::reranker::RerankConfig;
+pub use crate::backends::embedder::{EmbedConfig, EmbedEncoding};
+pub use crate::backends::llm::LlmConfig;
+pub use crate::backends::reranker::{RerankConfig, RerankFormat};
 use crate::error::Error;
-use crate::extract::ExtractConfig;
-use crate::graph::GraphConfig;
-use crate::jobs::JobsConfig;
-use crate::service::Limits;
-use crate::vectors::VectorConfig;
+pub use crate::extract::ExtractConfig;
+pub use crate::graph::GraphConfig;
+pub use crate::jobs::JobsConfig;
+pub use crate::retry::RetryConfig;
+pub use crate::vectors::VectorConfig;
 
 /// Everything a worker reads.
 #[derive(Debug, Clone, clap::Args)]
@@ -36,6 +36,9 @@ pub struct Config {
     /// The reranker.
     #[command(flatten)]
     pub rerank: RerankConfig,
+    /// Retries of backend calls.
+    #[command(flatten)]
+    pub retry: RetryConfig,
     /// The vector store.
     #[command(flatten)]
     pub vectors: VectorConfig,
@@ -90,6 +93,44 @@ pub struct WorkerSettings {
     pub allow_separate_stores: bool,
 }
 
+/// Bounds on a worker's work and input.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Limits")]
+pub struct Limits {
+    /// Requests in flight per subject per worker; beyond it, requests wait
+    /// in the subscription (back-pressure).
+    #[arg(id = "limits.max_in_flight", long = "limits-max-in-flight", env = "RAGWIRE_LIMITS_MAX_IN_FLIGHT",
+          default_value_t = 1024, value_parser = parse::at_least_one::<usize>)]
+    pub max_in_flight: usize,
+    /// Largest request payload, in bytes (413 beyond).
+    #[arg(id = "limits.max_request_bytes", long = "limits-max-request-bytes",
+          env = "RAGWIRE_LIMITS_MAX_REQUEST_BYTES", default_value_t = 1 << 20,
+          value_parser = parse::at_least_one::<usize>)]
+    pub max_request_bytes: usize,
+    /// Most texts (embed), chunks (index) or messages (chat) in one request.
+    #[arg(id = "limits.max_texts", long = "limits-max-texts", env = "RAGWIRE_LIMITS_MAX_TEXTS",
+          default_value_t = 2048, value_parser = parse::at_least_one::<usize>)]
+    pub max_texts: usize,
+    /// Most documents in one rerank request.
+    #[arg(id = "limits.max_documents", long = "limits-max-documents", env = "RAGWIRE_LIMITS_MAX_DOCUMENTS",
+          default_value_t = 1000, value_parser = parse::at_least_one::<usize>)]
+    pub max_documents: usize,
+    /// Deadline of one request, all backend calls included, in
+    /// milliseconds.
+    #[arg(id = "limits.request_timeout_ms", long = "limits-request-timeout-ms",
+          env = "RAGWIRE_LIMITS_REQUEST_TIMEOUT_MS", default_value = "120000", value_parser = parse::timeout)]
+    pub request_timeout: Duration,
+    /// On SIGTERM or SIGINT, how long (ms) to wait for in-flight requests.
+    #[arg(
+        id = "limits.shutdown_grace_ms",
+        long = "limits-shutdown-grace-ms",
+        env = "RAGWIRE_LIMITS_SHUTDOWN_GRACE_MS",
+        default_value = "30000",
+        value_parser = parse::duration_ms
+    )]
+    pub shutdown_grace: Duration,
+}
+
 ragwire_common::default_from_declarations!(Config, WorkerSettings);
 
 impl Config {
@@ -110,16 +151,9 @@ impl Config {
     }
 }
 
-/// Millisecond settings as durations.
-pub fn ms(value: u64) -> Duration {
-    Duration::from_millis(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backends::embedder::EmbedEncoding;
-    use crate::backends::reranker::RerankFormat;
     use std::collections::HashMap;
 
     /// The worker binary's command line.
@@ -149,21 +183,21 @@ mod tests {
         assert_eq!(c.llm.base_url, "http://127.0.0.1:4000/v1");
         assert_eq!(c.llm.default_alias, "rag-answer");
         assert_eq!(
+            (c.llm.timeout, c.retry.max_retries, c.retry.max_retry_after),
             (
-                c.llm.timeout_ms,
-                c.llm.max_retries,
-                c.llm.max_retry_after_ms
-            ),
-            (60_000, 2, 10_000)
+                Duration::from_millis(60_000),
+                2,
+                Duration::from_millis(10_000)
+            )
         );
         assert_eq!(c.embed.model, "text-embedding-3-small");
         assert_eq!(
             (
-                c.embed.batch_window_us,
+                c.embed.batch_window,
                 c.embed.max_batch,
                 c.embed.max_concurrency
             ),
-            (2000, 256, 16)
+            (Duration::from_micros(2000), 256, 16)
         );
         assert_eq!(c.rerank.format, RerankFormat::Tei);
         assert_eq!(c.embed.encoding, EmbedEncoding::Base64);
@@ -233,6 +267,49 @@ mod tests {
     }
 
     #[test]
+    fn former_names_are_still_read() {
+        let c = load(&[
+            ("RAGWIRE_MAX_IN_FLIGHT", "7"),
+            ("RAGWIRE_LLM_MAX_RETRIES", "5"),
+            ("RAGWIRE_MODEL_ALIASES", "rag-answer=m0"),
+        ])
+        .unwrap();
+        assert_eq!(c.limits.max_in_flight, 7);
+        assert_eq!(c.retry.max_retries, 5);
+        assert_eq!(c.llm.shared_aliases()["rag-answer"], "m0");
+        // The new name wins over the former one.
+        let c = load(&[
+            ("RAGWIRE_MAX_IN_FLIGHT", "7"),
+            ("RAGWIRE_LIMITS_MAX_IN_FLIGHT", "9"),
+        ])
+        .unwrap();
+        assert_eq!(c.limits.max_in_flight, 9);
+        let err = load(&[("RAGWIRE_MAX_IN_FLIGHT", "0")]).unwrap_err();
+        assert!(err.to_string().contains("RAGWIRE_MAX_IN_FLIGHT"), "{err}");
+        // Former flags are aliases.
+        let worker: Worker = ragwire_common::settings::load_from(
+            [
+                "ragwire-worker",
+                "--max-in-flight",
+                "3",
+                "--llm-max-retries",
+                "1",
+            ],
+            |_| None,
+        )
+        .unwrap();
+        assert_eq!(worker.config.limits.max_in_flight, 3);
+        assert_eq!(worker.config.retry.max_retries, 1);
+        // A former file key.
+        let dir = std::env::temp_dir().join(format!("ragwire-old-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ragwire.toml");
+        std::fs::write(&path, "[llm]\nmax_retries = 4\n").unwrap();
+        let c = load(&[("RAGWIRE_CONFIG", path.to_str().unwrap())]).unwrap();
+        assert_eq!(c.retry.max_retries, 4);
+    }
+
+    #[test]
     fn toml_file_then_env() {
         let dir = std::env::temp_dir().join(format!("ragwire-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -245,7 +322,7 @@ mod tests {
         let p = path.to_str().unwrap();
         let c = load(&[("RAGWIRE_CONFIG", p), ("RAGWIRE_LLM_TIMEOUT_MS", "7")]).unwrap();
         assert_eq!(c.common.prefix, "fromfile");
-        assert_eq!(c.llm.timeout_ms, 7);
+        assert_eq!(c.llm.timeout, Duration::from_millis(7));
         assert_eq!(c.llm.shared_aliases()["rag-answer"], "m1");
         std::fs::write(&path, "[llm]\ntimeout_ms = \"soon\"\n").unwrap();
         let err = load(&[("RAGWIRE_CONFIG", p)]).unwrap_err().to_string();

@@ -2,39 +2,63 @@
 //!
 //! - [`config`]: the worker's settings, one section per backend declared
 //!   beside its code (loaded by `ragwire_common::settings`).
-//! - [`service`]: registers one endpoint per subject and runs requests
-//!   concurrently under a bound, with graceful shutdown.
-//! - [`handlers`]: one file per subject; each decodes its request, checks it
-//!   and calls the backends; [`validate`] holds the checks they share.
-//! - [`backends`]: the LLM provider chain, the micro-batched embedder and the
-//!   reranker client, each cheap to clone and built once.
-//! - [`extract`]: knowledge-graph extraction: hedged provider chain, strict
+//! - `service`: registers one endpoint per subject and runs requests
+//!   concurrently under a bound, with graceful shutdown ([`start`],
+//!   [`WorkerHandle`]).
+//! - `handlers`: one file per subject; each decodes its request, checks it
+//!   and calls the backends; `validate` holds the checks they share, and
+//!   `ranking` the chunk search of `search` and `retrieve`.
+//! - `backends`: the LLM provider chain, the micro-batched embedder (over
+//!   an embedding service or the local model) and the reranker client,
+//!   each cheap to clone and built once.
+//! - `extract`: knowledge-graph extraction: hedged provider chain, strict
 //!   and nudge attempts, JSON repair, schema validation, windows.
-//! - [`jobs`]: durable ingest jobs on JetStream: submission, the shared
+//! - `chunking`: documents cut into overlapping chunks.
+//! - `jobs`: durable ingest jobs on JetStream: submission, the shared
 //!   consumer, retries, dead letters and replay, status and progress.
-//! - [`graph`]: the graph stores (SQLite embedded, a Bolt server) and the
+//! - `graph`: the graph stores (SQLite embedded, a Bolt server) and the
 //!   read-only guard for caller Cypher.
-//! - [`vectors`]: the vector stores (Qdrant's embedded engine, a Qdrant server).
-//! - [`retry`]: the one place where failed backend calls are retried.
+//! - `vectors`: the vector stores (Qdrant's embedded engine, a Qdrant
+//!   server) and the one write path of chunks.
+//! - `retry`: the one place where failed backend calls are retried.
 //! - [`error`]: the crate's error enum and its mapping to error replies.
-//! - [`state`]: what every handler shares; [`waiting`]: which backend a
-//!   request waits on, for the 504 of its deadline.
+//! - `state`: what every handler shares, built whole at start; `waiting`:
+//!   which backend a request waits on, for the 504 of its deadline.
+//!
+//! The modules behind these are private; tests and benchmarks reach the
+//! state, stores and backends through [`testing`] (the `testing` feature).
 
-pub mod backends;
+mod backends;
+mod chunking;
 pub mod config;
 pub mod error;
-pub mod extract;
-pub mod graph;
-pub mod handlers;
-pub mod jobs;
-pub mod retry;
-pub mod service;
-pub mod state;
-pub mod validate;
-pub mod vectors;
-pub mod waiting;
+mod extract;
+mod graph;
+mod handlers;
+mod jobs;
+mod ranking;
+mod retry;
+mod service;
+mod state;
+mod validate;
+mod vectors;
+mod waiting;
 
 pub use config::Config;
 pub use error::Error;
 pub use service::{start, WorkerHandle};
-pub use state::State;
+
+/// What tests and benchmarks reach inside a worker: its state and stores,
+/// an embedding backend of their own, the request decoder. Not a stable
+/// API: it follows the worker's internals.
+#[cfg(feature = "testing")]
+pub mod testing {
+    pub use crate::backends::embedder::EmbedBackend;
+    pub use crate::graph::{BoltGraph, GraphStore, SqliteGraph};
+    pub use crate::handlers::decode;
+    pub use crate::service::start_with_state;
+    pub use crate::state::{State, StateBuilder};
+    pub use crate::vectors::keywords::Keywords;
+    pub use crate::vectors::qdrant::QdrantStore;
+    pub use crate::vectors::VectorStore;
+}

@@ -6,9 +6,46 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::backends::llm::LlmConfig;
-use crate::config::ms;
+use ragwire_common::settings::parse;
+
 use crate::error::{Error, Retry};
+
+/// How backend calls (LLM, embeddings, reranker) are retried.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Retries")]
+pub struct RetryConfig {
+    /// Retries of a backend call (per LLM provider, embeddings, reranker)
+    /// on 429, 5xx and refused connections.
+    #[arg(
+        id = "retry.max_retries",
+        long = "retry-max-retries",
+        env = "RAGWIRE_RETRY_MAX_RETRIES",
+        default_value_t = 2
+    )]
+    pub max_retries: u32,
+    /// A `Retry-After` longer than this many milliseconds is not waited
+    /// for: the call fails (an LLM call skips to the next provider).
+    #[arg(
+        id = "retry.max_retry_after_ms",
+        long = "retry-max-retry-after-ms",
+        env = "RAGWIRE_RETRY_MAX_RETRY_AFTER_MS",
+        default_value = "10000",
+        value_parser = parse::duration_ms
+    )]
+    pub max_retry_after: Duration,
+    /// First backoff step, in milliseconds, when the backend gives no
+    /// `Retry-After`; doubles each retry, with jitter.
+    #[arg(
+        id = "retry.backoff_ms",
+        long = "retry-backoff-ms",
+        env = "RAGWIRE_RETRY_BACKOFF_MS",
+        default_value = "200",
+        value_parser = parse::duration_ms
+    )]
+    pub backoff: Duration,
+}
+
+ragwire_common::default_from_declarations!(RetryConfig);
 
 /// The backoff step before retry `attempt` (0 for the first retry): `first`
 /// doubled `attempt` times, at most `max`. The one formula for backend
@@ -34,12 +71,12 @@ pub struct RetryPolicy {
 
 impl RetryPolicy {
     /// The policy configured for backend calls (LLM, embeddings, reranker).
-    pub fn from_config(llm: &LlmConfig) -> RetryPolicy {
+    pub fn from_config(config: &RetryConfig) -> RetryPolicy {
         RetryPolicy {
-            max_retries: llm.max_retries,
-            backoff: ms(llm.backoff_ms),
+            max_retries: config.max_retries,
+            backoff: config.backoff,
             max_backoff: Duration::from_secs(8),
-            max_retry_after: ms(llm.max_retry_after_ms),
+            max_retry_after: config.max_retry_after,
         }
     }
 

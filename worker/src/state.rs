@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use crate::backends::embedder::{EmbedBackend, OpenAiEmbedder};
+use crate::backends::embedder::EmbedBackend;
+use crate::backends::embedding_service::OpenAiEmbedder;
 use crate::backends::local::LocalEmbedder;
 use crate::backends::{http_client, Embedder, Llm, Reranker};
-use crate::config::{ms, Config};
+use crate::config::Config;
 use crate::error::{Backend, Error};
 use crate::graph::{BoltGraph, GraphStore, SqliteGraph};
 use crate::jobs::Jobs;
@@ -32,18 +33,61 @@ pub struct State {
     pub keywords: Keywords,
     /// The graph store.
     pub graph: Arc<dyn GraphStore>,
-    /// The ingest job streams; set once the worker is connected.
+    /// The ingest job streams; `None` when jobs are off (disabled, or
+    /// JetStream was not usable at start).
     pub jobs: Option<Jobs>,
 }
 
 impl State {
-    /// Builds every backend client once (needs a Tokio runtime).
-    pub fn new(config: Config) -> Result<State, Error> {
+    /// A builder of the state of `config`.
+    pub fn builder(config: Config) -> StateBuilder {
+        StateBuilder {
+            config,
+            embed_backend: None,
+        }
+    }
+
+    /// The ingest jobs, or a 503 saying why they are off.
+    pub fn jobs(&self) -> Result<&Jobs, Error> {
+        self.jobs.as_ref().ok_or_else(|| Error::Unavailable {
+            backend: Backend::JetStream,
+            message: "ingest jobs are off in this worker (RAGWIRE_JOBS=false, or JetStream was not usable at start: see its log)".into(),
+        })
+    }
+}
+
+/// Builds a [`State`] whole: every backend client once, and the job streams.
+pub struct StateBuilder {
+    config: Config,
+    embed_backend: Option<Arc<dyn EmbedBackend>>,
+}
+
+impl StateBuilder {
+    /// `backend` behind the embedding batcher instead of the configured one
+    /// (for tests and benchmarks that bring their own); the configured one
+    /// is then not built, nor the local model loaded.
+    // Read by tests and benchmarks only.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub fn embed_backend(mut self, backend: Arc<dyn EmbedBackend>) -> StateBuilder {
+        self.embed_backend = Some(backend);
+        self
+    }
+
+    /// Builds the backend clients, and the ingest job streams on `client`'s
+    /// JetStream when jobs are on (needs a Tokio runtime). A NATS server
+    /// without JetStream still serves every other subject: jobs are then
+    /// off, with a warning.
+    pub async fn build(self, client: &async_nats::Client) -> Result<State, Error> {
+        let StateBuilder {
+            config,
+            embed_backend,
+        } = self;
         let http = http_client();
-        let retry = RetryPolicy::from_config(&config.llm);
+        let retry = RetryPolicy::from_config(&config.retry);
         let mut batching = config.embed.batching();
-        let backend: Arc<dyn EmbedBackend> = match &config.embed.base_url {
-            Some(url) => OpenAiEmbedder::new(
+        let backend: Arc<dyn EmbedBackend> = match (embed_backend, &config.embed.base_url) {
+            (Some(backend), _) => backend,
+            (None, Some(url)) => OpenAiEmbedder::new(
                 url,
                 config
                     .embed
@@ -52,11 +96,11 @@ impl State {
                     .or(config.llm.api_key.as_deref()),
                 config.embed.model.clone(),
                 config.embed.encoding,
-                ms(config.embed.timeout_ms),
+                config.embed.timeout,
                 retry,
                 http.clone(),
             )?,
-            None => {
+            (None, None) => {
                 // CPU-bound and parallel inside: one call at a time, while
                 // requests queue into the next batch.
                 batching.max_concurrency = 1;
@@ -69,7 +113,7 @@ impl State {
             Some(url) => QdrantStore::connect(
                 url,
                 config.vectors.qdrant_api_key.as_deref(),
-                ms(config.vectors.timeout_ms),
+                config.vectors.timeout,
             )?,
             None => EmbeddedStore::open(&data_dir.join("vectors"), config.vectors.optimize_every)?,
         };
@@ -77,32 +121,26 @@ impl State {
             Some(_) => Arc::new(BoltGraph::connect(&config.graph)?),
             None => Arc::new(SqliteGraph::open(&data_dir.join("graph.sqlite"))?),
         };
+        let jobs = if config.jobs.enabled {
+            match Jobs::setup(client, &config.common.prefix, &config.jobs).await {
+                Ok(jobs) => Some(jobs),
+                Err(e) => {
+                    tracing::warn!(error = %e, "ingest jobs are off: JetStream is not usable");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Ok(State {
-            llm: Llm::new(&config.llm, &config.extract.chain, http.clone()),
+            llm: Llm::new(&config.llm, &config.extract.chain, retry, http.clone()),
             reranker: Reranker::new(&config.rerank, retry, http),
             embedder: Embedder::spawn(backend, batching),
             vectors,
             keywords: Keywords::new()?,
             graph,
-            jobs: None,
+            jobs,
             config: Arc::new(config),
-        })
-    }
-
-    /// This state with `backend` behind the embedding batcher instead of
-    /// the configured one (for tests and benchmarks that bring their own).
-    /// The configured backend was built by [`State::new`] all the same: with
-    /// no embedding URL, the local model must load.
-    pub fn with_embed_backend(mut self, backend: Arc<dyn EmbedBackend>) -> State {
-        self.embedder = Embedder::spawn(backend, self.config.embed.batching());
-        self
-    }
-
-    /// The ingest jobs, or a 503 saying why they are off.
-    pub fn jobs(&self) -> Result<&Jobs, Error> {
-        self.jobs.as_ref().ok_or_else(|| Error::Unavailable {
-            backend: Backend::JetStream,
-            message: "ingest jobs are off in this worker (RAGWIRE_JOBS=false, or JetStream was not usable at start: see its log)".into(),
         })
     }
 }

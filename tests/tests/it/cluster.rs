@@ -86,7 +86,7 @@ async fn a_bulk_ingest_survives_losing_the_job_stream_leader() {
     t.enable_jobs();
     t.config.jobs.replicas = 3;
     t.config.jobs.batch = 5;
-    t.config.jobs.ack_wait_ms = 3_000;
+    t.config.jobs.ack_wait = Duration::from_millis(3_000);
     t.config.jobs.max_deliver = 20;
     t.start().await;
     let names = t.config.jobs.names(t.prefix());
@@ -149,7 +149,7 @@ async fn a_bulk_ingest_survives_losing_the_job_stream_leader() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let points = t.worker().state.vectors.count("cluster").await.unwrap();
+    let points = t.worker().state().vectors.count("cluster").await.unwrap();
     assert_eq!(points, DOCS * CHUNKS, "every chunk written, once");
 
     // The killed node comes back and catches up.

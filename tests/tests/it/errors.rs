@@ -185,7 +185,7 @@ async fn unconfigured_reranker_is_503() {
 #[tokio::test]
 async fn backend_errors_map_to_codes() {
     let mut t = Fixture::new().await;
-    t.config.llm.max_retries = 0;
+    t.config.retry.max_retries = 0;
     t.start().await;
     let chat = json!({"messages": [{"role": "user", "content": "hi"}]});
     for (status, code) in [(400u16, 502u16), (500, 502), (429, 429)] {
@@ -211,7 +211,7 @@ async fn backend_errors_map_to_codes() {
     // Nothing listening: 503.
     let mut config = test_config(&t.fake);
     config.llm.base_url = "http://127.0.0.1:9/v1".into();
-    config.llm.max_retries = 0;
+    config.retry.max_retries = 0;
     let worker2 = start_worker(&config).await;
     let reply = request(t.rag.nats(), &config.common.prefix, Subject::Chat, &chat).await;
     assert_eq!(error_code(&reply), Some(503), "{}", json(&reply));

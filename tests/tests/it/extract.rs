@@ -22,7 +22,7 @@ fn valid() -> String {
 async fn setup(chain: &[&str], hedge_ms: u64) -> Fixture {
     let mut t = Fixture::new().await;
     t.config.extract.chain = chain.iter().map(|s| s.to_string()).collect();
-    t.config.extract.hedge_delay_ms = hedge_ms;
+    t.config.extract.hedge_delay = Duration::from_millis(hedge_ms);
     t.start().await;
     t
 }

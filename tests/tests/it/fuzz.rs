@@ -10,6 +10,7 @@ use ragwire_schemas::Subject;
 use ragwire_tests::*;
 use ragwire_worker::error::MAX_MESSAGE;
 use serde_json::{Map, Value};
+use std::time::Duration;
 
 /// The field names of the requests, so random objects reach past "missing
 /// field" into each field's own checks.
@@ -128,7 +129,7 @@ macro_rules! decoders {
         fn decode_all(payload: &[u8]) -> Vec<(Subject, Option<ragwire_schemas::ErrorBody>)> {
             vec![$((
                 Subject::$variant,
-                ragwire_worker::handlers::decode::<$request>(payload).err().map(|e| e.to_body()),
+                ragwire_worker::testing::decode::<$request>(payload).err().map(|e| e.to_body()),
             ),)*]
         }
     };
@@ -155,7 +156,7 @@ proptest! {
 #[tokio::test]
 async fn every_subject_answers_random_requests_with_a_well_formed_reply() {
     let mut t = Fixture::new().await;
-    t.config.limits.request_timeout_ms = 5_000;
+    t.config.limits.request_timeout = Duration::from_millis(5_000);
     t.start().await;
     let max_payload = t.rag.nats().server_info().max_payload;
     let payloads = samples(40);

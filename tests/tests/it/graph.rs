@@ -4,6 +4,7 @@
 use ragwire_schemas::Subject;
 use ragwire_tests::*;
 use serde_json::json;
+use std::time::Duration;
 
 #[tokio::test]
 async fn graph_upsert_merges_and_refuses_unsafe_types_embedded() {
@@ -289,7 +290,7 @@ async fn a_hanging_bolt_server_gives_504_within_the_timeout() {
     let mut t = Fixture::new().await;
     let (uri, server) = silent_server().await;
     t.config.graph.neo4j_uri = Some(uri);
-    t.config.graph.timeout_ms = 500;
+    t.config.graph.timeout = Duration::from_millis(500);
     t.start().await;
     for (subject, body) in [
         (

@@ -6,7 +6,7 @@
 use ragwire_schemas::graph::GraphData;
 use ragwire_schemas::retrieve::Subgraph;
 use ragwire_tests::*;
-use ragwire_worker::graph::{BoltGraph, GraphStore, SqliteGraph};
+use ragwire_worker::testing::{BoltGraph, GraphStore, SqliteGraph};
 use ragwire_worker::Config;
 use serde_json::json;
 

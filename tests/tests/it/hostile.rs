@@ -234,8 +234,8 @@ async fn a_slow_llm_past_the_deadline_is_named_in_the_504() {
         ..Default::default()
     })
     .await;
-    t.config.llm.timeout_ms = 30_000;
-    t.config.limits.request_timeout_ms = 500;
+    t.config.llm.timeout = Duration::from_millis(30_000);
+    t.config.limits.request_timeout = Duration::from_millis(500);
     t.start().await;
     let started = std::time::Instant::now();
     let reply = t

@@ -85,7 +85,7 @@ async fn dead_entry(t: &Fixture, id: &str) -> Value {
 }
 
 async fn count(worker: &ragwire_worker::WorkerHandle, collection: &str) -> usize {
-    worker.state.vectors.count(collection).await.unwrap()
+    worker.state().vectors.count(collection).await.unwrap()
 }
 
 #[tokio::test]
@@ -252,7 +252,7 @@ async fn transient_failures_retry_and_dead_jobs_replay() {
     let mut t = Fixture::new().await;
     t.enable_jobs();
     // No retries inside the embedding call: the job layer retries.
-    t.config.llm.max_retries = 0;
+    t.config.retry.max_retries = 0;
     t.config.jobs.max_deliver = 3;
     t.start().await;
     t.producer().await;
@@ -394,7 +394,7 @@ async fn a_worker_killed_mid_run_loses_nothing() {
     })
     .await;
     t.enable_jobs();
-    t.config.jobs.ack_wait_ms = 1_500;
+    t.config.jobs.ack_wait = Duration::from_millis(1_500);
     let mut child = Killed(
         worker_command(&t.config)
             .env("RAGWIRE_JOBS_ACK_WAIT_MS", "1500")

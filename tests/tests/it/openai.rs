@@ -197,7 +197,7 @@ async fn every_other_field_reaches_the_model_as_sent() {
 #[tokio::test]
 async fn errors_come_in_openais_shape_with_retry_after() {
     let mut t = Fixture::new().await;
-    t.config.llm.max_retries = 0;
+    t.config.retry.max_retries = 0;
     t.start().await;
     let producer = t.producer().await;
     let url = producer.url("/v1/chat/completions");
@@ -265,7 +265,7 @@ async fn a_model_that_is_down_is_a_502_or_503() {
     let port = closed.local_addr().unwrap().port();
     drop(closed);
     t.config.llm.base_url = format!("http://127.0.0.1:{port}/v1");
-    t.config.llm.max_retries = 0;
+    t.config.retry.max_retries = 0;
     t.start().await;
     let producer = t.producer().await;
     for stream in [false, true] {
@@ -316,7 +316,7 @@ async fn the_next_provider_answers_when_the_first_fails_before_any_chunk() {
     let backup = fake::FakeOpenAi::start().await;
     t.config.llm.fallback_urls = vec![backup.base_url.clone()];
     t.config.llm.fallback_names = vec!["backup".into()];
-    t.config.llm.max_retries = 0;
+    t.config.retry.max_retries = 0;
     t.fake
         .script("fake-answer-model", vec![fake::Scripted::fail(500)]);
     t.start().await;

@@ -141,5 +141,5 @@ async fn a_job_running_across_an_outage_ends_done() {
 }
 
 async fn count(t: &Fixture) -> usize {
-    t.worker().state.vectors.count("outage").await.unwrap()
+    t.worker().state().vectors.count("outage").await.unwrap()
 }

@@ -19,8 +19,8 @@ async fn slow_backend_times_out_with_504() {
         ..Default::default()
     })
     .await;
-    t.config.llm.timeout_ms = 200;
-    t.config.embed.timeout_ms = 200;
+    t.config.llm.timeout = Duration::from_millis(200);
+    t.config.embed.timeout = Duration::from_millis(200);
     t.start().await;
     for (subject, body) in [
         (Subject::Chat, chat()),
@@ -37,7 +37,7 @@ async fn slow_backend_times_out_with_504() {
     }
     // The whole-request deadline applies as well.
     let mut config = test_config(&t.fake);
-    config.limits.request_timeout_ms = 300;
+    config.limits.request_timeout = Duration::from_millis(300);
     let worker2 = start_worker(&config).await;
     let reply = request(t.rag.nats(), &config.common.prefix, Subject::Chat, &chat()).await;
     assert_eq!(error_code(&reply), Some(504));
@@ -55,7 +55,7 @@ async fn retries_honour_retry_after_then_fall_back_to_next_provider() {
     })
     .await;
     let second = FakeOpenAi::start().await;
-    t.config.llm.max_retries = 2;
+    t.config.retry.max_retries = 2;
     t.config.llm.fallback_urls = vec![second.base_url.clone()];
     t.config.llm.fallback_names = vec!["backup".into()];
     t.start().await;
@@ -235,7 +235,7 @@ async fn embed_calls_for_100_concurrent(slots: Option<usize>) -> usize {
     .await;
     t.config.embed.max_concurrency =
         slots.unwrap_or(ragwire_worker::Config::default().embed.max_concurrency);
-    t.config.embed.batch_window_us = ragwire_worker::Config::default().embed.batch_window_us;
+    t.config.embed.batch_window = ragwire_worker::Config::default().embed.batch_window;
     t.start().await;
     let nats = t.rag.nats();
     let replies = futures::future::join_all((0..100).map(|i| {
@@ -320,7 +320,7 @@ async fn in_flight_bound_applies_back_pressure() {
 #[tokio::test]
 async fn embedding_and_reranker_statuses_become_error_replies() {
     let mut t = Fixture::new().await;
-    t.config.llm.max_retries = 2;
+    t.config.retry.max_retries = 2;
     t.start().await;
     let embed = json!({"texts": ["a"]});
     let rerank = json!({"query": "q", "documents": ["d"]});

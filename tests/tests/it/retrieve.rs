@@ -4,6 +4,7 @@
 use ragwire_schemas::Subject;
 use ragwire_tests::*;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 async fn seed(t: &Fixture) {
     let chunks = json!({"collection": "kb", "chunks": [
@@ -182,7 +183,7 @@ async fn retrieve_with_the_graph_store_down_returns_vector_hits_and_a_warning() 
         .unwrap();
     t.config.rerank.url = None;
     t.config.graph.neo4j_uri = Some(format!("bolt://{closed}"));
-    t.config.graph.timeout_ms = 2_000;
+    t.config.graph.timeout = Duration::from_millis(2_000);
     t.start().await;
     let chunks = json!({"collection": "kb", "chunks": [
         {"doc_id": "notes", "chunk_id": "1", "text": "Ada Lovelace wrote the first program"}

@@ -11,8 +11,7 @@ use ragwire_common::discovery::workers;
 use ragwire_schemas::jobs::{JobState, JobStatus, SubmitReply};
 use ragwire_schemas::Subject;
 use ragwire_tests::*;
-use ragwire_worker::vectors::qdrant::QdrantStore;
-use ragwire_worker::vectors::VectorStore;
+use ragwire_worker::testing::{QdrantStore, VectorStore};
 use serde_json::{json, Value};
 
 const DOCS: usize = 100;
@@ -31,7 +30,10 @@ fn worker(t: &Fixture, n: usize) -> tokio::process::Child {
         .env("NEO4J_PASSWORD", &graph.password)
         .env("NEO4J_DATABASE", graph.database.as_deref().unwrap())
         .env("RAGWIRE_GRAPH_LABEL", &graph.label)
-        .env("RAGWIRE_GRAPH_TIMEOUT_MS", graph.timeout_ms.to_string())
+        .env(
+            "RAGWIRE_GRAPH_TIMEOUT_MS",
+            graph.timeout.as_millis().to_string(),
+        )
         .env("RAGWIRE_JOBS_ACK_WAIT_MS", "3000")
         .env("RAGWIRE_JOBS_BACKOFF_MS", "50")
         .env("RAGWIRE_JOBS_MAX_DELIVER", "20")

@@ -1,18 +1,27 @@
-//! Embedding backends. [`super::Embedder`] batches requests in front of one.
+//! Embeddings: their settings, what computes vectors ([`EmbedBackend`]: the
+//! local model or an embedding service), and the [`Embedder`] every subject
+//! calls, which micro-batches and caches in front of one backend.
+//!
+//! Concurrent embed requests are collected into one backend call, up to
+//! `max_batch` texts, and the vectors are split back to each requester. A
+//! request goes at once while a call slot is free (no added latency at low
+//! load); while every slot is busy, requests queue and leave together as the
+//! next batch, and the call that takes the last free slot waits for more
+//! until the window ends or another call returns, whichever is first. Queue
+//! and in-flight calls are bounded.
+//!
+//! In front of the batcher, a bounded cache keeps the vectors of recently
+//! embedded short texts (queries repeat; a model's vector for a text does
+//! not change), so a repeated text costs no backend call.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use serde::{Deserialize, Deserializer, Serialize};
-
 use ragwire_common::settings::parse;
-use ragwire_schemas::embed::base64_to_f32s;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
-use super::batcher::BatchConfig;
-use super::openai::{check_status, status_error, transport_error, truncate};
-use crate::error::{Backend, Error};
-use crate::retry::RetryPolicy;
+use crate::error::Error;
 
 /// Embeddings: an OpenAI-compatible service, or the local model, behind the
 /// micro-batcher and its cache.
@@ -52,17 +61,18 @@ pub struct EmbedConfig {
     pub model: String,
     /// Per embedding call, in milliseconds.
     #[arg(id = "embed.timeout_ms", long = "embed-timeout-ms", env = "RAGWIRE_EMBED_TIMEOUT_MS",
-          default_value_t = 30_000, value_parser = parse::millis)]
-    pub timeout_ms: u64,
+          default_value = "30000", value_parser = parse::timeout)]
+    pub timeout: Duration,
     /// How long, in microseconds, the batcher waits for more requests when
     /// all call slots are busy (0: none).
     #[arg(
         id = "embed.batch_window_us",
         long = "embed-batch-window-us",
         env = "RAGWIRE_EMBED_BATCH_WINDOW_US",
-        default_value_t = 2000
+        default_value = "2000",
+        value_parser = parse::duration_us
     )]
-    pub batch_window_us: u64,
+    pub batch_window: Duration,
     /// Most texts in one embedding call.
     #[arg(id = "embed.max_batch", long = "embed-max-batch", env = "RAGWIRE_EMBED_MAX_BATCH",
           default_value_t = 256, value_parser = parse::at_least_one::<usize>)]
@@ -98,7 +108,7 @@ impl EmbedConfig {
     /// The batcher's settings.
     pub fn batching(&self) -> BatchConfig {
         BatchConfig {
-            window: Duration::from_micros(self.batch_window_us),
+            window: self.batch_window,
             max_batch: self.max_batch,
             max_concurrency: self.max_concurrency,
             queue: self.queue,
@@ -161,231 +171,499 @@ pub trait EmbedBackend: Send + Sync + 'static {
     }
 }
 
-/// `POST /embeddings` on an OpenAI-compatible server (OpenAI, LiteLLM, vLLM,
-/// Ollama, TEI). Called with reqwest directly rather than through
-/// async-openai: the request borrows the batch's texts instead of copying
-/// them, and the headers are built once; this call runs for every batch.
-pub struct OpenAiEmbedder {
-    http: reqwest::Client,
-    url: String,
-    headers: HeaderMap,
-    model: String,
-    encoding: EmbedEncoding,
-    timeout: Duration,
-    retry: RetryPolicy,
+/// Tuning of the batcher.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchConfig {
+    /// How long the call taking the last free slot waits for more requests.
+    pub window: Duration,
+    /// Most texts in one backend call.
+    pub max_batch: usize,
+    /// Most backend calls in flight.
+    pub max_concurrency: usize,
+    /// Most requests waiting; senders wait when it is full.
+    pub queue: usize,
+    /// Texts whose vectors are kept (0: no cache).
+    pub cache: usize,
 }
 
-/// The request body, borrowing the texts.
-#[derive(Serialize)]
-struct EmbeddingsRequest<'a> {
-    model: &'a str,
-    input: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    encoding_format: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dimensions: Option<usize>,
+/// Longest text (bytes) whose vector is cached: queries and short passages
+/// repeat, long chunks being indexed rarely do.
+pub const CACHE_MAX_TEXT: usize = 2048;
+
+type Cache = quick_cache::sync::Cache<String, Arc<[f32]>>;
+
+/// A request waiting for its vectors.
+struct Pending {
+    texts: Vec<String>,
+    reply: Reply,
 }
 
-#[derive(Deserialize)]
-struct RawEmbeddings {
-    data: Vec<RawEmbedding>,
+/// The embedding entry point used by every subject. Cheap to clone.
+#[derive(Clone)]
+pub struct Embedder {
+    tx: mpsc::Sender<Pending>,
+    backend: Arc<dyn EmbedBackend>,
+    model: Arc<str>,
+    cache: Option<Arc<Cache>>,
 }
 
-#[derive(Deserialize)]
-struct RawEmbedding {
-    #[serde(default)]
-    index: usize,
-    #[serde(deserialize_with = "vector")]
-    embedding: Vec<f32>,
-}
-
-/// A vector as a JSON array of numbers or as base64 of little-endian f32
-/// bytes, whichever the service sent.
-fn vector<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<f32>, D::Error> {
-    struct Visitor;
-    impl<'de> serde::de::Visitor<'de> for Visitor {
-        type Value = Vec<f32>;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("an array of numbers or a base64 string")
-        }
-
-        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Vec<f32>, E> {
-            let v = base64_to_f32s(s).map_err(|e| E::custom(format!("embedding: {e}")))?;
-            // JSON numbers cannot be NaN or infinite; these bytes can.
-            if v.iter().any(|x| !x.is_finite()) {
-                return Err(E::custom("base64 embedding has a non-finite value"));
-            }
-            Ok(v)
-        }
-
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<f32>, A::Error> {
-            let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-            while let Some(x) = seq.next_element()? {
-                v.push(x);
-            }
-            Ok(v)
-        }
-    }
-    de.deserialize_any(Visitor)
-}
-
-impl OpenAiEmbedder {
-    /// A client for `base_url` (including `/v1`), sharing `http`'s connection
-    /// pool. An API key that cannot be a header value stops start-up.
-    pub fn new(
-        base_url: &str,
-        api_key: Option<&str>,
-        model: String,
-        encoding: EmbedEncoding,
-        timeout: Duration,
-        retry: RetryPolicy,
-        http: reqwest::Client,
-    ) -> Result<Arc<Self>, Error> {
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(key) = api_key.filter(|k| !k.is_empty()) {
-            let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| Error::Config {
-                name: "RAGWIRE_EMBED_API_KEY".into(),
-                message: "the key (or RAGWIRE_LLM_API_KEY, its default) is not valid in an HTTP header"
-                    .into(),
-            })?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
-        }
-        Ok(Arc::new(OpenAiEmbedder {
-            http,
-            url: format!("{}/embeddings", base_url.trim_end_matches('/')),
-            headers,
+impl Embedder {
+    /// Starts the batching task in front of `backend` (needs a Tokio runtime).
+    pub fn spawn(backend: Arc<dyn EmbedBackend>, config: BatchConfig) -> Embedder {
+        let (tx, rx) = mpsc::channel(config.queue.max(1));
+        let model: Arc<str> = backend.model().into();
+        tokio::spawn(run(rx, backend.clone(), config));
+        let cache = (config.cache > 0).then(|| Arc::new(Cache::new(config.cache)));
+        Embedder {
+            tx,
+            backend,
             model,
-            encoding,
-            timeout,
-            retry,
-        }))
-    }
-
-    async fn call(
-        &self,
-        texts: &[String],
-        dimensions: Option<usize>,
-    ) -> Result<Vec<Vec<f32>>, Error> {
-        const BACKEND: Backend = Backend::Embeddings;
-        let body = serde_json::to_vec(&EmbeddingsRequest {
-            model: &self.model,
-            input: texts,
-            encoding_format: match self.encoding {
-                EmbedEncoding::Base64 => Some("base64"),
-                EmbedEncoding::Float => None,
-            },
-            dimensions,
-        })
-        .map_err(|e| Error::Internal(format!("cannot encode the embeddings request: {e}")))?;
-        let exchange = async {
-            let response = self
-                .http
-                .post(&self.url)
-                .headers(self.headers.clone())
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| transport_error(&BACKEND, &e))?;
-            let response = check_status(response)
-                .await
-                .map_err(|e| status_error(&BACKEND, e))?;
-            response
-                .bytes()
-                .await
-                .map_err(|e| transport_error(&BACKEND, &e))
-        };
-        let bytes = tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| Error::Timeout {
-                backend: BACKEND,
-                after: self.timeout,
-            })??;
-        let raw: RawEmbeddings = serde_json::from_slice(&bytes).map_err(|e| Error::Upstream {
-            backend: BACKEND,
-            status: 200,
-            message: format!(
-                "unreadable reply ({e}): {}",
-                truncate(&String::from_utf8_lossy(&bytes), 200)
-            ),
-            retry_after: None,
-        })?;
-        if raw.data.len() != texts.len() {
-            return Err(Error::Upstream {
-                backend: BACKEND,
-                status: 200,
-                message: format!("{} vectors for {} texts", raw.data.len(), texts.len()),
-                retry_after: None,
-            });
+            cache,
         }
-        let mut data = raw.data;
-        data.sort_by_key(|d| d.index);
-        Ok(data.into_iter().map(|d| d.embedding).collect())
     }
-}
 
-#[async_trait::async_trait]
-impl EmbedBackend for OpenAiEmbedder {
-    fn model(&self) -> &str {
+    /// Vectors of `dimensions` for `texts`, in order. The backend's own
+    /// dimension goes through the batcher and the cache; another one asks
+    /// the backend directly (its `dimensions` parameter), as such vectors
+    /// are neither batched with nor cached like the others.
+    pub async fn embed_dimensions(
+        &self,
+        texts: Vec<String>,
+        dimensions: usize,
+    ) -> Result<Vec<Vec<f32>>, Error> {
+        if self.backend.dimension() == Some(dimensions) {
+            return self.embed(texts).await;
+        }
+        let backend = self.backend.clone();
+        crate::waiting::on(crate::error::Backend::Embeddings, async move {
+            backend.embed_dimensions(&texts, dimensions).await
+        })
+        .await
+    }
+
+    /// The model name reported in replies.
+    pub fn model(&self) -> &str {
         &self.model
     }
 
-    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
-        self.retry.run(|| self.call(texts, None)).await
+    /// Vectors for `texts`, in order.
+    pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, Error> {
+        let Some(cache) = &self.cache else {
+            return self.batched(texts).await;
+        };
+        let mut vectors: Vec<Option<Vec<f32>>> = Vec::with_capacity(texts.len());
+        let mut missing = Vec::new();
+        let mut keys = Vec::new();
+        for text in texts {
+            match cache.get(&text) {
+                Some(hit) => vectors.push(Some(hit.to_vec())),
+                None => {
+                    keys.push((
+                        vectors.len(),
+                        (text.len() <= CACHE_MAX_TEXT).then(|| text.clone()),
+                    ));
+                    vectors.push(None);
+                    missing.push(text);
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let fresh = self.batched(missing).await?;
+            for ((i, key), vector) in keys.into_iter().zip(fresh) {
+                if let Some(key) = key {
+                    cache.insert(key, Arc::from(vector.as_slice()));
+                }
+                vectors[i] = Some(vector);
+            }
+        }
+        Ok(vectors.into_iter().map(Option::unwrap_or_default).collect())
     }
 
-    async fn embed_dimensions(
-        &self,
-        texts: &[String],
-        dimensions: usize,
-    ) -> Result<Vec<Vec<f32>>, Error> {
-        self.retry.run(|| self.call(texts, Some(dimensions))).await
+    /// Vectors for `texts` from the backend, through the batcher.
+    async fn batched(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, Error> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = oneshot::channel();
+        crate::waiting::on(crate::error::Backend::Embeddings, async {
+            self.tx
+                .send(Pending { texts, reply })
+                .await
+                .map_err(|_| stopped())?;
+            rx.await.map_err(|_| stopped())?
+        })
+        .await
     }
+}
+
+fn stopped() -> Error {
+    Error::Internal("the embedding batcher has stopped".into())
+}
+
+async fn run(mut rx: mpsc::Receiver<Pending>, backend: Arc<dyn EmbedBackend>, config: BatchConfig) {
+    let calls = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
+    let mut carry: Option<Pending> = None;
+    // A slot that freed while a batch waited its window: the next batch's.
+    let mut spare: Option<OwnedSemaphorePermit> = None;
+    loop {
+        let first = match carry.take() {
+            Some(job) => job,
+            None => match rx.recv().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        // While every call slot is busy, requests queue up: they form the
+        // next batch.
+        let permit = match spare.take() {
+            Some(permit) => permit,
+            None => match calls.clone().acquire_owned().await {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+        };
+        let mut batch = Batch {
+            size: first.texts.len(),
+            jobs: vec![first],
+            max: config.max_batch,
+        };
+        // Take what is already queued, without waiting.
+        while batch.has_room() {
+            match rx.try_recv() {
+                Ok(job) => {
+                    if let Some(job) = batch.push(job) {
+                        carry = Some(job);
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        // Holding the last free slot while other calls are out: nothing else
+        // could be sent before one returns, so a fuller batch is worth the
+        // window. It ends early once a call returns: a slot is free again,
+        // and waiting longer would only leave it idle. With one slot there
+        // is no other call, and waiting would only idle the backend.
+        let others_out = config.max_concurrency > 1 && calls.available_permits() == 0;
+        if carry.is_none() && others_out && !config.window.is_zero() {
+            let deadline = Instant::now() + config.window;
+            while batch.has_room() {
+                tokio::select! {
+                    biased;
+                    job = rx.recv() => match job {
+                        Some(job) => {
+                            if let Some(job) = batch.push(job) {
+                                carry = Some(job);
+                                break;
+                            }
+                        }
+                        None => break,
+                    },
+                    freed = calls.clone().acquire_owned() => {
+                        spare = freed.ok();
+                        break;
+                    }
+                    _ = tokio::time::sleep_until(deadline) => break,
+                }
+            }
+        }
+        let backend = backend.clone();
+        let max_batch = config.max_batch;
+        tokio::spawn(async move {
+            flush(backend.as_ref(), batch.jobs, max_batch).await;
+            drop(permit);
+        });
+    }
+}
+
+struct Batch {
+    jobs: Vec<Pending>,
+    size: usize,
+    max: usize,
+}
+
+impl Batch {
+    fn has_room(&self) -> bool {
+        self.size < self.max
+    }
+
+    /// Adds `job`, or hands it back when it would overflow the batch.
+    fn push(&mut self, job: Pending) -> Option<Pending> {
+        if self.size + job.texts.len() > self.max {
+            return Some(job);
+        }
+        self.size += job.texts.len();
+        self.jobs.push(job);
+        None
+    }
+}
+
+async fn flush(backend: &dyn EmbedBackend, batch: Vec<Pending>, max_batch: usize) {
+    let alone = batch.len() == 1;
+    let Err((error, jobs)) = try_send(backend, batch, max_batch).await else {
+        return;
+    };
+    let refused = matches!(
+        error,
+        Error::Upstream {
+            status: 400..=499,
+            ..
+        }
+    );
+    if alone || !refused {
+        return fail(jobs, &error);
+    }
+    // The backend refused the batch for good: one request's bad text must not
+    // fail the others, so each goes alone.
+    for job in jobs {
+        if let Err((error, job)) = try_send(backend, vec![job], max_batch).await {
+            fail(job, &error);
+        }
+    }
+}
+
+fn fail(jobs: Vec<Pending>, error: &Error) {
+    for job in jobs {
+        let _ = job.reply.send(Err(error.clone()));
+    }
+}
+
+type Reply = oneshot::Sender<Result<Vec<Vec<f32>>, Error>>;
+
+/// Embeds a batch and answers each job; on failure hands the error and the
+/// unanswered jobs back, texts and all, so they can be sent again.
+async fn try_send(
+    backend: &dyn EmbedBackend,
+    batch: Vec<Pending>,
+    max_batch: usize,
+) -> Result<(), (Error, Vec<Pending>)> {
+    let counts: Vec<usize> = batch.iter().map(|j| j.texts.len()).collect();
+    let mut replies = Vec::with_capacity(batch.len());
+    let mut texts = Vec::with_capacity(counts.iter().sum());
+    for job in batch {
+        texts.extend(job.texts);
+        replies.push(job.reply);
+    }
+    // A single request larger than a batch is sent as several calls.
+    let mut vectors = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(max_batch.max(1)) {
+        match backend.embed(chunk).await {
+            Ok(v) => vectors.extend(v),
+            Err(e) => {
+                let mut texts = texts.into_iter();
+                let jobs = replies
+                    .into_iter()
+                    .zip(counts)
+                    .map(|(reply, n)| Pending {
+                        texts: texts.by_ref().take(n).collect(),
+                        reply,
+                    })
+                    .collect();
+                return Err((e, jobs));
+            }
+        }
+    }
+    let mut vectors = vectors.into_iter();
+    for (reply, n) in replies.into_iter().zip(counts) {
+        let _ = reply.send(Ok(vectors.by_ref().take(n).collect()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    fn parse(json: &str) -> Result<Vec<f32>, serde_json::Error> {
-        serde_json::from_str::<RawEmbedding>(json).map(|e| e.embedding)
+    struct Counting {
+        calls: AtomicUsize,
     }
 
-    #[test]
-    fn a_key_that_cannot_be_a_header_stops_start_up() {
-        let retry = RetryPolicy::from_config(&crate::backends::llm::LlmConfig::default());
-        let made = OpenAiEmbedder::new(
-            "http://127.0.0.1:9/v1",
-            Some("line\nbreak"),
-            "m".into(),
-            EmbedEncoding::Base64,
-            Duration::from_secs(1),
-            retry,
-            reqwest::Client::new(),
+    #[async_trait::async_trait]
+    impl EmbedBackend for Counting {
+        fn model(&self) -> &str {
+            "count"
+        }
+        async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Ok(texts.iter().map(|t| vec![t.len() as f32]).collect())
+        }
+    }
+
+    struct Picky;
+
+    #[async_trait::async_trait]
+    impl EmbedBackend for Picky {
+        fn model(&self) -> &str {
+            "picky"
+        }
+        async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            if texts.iter().any(|t| t == "bad") {
+                return Err(Error::Upstream {
+                    backend: crate::error::Backend::Embeddings,
+                    status: 400,
+                    message: "bad input".into(),
+                    retry_after: None,
+                });
+            }
+            Ok(texts.iter().map(|t| vec![t.len() as f32]).collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn one_bad_request_does_not_fail_its_batch() {
+        let embedder = Embedder::spawn(
+            Arc::new(Picky),
+            BatchConfig {
+                window: Duration::from_millis(5),
+                max_batch: 64,
+                max_concurrency: 1,
+                queue: 100,
+                cache: 0,
+            },
         );
-        let err = made.err().expect("refused");
-        assert!(err.to_string().contains("RAGWIRE_EMBED_API_KEY"), "{err}");
+        let tasks: Vec<_> = ["a", "bad", "ccc", "dd"]
+            .into_iter()
+            .map(|t| {
+                let e = embedder.clone();
+                tokio::spawn(async move { e.embed(vec![t.to_owned()]).await })
+            })
+            .collect();
+        let results: Vec<_> = futures::future::join_all(tasks)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert!(results[1].is_err());
+        assert_eq!(results[0].as_ref().unwrap(), &vec![vec![1.0]]);
+        assert_eq!(results[2].as_ref().unwrap(), &vec![vec![3.0]]);
+        assert_eq!(results[3].as_ref().unwrap(), &vec![vec![2.0]]);
     }
 
-    #[test]
-    fn vectors_come_as_floats_or_base64() {
-        let floats = [0.25f32, -1.5, 3.0e-7];
-        let b64 = ragwire_schemas::embed::f32s_to_base64(&floats);
+    #[tokio::test]
+    async fn batches_and_splits_back_in_order() {
+        let backend = Arc::new(Counting {
+            calls: AtomicUsize::new(0),
+        });
+        let embedder = Embedder::spawn(
+            backend.clone(),
+            BatchConfig {
+                window: Duration::from_millis(5),
+                max_batch: 64,
+                max_concurrency: 4,
+                queue: 1000,
+                cache: 0,
+            },
+        );
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let e = embedder.clone();
+                tokio::spawn(
+                    async move { (i, e.embed(vec!["x".repeat(i), "y".repeat(i + 1)]).await) },
+                )
+            })
+            .collect();
+        for t in tasks {
+            let (i, v) = t.await.unwrap();
+            assert_eq!(v.unwrap(), vec![vec![i as f32], vec![(i + 1) as f32]]);
+        }
+        let calls = backend.calls.load(Ordering::SeqCst);
+        assert!(calls < 40, "200 requests took {calls} backend calls");
+        // Larger than one batch: split into several calls, order kept.
+        let big: Vec<String> = (0..150).map(|i| "z".repeat(i)).collect();
+        let v = embedder.embed(big).await.unwrap();
+        assert_eq!(v.len(), 150);
+        assert_eq!(v[149], vec![149.0]);
+    }
+
+    /// A batcher in front of a 5 ms backend with a 5 s window.
+    fn long_window(max_concurrency: usize) -> Embedder {
+        let backend = Arc::new(Counting {
+            calls: AtomicUsize::new(0),
+        });
+        Embedder::spawn(
+            backend,
+            BatchConfig {
+                window: Duration::from_secs(5),
+                max_batch: 64,
+                max_concurrency,
+                queue: 100,
+                cache: 0,
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn the_window_ends_when_a_call_returns() {
+        // Two slots: the second call waits for company, but only until the
+        // first returns and frees its slot.
+        let embedder = long_window(2);
+        let first = {
+            let e = embedder.clone();
+            tokio::spawn(async move { e.embed(vec!["a".into()]).await })
+        };
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let started = std::time::Instant::now();
+        let second = embedder.embed(vec!["bb".into()]).await.unwrap();
+        assert_eq!(second, vec![vec![2.0]]);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the batch waited {:?}",
+            started.elapsed()
+        );
+        assert_eq!(first.await.unwrap().unwrap(), vec![vec![1.0]]);
+    }
+
+    #[tokio::test]
+    async fn one_slot_sends_without_waiting() {
+        let embedder = long_window(1);
+        let started = std::time::Instant::now();
         assert_eq!(
-            parse(&format!(r#"{{"embedding":"{b64}"}}"#)).unwrap(),
-            floats
+            embedder.embed(vec!["abc".into()]).await.unwrap(),
+            vec![vec![3.0]]
         );
-        assert_eq!(parse(r#"{"embedding":[0.25,-1.5,3e-7]}"#).unwrap(), floats);
-        let bad = parse(r#"{"embedding":"not base64!"}"#).unwrap_err();
-        assert!(bad.to_string().contains("not valid base64"), "{bad}");
-        // Five bytes: not a whole number of f32s.
-        let odd = parse(r#"{"embedding":"AAAAAAA="}"#).unwrap_err();
-        assert!(odd.to_string().contains("whole number"), "{odd}");
-        assert!(parse(r#"{"embedding":{"x":1}}"#).is_err());
-        let nan = ragwire_schemas::embed::f32s_to_base64(&[f32::NAN]);
-        let err = parse(&format!(r#"{{"embedding":"{nan}"}}"#)).unwrap_err();
-        assert!(err.to_string().contains("non-finite"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn repeated_short_texts_come_from_the_cache() {
+        let backend = Arc::new(Counting {
+            calls: AtomicUsize::new(0),
+        });
+        let embedder = Embedder::spawn(
+            backend.clone(),
+            BatchConfig {
+                window: Duration::ZERO,
+                max_batch: 64,
+                max_concurrency: 4,
+                queue: 100,
+                cache: 100,
+            },
+        );
+        let long = "l".repeat(CACHE_MAX_TEXT + 1);
+        let first = embedder
+            .embed(vec!["ab".into(), "abc".into(), long.clone()])
+            .await
+            .unwrap();
+        assert_eq!(backend.calls.load(Ordering::SeqCst), 1);
+        // Hits and a miss mixed: the miss alone goes to the backend, the
+        // order is kept.
+        let second = embedder
+            .embed(vec!["abc".into(), "abcd".into(), "ab".into()])
+            .await
+            .unwrap();
+        assert_eq!(second, vec![vec![3.0], vec![4.0], vec![2.0]]);
+        assert_eq!(backend.calls.load(Ordering::SeqCst), 2);
+        let again = embedder
+            .embed(vec!["ab".into(), "abcd".into()])
+            .await
+            .unwrap();
+        assert_eq!(again, vec![first[0].clone(), vec![4.0]]);
+        assert_eq!(backend.calls.load(Ordering::SeqCst), 2, "all hits");
+        // Long texts are not kept.
+        embedder.embed(vec![long]).await.unwrap();
+        assert_eq!(backend.calls.load(Ordering::SeqCst), 3);
     }
 }

@@ -17,8 +17,7 @@ use futures::StreamExt;
 use ragwire_common::settings::parse;
 use ragwire_schemas::JsonMap;
 
-use super::openai::{self, OpenAiClient};
-use crate::config::ms;
+use super::upstream::{self, OpenAiClient};
 use crate::error::{Backend, Error};
 use crate::retry::RetryPolicy;
 
@@ -54,48 +53,21 @@ pub struct LlmConfig {
     pub fallback_names: Vec<String>,
     /// Model aliases, `alias=model`, comma-separated; `provider:alias=model`
     /// maps an alias on one provider only (`primary` or a fallback's name).
-    #[arg(id = "llm.aliases", long = "model-aliases", env = "RAGWIRE_MODEL_ALIASES",
+    #[arg(id = "llm.aliases", long = "llm-aliases", env = "RAGWIRE_LLM_ALIASES",
           value_delimiter = ',', value_parser = parse::pair)]
     pub aliases: Vec<(String, String)>,
     /// Alias used when a request names no model or an unknown one.
     #[arg(
         id = "llm.default_alias",
-        long = "default-model",
-        env = "RAGWIRE_DEFAULT_MODEL",
+        long = "llm-default-alias",
+        env = "RAGWIRE_LLM_DEFAULT_ALIAS",
         default_value = "rag-answer"
     )]
     pub default_alias: String,
     /// Per LLM attempt, in milliseconds.
     #[arg(id = "llm.timeout_ms", long = "llm-timeout-ms", env = "RAGWIRE_LLM_TIMEOUT_MS",
-          default_value_t = 60_000, value_parser = parse::millis)]
-    pub timeout_ms: u64,
-    /// Retries per provider on 429, 5xx and refused connections (also for
-    /// the embedding and reranker calls).
-    #[arg(
-        id = "llm.max_retries",
-        long = "llm-max-retries",
-        env = "RAGWIRE_LLM_MAX_RETRIES",
-        default_value_t = 2
-    )]
-    pub max_retries: u32,
-    /// A `Retry-After` longer than this many milliseconds skips to the next
-    /// provider.
-    #[arg(
-        id = "llm.max_retry_after_ms",
-        long = "llm-max-retry-after-ms",
-        env = "RAGWIRE_LLM_MAX_RETRY_AFTER_MS",
-        default_value_t = 10_000
-    )]
-    pub max_retry_after_ms: u64,
-    /// First backoff step, in milliseconds, when the backend gives no
-    /// `Retry-After`; doubles each retry, with jitter.
-    #[arg(
-        id = "llm.backoff_ms",
-        long = "llm-backoff-ms",
-        env = "RAGWIRE_LLM_BACKOFF_MS",
-        default_value_t = 200
-    )]
-    pub backoff_ms: u64,
+          default_value = "60000", value_parser = parse::timeout)]
+    pub timeout: Duration,
 }
 
 ragwire_common::default_from_declarations!(LlmConfig);
@@ -277,7 +249,12 @@ struct RawMessage {
 impl Llm {
     /// Builds the chain from the configuration; `entry_points` are model
     /// names every request may use (the extraction chain's aliases).
-    pub fn new(config: &LlmConfig, entry_points: &[String], http: reqwest::Client) -> Llm {
+    pub fn new(
+        config: &LlmConfig,
+        entry_points: &[String],
+        retry: RetryPolicy,
+        http: reqwest::Client,
+    ) -> Llm {
         let mut entry_points: Vec<String> = entry_points
             .iter()
             .map(|e| e.trim().to_owned())
@@ -290,7 +267,7 @@ impl Llm {
             .providers()
             .into_iter()
             .map(|p| Provider {
-                client: openai::client(&p.base_url, p.api_key.as_deref(), http.clone()),
+                client: upstream::client(&p.base_url, p.api_key.as_deref(), http.clone()),
                 name: p.name,
                 aliases: p.aliases,
             })
@@ -301,8 +278,8 @@ impl Llm {
                 aliases: config.shared_aliases(),
                 entry_points,
                 default_alias: config.default_alias.clone(),
-                timeout: ms(config.timeout_ms),
-                retry: RetryPolicy::from_config(config),
+                timeout: config.timeout,
+                retry,
             }),
         }
     }
@@ -421,7 +398,7 @@ impl Llm {
                         backend: backend.clone(),
                         after: self.inner.timeout,
                     })?
-                    .map_err(|e| openai::map_error(&backend, e))
+                    .map_err(|e| upstream::map_error(&backend, e))
             }
         })
         .await
@@ -471,7 +448,7 @@ impl Llm {
         let mut stream = crate::waiting::on(backend.clone(), open)
             .await
             .map_err(|_| timed_out(&backend))?
-            .map_err(|e| openai::map_error(&backend, e))?;
+            .map_err(|e| upstream::map_error(&backend, e))?;
         let first = crate::waiting::on(
             backend.clone(),
             tokio::time::timeout(timeout, stream.next()),
@@ -483,11 +460,11 @@ impl Llm {
                 let rest = stream.map(move |chunk| {
                     chunk
                         .map(chunk_bytes)
-                        .map_err(|e| openai::map_error(&backend, e))
+                        .map_err(|e| upstream::map_error(&backend, e))
                 });
                 Ok((chunk_bytes(chunk), rest.boxed()))
             }
-            Some(Err(e)) => Err(openai::map_error(&backend, e)),
+            Some(Err(e)) => Err(upstream::map_error(&backend, e)),
             None => Err(Error::Upstream {
                 backend,
                 status: 200,
@@ -566,7 +543,7 @@ impl Llm {
                 backend: backend.clone(),
                 after: self.inner.timeout,
             })?
-            .map_err(|e| openai::map_error(&backend, e))?;
+            .map_err(|e| upstream::map_error(&backend, e))?;
         let text = raw
             .choices
             .into_iter()

@@ -8,8 +8,7 @@ use serde_json::json;
 
 use ragwire_common::settings::parse;
 
-use super::openai::{check_status, status_error, transport_error, truncate};
-use crate::config::ms;
+use super::upstream::{check_status, status_error, transport_error, truncate};
 use crate::error::{Backend, Error};
 use crate::retry::RetryPolicy;
 
@@ -36,8 +35,8 @@ pub struct RerankConfig {
     pub api_key: Option<String>,
     /// Per rerank call, in milliseconds.
     #[arg(id = "rerank.timeout_ms", long = "rerank-timeout-ms", env = "RAGWIRE_RERANK_TIMEOUT_MS",
-          default_value_t = 15_000, value_parser = parse::millis)]
-    pub timeout_ms: u64,
+          default_value = "15000", value_parser = parse::timeout)]
+    pub timeout: Duration,
 }
 
 ragwire_common::default_from_declarations!(RerankConfig);
@@ -106,7 +105,7 @@ impl Reranker {
             url: endpoint(url),
             format: config.format,
             api_key: config.api_key.clone(),
-            timeout: ms(config.timeout_ms),
+            timeout: config.timeout,
             retry,
         })
     }

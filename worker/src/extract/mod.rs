@@ -2,7 +2,7 @@
 //!
 //! - [`parse`]: lenient parsing, normalisation and schema validation.
 //! - [`prompt`]: the strict, nudge and repair messages.
-//! - [`window`]: long contexts split into overlapping windows, graphs merged.
+//! - [`window`]: the graphs of a long context's windows merged into one.
 //!
 //! Each provider (a model alias) gets up to `max_attempts` attempts: strict
 //! first, then nudge; an invalid answer gets one repair. Providers are
@@ -49,11 +49,12 @@ pub struct ExtractConfig {
     /// after this many milliseconds.
     #[arg(
         id = "extract.hedge_delay_ms",
-        long = "extract-hedge-ms",
-        env = "RAGWIRE_EXTRACT_HEDGE_MS",
-        default_value_t = 1500
+        long = "extract-hedge-delay-ms",
+        env = "RAGWIRE_EXTRACT_HEDGE_DELAY_MS",
+        default_value = "1500",
+        value_parser = setting::duration_ms
     )]
-    pub hedge_delay_ms: u64,
+    pub hedge_delay: Duration,
     /// Attempts per provider: strict, then nudge.
     #[arg(id = "extract.max_attempts", long = "extract-max-attempts",
           env = "RAGWIRE_EXTRACT_MAX_ATTEMPTS", default_value_t = 2,
@@ -189,7 +190,7 @@ pub struct Extraction {
 /// when no window produced a valid graph.
 pub async fn run(llm: &Llm, config: &ExtractConfig, task: &Task) -> Result<Extraction, Error> {
     let log = Log::default();
-    let windows = window::split(&task.context, config.window_chars, config.window_overlap);
+    let windows = crate::chunking::split(&task.context, config.window_chars, config.window_overlap);
     // Built first, then run bounded: a stream mapping a closure over
     // borrowed windows would not be `Send`.
     let tasks: Vec<_> = windows
@@ -258,7 +259,7 @@ async fn hedged(
     text: &str,
     log: &Log,
 ) -> Option<(GraphData, String)> {
-    let hedge_delay = Duration::from_millis(config.hedge_delay_ms);
+    let hedge_delay = config.hedge_delay;
     let mut running = FuturesUnordered::new();
     running.push(numbered(llm, config, task, 0, window, text, log));
     let mut next = 1;

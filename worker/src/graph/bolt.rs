@@ -18,7 +18,6 @@ use tokio::sync::OnceCell;
 
 use super::GraphConfig;
 use super::{check_type, GraphStore};
-use crate::config::ms;
 use crate::error::{Backend, Error};
 
 const BACKEND: Backend = Backend::Bolt;
@@ -43,7 +42,7 @@ impl BoltGraph {
             .ok_or_else(|| Error::config("NEO4J_URI", "not set"))?;
         check_type("RAGWIRE_GRAPH_LABEL", &config.label)
             .map_err(|e| Error::config("RAGWIRE_GRAPH_LABEL", e.to_string()))?;
-        let timeout = ms(config.timeout_ms);
+        let timeout = config.timeout;
         let mut builder = ConfigBuilder::default()
             .uri(uri)
             .user(config.user.as_str())

@@ -11,6 +11,7 @@ use ragwire_schemas::graph::GraphData;
 use ragwire_schemas::retrieve::Subgraph;
 use ragwire_schemas::JsonMap;
 use serde_json::Value;
+use std::time::Duration;
 
 use ragwire_common::settings::parse;
 
@@ -54,8 +55,8 @@ pub struct GraphConfig {
     pub label: String,
     /// Per graph store call, in milliseconds (504 beyond).
     #[arg(id = "graph.timeout_ms", long = "graph-timeout-ms", env = "RAGWIRE_GRAPH_TIMEOUT_MS",
-          default_value_t = 10_000, value_parser = parse::millis)]
-    pub timeout_ms: u64,
+          default_value = "10000", value_parser = parse::timeout)]
+    pub timeout: Duration,
     /// Bolt connections per worker.
     #[arg(id = "graph.max_connections", long = "graph-max-connections",
           env = "RAGWIRE_GRAPH_MAX_CONNECTIONS", default_value_t = 16,
@@ -119,6 +120,8 @@ pub trait GraphStore: Send + Sync + 'static {
     async fn find_seeds(&self, text: &str, limit: usize) -> Result<Vec<String>, Error>;
 
     /// Numbers of stored nodes and edges.
+    // Read by tests and benchmarks only.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     async fn counts(&self) -> Result<(usize, usize), Error>;
 
     /// Runs read-only Cypher, already checked by

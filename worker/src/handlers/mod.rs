@@ -56,8 +56,6 @@ macro_rules! handlers {
 
 ragwire_schemas::for_each_subject!(handlers);
 
-mod ranking;
-
 /// A success reply: its bytes, or chunks sent one by one as they come (a
 /// stream: see `ragwire_schemas::openai::stream`).
 pub enum Reply {

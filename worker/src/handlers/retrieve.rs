@@ -12,8 +12,8 @@ use ragwire_schemas::retrieve::{
 use ragwire_schemas::JsonMap;
 use serde_json::Value;
 
-use super::ranking;
 use crate::error::Error;
+use crate::ranking;
 use crate::state::State;
 use crate::validate::{check_query, MAX_TOP_K};
 use crate::vectors::{filter, ChunkPayload, Hit};

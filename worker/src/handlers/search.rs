@@ -3,8 +3,8 @@
 
 use ragwire_schemas::search::{SearchHit, SearchReply, SearchRequest};
 
-use super::ranking;
 use crate::error::{Backend, Error};
+use crate::ranking;
 use crate::state::State;
 use crate::validate::{check_query, MAX_TOP_K};
 use crate::vectors::{filter, ChunkPayload};

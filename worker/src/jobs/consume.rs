@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{pull, AckPolicy, PullConsumer};
 use async_nats::jetstream::message::{AckKind, Message};
 use futures::StreamExt;
-use ragwire_schemas::index::{Chunk, IndexRequest};
+use ragwire_schemas::index::Chunk;
 use ragwire_schemas::jobs::{DeadJob, JobEvent, JobState, JobStatus, WorkItem};
 use ragwire_schemas::JsonMap;
 use serde_json::Value;
@@ -17,11 +17,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{now, Jobs};
-use crate::config::ms;
 use crate::error::{Error, Retry};
 use crate::extract::{self, parse::Minimums};
-use crate::handlers::index;
 use crate::state::State;
+use crate::vectors::write_chunks;
 
 /// Pulls and runs jobs until `shutdown`; jobs in flight are tracked by
 /// `tracker` so the worker can wait for them. A job is pulled only when a
@@ -108,7 +107,7 @@ async fn open(jobs: &Jobs) -> Result<PullConsumer, Error> {
                 durable_name: Some(jobs.config.consumer.clone()),
                 description: Some("ragwire ingest workers".into()),
                 ack_policy: AckPolicy::Explicit,
-                ack_wait: ms(jobs.config.ack_wait_ms),
+                ack_wait: jobs.config.ack_wait,
                 max_ack_pending: jobs.config.max_ack_pending,
                 // Deliveries are counted here, so that a job whose last
                 // delivery was lost in a crash still reaches the dead letters.
@@ -197,7 +196,7 @@ async fn process(jobs: &Jobs, state: &State, message: Message) {
     // extraction is several LLM calls).
     let heartbeat = async {
         let mut beat =
-            tokio::time::interval(ms(jobs.config.ack_wait_ms / 3).max(Duration::from_millis(100)));
+            tokio::time::interval((jobs.config.ack_wait / 3).max(Duration::from_millis(100)));
         beat.tick().await;
         loop {
             beat.tick().await;
@@ -277,12 +276,12 @@ async fn work(state: &State, item: &WorkItem, run: &mut Run<'_>) -> Result<(), E
     run.status.chunks_total = chunks.len();
     let batch = run.jobs.config.batch.max(1);
     for part in chunks.chunks(batch) {
-        index::handle(
-            state,
-            IndexRequest {
-                chunks: part.to_vec(),
-                collection: item.collection.clone(),
-            },
+        write_chunks(
+            &*state.vectors,
+            &state.embedder,
+            &state.keywords,
+            &item.collection,
+            part.to_vec(),
         )
         .await?;
         run.status.chunks_done += part.len();
@@ -340,7 +339,7 @@ fn chunks(item: &WorkItem) -> Vec<Chunk> {
             })
             .collect(),
         (None, Some(text)) => {
-            extract::window::split(text, item.chunking.size, item.chunking.overlap)
+            crate::chunking::split(text, item.chunking.size, item.chunking.overlap)
                 .into_iter()
                 .map(str::trim)
                 .filter(|t| !t.is_empty())

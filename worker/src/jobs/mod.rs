@@ -27,7 +27,6 @@ use async_nats::jetstream::{self, kv};
 use ragwire_common::names::JobNames;
 use ragwire_common::settings::parse;
 
-use crate::config::ms;
 use crate::error::Error;
 use crate::retry::backoff;
 
@@ -36,7 +35,7 @@ use crate::retry::backoff;
 #[command(next_help_heading = "Jobs")]
 pub struct JobsConfig {
     /// Set up the job streams and answer the `jobs.*` subjects.
-    #[arg(id = "jobs.enabled", long = "jobs", env = "RAGWIRE_JOBS", default_value_t = true,
+    #[arg(id = "jobs.enabled", long = "jobs-enabled", env = "RAGWIRE_JOBS_ENABLED", default_value_t = true,
           action = clap::ArgAction::Set, value_parser = parse::boolean)]
     pub enabled: bool,
     /// Process ingest jobs in this worker; submission, status and replay
@@ -91,25 +90,27 @@ pub struct JobsConfig {
     /// A job not acknowledged (or marked in progress) for this many
     /// milliseconds goes to another worker.
     #[arg(id = "jobs.ack_wait_ms", long = "jobs-ack-wait-ms", env = "RAGWIRE_JOBS_ACK_WAIT_MS",
-          default_value_t = 30_000, value_parser = parse::millis)]
-    pub ack_wait_ms: u64,
+          default_value = "30000", value_parser = parse::timeout)]
+    pub ack_wait: Duration,
     /// First retry delay after a transient failure, in milliseconds;
     /// doubles each delivery.
     #[arg(
         id = "jobs.backoff_ms",
         long = "jobs-backoff-ms",
         env = "RAGWIRE_JOBS_BACKOFF_MS",
-        default_value_t = 1000
+        default_value = "1000",
+        value_parser = parse::duration_ms
     )]
-    pub backoff_ms: u64,
+    pub backoff: Duration,
     /// Longest retry delay, in milliseconds.
     #[arg(
         id = "jobs.max_backoff_ms",
         long = "jobs-max-backoff-ms",
         env = "RAGWIRE_JOBS_MAX_BACKOFF_MS",
-        default_value_t = 60_000
+        default_value = "60000",
+        value_parser = parse::duration_ms
     )]
-    pub max_backoff_ms: u64,
+    pub max_backoff: Duration,
     /// Chunks embedded and written per step; progress is reported after
     /// each.
     #[arg(id = "jobs.batch", long = "jobs-batch", env = "RAGWIRE_JOBS_BATCH",
@@ -125,9 +126,10 @@ pub struct JobsConfig {
         id = "jobs.duplicate_window_ms",
         long = "jobs-duplicate-window-ms",
         env = "RAGWIRE_JOBS_DUPLICATE_WINDOW_MS",
-        default_value_t = 120_000
+        default_value = "120000",
+        value_parser = parse::duration_ms
     )]
-    pub duplicate_window_ms: u64,
+    pub duplicate_window: Duration,
 }
 
 ragwire_common::default_from_declarations!(JobsConfig);
@@ -154,8 +156,8 @@ impl JobsConfig {
     /// the backend's hint, at most the longest step.
     pub(crate) fn retry_delay(&self, delivered: u64, hint: Option<Duration>) -> Duration {
         let attempt = u32::try_from(delivered.saturating_sub(1)).unwrap_or(u32::MAX);
-        let max = ms(self.max_backoff_ms);
-        let doubling = backoff(ms(self.backoff_ms), attempt, max);
+        let max = self.max_backoff;
+        let doubling = backoff(self.backoff, attempt, max);
         hint.map_or(doubling, |h| h.max(doubling)).min(max)
     }
 }

@@ -5,7 +5,6 @@ use std::time::Duration;
 use async_nats::jetstream::{self, stream};
 
 use super::{Jobs, JobsConfig};
-use crate::config::ms;
 use crate::error::Error;
 
 /// How long a job's status is kept.
@@ -31,7 +30,7 @@ impl Jobs {
                     retention: stream::RetentionPolicy::WorkQueue,
                     discard: stream::DiscardPolicy::New,
                     max_bytes: jobs.max_bytes,
-                    duplicate_window: ms(jobs.duplicate_window_ms),
+                    duplicate_window: jobs.duplicate_window,
                     ..Default::default()
                 },
             ),

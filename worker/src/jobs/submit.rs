@@ -8,7 +8,6 @@ use ragwire_schemas::jobs::{
 use sha2::{Digest, Sha256};
 
 use super::{internal, now, Jobs};
-use crate::config::ms;
 use crate::error::Error;
 use crate::validate::{check_collection, check_document};
 
@@ -167,8 +166,7 @@ impl Jobs {
             return false;
         }
         let deliveries = u32::try_from(self.config.max_deliver + 1).unwrap_or(u32::MAX);
-        let limit =
-            ms(self.config.ack_wait_ms).saturating_mul(deliveries) + ms(self.config.max_backoff_ms);
+        let limit = self.config.ack_wait.saturating_mul(deliveries) + self.config.max_backoff;
         chrono::DateTime::parse_from_rfc3339(&status.updated_at)
             .ok()
             .and_then(|t| {

@@ -1,8 +1,8 @@
 //! The worker as a NATS micro-service.
 //!
 //! - this module: the lifecycle: registration (one endpoint per subject in a
-//!   shared queue group), the request bounds ([`Limits`]), and a graceful
-//!   shutdown that answers what was already received.
+//!   shared queue group) and a graceful shutdown that answers what was
+//!   already received.
 //! - [`endpoint`]: one endpoint's loop: requests taken off the subscription
 //!   only under the bound, run concurrently.
 //! - [`reply`]: one request: size limit, deadline and panic guard around its
@@ -22,57 +22,17 @@ use std::sync::Arc;
 
 use async_nats::service::ServiceExt;
 use ragwire_common::discovery::{host_name, SERVICE_NAME};
-use ragwire_common::settings::parse;
 use ragwire_schemas::Subject;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{ms, Config};
+use crate::config::Config;
 use crate::error::Error;
-use crate::jobs::{consume, Jobs};
+use crate::jobs::consume;
 use crate::state::State;
 use reply::Counters;
-
-/// Bounds on a worker's work and input.
-#[derive(Debug, Clone, clap::Args)]
-#[command(next_help_heading = "Limits")]
-pub struct Limits {
-    /// Requests in flight per subject per worker; beyond it, requests wait
-    /// in the subscription (back-pressure).
-    #[arg(id = "limits.max_in_flight", long = "max-in-flight", env = "RAGWIRE_MAX_IN_FLIGHT",
-          default_value_t = 1024, value_parser = parse::at_least_one::<usize>)]
-    pub max_in_flight: usize,
-    /// Largest request payload, in bytes (413 beyond).
-    #[arg(id = "limits.max_request_bytes", long = "max-request-bytes",
-          env = "RAGWIRE_MAX_REQUEST_BYTES", default_value_t = 1 << 20,
-          value_parser = parse::at_least_one::<usize>)]
-    pub max_request_bytes: usize,
-    /// Most texts (embed), chunks (index) or messages (chat) in one request.
-    #[arg(id = "limits.max_texts", long = "max-texts", env = "RAGWIRE_MAX_TEXTS",
-          default_value_t = 2048, value_parser = parse::at_least_one::<usize>)]
-    pub max_texts: usize,
-    /// Most documents in one rerank request.
-    #[arg(id = "limits.max_documents", long = "max-documents", env = "RAGWIRE_MAX_DOCUMENTS",
-          default_value_t = 1000, value_parser = parse::at_least_one::<usize>)]
-    pub max_documents: usize,
-    /// Deadline of one request, all backend calls included, in
-    /// milliseconds.
-    #[arg(id = "limits.request_timeout_ms", long = "request-timeout-ms",
-          env = "RAGWIRE_REQUEST_TIMEOUT_MS", default_value_t = 120_000, value_parser = parse::millis)]
-    pub request_timeout_ms: u64,
-    /// On SIGTERM or SIGINT, how long (ms) to wait for in-flight requests.
-    #[arg(
-        id = "limits.shutdown_grace_ms",
-        long = "shutdown-grace-ms",
-        env = "RAGWIRE_SHUTDOWN_GRACE_MS",
-        default_value_t = 30_000
-    )]
-    pub shutdown_grace_ms: u64,
-}
-
-ragwire_common::default_from_declarations!(Limits);
 
 /// A running worker. Dropping the handle starts the worker's graceful
 /// shutdown without waiting for it; [`WorkerHandle::shutdown`] waits.
@@ -81,8 +41,8 @@ pub struct WorkerHandle {
     stopped: Option<JoinHandle<()>>,
     /// The NATS micro-service id of this worker.
     pub id: String,
-    /// The worker's configuration and backends (tests read its stores).
-    pub state: State,
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    state: State,
 }
 
 impl WorkerHandle {
@@ -98,6 +58,14 @@ impl WorkerHandle {
     }
 }
 
+#[cfg(feature = "testing")]
+impl WorkerHandle {
+    /// The worker's configuration and backends (tests read its stores).
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+}
+
 impl Drop for WorkerHandle {
     fn drop(&mut self) {
         self.shutdown.cancel();
@@ -107,44 +75,20 @@ impl Drop for WorkerHandle {
 /// Connects to NATS and starts a worker.
 pub async fn start(config: Config) -> Result<WorkerHandle, Error> {
     let client = ragwire_common::nats::connect(&config.common.nats, "ragwire-worker").await?;
-    start_with_state(State::new(config)?, client).await
+    let state = State::builder(config).build(&client).await?;
+    start_with_state(state, client).await
 }
 
-/// Starts a worker on `client` with backends already built (see
-/// [`State::new`]): for benchmarks and tests that bring their own backend
-/// ([`State::with_embed_backend`]).
+/// Starts a worker on `client` with its state already built (see
+/// [`State::builder`]): for benchmarks and tests that bring their own
+/// backend. Returns once the NATS server has the worker's subscriptions.
 pub async fn start_with_state(
-    mut state: State,
+    state: State,
     client: async_nats::Client,
 ) -> Result<WorkerHandle, Error> {
-    if state.config.jobs.enabled {
-        // A NATS server without JetStream still serves every other subject.
-        match Jobs::setup(&client, &state.config.common.prefix, &state.config.jobs).await {
-            Ok(jobs) => state.jobs = Some(jobs),
-            Err(e) => tracing::warn!(error = %e, "ingest jobs are off: JetStream is not usable"),
-        }
-    }
     let config = state.config.clone();
-    let mut metadata = stores::metadata(&config);
-    stores::check_before_joining(&client, &config, &metadata).await?;
-    metadata.extend([
-        ("prefix".to_owned(), config.common.prefix.clone()),
-        // `ragwire ping --local` finds this host's workers by it.
-        ("host".to_owned(), host_name()),
-    ]);
-    let counters = Counters::default();
-    let stats_counters = counters.clone();
-    let service = client
-        .service_builder()
-        .description("ragwire: RAG backend work over NATS")
-        .queue_group(&config.worker.queue_group)
-        .metadata(metadata)
-        .stats_handler(move |endpoint, _| stats_counters.stats(&endpoint))
-        .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
-        .await
-        .map_err(|e| Error::Nats(format!("cannot register the NATS service: {e}")))?;
-    let id = service.info().await.id;
-    let group = service.group(&config.common.prefix);
+    let service = register(&client, &config).await?;
+    let id = service.service.info().await.id;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let shared = Arc::new(Shared {
@@ -152,25 +96,11 @@ pub async fn start_with_state(
         state: state.clone(),
         tracker: tracker.clone(),
         shutdown: shutdown.clone(),
-        counters,
+        counters: service.counters.clone(),
         // Replies larger than the server accepts would be lost silently.
         max_payload: client.server_info().max_payload,
     });
-    let mut loops = Vec::with_capacity(Subject::ALL.len());
-    for &subject in Subject::ALL {
-        let endpoint = group
-            .endpoint_builder()
-            .name(subject.endpoint_name())
-            .add(subject.suffix())
-            .await
-            .map_err(|e| Error::Nats(format!("cannot add endpoint {subject}: {e}")))?;
-        loops.push(tokio::spawn(endpoint::serve(
-            endpoint,
-            subject,
-            Arc::new(Semaphore::new(config.limits.max_in_flight)),
-            shared.clone(),
-        )));
-    }
+    let mut loops = serve_endpoints(&service.service, &shared).await?;
     if let Some(jobs) = state.jobs.clone().filter(|_| config.jobs.consume) {
         // Jobs in flight share the tracker, so shutdown waits for them too.
         loops.push(tokio::spawn(consume::run(
@@ -189,51 +119,127 @@ pub async fn start_with_state(
         ));
     }
     tracing::info!(id = %id, prefix = %config.common.prefix, queue_group = %config.worker.queue_group, "worker started");
-
-    let token = shutdown.clone();
-    let vectors = state.vectors.clone();
-    let grace = ms(config.limits.shutdown_grace_ms);
-    let stopped = tokio::spawn(async move {
-        token.cancelled().await;
-        let aborts: Vec<_> = loops.iter().map(JoinHandle::abort_handle).collect();
-        // Each loop unsubscribes, then takes what was already delivered; all
-        // of it, and the requests in flight, within the grace period.
-        let drain = async {
-            futures::future::join_all(loops).await;
-            tracker.close();
-            tracker.wait().await;
-        };
-        if tokio::time::timeout(grace, drain).await.is_err() {
-            aborts.iter().for_each(|a| a.abort());
-            tracing::warn!(
-                in_flight = tracker.len(),
-                "shutdown grace period over; abandoning requests"
-            );
-        }
-        let second = std::time::Duration::from_secs(1);
-        if !matches!(
-            tokio::time::timeout(second, client.flush()).await,
-            Ok(Ok(()))
-        ) {
-            tracing::warn!("could not flush the last replies");
-        }
-        if !matches!(
-            tokio::time::timeout(second, service.stop()).await,
-            Ok(Ok(()))
-        ) {
-            tracing::warn!("could not stop the NATS service cleanly");
-        }
-        if let Err(e) = vectors.flush().await {
-            tracing::warn!(error = %e, "could not flush the vector store");
-        }
-        tracing::info!("worker stopped");
-    });
+    let stopped = tokio::spawn(stop_when_cancelled(
+        shutdown.clone(),
+        loops,
+        tracker,
+        client,
+        service.service,
+        state.clone(),
+    ));
     Ok(WorkerHandle {
         shutdown,
         stopped: Some(stopped),
         id,
         state,
     })
+}
+
+/// The registered NATS micro-service, and the per-endpoint counters its
+/// `$SRV.STATS` reports.
+struct Registered {
+    service: async_nats::service::Service,
+    counters: Counters,
+}
+
+/// Registers the worker as the NATS micro-service, with its stores, prefix
+/// and host in the metadata, once the stores check allows it to join.
+async fn register(client: &async_nats::Client, config: &Config) -> Result<Registered, Error> {
+    let mut metadata = stores::metadata(config);
+    stores::check_before_joining(client, config, &metadata).await?;
+    metadata.extend([
+        ("prefix".to_owned(), config.common.prefix.clone()),
+        // `ragwire ping --local` finds this host's workers by it.
+        ("host".to_owned(), host_name()),
+    ]);
+    let counters = Counters::default();
+    let stats_counters = counters.clone();
+    let service = client
+        .service_builder()
+        .description("ragwire: RAG backend work over NATS")
+        .queue_group(&config.worker.queue_group)
+        .metadata(metadata)
+        .stats_handler(move |endpoint, _| stats_counters.stats(&endpoint))
+        .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
+        .await
+        .map_err(|e| Error::Nats(format!("cannot register the NATS service: {e}")))?;
+    Ok(Registered { service, counters })
+}
+
+/// One endpoint per subject under the prefix, each served by its own task
+/// under its own bound.
+async fn serve_endpoints(
+    service: &async_nats::service::Service,
+    shared: &Arc<Shared>,
+) -> Result<Vec<JoinHandle<()>>, Error> {
+    let config = &shared.state.config;
+    let group = service.group(&config.common.prefix);
+    let mut loops = Vec::with_capacity(Subject::ALL.len());
+    for &subject in Subject::ALL {
+        let endpoint = group
+            .endpoint_builder()
+            .name(subject.endpoint_name())
+            .add(subject.suffix())
+            .await
+            .map_err(|e| Error::Nats(format!("cannot add endpoint {subject}: {e}")))?;
+        loops.push(tokio::spawn(endpoint::serve(
+            endpoint,
+            subject,
+            Arc::new(Semaphore::new(config.limits.max_in_flight)),
+            shared.clone(),
+        )));
+    }
+    Ok(loops)
+}
+
+/// Waits for `shutdown`, then stops: the endpoint loops unsubscribe and
+/// answer what they already took, the requests and jobs in flight finish
+/// within the grace period, the last replies are flushed, the service is
+/// deregistered and the vector store flushed.
+async fn stop_when_cancelled(
+    shutdown: CancellationToken,
+    loops: Vec<JoinHandle<()>>,
+    tracker: TaskTracker,
+    client: async_nats::Client,
+    service: async_nats::service::Service,
+    state: State,
+) {
+    shutdown.cancelled().await;
+    let aborts: Vec<_> = loops.iter().map(JoinHandle::abort_handle).collect();
+    // Each loop unsubscribes, then takes what was already delivered; all
+    // of it, and the requests in flight, within the grace period.
+    let drain = async {
+        futures::future::join_all(loops).await;
+        tracker.close();
+        tracker.wait().await;
+    };
+    if tokio::time::timeout(state.config.limits.shutdown_grace, drain)
+        .await
+        .is_err()
+    {
+        aborts.iter().for_each(|a| a.abort());
+        tracing::warn!(
+            in_flight = tracker.len(),
+            "shutdown grace period over; abandoning requests"
+        );
+    }
+    let second = std::time::Duration::from_secs(1);
+    if !matches!(
+        tokio::time::timeout(second, client.flush()).await,
+        Ok(Ok(()))
+    ) {
+        tracing::warn!("could not flush the last replies");
+    }
+    if !matches!(
+        tokio::time::timeout(second, service.stop()).await,
+        Ok(Ok(()))
+    ) {
+        tracing::warn!("could not stop the NATS service cleanly");
+    }
+    if let Err(e) = state.vectors.flush().await {
+        tracing::warn!(error = %e, "could not flush the vector store");
+    }
+    tracing::info!("worker stopped");
 }
 
 /// What the endpoint loops of one worker share.

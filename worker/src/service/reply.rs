@@ -15,7 +15,6 @@ use ragwire_schemas::{headers, ErrorReply, Subject};
 use serde::Serialize;
 
 use super::{stream, Shared};
-use crate::config::ms;
 use crate::error::{Backend, Error, Retry};
 use crate::handlers::{dispatch, Reply};
 use crate::state::State;
@@ -65,7 +64,7 @@ pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request)
         .map(|v| v.as_str().to_owned());
     let result = match run(state, subject, &request.message.payload).await {
         Ok(Reply::Stream(chunks)) => {
-            let deadline = started + ms(state.config.limits.request_timeout_ms);
+            let deadline = started + state.config.limits.request_timeout;
             // Boxed: a stream's state stays out of every request's future,
             // which is moved at each request.
             let code = Box::pin(stream::serve(shared, &request, chunks, deadline.into())).await;
@@ -166,7 +165,7 @@ async fn run(state: &State, subject: Subject, payload: &Bytes) -> Result<Reply, 
             limit,
         });
     }
-    let deadline = ms(state.config.limits.request_timeout_ms);
+    let deadline = state.config.limits.request_timeout;
     let work = AssertUnwindSafe(dispatch(state, subject, payload)).catch_unwind();
     match waiting::until(deadline, work).await {
         Ok(Ok(result)) => result,

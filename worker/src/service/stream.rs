@@ -16,7 +16,6 @@ use tokio::time::Instant;
 
 use super::reply::error_reply;
 use super::Shared;
-use crate::config::ms;
 use crate::error::{Backend, Error};
 use crate::handlers::ByteStream;
 
@@ -67,7 +66,7 @@ pub(super) async fn serve(
         return CANCELLED;
     }
 
-    let idle_limit = ms(shared.state.config.llm.timeout_ms);
+    let idle_limit = shared.state.config.llm.timeout;
     let (mut sent, mut taken) = (0u64, 0u64);
     let mut last_chunk = Instant::now();
     let mut last_message = Instant::now();
@@ -147,7 +146,7 @@ fn deadline_for(sent: u64, deadline: Instant, last_chunk: Instant, idle: Duratio
 }
 
 fn deadline_len(shared: &Shared) -> Duration {
-    ms(shared.state.config.limits.request_timeout_ms)
+    shared.state.config.limits.request_timeout
 }
 
 enum Control {

@@ -12,12 +12,16 @@ pub mod qdrant;
 use ragwire_schemas::JsonMap;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::time::Duration;
 use uuid::Uuid;
 
 use ragwire_common::settings::parse;
 
+use crate::backends::Embedder;
 use crate::error::Error;
 pub use filter::{AnyValues, Cond, Scalar};
+use keywords::Keywords;
+use ragwire_schemas::index::Chunk;
 
 /// The vector store: Qdrant's embedded engine, or a Qdrant server.
 #[derive(Debug, Clone, clap::Args)]
@@ -36,15 +40,15 @@ pub struct VectorConfig {
     )]
     pub qdrant_api_key: Option<String>,
     /// Per Qdrant server call, in milliseconds.
-    #[arg(id = "vectors.timeout_ms", long = "vector-timeout-ms", env = "RAGWIRE_VECTOR_TIMEOUT_MS",
-          default_value_t = 30_000, value_parser = parse::millis)]
-    pub timeout_ms: u64,
+    #[arg(id = "vectors.timeout_ms", long = "vectors-timeout-ms", env = "RAGWIRE_VECTORS_TIMEOUT_MS",
+          default_value = "30000", value_parser = parse::timeout)]
+    pub timeout: Duration,
     /// Embedded store: build the HNSW index and merge segments after this
     /// many written points.
     #[arg(
         id = "vectors.optimize_every",
-        long = "vector-optimize-every",
-        env = "RAGWIRE_VECTOR_OPTIMIZE_EVERY",
+        long = "vectors-optimize-every",
+        env = "RAGWIRE_VECTORS_OPTIMIZE_EVERY",
         default_value_t = 10_000
     )]
     pub optimize_every: usize,
@@ -245,10 +249,73 @@ pub trait VectorStore: Send + Sync + 'static {
     ) -> Result<Vec<Hit>, Error>;
 
     /// Number of points in the collection (0 when it does not exist).
+    // Read by tests and benchmarks only.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     async fn count(&self, collection: &str) -> Result<usize, Error>;
 
     /// Makes everything written so far durable.
     async fn flush(&self) -> Result<(), Error>;
+}
+
+/// Embeds `chunks` (through the embedder's batcher) and writes them with
+/// their payload to `collection`, with BM25 vectors unless the collection
+/// predates keyword search. Point ids follow from the collection, document,
+/// chunk id and text, so writing a chunk twice leaves one point. Returns
+/// the vectors' dimension. The one write path of `rag.index` and ingest
+/// jobs.
+pub async fn write_chunks(
+    store: &dyn VectorStore,
+    embedder: &Embedder,
+    keywords: &Keywords,
+    collection: &str,
+    chunks: Vec<Chunk>,
+) -> Result<usize, Error> {
+    // A collection made before keyword search keeps dense vectors alone:
+    // its chunks need no BM25 vectors.
+    let with_keywords = store
+        .layout(collection)
+        .await?
+        .is_none_or(|layout| layout.keywords);
+    let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
+    // Tokenising and stemming a batch can take milliseconds of CPU: off the
+    // runtime's threads, and while the embedder answers.
+    let encoder = keywords.clone();
+    let encode = with_keywords.then(|| texts.clone());
+    let (vectors, sparse) = tokio::join!(embedder.embed(texts), async move {
+        match encode {
+            Some(texts) => tokio::task::spawn_blocking(move || {
+                texts.iter().map(|t| encoder.document(t)).collect()
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("BM25 encoding failed: {e}"))),
+            None => Ok(Vec::new()),
+        }
+    });
+    let (vectors, mut sparse) = (vectors?, sparse?.into_iter());
+    let dim = vectors.first().map_or(0, Vec::len);
+    let points = chunks
+        .into_iter()
+        .zip(vectors)
+        .map(|(chunk, vector)| {
+            let hash = text_hash(&chunk.text);
+            let id = point_id(collection, &chunk.doc_id, chunk.chunk_id.as_deref(), &hash);
+            let payload = ChunkPayload {
+                doc_id: chunk.doc_id,
+                chunk_id: chunk.chunk_id,
+                text: chunk.text,
+                metadata: chunk.metadata.unwrap_or_default(),
+                hash,
+            };
+            Point {
+                id,
+                vector,
+                keywords: sparse.next().unwrap_or_default(),
+                payload: payload.into_map(),
+            }
+        })
+        .collect();
+    store.upsert(collection, dim, points).await?;
+    Ok(dim)
 }
 
 /// Hex SHA-256 of a chunk's text.

@@ -1,6 +1,7 @@
-//! An `async-openai` client for any OpenAI-compatible server (OpenAI, LiteLLM,
-//! vLLM, Ollama, TEI), whose errors become [`Error`]s that know whether a
-//! retry can help.
+//! Calls to upstream HTTP services: the connection pool every backend
+//! shares, an `async-openai` client for any OpenAI-compatible server
+//! (OpenAI, LiteLLM, vLLM, Ollama, TEI), and HTTP failures turned into
+//! [`Error`]s that know whether a retry can help.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,6 +16,16 @@ use crate::error::{Backend, Error};
 
 /// The client type used for chat.
 pub type OpenAiClient = async_openai::Client<OpenAIConfig>;
+
+/// The HTTP client shared by all backends (one connection pool).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .expect("TLS backend initialises")
+}
 
 /// A non-success HTTP status, with the backend's `Retry-After` hint, captured
 /// before `async-openai` discards the headers.

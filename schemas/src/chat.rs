@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// One message of the conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct ChatMessage {
     /// `system`, `developer`, `user`, `assistant`, `tool` or `function`.
     pub role: String,
@@ -30,6 +31,7 @@ impl ChatMessage {
 
 /// Request of `rag.chat` (`POST /chat`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct ChatRequest {
     /// The conversation, oldest first. Must not be empty; at most
     /// `RAGWIRE_MAX_TEXTS` (2048) messages.
@@ -41,14 +43,26 @@ pub struct ChatRequest {
     pub model: Option<String>,
     /// Sampling temperature, 0 to 2. Default 0.2.
     #[serde(default = "default_temperature", deserialize_with = "crate::lax::f32")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::f32")
+    )]
     pub temperature: f32,
     /// Ask for a JSON object: sets `response_format: json_object` and adds a
     /// system hint; `data` is then the parsed object (code fences stripped)
     /// when it parses, else the text. Default `false`.
     #[serde(default, deserialize_with = "crate::lax::bool")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::bool")
+    )]
     pub json_mode: bool,
     /// Upper bound on generated tokens. Default: none.
     #[serde(default, deserialize_with = "crate::lax::opt_u32")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::opt_u32")
+    )]
     pub max_tokens: Option<u32>,
 }
 
@@ -58,6 +72,7 @@ fn default_temperature() -> f32 {
 
 /// Token counts reported by the backend.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Usage {
     /// Tokens in the prompt.
     pub prompt_tokens: u64,
@@ -69,6 +84,7 @@ pub struct Usage {
 
 /// Where the answer came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct ChatMeta {
     /// The model name the backend used.
     pub model: String,
@@ -81,6 +97,7 @@ pub struct ChatMeta {
 
 /// Reply of `rag.chat`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct ChatReply {
     /// The parsed JSON when `json_mode` was set and the answer parses, else the
     /// answer text as a string.

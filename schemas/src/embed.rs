@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Request of `rag.embed` (`POST /embed`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct EmbedRequest {
     /// The texts to embed; not empty, no empty string; at most
     /// `RAGWIRE_MAX_TEXTS` (2048).
@@ -16,6 +17,7 @@ pub struct EmbedRequest {
 
 /// Wire form of vectors in a reply.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum VectorEncoding {
     /// JSON arrays of numbers (`float`). The default.
@@ -29,6 +31,7 @@ pub enum VectorEncoding {
 
 /// Reply of `rag.embed`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct EmbedReply {
     /// One vector per text, in request order.
     pub vectors: Vectors,
@@ -151,6 +154,7 @@ fn base64_fault(text: &str) -> String {
 
 /// Vectors as numbers or as base64 strings, as the request asked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Vectors {
     /// `encoding_format: float`: one array of f32 per text.

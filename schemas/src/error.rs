@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// What went wrong, as a stable machine-readable name. Each kind has one
 /// HTTP-like status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// 400: the request is malformed or a field is invalid.
@@ -98,6 +99,7 @@ impl ErrorKind {
 
 /// The body of an error reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
     /// HTTP-like status code (400, 404, 413, 422, 429, 502, 503, 504, ...);
     /// over HTTP, the response status.
@@ -134,8 +136,10 @@ impl std::error::Error for ErrorBody {}
 
 /// `{"ok": false, "error": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct ErrorReply {
     /// Always `false`.
+    #[cfg_attr(feature = "json-schema", schemars(extend("const" = false)))]
     pub ok: bool,
     /// What went wrong.
     pub error: ErrorBody,

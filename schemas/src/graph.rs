@@ -11,6 +11,7 @@ pub const GRAPH_SCHEMA: &str = include_str!("../graph_schema.json");
 
 /// A graph node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Node {
     /// The node's id; upserts merge nodes by it.
     pub id: String,
@@ -21,11 +22,16 @@ pub struct Node {
     /// Properties: strings, numbers, booleans or null. Default empty. An
     /// upsert updates a stored node's props key by key.
     #[serde(default, deserialize_with = "crate::lax::props")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::props")
+    )]
     pub props: JsonMap,
 }
 
 /// A directed, typed graph edge.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Edge {
     /// Id of the node the edge starts at: in the same request or already
     /// stored.
@@ -41,11 +47,16 @@ pub struct Edge {
     /// Properties: strings, numbers, booleans or null. Default empty. An
     /// upsert updates a stored edge's props key by key.
     #[serde(default, deserialize_with = "crate::lax::props")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::props")
+    )]
     pub props: JsonMap,
 }
 
 /// Nodes and edges.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct GraphData {
     /// The nodes. Default empty.
     #[serde(default)]
@@ -57,6 +68,7 @@ pub struct GraphData {
 
 /// Request of `rag.graph.extract` (`POST /graph/extract`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct ExtractRequest {
     /// The text to extract entities and relations from. At most
     /// `RAGWIRE_EXTRACT_MAX_CONTEXT_CHARS` (200,000) characters (413
@@ -67,25 +79,49 @@ pub struct ExtractRequest {
     /// the text, no empty answer) and later ones are nudges, which allow
     /// low-confidence candidates; with `false` every attempt is a nudge.
     #[serde(default = "default_true", deserialize_with = "crate::lax::bool")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::bool")
+    )]
     pub strict: bool,
     /// Default `true`: an answer that does not parse or validate gets one
     /// repair request to the same provider, with the schema, the answer and
     /// the validation errors.
     #[serde(default = "default_true", deserialize_with = "crate::lax::bool")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::bool")
+    )]
     pub repair_if_invalid: bool,
     /// Fewest nodes a successful graph has. Default
     /// `RAGWIRE_EXTRACT_MIN_NODES` (1).
     #[serde(default, deserialize_with = "crate::lax::opt_usize")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::opt_usize")
+    )]
     pub min_nodes: Option<usize>,
     /// Fewest edges a successful graph has. Default
     /// `RAGWIRE_EXTRACT_MIN_EDGES` (1).
     #[serde(default, deserialize_with = "crate::lax::opt_usize")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::opt_usize")
+    )]
     pub min_edges: Option<usize>,
     /// Accept a graph below `min_nodes` and `min_edges`. Default `false`.
     #[serde(default, deserialize_with = "crate::lax::opt_bool")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::opt_bool")
+    )]
     pub allow_empty: Option<bool>,
     /// Attempts per provider. Default `RAGWIRE_EXTRACT_MAX_ATTEMPTS` (2).
     #[serde(default, deserialize_with = "crate::lax::opt_u32")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::opt_u32")
+    )]
     pub max_attempts: Option<u32>,
     /// Model aliases to try, in order; defaults to the configured chain
     /// (`RAGWIRE_EXTRACT_CHAIN`).
@@ -95,6 +131,10 @@ pub struct ExtractRequest {
     /// `rag.graph.upsert` path) and report the counts in `upserted`.
     /// Default `false`.
     #[serde(default, deserialize_with = "crate::lax::bool")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::bool")
+    )]
     pub upsert: bool,
 }
 
@@ -104,6 +144,7 @@ fn default_true() -> bool {
 
 /// Reply of `rag.graph.extract`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct ExtractReply {
     /// The extracted graph, valid against [`GRAPH_SCHEMA`].
     pub data: GraphData,
@@ -129,6 +170,7 @@ fn one() -> usize {
 
 /// One extraction attempt: one LLM call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Attempt {
     /// Model alias.
     pub provider: String,
@@ -150,6 +192,7 @@ pub struct Attempt {
 
 /// Request of `rag.graph.upsert` (`POST /graph/upsert`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct UpsertRequest {
     /// Nodes and edges to merge; at most 10,000 items in all.
     pub data: GraphData,
@@ -157,6 +200,7 @@ pub struct UpsertRequest {
 
 /// Reply of `rag.graph.upsert`: how many nodes and edges were written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct UpsertReply {
     /// Nodes written.
     pub nodes: usize,
@@ -166,6 +210,7 @@ pub struct UpsertReply {
 
 /// Request of `rag.graph.query` (`POST /graph/query`): read-only Cypher.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct QueryRequest {
     /// Read-only Cypher, run in a read transaction; a write or admin clause,
     /// or a `CALL` of anything but a subquery or a known read-only
@@ -179,6 +224,7 @@ pub struct QueryRequest {
 
 /// Reply of `rag.graph.query`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct QueryReply {
     /// One JSON object per record, at most `RAGWIRE_GRAPH_MAX_ROWS` (413
     /// beyond): nodes as `{labels, props}`, relationships as `{type,
@@ -190,18 +236,31 @@ pub struct QueryReply {
 /// Request of `rag.graph.probe` (`POST /graph/probe`): one chat call to check
 /// a model's JSON behaviour.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct ProbeRequest {
     /// The model to call: an alias or a model name.
     pub model: String,
     /// Ask for a JSON object, and report an `error` when the answer is not
     /// one. Default `true`.
     #[serde(default = "default_true", deserialize_with = "crate::lax::bool")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::bool")
+    )]
     pub strict_json: bool,
     /// Sampling temperature. Default 0.
     #[serde(default, deserialize_with = "crate::lax::opt_f32")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::opt_number")
+    )]
     pub temperature: Option<f32>,
     /// Bound on the whole call, in seconds (504 beyond). Default: none.
     #[serde(default, deserialize_with = "crate::lax::opt_f64")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::opt_number")
+    )]
     pub timeout: Option<f64>,
     /// The messages to send. Default: a small extraction prompt.
     #[serde(default)]
@@ -210,6 +269,7 @@ pub struct ProbeRequest {
 
 /// Reply of `rag.graph.probe`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct ProbeReply {
     /// `json` (the model answered with a JSON object) or `text`.
     pub mode: String,

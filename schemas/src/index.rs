@@ -6,6 +6,7 @@ use crate::JsonMap;
 
 /// One chunk of a document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Chunk {
     /// Id of the document the chunk belongs to.
     pub doc_id: String,
@@ -25,6 +26,7 @@ pub struct Chunk {
 
 /// Request of `rag.index` (`POST /index/chunks`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct IndexRequest {
     /// The chunks to embed and write; at most `RAGWIRE_MAX_TEXTS` (2048).
     pub chunks: Vec<Chunk>,
@@ -41,6 +43,7 @@ pub fn default_collection() -> String {
 
 /// Reply of `rag.index`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct IndexReply {
     /// Points written.
     pub upserted: usize,

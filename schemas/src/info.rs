@@ -6,10 +6,12 @@ use serde::{Deserialize, Serialize};
 
 /// Request of `rag.info` (`POST /info`): no fields.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct InfoRequest {}
 
 /// Reply of `rag.info`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct InfoReply {
     /// The worker's ragwire version.
     pub version: String,
@@ -32,6 +34,7 @@ pub struct InfoReply {
 
 /// The extraction defaults of a worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct GraphDefaults {
     /// Fewest nodes of an accepted graph.
     pub min_nodes: usize,

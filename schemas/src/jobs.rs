@@ -8,6 +8,7 @@ use crate::JsonMap;
 
 /// A chunk given as is (no further splitting).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct JobChunk {
     /// The chunk's text.
     pub text: String,
@@ -21,6 +22,7 @@ pub struct JobChunk {
 
 /// One document of a submission: `text` to split, or ready `chunks`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct JobDocument {
     /// The document's id (`ragwire ingest` uses the file's path).
     pub doc_id: String,
@@ -38,14 +40,23 @@ pub struct JobDocument {
 
 /// How `text` is split into chunks.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Chunking {
     /// Most characters per chunk. Default 1000.
     #[serde(default = "default_chunk_size", deserialize_with = "crate::lax::usize")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::usize")
+    )]
     pub size: usize,
     /// Characters shared by neighbouring chunks. Default 100.
     #[serde(
         default = "default_chunk_overlap",
         deserialize_with = "crate::lax::usize"
+    )]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::usize")
     )]
     pub overlap: usize,
 }
@@ -69,6 +80,7 @@ impl Default for Chunking {
 
 /// Request of `rag.jobs.submit` (`POST /ingest`): one job per document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct SubmitRequest {
     /// The vector collection the chunks go to. Default `chunks`.
     #[serde(default = "default_collection")]
@@ -78,6 +90,10 @@ pub struct SubmitRequest {
     /// Also extract a knowledge graph from each document's whole text (the
     /// `graph.extract` path) and store it. Default `false`.
     #[serde(default, deserialize_with = "crate::lax::bool")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::bool")
+    )]
     pub extract_graph: bool,
     /// How `text` is split. Default: 1000 characters overlapping by 100.
     #[serde(default)]
@@ -90,6 +106,7 @@ fn default_collection() -> String {
 
 /// A submitted job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct SubmittedJob {
     /// The job's id: a hash of the collection, the document id and the
     /// content (with the options).
@@ -103,6 +120,7 @@ pub struct SubmittedJob {
 
 /// Reply of `rag.jobs.submit` (HTTP 202).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct SubmitReply {
     /// One entry per document, in request order.
     pub jobs: Vec<SubmittedJob>,
@@ -110,6 +128,7 @@ pub struct SubmitReply {
 
 /// The work item on the stream: one job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct WorkItem {
     /// The job's id, also the message's `Nats-Msg-Id`.
     pub job_id: String,
@@ -125,6 +144,7 @@ pub struct WorkItem {
 
 /// Where a job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// `queued`: waiting in the work stream, also between retries.
@@ -139,6 +159,7 @@ pub enum JobState {
 
 /// A job's status, kept in the JetStream key-value bucket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct JobStatus {
     /// The job's id.
     pub job_id: String,
@@ -172,6 +193,7 @@ pub struct JobStatus {
 /// Request of `rag.jobs.status` (`GET /jobs/{job_id}`) and
 /// `rag.jobs.replay` (`POST /jobs/{job_id}/replay`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct JobRef {
     /// The job's id, as `jobs.submit` returned it.
     pub job_id: String,
@@ -179,6 +201,7 @@ pub struct JobRef {
 
 /// Reply of `rag.jobs.status` and `rag.jobs.replay`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct StatusReply {
     /// The job's status, its fields next to `ok`.
     #[serde(flatten)]
@@ -187,6 +210,7 @@ pub struct StatusReply {
 
 /// A job in the dead-letter stream, with the error that put it there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct DeadJob {
     /// The job as it was queued.
     pub item: WorkItem,
@@ -202,14 +226,20 @@ pub struct DeadJob {
 
 /// Request of `rag.jobs.dead` (`GET /jobs/dead`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct DeadRequest {
     /// Most entries returned (default 100).
     #[serde(default, deserialize_with = "crate::lax::opt_usize")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::opt_usize")
+    )]
     pub limit: Option<usize>,
 }
 
 /// Reply of `rag.jobs.dead`: the oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct DeadReply {
     /// The dead jobs, at most `limit`.
     pub dead: Vec<DeadJob>,
@@ -218,6 +248,7 @@ pub struct DeadReply {
 /// A progress event on `{prefix}.jobs.events.{job_id}` (`rag.jobs.events.{job_id}`
 /// by default), published as it happens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct JobEvent {
     /// The job's id.
     pub job_id: String,

@@ -170,6 +170,132 @@ pub fn props_as_pairs(props: &JsonMap) -> Value {
     )
 }
 
+/// JSON Schemas of what the readers above accept, for the fields read with
+/// them (a derived schema would describe only the field's Rust type): each
+/// form is a named schema (`LenientInteger`, `LenientNumber`,
+/// `LenientBoolean`, `Properties`) that the fields refer to.
+#[cfg(feature = "json-schema")]
+pub mod schema {
+    use std::borrow::Cow;
+
+    use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+
+    /// Declares a named schema.
+    macro_rules! named {
+        ($($type:ident: $schema:tt;)*) => {$(
+            struct $type;
+
+            impl JsonSchema for $type {
+                fn schema_name() -> Cow<'static, str> {
+                    stringify!($type).into()
+                }
+
+                fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                    json_schema!($schema)
+                }
+            }
+        )*};
+    }
+
+    named! {
+        LenientInteger: {
+            "description": "A whole number, 0 or more: a number with no fraction (`5` or `5.0`), the number as text (`\"5\"`), or a boolean (1 or 0).",
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string"},
+                {"type": "boolean"}
+            ]
+        };
+        LenientNumber: {
+            "description": "A number: a number, the number as text (`\" 0.5 \"`), or a boolean (1 or 0).",
+            "anyOf": [
+                {"type": "number"},
+                {"type": "string"},
+                {"type": "boolean"}
+            ]
+        };
+        LenientBoolean: {
+            "description": "A boolean: `true` or `false`, 1 or 0, or as text `true`, `yes`, `on`, `y`, `t`, `1` or `false`, `no`, `off`, `n`, `f`, `0` in any case.",
+            "anyOf": [
+                {"type": "boolean"},
+                {"enum": [0, 1]},
+                {"type": "string"}
+            ]
+        };
+        Properties: {
+            "description": "Properties: an object, a list of `{key, value}` pairs (a list or object value becomes its JSON text; with a repeated key the last value wins), or null (none). Replies always carry an object.",
+            "anyOf": [
+                {"type": "object", "additionalProperties": true},
+                {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"key": {"type": "string", "minLength": 1}, "value": true},
+                        "required": ["key", "value"]
+                    }
+                },
+                {"type": "null"}
+            ]
+        };
+    }
+
+    fn nullable(schema: Schema) -> Schema {
+        json_schema!({"anyOf": [schema, {"type": "null"}]})
+    }
+
+    fn at_most(schema: Schema, maximum: u64) -> Schema {
+        json_schema!({"allOf": [schema, {"maximum": maximum}]})
+    }
+
+    /// What [`usize`](super::usize) reads.
+    pub fn usize(generator: &mut SchemaGenerator) -> Schema {
+        generator.subschema_for::<LenientInteger>()
+    }
+
+    /// What [`opt_usize`](super::opt_usize) reads.
+    pub fn opt_usize(generator: &mut SchemaGenerator) -> Schema {
+        nullable(generator.subschema_for::<LenientInteger>())
+    }
+
+    /// What [`u8`](super::u8) reads.
+    pub fn u8(generator: &mut SchemaGenerator) -> Schema {
+        at_most(generator.subschema_for::<LenientInteger>(), u8::MAX.into())
+    }
+
+    /// What [`opt_u32`](super::opt_u32) reads.
+    pub fn opt_u32(generator: &mut SchemaGenerator) -> Schema {
+        nullable(at_most(
+            generator.subschema_for::<LenientInteger>(),
+            u32::MAX.into(),
+        ))
+    }
+
+    /// What [`f32`](super::f32) reads.
+    pub fn f32(generator: &mut SchemaGenerator) -> Schema {
+        generator.subschema_for::<LenientNumber>()
+    }
+
+    /// What [`opt_f32`](super::opt_f32) and [`opt_f64`](super::opt_f64) read.
+    pub fn opt_number(generator: &mut SchemaGenerator) -> Schema {
+        nullable(generator.subschema_for::<LenientNumber>())
+    }
+
+    /// What [`bool`](super::bool) reads.
+    pub fn bool(generator: &mut SchemaGenerator) -> Schema {
+        generator.subschema_for::<LenientBoolean>()
+    }
+
+    /// What [`opt_bool`](super::opt_bool) reads.
+    pub fn opt_bool(generator: &mut SchemaGenerator) -> Schema {
+        nullable(generator.subschema_for::<LenientBoolean>())
+    }
+
+    /// What [`props`](super::props) reads.
+    pub fn props(generator: &mut SchemaGenerator) -> Schema {
+        generator.subschema_for::<Properties>()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

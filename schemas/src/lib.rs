@@ -4,6 +4,8 @@
 //! - [`subject`]: the subjects, their endpoint names and HTTP routes.
 //! - [`error`]: the one error shape every subject replies with.
 //! - [`reply`]: the `{ok: true, ...}` envelope and a decoder for replies.
+//! - [`asyncapi`] (feature `json-schema`): the AsyncAPI document of the
+//!   NATS API, with the JSON Schema of every request and reply.
 //! - one module per subject: [`chat`], [`embed`], [`rerank`], [`index`],
 //!   [`search`], [`retrieve`], [`graph`], [`jobs`].
 //!
@@ -11,6 +13,8 @@
 //! so its clients switch without changes. Unknown fields are ignored; a known
 //! field of the wrong type is a 400.
 
+#[cfg(feature = "json-schema")]
+pub mod asyncapi;
 pub mod chat;
 pub mod embed;
 pub mod error;

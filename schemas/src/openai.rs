@@ -15,6 +15,7 @@ use crate::JsonMap;
 /// `response_format`, `stop`, `n`, `seed`, `logprobs`, `stream_options`,
 /// fields added later) goes to the model untouched.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct ChatCompletionRequest {
     /// A model alias or name; default `RAGWIRE_DEFAULT_MODEL`.
     #[serde(default)]
@@ -23,6 +24,10 @@ pub struct ChatCompletionRequest {
     pub messages: Vec<JsonMap>,
     /// Stream the answer as chunks (see [`stream`]). Default `false`.
     #[serde(default, deserialize_with = "crate::lax::bool")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::bool")
+    )]
     pub stream: bool,
     /// Every other field of the request, as it came.
     #[serde(flatten)]
@@ -36,8 +41,26 @@ pub struct ChatCompletionRequest {
 #[serde(transparent)]
 pub struct ChatCompletion(pub Value);
 
+// By hand: derived, a transparent `Value` would be any JSON at all.
+#[cfg(feature = "json-schema")]
+impl schemars::JsonSchema for ChatCompletion {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ChatCompletion".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "description": "OpenAI's `chat.completion` object, as the model sent it (its \
+                `model` is the model that answered).",
+            "additionalProperties": true,
+        })
+    }
+}
+
 /// The input of an embeddings request: one text or several.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum EmbeddingInput {
     /// One text.
@@ -60,6 +83,7 @@ impl EmbeddingInput {
 /// embeddings request, through the same batcher, cache and model as
 /// `rag.embed`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct EmbeddingsRequest {
     /// The text, or texts, to embed.
     pub input: EmbeddingInput,
@@ -73,11 +97,16 @@ pub struct EmbeddingsRequest {
     /// The dimension asked for: passed to an embedding service; with the
     /// local model it must equal the model's own.
     #[serde(default, deserialize_with = "crate::lax::opt_usize")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::opt_usize")
+    )]
     pub dimensions: Option<usize>,
 }
 
 /// One embedding of an [`EmbeddingsReply`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Embedding {
     /// Always `embedding`.
     pub object: String,
@@ -89,6 +118,7 @@ pub struct Embedding {
 
 /// A vector as numbers or as base64 of its little-endian f32 bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum EmbeddingVector {
     /// Numbers (`encoding_format: float`).
@@ -99,6 +129,7 @@ pub enum EmbeddingVector {
 
 /// Token counts of an embeddings request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct EmbeddingsUsage {
     /// Tokens in the input, estimated as a token per four bytes: texts are
     /// embedded in shared batches, which report no count per text.
@@ -109,6 +140,7 @@ pub struct EmbeddingsUsage {
 
 /// Reply of `rag.v1.embeddings`: OpenAI's list of embeddings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct EmbeddingsReply {
     /// Always `list`.
     pub object: String,
@@ -149,10 +181,12 @@ impl EmbeddingsReply {
 
 /// Request of `rag.v1.models` (`GET /v1/models`): no fields.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct ModelsRequest {}
 
 /// One model of a [`ModelsReply`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Model {
     /// The name a request may use.
     pub id: String,
@@ -168,6 +202,7 @@ pub struct Model {
 /// models they map to, the default and extraction aliases, and the
 /// embedding model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct ModelsReply {
     /// Always `list`.
     pub object: String,

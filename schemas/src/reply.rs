@@ -7,8 +7,11 @@ use crate::error::{ErrorBody, ErrorReply};
 
 /// A successful reply: `ok: true` next to the reply's own fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "json-schema", schemars(rename = "{T}Success"))]
 pub struct Success<T> {
     /// Always `true`.
+    #[cfg_attr(feature = "json-schema", schemars(extend("const" = true)))]
     pub ok: bool,
     /// The subject's reply fields, flattened next to `ok`.
     #[serde(flatten)]

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Request of `rag.rerank` (`POST /rerank`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct RerankRequest {
     /// The query the documents are ranked against.
     pub query: String,
@@ -12,6 +13,10 @@ pub struct RerankRequest {
     pub documents: Vec<String>,
     /// How many results to return, best first. Default 6.
     #[serde(default = "default_top_n", deserialize_with = "crate::lax::usize")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::usize")
+    )]
     pub top_n: usize,
 }
 
@@ -21,6 +26,7 @@ fn default_top_n() -> usize {
 
 /// One ranked document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct RerankResult {
     /// Position of the document in the request, from 0.
     pub index: usize,
@@ -32,6 +38,7 @@ pub struct RerankResult {
 
 /// Reply of `rag.rerank`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct RerankReply {
     /// Sorted by score, highest first; at most `top_n`.
     pub results: Vec<RerankResult>,

@@ -7,6 +7,7 @@ use crate::JsonMap;
 
 /// Request of `rag.retrieve` (`POST /retrieve`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct RetrieveRequest {
     /// The question: embedded once for the vector search; the graph
     /// expansion seeds on the nodes whose id or `name` (3 characters or
@@ -19,6 +20,10 @@ pub struct RetrieveRequest {
         default = "crate::search::default_top_k",
         deserialize_with = "crate::lax::usize"
     )]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::usize")
+    )]
     pub top_k: usize,
     /// The vector collection. Default `chunks`.
     #[serde(default = "crate::index::default_collection")]
@@ -26,9 +31,17 @@ pub struct RetrieveRequest {
     /// Run the graph expansion and return its neighbourhood in `subgraph`.
     /// Default `true`.
     #[serde(default = "default_true", deserialize_with = "crate::lax::bool")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::bool")
+    )]
     pub include_subgraph: bool,
     /// Graph neighbourhood depth in hops, 1 to 3. Default 1.
     #[serde(default = "default_hops", deserialize_with = "crate::lax::u8")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::u8")
+    )]
     pub max_hops: u8,
     /// Payload filters of the vector search, as in `rag.search`. Default:
     /// none.
@@ -49,6 +62,7 @@ fn default_hops() -> u8 {
 
 /// Where a hit came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Citation {
     /// `vector` or `graph`.
     pub source: String,
@@ -71,6 +85,7 @@ pub struct Citation {
 
 /// One retrieved passage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct RetrieveHit {
     /// The chunk's text, or a relation written out (e.g. `Ada Lovelace
     /// WORKED_WITH Charles Babbage`).
@@ -86,6 +101,7 @@ pub struct RetrieveHit {
 
 /// The graph neighbourhood of the query's entities.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Subgraph {
     /// At most 50 nodes, nearest first.
     pub nodes: Vec<Node>,
@@ -95,6 +111,7 @@ pub struct Subgraph {
 
 /// A stage that failed while others succeeded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Warning {
     /// The stage that failed (`vector`, `graph` or `rerank`).
     pub stage: String,
@@ -106,6 +123,7 @@ pub struct Warning {
 
 /// Reply of `rag.retrieve`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct RetrieveReply {
     /// Vector hits and graph relations (reranked together when a reranker
     /// is configured); at most `top_k`.

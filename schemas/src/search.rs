@@ -6,11 +6,16 @@ use crate::JsonMap;
 
 /// Request of `rag.search` (`POST /search`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct SearchRequest {
     /// The query text, embedded with the collection's model.
     pub query: String,
     /// How many hits to return, best first. Default 5, at most 1000.
     #[serde(default = "default_top_k", deserialize_with = "crate::lax::usize")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::usize")
+    )]
     pub top_k: usize,
     /// The vector collection. Default `chunks`.
     #[serde(default = "crate::index::default_collection")]
@@ -30,15 +35,24 @@ pub struct SearchRequest {
     /// Reorder the candidates with the configured reranker (503 when none
     /// is configured) and return its scores. Default `false`.
     #[serde(default, deserialize_with = "crate::lax::bool")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::bool")
+    )]
     pub rerank: bool,
     /// With `rerank`, how many candidates the reranker sees. Default three
     /// times `top_k`, at most 1000.
     #[serde(default, deserialize_with = "crate::lax::opt_usize")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::opt_usize")
+    )]
     pub rerank_candidates: Option<usize>,
 }
 
 /// How a search ranks its hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SearchMode {
     /// Cosine similarity of the query's embedding to the chunks'.
@@ -53,6 +67,7 @@ pub enum SearchMode {
 
 /// How `hybrid` fuses its two rankings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Fusion {
     /// Reciprocal rank fusion: a hit scores `Σ weight / (rrf_k + rank)`
@@ -66,12 +81,21 @@ pub enum Fusion {
 
 /// Per-ranking weights of reciprocal rank fusion.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct FusionWeights {
     /// The dense ranking's weight. Default 1.
     #[serde(default = "one", deserialize_with = "crate::lax::f32")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::f32")
+    )]
     pub dense: f32,
     /// The keyword ranking's weight. Default 1.
     #[serde(default = "one", deserialize_with = "crate::lax::f32")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::f32")
+    )]
     pub keyword: f32,
 }
 
@@ -82,6 +106,7 @@ fn one() -> f32 {
 /// The ranking options of `rag.search` and `rag.retrieve` (flattened into
 /// both, so each field's errors name it themselves).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Ranking {
     /// `dense`, `keyword` or `hybrid`. Default `hybrid`; on a collection
     /// indexed before keyword vectors existed, `dense` (asking for the
@@ -93,6 +118,10 @@ pub struct Ranking {
     pub fusion: Fusion,
     /// RRF's rank constant `k`, 1 to 1000. Default 60.
     #[serde(default, deserialize_with = "field::rrf_k")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::opt_usize")
+    )]
     pub rrf_k: Option<usize>,
     /// RRF's weights per ranking, `{dense, keyword}` (each 0 to 100, not
     /// both 0). Default equal.
@@ -101,6 +130,10 @@ pub struct Ranking {
     /// For `hybrid`: hits each ranking fetches before fusion, `top_k` to
     /// 1000. Default twice `top_k`, at least 50.
     #[serde(default, deserialize_with = "field::candidates")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::opt_usize")
+    )]
     pub candidates: Option<usize>,
 }
 
@@ -134,6 +167,7 @@ pub fn default_top_k() -> usize {
 
 /// One search hit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct SearchHit {
     /// The point id: a UUIDv5 of the collection, `doc_id` and `chunk_id`
     /// (or the text's SHA-256).
@@ -148,6 +182,7 @@ pub struct SearchHit {
 
 /// Reply of `rag.search`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct SearchReply {
     /// The hits, best first; at most `top_k`.
     pub hits: Vec<SearchHit>,
@@ -157,6 +192,7 @@ pub struct SearchReply {
 
 /// What a reply's scores are, and which ranking made them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Scoring {
     /// The mode that ranked the hits.
     pub mode: SearchMode,

@@ -54,7 +54,9 @@ pub use service::{start, WorkerHandle};
 #[cfg(feature = "testing")]
 pub mod testing {
     pub use crate::backends::embedder::EmbedBackend;
-    pub use crate::graph::{BoltGraph, GraphStore, SqliteGraph};
+    pub use crate::graph::bolt::BoltGraph;
+    pub use crate::graph::sqlite::SqliteGraph;
+    pub use crate::graph::GraphStore;
     pub use crate::handlers::decode;
     pub use crate::service::start_with_state;
     pub use crate::state::{State, StateBuilder};

@@ -16,8 +16,6 @@ use std::time::Duration;
 use ragwire_common::settings::parse;
 
 use crate::error::Error;
-pub use bolt::BoltGraph;
-pub use sqlite::SqliteGraph;
 
 /// The graph store: embedded SQLite, or a Bolt server.
 #[derive(Debug, Clone, clap::Args)]

@@ -11,7 +11,7 @@ use ragwire_schemas::Subject;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::reply::respond;
-use super::Shared;
+use super::shared::Shared;
 
 /// Largest request (bytes) run on its endpoint's task rather than its own.
 const LOCAL_MAX_BYTES: usize = 16 * 1024;

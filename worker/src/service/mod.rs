@@ -6,15 +6,20 @@
 //! - [`endpoint`]: one endpoint's loop: requests taken off the subscription
 //!   only under the bound, run concurrently.
 //! - [`reply`]: one request: size limit, deadline and panic guard around its
-//!   handler, the reply (errors with the `Nats-Service-Error` headers), the
-//!   per-endpoint counters of `$SRV.STATS`.
+//!   handler, its reply, its outcome counted and logged; [`error_reply`]:
+//!   errors with the `Nats-Service-Error` headers; [`stats`]: the
+//!   per-endpoint counters of `$SRV.STATS`; [`shared`]: what the loops
+//!   share.
 //! - [`stream`]: a streamed reply (chat completion chunks) with its
 //!   control subject, credit window and heartbeat.
 //! - [`stores`]: where the worker's data lives, in its metadata, and the
 //!   refusal to split a prefix's data between embedded stores.
 
 mod endpoint;
+mod error_reply;
 mod reply;
+mod shared;
+mod stats;
 mod stores;
 mod stream;
 
@@ -32,7 +37,8 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::jobs::consume;
 use crate::state::State;
-use reply::Counters;
+use shared::Shared;
+use stats::Counters;
 
 /// A running worker. Dropping the handle starts the worker's graceful
 /// shutdown without waiting for it; [`WorkerHandle::shutdown`] waits.
@@ -240,14 +246,4 @@ async fn stop_when_cancelled(
         tracing::warn!(error = %e, "could not flush the vector store");
     }
     tracing::info!("worker stopped");
-}
-
-/// What the endpoint loops of one worker share.
-struct Shared {
-    client: async_nats::Client,
-    state: State,
-    tracker: TaskTracker,
-    shutdown: CancellationToken,
-    counters: Counters,
-    max_payload: usize,
 }

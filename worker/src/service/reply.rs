@@ -1,10 +1,8 @@
 //! One request and its reply: size limit, deadline and panic guard around
-//! the handler; errors answered with a JSON body and the
-//! `Nats-Service-Error` headers; per-endpoint counters for `$SRV.STATS`.
+//! the handler, the reply or error reply sent, the outcome counted and
+//! logged.
 
-use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_nats::service::Request;
@@ -12,46 +10,14 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::FutureExt;
 use ragwire_schemas::{headers, ErrorReply, Subject};
-use serde::Serialize;
 
-use super::{stream, Shared};
-use crate::error::{Backend, Error, Retry};
+use super::error_reply::{error_reply, header_value, HEADER_ROOM};
+use super::shared::Shared;
+use super::stream;
+use crate::error::{Backend, Error};
 use crate::handlers::{dispatch, Reply};
 use crate::state::State;
 use crate::waiting;
-
-/// Per-endpoint counters reported in `$SRV.STATS` under `data`: the
-/// micro-service library counts only requests, these add errors by code.
-#[derive(Debug, Default, Clone, Serialize)]
-struct EndpointCounters {
-    ok: u64,
-    errors: u64,
-    errors_by_code: HashMap<u16, u64>,
-}
-
-/// The counters of every endpoint of a worker. Cheap to clone.
-#[derive(Clone, Default)]
-pub(super) struct Counters(Arc<Mutex<HashMap<&'static str, EndpointCounters>>>);
-
-impl Counters {
-    fn count(&self, subject: Subject, code: u16) {
-        let mut counters = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let c = counters.entry(subject.endpoint_name()).or_default();
-        if code == 200 {
-            c.ok += 1;
-        } else {
-            c.errors += 1;
-            *c.errors_by_code.entry(code).or_default() += 1;
-        }
-    }
-
-    /// The `data` of `endpoint` in `$SRV.STATS`.
-    pub(super) fn stats(&self, endpoint: &str) -> serde_json::Value {
-        let counters = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        serde_json::to_value(counters.get(endpoint).cloned().unwrap_or_default())
-            .unwrap_or_default()
-    }
-}
 
 pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request) {
     let (state, max_payload) = (&shared.state, shared.max_payload);
@@ -133,28 +99,6 @@ pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request)
     }
 }
 
-/// The body of the error reply of `err`, and its code; its headers go into
-/// `headers`.
-pub(super) fn error_reply(err: &Error, headers: &mut HeaderMap) -> (Bytes, u16) {
-    let error = err.to_body();
-    headers.insert(
-        headers::SERVICE_ERROR,
-        header_value(&error.message).as_str(),
-    );
-    headers.insert(headers::SERVICE_ERROR_CODE, error.code.to_string().as_str());
-    if let Retry::After(hint) = err.retry() {
-        // Whole seconds, at least one: what HTTP's `Retry-After` can say.
-        let seconds = hint.map_or(1, |d| d.as_secs_f64().ceil().max(1.0) as u64);
-        headers.insert(headers::RETRY_AFTER, seconds.to_string().as_str());
-    }
-    let code = error.code;
-    let body = serde_json::to_vec(&ErrorReply::from(error)).unwrap_or_default();
-    (Bytes::from(body), code)
-}
-
-/// Bytes kept free in a reply for its headers (request id, error headers).
-pub(super) const HEADER_ROOM: usize = 1024;
-
 /// Size limit, deadline and panic guard around one handler call.
 async fn run(state: &State, subject: Subject, payload: &Bytes) -> Result<Reply, Error> {
     let limit = state.config.limits.max_request_bytes;
@@ -181,14 +125,4 @@ async fn run(state: &State, subject: Subject, payload: &Bytes) -> Result<Reply, 
             after: deadline,
         }),
     }
-}
-
-/// Header values are one line of visible text.
-fn header_value(message: &str) -> String {
-    let line: String = message
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(256)
-        .collect();
-    line
 }

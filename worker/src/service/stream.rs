@@ -14,8 +14,8 @@ use ragwire_schemas::openai::stream::{
 };
 use tokio::time::Instant;
 
-use super::reply::error_reply;
-use super::Shared;
+use super::error_reply::{error_reply, HEADER_ROOM};
+use super::shared::Shared;
 use crate::error::{Backend, Error};
 use crate::handlers::ByteStream;
 
@@ -49,7 +49,7 @@ pub(super) async fn serve(
         client: &shared.client,
         reply,
         request_id,
-        room: shared.max_payload.saturating_sub(super::reply::HEADER_ROOM),
+        room: shared.max_payload.saturating_sub(HEADER_ROOM),
     };
     // Subscribed before `start` names it, so no control message is missed.
     let control_subject = shared.client.new_inbox();

@@ -66,7 +66,7 @@ pub enum Cond {
 
 /// The payload key a filter field refers to.
 pub fn payload_key(field: &str) -> String {
-    if super::ChunkPayload::OWN_FIELDS.contains(&field) || field.starts_with("metadata.") {
+    if super::point::ChunkPayload::OWN_FIELDS.contains(&field) || field.starts_with("metadata.") {
         field.to_owned()
     } else {
         format!("metadata.{field}")

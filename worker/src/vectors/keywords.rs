@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use qdrant_edge::bm25_embed::{EdgeBm25, EdgeBm25Config};
 
-use super::Sparse;
+use super::point::Sparse;
 use crate::error::Error;
 
 /// Words whose term ids are kept.

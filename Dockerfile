@@ -145,6 +145,6 @@ ENV RAGWIRE_DATA_DIR=/var/lib/ragwire \
 # No HEALTHCHECK here: the default command, the worker, serves no HTTP. The
 # producer's check is in docker-compose.yml.
 # On SIGTERM the worker drains in-flight requests for up to
-# RAGWIRE_SHUTDOWN_GRACE_MS (default 30 s) and the producer finishes the HTTP
+# RAGWIRE_LIMITS_SHUTDOWN_GRACE_MS (default 30 s) and the producer finishes the HTTP
 # requests it holds; give `docker stop` a longer timeout than Docker's 10 s.
 CMD ["ragwire-worker"]

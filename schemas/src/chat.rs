@@ -34,11 +34,11 @@ impl ChatMessage {
 #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct ChatRequest {
     /// The conversation, oldest first. Must not be empty; at most
-    /// `RAGWIRE_MAX_TEXTS` (2048) messages.
+    /// `RAGWIRE_LIMITS_MAX_TEXTS` (2048) messages.
     pub messages: Vec<ChatMessage>,
     /// A model alias from the worker's configuration (e.g. `rag-answer`) or a
     /// model name. A known alias or model is kept; an unknown name, or none
-    /// (the default), falls back to `RAGWIRE_DEFAULT_MODEL` (`rag-answer`).
+    /// (the default), falls back to `RAGWIRE_LLM_DEFAULT_ALIAS` (`rag-answer`).
     #[serde(default)]
     pub model: Option<String>,
     /// Sampling temperature, 0 to 2. Default 0.2.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct EmbedRequest {
     /// The texts to embed; not empty, no empty string; at most
-    /// `RAGWIRE_MAX_TEXTS` (2048).
+    /// `RAGWIRE_LIMITS_MAX_TEXTS` (2048).
     pub texts: Vec<String>,
     /// How the vectors come back (as OpenAI's `encoding_format`). Default
     /// `float`.

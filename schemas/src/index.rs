@@ -28,7 +28,7 @@ pub struct Chunk {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct IndexRequest {
-    /// The chunks to embed and write; at most `RAGWIRE_MAX_TEXTS` (2048).
+    /// The chunks to embed and write; at most `RAGWIRE_LIMITS_MAX_TEXTS` (2048).
     pub chunks: Vec<Chunk>,
     /// The vector collection: 1 to 64 letters, digits, `_` or `-`. Default
     /// `chunks`.

@@ -17,7 +17,7 @@ use crate::JsonMap;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct ChatCompletionRequest {
-    /// A model alias or name; default `RAGWIRE_DEFAULT_MODEL`.
+    /// A model alias or name; default `RAGWIRE_LLM_DEFAULT_ALIAS`.
     #[serde(default)]
     pub model: Option<String>,
     /// The conversation: OpenAI message objects, passed as they are.

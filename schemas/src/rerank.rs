@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 pub struct RerankRequest {
     /// The query the documents are ranked against.
     pub query: String,
-    /// Candidate documents; not empty; at most `RAGWIRE_MAX_DOCUMENTS`
+    /// Candidate documents; not empty; at most `RAGWIRE_LIMITS_MAX_DOCUMENTS`
     /// (1000).
     pub documents: Vec<String>,
     /// How many results to return, best first. Default 6.

@@ -53,7 +53,7 @@ impl State {
     pub fn jobs(&self) -> Result<&Jobs, Error> {
         self.jobs.as_ref().ok_or_else(|| Error::Unavailable {
             backend: Backend::JetStream,
-            message: "ingest jobs are off in this worker (RAGWIRE_JOBS=false, or JetStream was not usable at start: see its log)".into(),
+            message: "ingest jobs are off in this worker (RAGWIRE_JOBS_ENABLED=false, or JetStream was not usable at start: see its log)".into(),
         })
     }
 }

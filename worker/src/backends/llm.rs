@@ -138,7 +138,7 @@ impl LlmConfig {
             if let Some((provider, _)) = alias.split_once(':') {
                 if !providers.iter().any(|p| p.name == provider) {
                     return Err(Error::config(
-                        "RAGWIRE_MODEL_ALIASES",
+                        "RAGWIRE_LLM_ALIASES",
                         format!("`{alias}={model}` names provider `{provider}`, which is not in the chain"),
                     ));
                 }

@@ -169,7 +169,7 @@ async fn progress_events_arrive_in_order_and_match_the_status_also_over_http() {
     let nats = t.rag.nats();
     let p = t.prefix();
     let mut events = nats.subscribe(format!("{p}.jobs.events.>")).await.unwrap();
-    ragwire_common::nats::subscriptions_live(nats)
+    ragwire_client::connect::subscriptions_live(nats)
         .await
         .unwrap();
     let text: String = (0..40)

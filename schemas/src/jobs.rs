@@ -50,6 +50,16 @@ pub struct JobDocument {
 }
 
 impl JobDocument {
+    /// The document `doc_id` given as a whole `text`, without metadata.
+    pub fn from_text(doc_id: impl Into<String>, text: impl Into<String>) -> JobDocument {
+        JobDocument {
+            doc_id: doc_id.into(),
+            text: Some(text.into()),
+            chunks: None,
+            metadata: None,
+        }
+    }
+
     /// The document `doc_id` given as ready `chunks`, without metadata.
     pub fn from_chunks(doc_id: impl Into<String>, chunks: Vec<JobChunk>) -> JobDocument {
         JobDocument {

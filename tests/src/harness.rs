@@ -13,7 +13,7 @@ use async_nats::Client;
 use ragwire_client::{CallError, ConnectOptions, RagClient};
 use ragwire_common::NatsConfig;
 use ragwire_producer::HttpConfig;
-use ragwire_schemas::Subject;
+use ragwire_schemas::{Endpoint, Subject};
 use ragwire_worker::{Config, WorkerHandle};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -421,6 +421,12 @@ impl Fixture {
         body: &T,
     ) -> async_nats::Message {
         request(self.rag.nats(), self.prefix(), subject, body).await
+    }
+
+    /// Sends `request` on `E`'s subject and returns the reply message as
+    /// it came, for tests that look at the reply's JSON.
+    pub async fn send<E: Endpoint>(&self, request: &E::Request) -> async_nats::Message {
+        self.request(E::SUBJECT, request).await
     }
 
     /// Sends raw bytes on `subject` and returns the reply message.

@@ -5,10 +5,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ragwire_schemas::jobs::SubmitReply;
-use ragwire_schemas::Subject;
+use ragwire_client::endpoint::JobsSubmit;
+use ragwire_schemas::jobs::{JobChunk, JobDocument, SubmitRequest};
 use ragwire_tests::{unique_prefix, FakeOpenAi};
-use serde_json::json;
 
 const CHUNKS_PER_DOC: usize = 100;
 
@@ -24,23 +23,24 @@ async fn measure(
     let prefix = unique_prefix();
     let workers = crate::procs::start(nats, &prefix, processes, embed, root).await?;
     let rag = crate::rag(&prefix).with_timeout(Duration::from_secs(60));
-    let docs: Vec<serde_json::Value> = (0..chunks.div_ceil(CHUNKS_PER_DOC))
+    let docs: Vec<JobDocument> = (0..chunks.div_ceil(CHUNKS_PER_DOC))
         .map(|d| {
-            let chunks: Vec<serde_json::Value> = (0..CHUNKS_PER_DOC)
-                .map(|c| json!({"text": format!("document {d} passage {c}: {}", crate::vectors::sentence((d * CHUNKS_PER_DOC + c) as u64))}))
+            let chunks = (0..CHUNKS_PER_DOC)
+                .map(|c| {
+                    JobChunk::new(format!(
+                        "document {d} passage {c}: {}",
+                        crate::vectors::sentence((d * CHUNKS_PER_DOC + c) as u64)
+                    ))
+                })
                 .collect();
-            json!({"doc_id": format!("doc-{d}"), "chunks": chunks})
+            JobDocument::from_chunks(format!("doc-{d}"), chunks)
         })
         .collect();
     let t0 = Instant::now();
     let mut ids = Vec::new();
     for group in docs.chunks(20) {
-        let reply: SubmitReply = rag
-            .call(
-                Subject::JobsSubmit,
-                &json!({"collection": "bench", "documents": group}),
-            )
-            .await?;
+        let request = SubmitRequest::new("bench", group.to_vec());
+        let reply = rag.call::<JobsSubmit>(&request).await?;
         ids.extend(reply.jobs.into_iter().map(|j| j.job_id));
     }
     crate::procs::wait_for_jobs(&rag, ids).await?;

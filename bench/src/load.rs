@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
-use ragwire_common::call::error_code;
-use ragwire_common::RagClient;
+use ragwire_client::error_code;
+use ragwire_client::RagClient;
 use ragwire_schemas::Subject;
 
 pub struct Outcome {

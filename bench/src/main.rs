@@ -23,7 +23,7 @@ mod vectors;
 use std::sync::OnceLock;
 
 use clap::Parser;
-use ragwire_common::RagClient;
+use ragwire_client::{ConnectOptions, RagClient};
 use ragwire_tests::{Behaviour, FakeOpenAi};
 
 /// The bench's client of the workers, on a connection whose state comes
@@ -121,14 +121,8 @@ async fn main() -> anyhow::Result<()> {
     if std::env::var_os("RUST_LOG").is_some() {
         ragwire_common::telemetry::init(false);
     }
-    let common = ragwire_common::CommonConfig {
-        nats: ragwire_common::NatsConfig {
-            url: ragwire_tests::nats_url(),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let client = common.client("ragwire-bench").await?;
+    let options = ConnectOptions::new(ragwire_tests::nats_url()).name("ragwire-bench");
+    let client = RagClient::connect(&options, "rag").await?;
     let nats = client.nats().clone();
     CLIENT.set(client).ok();
     // `--ingest-only`, `--extract-only`, `--scale-only` and `--streams-only`

@@ -82,7 +82,7 @@ pub async fn start(
 
 /// Service instances answering `$SRV.INFO.ragwire` with this prefix.
 async fn ping(nats: &async_nats::Client, prefix: &str) -> usize {
-    ragwire_common::discovery::workers(nats, prefix, Duration::from_millis(300))
+    ragwire_client::discovery::workers(nats, prefix, Duration::from_millis(300))
         .await
         .map_or(0, |found| found.len())
 }
@@ -90,21 +90,18 @@ async fn ping(nats: &async_nats::Client, prefix: &str) -> usize {
 /// Waits until every job of `ids` is done; fails on a failed job, or after
 /// half an hour.
 pub async fn wait_for_jobs(
-    rag: &ragwire_common::RagClient,
+    rag: &ragwire_client::RagClient,
     mut ids: Vec<String>,
 ) -> anyhow::Result<()> {
-    use ragwire_schemas::jobs::{JobState, JobStatus};
+    use ragwire_client::endpoint::JobsStatus;
+    use ragwire_schemas::jobs::{JobRef, JobState};
     let started = Instant::now();
     while !ids.is_empty() {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let mut open = Vec::new();
         for id in ids {
-            let status: JobStatus = rag
-                .call(
-                    ragwire_schemas::Subject::JobsStatus,
-                    &serde_json::json!({ "job_id": id }),
-                )
-                .await?;
+            let job = JobRef { job_id: id.clone() };
+            let status = rag.call::<JobsStatus>(&job).await?.status;
             match status.state {
                 JobState::Done => {}
                 JobState::Failed => anyhow::bail!("a job failed: {:?}", status.last_error),
@@ -124,7 +121,7 @@ pub async fn wait_for_jobs(
 /// bucket, and its workers' data directories.
 pub async fn clean_up(nats: &async_nats::Client, prefix: &str, root: &Path) {
     let js = async_nats::jetstream::new(nats.clone());
-    let names = ragwire_common::names::JobNames::new(prefix);
+    let names = ragwire_client::names::JobNames::new(prefix);
     let _ = js.delete_stream(&names.work_stream).await;
     let _ = js.delete_stream(&names.dead_stream).await;
     let _ = js.delete_key_value(&names.bucket).await;

@@ -10,7 +10,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use ragwire_schemas::search::SearchReply;
+use ragwire_client::endpoint::Search;
+use ragwire_schemas::search::SearchRequest;
 use ragwire_schemas::Subject;
 use ragwire_tests::{start_worker, test_config, unique_prefix, FakeOpenAi};
 use serde_json::{json, Value};
@@ -156,7 +157,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
             .request(Subject::Index, serde_json::to_vec(&body)?.into(), None)
             .await?;
         anyhow::ensure!(
-            ragwire_common::call::error_code(&reply).is_none(),
+            ragwire_client::error_code(&reply).is_none(),
             "indexing failed: {:?}",
             reply.payload
         );
@@ -187,12 +188,12 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         let mut total = Measures::default();
         let mut latency = Histogram::<u64>::new(3)?;
         for (i, query) in cranfield.queries.iter().enumerate() {
-            let mut body = json!({"collection": collection, "query": query, "top_k": DEPTH});
-            body.as_object_mut()
-                .expect("an object")
-                .extend(options.as_object().expect("an object").clone());
+            let mut request = SearchRequest::new(query.as_str());
+            request.collection = collection.to_owned();
+            request.top_k = DEPTH;
+            request.ranking = serde_json::from_value(options.clone())?;
             let t = Instant::now();
-            let reply: SearchReply = rag.call(Subject::Search, &body).await?;
+            let reply = rag.call::<Search>(&request).await?;
             latency.record(t.elapsed().as_micros() as u64)?;
             let ranking: Vec<String> = reply
                 .hits
@@ -352,7 +353,7 @@ pub async fn index_cost(
 
 /// Chunks/s of indexing `chunks` chunks of `text` into `collection`.
 async fn index_rate(
-    rag: &ragwire_common::RagClient,
+    rag: &ragwire_client::RagClient,
     collection: &str,
     chunks: usize,
     text: &dyn Fn(usize) -> String,
@@ -376,7 +377,7 @@ async fn index_rate(
             async move {
                 let payload = serde_json::to_vec(&body).unwrap_or_default().into();
                 matches!(rag.request(Subject::Index, payload, None).await,
-                         Ok(r) if ragwire_common::call::error_code(&r).is_none())
+                         Ok(r) if ragwire_client::error_code(&r).is_none())
             }
         })
         .buffer_unordered(4)

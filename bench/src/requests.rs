@@ -90,7 +90,7 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
     let mut echo = nats
         .queue_subscribe(echo_subject.clone(), "echo".into())
         .await?;
-    ragwire_common::nats::subscriptions_live(nats).await?;
+    ragwire_client::connect::subscriptions_live(nats).await?;
     let responder = nats.clone();
     tokio::spawn(async move {
         while let Some(m) = echo.next().await {

@@ -7,11 +7,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use ragwire_common::RagClient;
-use ragwire_schemas::jobs::SubmitReply;
+use ragwire_client::endpoint::JobsSubmit;
+use ragwire_client::RagClient;
+use ragwire_schemas::jobs::{JobChunk, JobDocument, SubmitRequest};
 use ragwire_schemas::Subject;
 use ragwire_tests::{unique_prefix, FakeOpenAi};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::load::{measure, rag_call};
 use crate::vectors::sentence;
@@ -82,21 +83,17 @@ async fn ingest(rag: &RagClient, collection: &str, chunks: usize) -> anyhow::Res
         .collect::<Vec<_>>()
         .chunks(20)
     {
-        let documents: Vec<Value> = group
+        let documents: Vec<JobDocument> = group
             .iter()
             .map(|&d| {
-                let chunks: Vec<Value> = (0..CHUNKS_PER_DOC)
-                    .map(|c| json!({"text": sentence((d * CHUNKS_PER_DOC + c) as u64)}))
+                let chunks = (0..CHUNKS_PER_DOC)
+                    .map(|c| JobChunk::new(sentence((d * CHUNKS_PER_DOC + c) as u64)))
                     .collect();
-                json!({"doc_id": format!("doc-{d}"), "chunks": chunks})
+                JobDocument::from_chunks(format!("doc-{d}"), chunks)
             })
             .collect();
-        let reply: SubmitReply = rag
-            .call(
-                Subject::JobsSubmit,
-                &json!({"collection": collection, "documents": documents}),
-            )
-            .await?;
+        let request = SubmitRequest::new(collection, documents);
+        let reply = rag.call::<JobsSubmit>(&request).await?;
         ids.extend(reply.jobs.into_iter().map(|j| j.job_id));
     }
     crate::procs::wait_for_jobs(rag, ids).await?;

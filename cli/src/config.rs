@@ -1,8 +1,7 @@
 //! `ragwire config reference`: every setting of `ragwire serve` (the worker's
 //! and the producer's), with its variable, flag, default and doc, as the
-//! Markdown of `docs/configuration.md`.
-
-use clap::CommandFactory;
+//! Markdown of `docs/configuration.md`. The settings are the server's: a
+//! command line built without the `server` feature says so instead.
 
 /// What to print about the settings.
 #[derive(clap::Subcommand)]
@@ -12,22 +11,35 @@ pub enum Config {
 }
 
 /// The reference, generated from the settings' declarations.
-pub fn reference() -> String {
+#[cfg(feature = "server")]
+pub fn reference() -> anyhow::Result<String> {
+    use clap::CommandFactory;
     let command = crate::Cli::command();
     let serve = command
         .find_subcommand("serve")
         .expect("ragwire has a serve command");
-    ragwire_common::settings::reference(serve)
+    Ok(ragwire_common::settings::reference(serve))
 }
 
+/// Without the server there are no worker or producer settings to list.
+#[cfg(not(feature = "server"))]
+pub fn reference() -> anyhow::Result<String> {
+    anyhow::bail!(
+        "the settings reference is the worker's and the producer's, and this ragwire was built \
+         without them (no `server` feature); see docs/configuration.md, or install ragwire \
+         with its default features"
+    )
+}
+
+/// Prints what `command` asks for.
 pub fn run(command: Config) -> anyhow::Result<()> {
     match command {
-        Config::Reference => print!("{}", reference()),
+        Config::Reference => print!("{}", reference()?),
     }
     Ok(())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "server"))]
 mod tests {
     use clap::CommandFactory;
     use ragwire_common::settings::{names_of, OLD_NAMES};
@@ -81,7 +93,7 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md");
         let docs = std::fs::read_to_string(path).expect("docs/configuration.md");
         let (_, generated) = docs.split_once(MARKER).expect("the marker line");
-        let expected = super::reference();
+        let expected = super::reference().expect("the reference");
         assert!(
             generated == expected,
             "docs/configuration.md is out of date: regenerate it with `scripts/config-docs`"

@@ -8,12 +8,13 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use ragwire_common::names::JobNames;
-use ragwire_common::{CommonConfig, RagClient};
+use ragwire_client::endpoint::{JobsStatus, JobsSubmit};
+use ragwire_client::names::JobNames;
+use ragwire_client::RagClient;
+use ragwire_common::CommonConfig;
 use ragwire_schemas::jobs::{
-    Chunking, JobDocument, JobEvent, JobRef, JobState, JobStatus, SubmitReply, SubmitRequest,
+    Chunking, JobDocument, JobEvent, JobRef, JobState, JobStatus, SubmitRequest,
 };
-use ragwire_schemas::Subject;
 
 /// Largest file read (bigger ones are skipped with a warning).
 const MAX_FILE_BYTES: u64 = 16 << 20;
@@ -175,7 +176,7 @@ async fn ingest(rag: &RagClient, args: Ingest) -> anyhow::Result<Summary> {
                 chunking: Some(chunking),
             };
             batch_bytes = 0;
-            let reply: SubmitReply = rag.call(Subject::JobsSubmit, &request).await?;
+            let reply = rag.call::<JobsSubmit>(&request).await?;
             for job in reply.jobs {
                 jobs.insert(job.job_id, (job.doc_id, job.duplicate));
             }
@@ -217,7 +218,8 @@ async fn ingest(rag: &RagClient, args: Ingest) -> anyhow::Result<Summary> {
                 let open: Vec<&String> = jobs.keys().filter(|id| !settled.contains_key(*id)).collect();
                 let statuses: Vec<Result<JobStatus, _>> = futures::stream::iter(open)
                     .map(|id| async move {
-                        rag.call(Subject::JobsStatus, &JobRef { job_id: id.clone() }).await
+                        let job = JobRef { job_id: id.clone() };
+                        rag.call::<JobsStatus>(&job).await.map(|reply| reply.status)
                     })
                     .buffer_unordered(16)
                     .collect()

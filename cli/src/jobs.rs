@@ -1,9 +1,9 @@
 //! `ragwire jobs status ID | dead | replay ID`: the job subjects from the
 //! command line, printing the replies as JSON.
 
+use ragwire_client::endpoint::{JobsDead, JobsReplay, JobsStatus};
 use ragwire_common::CommonConfig;
-use ragwire_schemas::jobs::{DeadReply, DeadRequest, JobRef, JobStatus};
-use ragwire_schemas::Subject;
+use ragwire_schemas::jobs::{DeadRequest, JobRef};
 
 /// `ragwire jobs`.
 #[derive(clap::Args)]
@@ -31,19 +31,19 @@ enum What {
 pub async fn run(args: Jobs) -> anyhow::Result<()> {
     let rag = args.common.client("ragwire-jobs").await?;
     let out = match args.what {
-        What::Status { job_id } => serde_json::to_string_pretty(
-            &rag.call::<_, JobStatus>(Subject::JobsStatus, &JobRef { job_id })
-                .await?,
-        )?,
+        What::Status { job_id } => {
+            let reply = rag.call::<JobsStatus>(&JobRef { job_id }).await?;
+            serde_json::to_string_pretty(&reply.status)?
+        }
         What::Dead { limit } => {
             let request = DeadRequest { limit: Some(limit) };
-            let reply: DeadReply = rag.call(Subject::JobsDead, &request).await?;
+            let reply = rag.call::<JobsDead>(&request).await?;
             serde_json::to_string_pretty(&reply.dead)?
         }
-        What::Replay { job_id } => serde_json::to_string_pretty(
-            &rag.call::<_, JobStatus>(Subject::JobsReplay, &JobRef { job_id })
-                .await?,
-        )?,
+        What::Replay { job_id } => {
+            let reply = rag.call::<JobsReplay>(&JobRef { job_id }).await?;
+            serde_json::to_string_pretty(&reply.status)?
+        }
     };
     println!("{out}");
     Ok(())

@@ -2,16 +2,26 @@
 //! or either alone; submit files as ingest jobs and follow them
 //! (`ragwire ingest`, `ragwire jobs`); list the workers (`ragwire ping`);
 //! print the settings reference (`ragwire config`).
+//!
+//! `serve`, `worker` and `producer` need the default feature `server`;
+//! without it (`--no-default-features`) the command line is a client only,
+//! built without the worker's model, vector and graph engines.
+//!
+//! - [`config`]: `ragwire config reference`.
+//! - [`ingest`]: `ragwire ingest`.
+//! - [`jobs`]: `ragwire jobs`.
+//! - [`ping`]: `ragwire ping`.
+//! - [`server`]: `ragwire serve`, `worker` and `producer`.
 
 mod config;
 mod ingest;
 mod jobs;
 mod ping;
+#[cfg(feature = "server")]
+mod server;
 
 use clap::{Parser, Subcommand};
-use ragwire_common::{settings, signal, telemetry};
-use ragwire_producer::{AppState, HttpConfig};
-use tokio_util::sync::CancellationToken;
+use ragwire_common::settings;
 
 /// ragwire: RAG and GraphRAG backend work as jobs on NATS. Every setting is
 /// a flag or an environment variable (`ragwire serve --help` lists them).
@@ -25,13 +35,16 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a worker and the HTTP producer in one process.
-    Serve(Serve),
+    #[cfg(feature = "server")]
+    Serve(server::Serve),
     /// Run a worker only.
+    #[cfg(feature = "server")]
     Worker {
         #[command(flatten)]
         config: ragwire_worker::Config,
     },
     /// Run the HTTP producer only.
+    #[cfg(feature = "server")]
     Producer {
         #[command(flatten)]
         config: ragwire_producer::Config,
@@ -45,15 +58,6 @@ enum Command {
     /// The settings reference.
     #[command(subcommand)]
     Config(config::Config),
-}
-
-/// The settings of `ragwire serve`: a worker's and a producer's.
-#[derive(clap::Args)]
-pub struct Serve {
-    #[command(flatten)]
-    worker: ragwire_worker::Config,
-    #[command(flatten)]
-    http: HttpConfig,
 }
 
 // JSON-heavy request handling allocates a lot; mimalloc keeps that cheap.
@@ -72,52 +76,16 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let (worker, producer) = match settings::load_or_exit::<Cli>()?.command {
-        Command::Serve(Serve { worker, http }) => {
-            let producer = ragwire_producer::Config {
-                common: worker.common.clone(),
-                http,
-            };
-            (Some(worker), Some(producer))
-        }
-        Command::Worker { config } => (Some(config), None),
-        Command::Producer { config } => (None, Some(config)),
-        Command::Ingest(args) => return ingest::run(args).await,
-        Command::Jobs(args) => return jobs::run(args).await,
-        Command::Ping(args) => return ping::run(args).await,
-        Command::Config(command) => return config::run(command),
-    };
-    let common = worker
-        .as_ref()
-        .map(|w| &w.common)
-        .or(producer.as_ref().map(|p| &p.common))
-        .expect("serve, worker or producer");
-    telemetry::init(common.log_json);
-    let worker = match worker {
-        Some(config) => Some(ragwire_worker::start(config.validate()?).await?),
-        None => None,
-    };
-    let shutdown = CancellationToken::new();
-    let producer = match producer {
-        Some(config) => {
-            let rag = config.common.client("ragwire-producer").await?;
-            let listener = tokio::net::TcpListener::bind(&config.http.addr).await?;
-            let state = AppState::new(&config.http, rag);
-            Some(tokio::spawn(ragwire_producer::serve(
-                listener,
-                state,
-                shutdown.clone(),
-            )))
-        }
-        None => None,
-    };
-    signal::wait_for_signal().await;
-    shutdown.cancel();
-    if let Some(worker) = worker {
-        worker.shutdown().await;
+    match settings::load_or_exit::<Cli>()?.command {
+        #[cfg(feature = "server")]
+        Command::Serve(serve) => server::serve(serve).await,
+        #[cfg(feature = "server")]
+        Command::Worker { config } => server::run(Some(config), None).await,
+        #[cfg(feature = "server")]
+        Command::Producer { config } => server::run(None, Some(config)).await,
+        Command::Ingest(args) => ingest::run(args).await,
+        Command::Jobs(args) => jobs::run(args).await,
+        Command::Ping(args) => ping::run(args).await,
+        Command::Config(command) => config::run(command),
     }
-    if let Some(producer) = producer {
-        producer.await??;
-    }
-    Ok(())
 }

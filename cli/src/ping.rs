@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::ensure;
-use ragwire_common::discovery::{host_name, split_stores, workers};
+use ragwire_client::discovery::{host_name, split_stores, workers};
 use ragwire_common::CommonConfig;
 
 /// `ragwire ping`.

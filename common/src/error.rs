@@ -1,5 +1,7 @@
 //! The crate's error enum.
 
+use ragwire_client::CallError;
+
 /// What can go wrong loading settings or reaching NATS.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -26,6 +28,28 @@ impl Error {
         Error::Config {
             name: name.into(),
             message: message.into(),
+        }
+    }
+}
+
+impl From<CallError> for Error {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Options { option, message } => {
+                let name = match option {
+                    "url" => "NATS_URL",
+                    "creds_file" => "NATS_CREDS",
+                    other => other,
+                };
+                Error::config(name, message)
+            }
+            CallError::Unreachable { .. } => Error::Nats(format!(
+                "{e}. Start a server with JetStream, e.g. `nats-server -js` (Debian package \
+                 nats-server) or `docker compose up -d nats`, or point NATS_URL at one."
+            )),
+            // Its message without the "NATS request failed" before it.
+            CallError::Nats(message) => Error::Nats(message),
+            other => Error::Nats(other.to_string()),
         }
     }
 }

@@ -5,30 +5,28 @@
 //!   flags, and printed as the configuration reference.
 //! - [`CommonConfig`] and [`nats::NatsConfig`]: the settings every binary
 //!   reads.
-//! - [`nats`]: the NATS connection, with credentials and TLS.
-//! - [`call`]: typed requests to the workers ([`RagClient`]).
-//! - [`stream`]: streamed replies (chat completion chunks) with credit
-//!   and cancel.
+//! - [`nats`]: the NATS settings, converted into the client's connection
+//!   options, and the connection with errors that name the settings.
 //! - [`discovery`]: the workers as a NATS micro-service.
-//! - [`names`]: the JetStream names of ingest jobs.
 //! - [`telemetry`], [`signal`]: logging set-up and the stop signal.
 //! - [`error`]: the crate's error enum.
+//!
+//! The client itself (requests, streamed replies, the connection) is the
+//! `ragwire-client` crate, which knows nothing of settings; its
+//! [`names`] are re-exported here for the worker.
 
-pub mod call;
 pub mod discovery;
 pub mod error;
-pub mod names;
 pub mod nats;
 pub mod settings;
 pub mod signal;
-pub mod stream;
 pub mod telemetry;
 
 use std::path::PathBuf;
 
-pub use call::{CallError, RagClient};
 pub use error::Error;
 pub use nats::NatsConfig;
+pub use ragwire_client::{names, RagClient};
 use settings::parse;
 
 /// The settings every ragwire binary reads.
@@ -58,7 +56,7 @@ impl CommonConfig {
     /// Connects to NATS as `name` and returns a client of the subjects
     /// under this prefix.
     pub async fn client(&self, name: &str) -> Result<RagClient, Error> {
-        let (nats, reconnections) = nats::connect_watched(&self.nats, name).await?;
-        Ok(RagClient::new(nats, &self.prefix).watching(reconnections))
+        let options = self.nats.connect_options(name)?;
+        Ok(RagClient::connect(&options, &self.prefix).await?)
     }
 }

@@ -12,9 +12,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
 use bytes::Bytes;
-use ragwire_common::discovery::{split_stores, workers};
-use ragwire_common::RagClient;
-use ragwire_schemas::info::{InfoReply, InfoRequest};
+use ragwire_client::discovery::{split_stores, workers};
+use ragwire_client::RagClient;
+use ragwire_schemas::endpoint::Info;
+use ragwire_schemas::info::InfoRequest;
 use ragwire_schemas::Subject;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -331,7 +332,7 @@ async fn version(State(state): State<AppState>) -> Json<serde_json::Value> {
 /// the gateway ragwire replaces answered here, next to ragwire's own.
 async fn whoami(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Response {
     let rag = state.rag.clone().with_timeout(Duration::from_secs(5));
-    let info: InfoReply = match rag.call(Subject::Info, &InfoRequest::default()).await {
+    let info = match rag.call::<Info>(&InfoRequest::default()).await {
         Ok(info) => info,
         Err(e) => return ApiError::Call(e).into_response(),
     };

@@ -3,7 +3,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ragwire_common::CallError;
+use ragwire_client::CallError;
 use ragwire_schemas::{ErrorBody, ErrorKind, ErrorReply};
 
 /// Everything the producer itself can answer with.

@@ -6,7 +6,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use ragwire_common::call::error_code;
+use ragwire_client::error_code;
 use ragwire_schemas::{headers, Subject};
 
 use crate::app::AppState;

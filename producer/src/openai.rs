@@ -15,9 +15,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use futures::StreamExt;
-use ragwire_common::call::error_code;
-use ragwire_common::stream::{Chunks, Streamed};
-use ragwire_common::CallError;
+use ragwire_client::error_code;
+use ragwire_client::stream::{Chunks, Streamed};
+use ragwire_client::CallError;
 use ragwire_schemas::{headers, ErrorBody, ErrorKind, ErrorReply, Subject};
 use serde_json::json;
 

@@ -11,18 +11,16 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use futures::StreamExt;
 use http_body_util::BodyExt;
-use ragwire_common::{NatsConfig, RagClient};
+use ragwire_client::connect::{connect, subscriptions_live};
+use ragwire_client::{ConnectOptions, RagClient};
 use ragwire_producer::{app, AppState, HttpConfig};
 use ragwire_schemas::{headers, Subject};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
 async fn nats() -> async_nats::Client {
-    let config = NatsConfig {
-        url: std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
-        ..Default::default()
-    };
-    ragwire_common::nats::connect(&config, "ragwire-producer-test")
+    let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    connect(&ConnectOptions::new(url).name("ragwire-producer-test"))
         .await
         .unwrap_or_else(|e| panic!("the tests need a NATS server: {e}"))
 }
@@ -41,9 +39,7 @@ async fn state(prefix: &str, http: &HttpConfig) -> AppState {
 async fn responder(prefix: &str) -> tokio::task::JoinHandle<()> {
     let nats = nats().await;
     let mut requests = nats.subscribe(format!("{prefix}.>")).await.unwrap();
-    ragwire_common::nats::subscriptions_live(&nats)
-        .await
-        .unwrap();
+    subscriptions_live(&nats).await.unwrap();
     tokio::spawn(async move {
         while let Some(m) = requests.next().await {
             let Some(reply) = m.reply else { continue };

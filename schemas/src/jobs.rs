@@ -20,6 +20,17 @@ pub struct JobChunk {
     pub metadata: Option<JsonMap>,
 }
 
+impl JobChunk {
+    /// A chunk of `text` without id or metadata.
+    pub fn new(text: impl Into<String>) -> JobChunk {
+        JobChunk {
+            text: text.into(),
+            chunk_id: None,
+            metadata: None,
+        }
+    }
+}
+
 /// One document of a submission: `text` to split, or ready `chunks`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
@@ -36,6 +47,28 @@ pub struct JobDocument {
     /// Copied to every chunk's metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<JsonMap>,
+}
+
+impl JobDocument {
+    /// The document `doc_id` given as a whole `text`, without metadata.
+    pub fn from_text(doc_id: impl Into<String>, text: impl Into<String>) -> JobDocument {
+        JobDocument {
+            doc_id: doc_id.into(),
+            text: Some(text.into()),
+            chunks: None,
+            metadata: None,
+        }
+    }
+
+    /// The document `doc_id` given as ready `chunks`, without metadata.
+    pub fn from_chunks(doc_id: impl Into<String>, chunks: Vec<JobChunk>) -> JobDocument {
+        JobDocument {
+            doc_id: doc_id.into(),
+            text: None,
+            chunks: Some(chunks),
+            metadata: None,
+        }
+    }
 }
 
 /// How `text` is split into chunks.
@@ -102,6 +135,19 @@ pub struct SubmitRequest {
 
 fn default_collection() -> String {
     "chunks".into()
+}
+
+impl SubmitRequest {
+    /// `documents` into `collection`, without a graph, split the default
+    /// way.
+    pub fn new(collection: impl Into<String>, documents: Vec<JobDocument>) -> SubmitRequest {
+        SubmitRequest {
+            collection: collection.into(),
+            documents,
+            extract_graph: false,
+            chunking: None,
+        }
+    }
 }
 
 /// A submitted job.

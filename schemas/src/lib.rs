@@ -2,6 +2,8 @@
 //! shared by the worker, the producer and every client.
 //!
 //! - [`subject`]: the subjects, their endpoint names and HTTP routes.
+//! - [`endpoint`]: one marker type per subject, naming its request and
+//!   reply types ([`Endpoint`]).
 //! - [`error`]: the one error shape every subject replies with.
 //! - [`reply`]: the `{ok: true, ...}` envelope and a decoder for replies.
 //! - [`asyncapi`] (feature `json-schema`): the AsyncAPI document of the
@@ -17,6 +19,7 @@
 pub mod asyncapi;
 pub mod chat;
 pub mod embed;
+pub mod endpoint;
 pub mod error;
 pub mod graph;
 pub mod headers;
@@ -31,6 +34,7 @@ pub mod retrieve;
 pub mod search;
 pub mod subject;
 
+pub use endpoint::Endpoint;
 pub use error::{ErrorBody, ErrorKind, ErrorReply};
 pub use reply::{decode_reply, Success};
 pub use subject::Subject;

@@ -50,6 +50,21 @@ pub struct SearchRequest {
     pub rerank_candidates: Option<usize>,
 }
 
+impl SearchRequest {
+    /// A search for `query` with every other field at its default.
+    pub fn new(query: impl Into<String>) -> SearchRequest {
+        SearchRequest {
+            query: query.into(),
+            top_k: default_top_k(),
+            collection: crate::index::default_collection(),
+            filters: None,
+            ranking: Ranking::default(),
+            rerank: false,
+            rerank_candidates: None,
+        }
+    }
+}
+
 /// How a search ranks its hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
@@ -202,4 +217,15 @@ pub struct Scoring {
     /// The reranker's scores replace the ranking's.
     #[serde(default)]
     pub reranked: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_is_the_request_with_only_a_query() {
+        let decoded: SearchRequest = serde_json::from_str(r#"{"query": "q"}"#).unwrap();
+        assert_eq!(SearchRequest::new("q"), decoded);
+    }
 }

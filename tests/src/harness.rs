@@ -10,16 +10,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::Client;
-use ragwire_common::RagClient;
+use ragwire_client::{CallError, ConnectOptions, RagClient};
+use ragwire_common::NatsConfig;
 use ragwire_producer::HttpConfig;
-use ragwire_schemas::Subject;
+use ragwire_schemas::{Endpoint, Subject};
 use ragwire_worker::{Config, WorkerHandle};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::fake::{Behaviour, FakeOpenAi};
 
-pub use ragwire_common::call::error_code;
+pub use ragwire_client::error_code;
 
 /// `NATS_URL`, or the local default.
 pub fn nats_url() -> String {
@@ -33,13 +34,18 @@ pub fn unique_prefix() -> String {
 
 /// Connects to the real NATS server; a missing server fails the test.
 pub async fn nats() -> Client {
-    let config = ragwire_common::NatsConfig {
-        url: nats_url(),
-        ..Default::default()
-    };
-    ragwire_common::nats::connect(&config, "ragwire-test")
+    let options = ConnectOptions::new(nats_url()).name("ragwire-test");
+    ragwire_client::connect::connect(&options)
         .await
         .unwrap_or_else(|e| panic!("the tests need a NATS server: {e}"))
+}
+
+/// Connects to the NATS server of a worker's settings.
+async fn connect(nats: &NatsConfig) -> Result<Client, CallError> {
+    let options = nats
+        .connect_options("ragwire-test")
+        .expect("the test's NATS settings are valid");
+    ragwire_client::connect::connect(&options).await
 }
 
 /// A client of the subjects under `prefix` on `nats`, as tests use it: 30 s
@@ -124,7 +130,7 @@ pub fn with_jobs(mut config: Config) -> Config {
 /// Deletes the job streams and bucket of `config`'s prefix, on its NATS
 /// server when that still answers.
 pub async fn drop_jobs(config: &Config) {
-    let Ok(nats) = ragwire_common::nats::connect(&config.common.nats, "ragwire-test").await else {
+    let Ok(nats) = connect(&config.common.nats).await else {
         return;
     };
     let js = async_nats::jetstream::new(nats);
@@ -388,7 +394,7 @@ impl Fixture {
     /// [`Fixture::start`]): its worker, producer and client.
     pub async fn use_nats(&mut self, url: &str) {
         self.config.common.nats.url = url.to_owned();
-        let nats = ragwire_common::nats::connect(&self.config.common.nats, "ragwire-test")
+        let nats = connect(&self.config.common.nats)
             .await
             .expect("the test's NATS server answers");
         self.rag = rag(&nats, self.prefix());
@@ -415,6 +421,12 @@ impl Fixture {
         body: &T,
     ) -> async_nats::Message {
         request(self.rag.nats(), self.prefix(), subject, body).await
+    }
+
+    /// Sends `request` on `E`'s subject and returns the reply message as
+    /// it came, for tests that look at the reply's JSON.
+    pub async fn send<E: Endpoint>(&self, request: &E::Request) -> async_nats::Message {
+        self.request(E::SUBJECT, request).await
     }
 
     /// Sends raw bytes on `subject` and returns the reply message.

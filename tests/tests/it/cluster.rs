@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use ragwire_schemas::jobs::{JobState, JobStatus, SubmitReply};
-use ragwire_schemas::Subject;
+use ragwire_client::endpoint::JobsStatus;
+use ragwire_schemas::jobs::{JobRef, JobState, SubmitReply};
 use ragwire_tests::*;
 use serde_json::{json, Value};
 
@@ -131,10 +131,12 @@ async fn a_bulk_ingest_survives_losing_the_job_stream_leader() {
     while !open.is_empty() {
         let mut still = Vec::new();
         for id in open {
+            let job = JobRef { job_id: id.clone() };
             let status = t
                 .rag
-                .call::<_, JobStatus>(Subject::JobsStatus, &json!({ "job_id": id }))
-                .await;
+                .call::<JobsStatus>(&job)
+                .await
+                .map(|reply| reply.status);
             match status {
                 Ok(s) if s.state == JobState::Done => {}
                 Ok(s) if s.state == JobState::Failed => panic!("a job failed: {s:?}"),

@@ -354,7 +354,7 @@ async fn request_id_reaches_the_worker_as_a_nats_header() {
         .subscribe(format!("{}.embed", t.prefix()))
         .await
         .unwrap();
-    ragwire_common::nats::subscriptions_live(nats)
+    ragwire_client::connect::subscriptions_live(nats)
         .await
         .unwrap();
     let responder = nats.clone();

@@ -6,6 +6,9 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use ragwire_client::endpoint::{Embed, JobsDead, JobsReplay, JobsStatus, JobsSubmit};
+use ragwire_schemas::embed::EmbedRequest;
+use ragwire_schemas::jobs::{DeadRequest, JobDocument, JobRef, SubmitRequest};
 use ragwire_schemas::Subject;
 use ragwire_tests::*;
 use serde_json::{json, Value};
@@ -43,7 +46,7 @@ fn job_ids(reply: &Value) -> Vec<String> {
 }
 
 async fn status(t: &Fixture, id: &str) -> Value {
-    json(&t.request(Subject::JobsStatus, &json!({"job_id": id})).await)
+    json(&t.send::<JobsStatus>(&JobRef { job_id: id.into() }).await)
 }
 
 /// Waits until every job is `done` or `failed`; returns their statuses.
@@ -74,7 +77,7 @@ async fn settle_one(t: &Fixture, id: &str) -> Value {
 
 /// The dead-letter entry of a job.
 async fn dead_entry(t: &Fixture, id: &str) -> Value {
-    let dead = json(&t.request(Subject::JobsDead, &json!({})).await);
+    let dead = json(&t.send::<JobsDead>(&DeadRequest::default()).await);
     dead["dead"]
         .as_array()
         .unwrap()
@@ -152,8 +155,10 @@ async fn a_thousand_chunks_in_fifty_jobs_land_once_each_and_resubmission_is_dedu
         assert_error(&t.request(Subject::JobsSubmit, &body).await, 400, needle);
     }
     assert_error(
-        &t.request(Subject::JobsStatus, &json!({"job_id": "0123abcd"}))
-            .await,
+        &t.send::<JobsStatus>(&JobRef {
+            job_id: "0123abcd".into(),
+        })
+        .await,
         404,
         "0123abcd",
     );
@@ -169,7 +174,7 @@ async fn progress_events_arrive_in_order_and_match_the_status_also_over_http() {
     let nats = t.rag.nats();
     let p = t.prefix();
     let mut events = nats.subscribe(format!("{p}.jobs.events.>")).await.unwrap();
-    ragwire_common::nats::subscriptions_live(nats)
+    ragwire_client::connect::subscriptions_live(nats)
         .await
         .unwrap();
     let text: String = (0..40)
@@ -341,7 +346,7 @@ async fn transient_failures_retry_and_dead_jobs_replay() {
         (Some("done"), Some(1), Some(3)),
         "{s}"
     );
-    let dead = json(&t.request(Subject::JobsDead, &json!({})).await);
+    let dead = json(&t.send::<JobsDead>(&DeadRequest::default()).await);
     assert!(
         dead["dead"]
             .as_array()
@@ -351,8 +356,10 @@ async fn transient_failures_retry_and_dead_jobs_replay() {
         "{dead}"
     );
     assert_error(
-        &t.request(Subject::JobsReplay, &json!({"job_id": doomed}))
-            .await,
+        &t.send::<JobsReplay>(&JobRef {
+            job_id: doomed.clone(),
+        })
+        .await,
         404,
         "dead-letter",
     );
@@ -562,15 +569,18 @@ async fn without_usable_jobstream_the_worker_serves_the_rest() {
     // A stream name JetStream refuses: setting up the jobs fails.
     t.config.jobs.stream = Some("no.dots.allowed".into());
     t.start().await;
-    let body = json!({"documents": [{"doc_id": "a", "text": "x"}]});
+    let body = SubmitRequest::new("chunks", vec![JobDocument::from_text("a", "x")]);
     assert_error(
-        &t.request(Subject::JobsSubmit, &body).await,
+        &t.send::<JobsSubmit>(&body).await,
         503,
         "ingest jobs are off",
     );
     let reply = json(
-        &t.request(Subject::Embed, &json!({"texts": ["still here"]}))
-            .await,
+        &t.send::<Embed>(&EmbedRequest {
+            texts: vec!["still here".into()],
+            encoding_format: Default::default(),
+        })
+        .await,
     );
     assert_eq!(reply["ok"], true, "{reply}");
 }
@@ -582,10 +592,11 @@ async fn a_full_job_stream_refuses_without_stranding_the_job() {
     // Smaller than any job: the stream refuses every submission.
     t.config.jobs.max_bytes = 64;
     t.start().await;
-    let body = json!({"documents": [{"doc_id": "big", "text": "more than sixty-four bytes of text, ".repeat(4)}]});
+    let text = "more than sixty-four bytes of text, ".repeat(4);
+    let body = SubmitRequest::new("chunks", vec![JobDocument::from_text("big", text)]);
     for _ in 0..2 {
         // Refused each time, never reported as an already queued duplicate.
-        let reply = t.request(Subject::JobsSubmit, &body).await;
+        let reply = t.send::<JobsSubmit>(&body).await;
         assert_error(&reply, 503, "did not take the job");
     }
 }

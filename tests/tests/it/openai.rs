@@ -11,7 +11,7 @@ use async_openai::types::chat::{
 use async_openai::types::embeddings::CreateEmbeddingRequestArgs;
 use async_openai::Client;
 use futures::StreamExt;
-use ragwire_common::stream::Streamed;
+use ragwire_client::stream::Streamed;
 use ragwire_schemas::Subject;
 use ragwire_tests::fake::StreamPlan;
 use ragwire_tests::*;

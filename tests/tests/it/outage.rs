@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use ragwire_schemas::jobs::{JobState, JobStatus, SubmitReply};
-use ragwire_schemas::Subject;
+use ragwire_client::endpoint::{JobsStatus, JobsSubmit};
+use ragwire_schemas::jobs::{JobChunk, JobDocument, JobRef, JobState, SubmitRequest};
 use ragwire_tests::*;
 use serde_json::{json, Value};
 
@@ -89,24 +89,19 @@ async fn a_job_running_across_an_outage_ends_done() {
     t.enable_jobs();
     t.config.jobs.batch = 1;
     t.start().await;
-    let chunks: Vec<Value> = (0..30)
-        .map(|i| json!({"text": format!("passage {i} of the outage document")}))
+    let chunks = (0..30)
+        .map(|i| JobChunk::new(format!("passage {i} of the outage document")))
         .collect();
-    let submitted: SubmitReply = t
-        .rag
-        .call(
-            Subject::JobsSubmit,
-            &json!({"collection": "outage", "documents": [{"doc_id": "d", "chunks": chunks}]}),
-        )
-        .await
-        .unwrap();
+    let request = SubmitRequest::new("outage", vec![JobDocument::from_chunks("d", chunks)]);
+    let submitted = t.rag.call::<JobsSubmit>(&request).await.unwrap();
     let job_id = submitted.jobs[0].job_id.clone();
     let status = |t: &Fixture| {
         let rag = t.rag.clone();
         let job_id = job_id.clone();
         async move {
-            rag.call::<_, JobStatus>(Subject::JobsStatus, &json!({ "job_id": job_id }))
+            rag.call::<JobsStatus>(&JobRef { job_id })
                 .await
+                .map(|reply| reply.status)
         }
     };
     // Wait until the job runs, then take NATS away under it.

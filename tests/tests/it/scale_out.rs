@@ -7,8 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use ragwire_common::discovery::workers;
-use ragwire_schemas::jobs::{JobState, JobStatus, SubmitReply};
+use ragwire_client::discovery::workers;
+use ragwire_client::endpoint::{JobsStatus, JobsSubmit};
+use ragwire_schemas::jobs::{JobChunk, JobDocument, JobRef, JobState, SubmitRequest};
 use ragwire_schemas::Subject;
 use ragwire_tests::*;
 use ragwire_worker::testing::{QdrantStore, VectorStore};
@@ -67,31 +68,26 @@ async fn three_worker_processes_agree_and_lose_nothing_when_one_is_killed() {
 
     let mut jobs = Vec::new();
     for group in (0..DOCS).collect::<Vec<_>>().chunks(20) {
-        let documents: Vec<Value> = group
+        let documents: Vec<JobDocument> = group
             .iter()
             .map(|d| {
-                let chunks: Vec<Value> = (0..CHUNKS)
-                    .map(|c| json!({"text": format!("document {d} passage {c}: scale-out test")}))
+                let chunks = (0..CHUNKS)
+                    .map(|c| JobChunk::new(format!("document {d} passage {c}: scale-out test")))
                     .collect();
-                json!({"doc_id": format!("doc-{d}"), "chunks": chunks})
+                JobDocument::from_chunks(format!("doc-{d}"), chunks)
             })
             .collect();
-        let reply: SubmitReply = t
-            .rag
-            .call(
-                Subject::JobsSubmit,
-                &json!({"collection": collection, "documents": documents}),
-            )
-            .await
-            .unwrap();
+        let request = SubmitRequest::new(collection.as_str(), documents);
+        let reply = t.rag.call::<JobsSubmit>(&request).await.unwrap();
         jobs.extend(reply.jobs.into_iter().map(|j| j.job_id));
     }
     let status = |id: &String| {
         let rag = t.rag.clone();
         let id = id.clone();
         async move {
-            rag.call::<_, JobStatus>(Subject::JobsStatus, &json!({ "job_id": id }))
+            rag.call::<JobsStatus>(&JobRef { job_id: id })
                 .await
+                .map(|reply| reply.status)
         }
     };
     // One worker dies once work is under way.

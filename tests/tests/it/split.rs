@@ -6,7 +6,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use ragwire_common::discovery::workers;
+use ragwire_client::discovery::workers;
 use ragwire_tests::*;
 use serde_json::Value;
 
@@ -121,5 +121,5 @@ async fn workers_on_the_servers_share_a_prefix() {
     let _second = start_worker(&t.config).await;
     let found = infos(&t).await;
     assert_eq!(found.len(), 2);
-    assert!(ragwire_common::discovery::split_stores(&found).is_none());
+    assert!(ragwire_client::discovery::split_stores(&found).is_none());
 }

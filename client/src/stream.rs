@@ -13,7 +13,8 @@ use futures::StreamExt;
 use ragwire_schemas::openai::stream::{CONTROL, CREDIT, DEFAULT_WINDOW, HEARTBEAT, STREAM, WINDOW};
 use ragwire_schemas::{decode_reply, headers, ErrorBody, ErrorKind, Subject};
 
-use crate::call::{CallError, RagClient};
+use crate::call::RagClient;
+use crate::CallError;
 
 /// Chunks of a streamed reply, each the JSON of one chunk as it came.
 pub type Chunks = BoxStream<'static, Result<Bytes, CallError>>;

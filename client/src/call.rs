@@ -1,7 +1,9 @@
 //! Requests to ragwire's workers over NATS, for every client (the producer,
 //! the command line, the tests and the benchmark): the subject under the
 //! prefix, the request id header, the timeout and the mapping of transport
-//! failures to error replies live here once.
+//! failures to error replies live here once. [`RagClient::call`] is typed by
+//! the subject's [`Endpoint`]; [`RagClient::request`] sends bytes as they
+//! are (the producer forwards HTTP bodies so).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,10 +11,11 @@ use std::time::{Duration, Instant};
 use async_nats::connection::State;
 use async_nats::{HeaderMap, Message, RequestErrorKind};
 use bytes::Bytes;
-use ragwire_schemas::{decode_reply, headers, ErrorBody, ErrorKind, Subject};
-use serde::{de::DeserializeOwned, Serialize};
+use ragwire_schemas::{headers, Endpoint, ErrorBody, ErrorKind, ErrorReply, Subject};
+use serde::de::DeserializeOwned;
 
-use crate::nats::Reconnections;
+use crate::connect::{connect_watched, ConnectOptions, Reconnections};
+use crate::CallError;
 
 /// Just after a reconnection, workers may not have re-subscribed yet: "no
 /// responders" then is asked again for this long before it counts.
@@ -33,60 +36,15 @@ pub struct RagClient {
     reconnections: Option<Reconnections>,
 }
 
-/// Why a request got no usable reply.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum CallError {
-    /// The connection to NATS is down (the client is reconnecting).
-    #[error("NATS is unreachable: the connection to the server is down and being re-established; retry shortly")]
-    Disconnected,
-    /// No worker is subscribed to the subject.
-    #[error("no worker is serving {subject}; start ragwire-worker")]
-    NoResponders {
-        /// The full NATS subject.
-        subject: String,
-    },
-    /// No reply came within the timeout.
-    #[error("no reply on {subject} within {} ms", .after.as_millis())]
-    TimedOut {
-        /// The full NATS subject.
-        subject: String,
-        /// The timeout.
-        after: Duration,
-    },
-    /// The request is larger than the NATS server accepts.
-    #[error("request body is larger than the limit of {limit} bytes")]
-    TooLarge {
-        /// The server's `max_payload`.
-        limit: usize,
-    },
-    /// NATS failed the request otherwise.
-    #[error("NATS request failed: {0}")]
-    Nats(String),
-    /// The request could not be encoded, or the reply could not be read.
-    #[error("{0}")]
-    Codec(String),
-    /// The worker answered with an error reply.
-    #[error("{0}")]
-    Reply(ErrorBody),
-}
-
-impl CallError {
-    /// The error reply a client of the client (an HTTP caller) gets.
-    pub fn to_body(&self) -> ErrorBody {
-        let kind = match self {
-            CallError::NoResponders { .. } | CallError::Nats(_) | CallError::Disconnected => {
-                ErrorKind::Unavailable
-            }
-            CallError::TimedOut { .. } => ErrorKind::Timeout,
-            CallError::TooLarge { .. } => ErrorKind::PayloadTooLarge,
-            CallError::Codec(_) => ErrorKind::Internal,
-            CallError::Reply(body) => return body.clone(),
-        };
-        ErrorBody::new(kind, self.to_string())
-    }
-}
-
 impl RagClient {
+    /// Connects to NATS with `options` and returns a client of the subjects
+    /// under `prefix`, asking again for a few seconds when no worker answers
+    /// just after a reconnection.
+    pub async fn connect(options: &ConnectOptions, prefix: &str) -> Result<RagClient, CallError> {
+        let (nats, reconnections) = connect_watched(options).await?;
+        Ok(RagClient::new(nats, prefix).watching(reconnections))
+    }
+
     /// Requests on `nats` under `prefix`, answered within 30 s.
     pub fn new(nats: async_nats::Client, prefix: &str) -> RagClient {
         let subjects = Subject::ALL
@@ -234,25 +192,47 @@ impl RagClient {
         }
     }
 
-    /// Sends `request` as JSON and decodes the success reply as `Rep`; an
-    /// error reply is [`CallError::Reply`].
-    pub async fn call<Req, Rep>(&self, subject: Subject, request: &Req) -> Result<Rep, CallError>
-    where
-        Req: Serialize + ?Sized,
-        Rep: DeserializeOwned,
-    {
+    /// Sends `request` on `E`'s subject as JSON and decodes the success
+    /// reply as `E`'s reply; an error reply is [`CallError::Reply`].
+    pub async fn call<E: Endpoint>(&self, request: &E::Request) -> Result<E::Reply, CallError> {
         let payload = serde_json::to_vec(request)
             .map_err(|e| CallError::Codec(format!("cannot encode the request: {e}")))?;
-        let reply = self.request(subject, payload.into(), None).await?;
-        decode_reply(&reply.payload)
-            .map_err(|e| {
-                CallError::Codec(format!(
-                    "unreadable reply on {}: {e}",
-                    self.subject(subject)
-                ))
-            })?
-            .map_err(CallError::Reply)
+        let reply = self.request(E::SUBJECT, payload.into(), None).await?;
+        decode(&reply).map_err(|e| match e {
+            CallError::Codec(e) => CallError::Codec(format!(
+                "unreadable reply on {}: {e}",
+                self.subject(E::SUBJECT)
+            )),
+            other => other,
+        })
     }
+}
+
+/// A reply message as `R`, or its error. A success is the reply's fields
+/// (next to `ok: true`, or the OpenAI object as it is on the `v1`
+/// subjects); an error reply carries its code in a header.
+fn decode<R: DeserializeOwned>(reply: &Message) -> Result<R, CallError> {
+    match error_code(reply) {
+        None => serde_json::from_slice(&reply.payload).map_err(|e| CallError::Codec(e.to_string())),
+        Some(code) => Err(CallError::Reply(error_body(code, &reply.payload))),
+    }
+}
+
+/// The error of an error reply with `code`: its body, or the payload as the
+/// message when the body is not an error reply.
+fn error_body(code: u16, payload: &[u8]) -> ErrorBody {
+    serde_json::from_slice::<ErrorReply>(payload)
+        .map(|r| r.error)
+        .unwrap_or_else(|_| {
+            let kind = if code >= 500 {
+                ErrorKind::Internal
+            } else {
+                ErrorKind::BadRequest
+            };
+            let mut body = ErrorBody::new(kind, String::from_utf8_lossy(payload));
+            body.code = code;
+            body
+        })
 }
 
 /// The error code of an error reply (its `Nats-Service-Error-Code` header);
@@ -265,4 +245,58 @@ pub fn error_code(message: &Message) -> Option<u16> {
         .as_str()
         .parse()
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use ragwire_schemas::endpoint::{Embed, V1Models};
+    use ragwire_schemas::Endpoint;
+
+    use super::*;
+
+    fn message(payload: &str, code: Option<&str>) -> Message {
+        let headers = code.map(|code| {
+            let mut headers = HeaderMap::new();
+            headers.insert(headers::SERVICE_ERROR_CODE, code);
+            headers
+        });
+        Message {
+            subject: "rag.x".into(),
+            reply: None,
+            payload: Bytes::copy_from_slice(payload.as_bytes()),
+            headers,
+            status: None,
+            description: None,
+            length: payload.len(),
+        }
+    }
+
+    #[test]
+    fn replies_decode_as_their_endpoint_says() {
+        let ok = message(r#"{"ok": true, "vectors": [[1.0, 0.0]], "dim": 2}"#, None);
+        let reply: <Embed as Endpoint>::Reply = decode(&ok).unwrap();
+        assert_eq!(reply.dim, 2);
+        // The OpenAI subjects answer without the envelope.
+        let models = message(r#"{"object": "list", "data": []}"#, None);
+        let reply: <V1Models as Endpoint>::Reply = decode(&models).unwrap();
+        assert!(reply.data.is_empty());
+        let error =
+            r#"{"ok": false, "error": {"code": 504, "kind": "timeout", "message": "slow"}}"#;
+        match decode::<<Embed as Endpoint>::Reply>(&message(error, Some("504"))) {
+            Err(CallError::Reply(body)) => {
+                assert_eq!((body.code, body.message.as_str()), (504, "slow"))
+            }
+            other => panic!("an error reply, not {other:?}"),
+        }
+        match decode::<<Embed as Endpoint>::Reply>(&message("not json", Some("503"))) {
+            Err(CallError::Reply(body)) => {
+                assert_eq!((body.code, body.message.as_str()), (503, "not json"))
+            }
+            other => panic!("an error reply, not {other:?}"),
+        }
+        assert!(matches!(
+            decode::<<Embed as Endpoint>::Reply>(&message(r#"{"ok": true}"#, None)),
+            Err(CallError::Codec(_))
+        ));
+    }
 }

@@ -115,8 +115,8 @@ pub async fn run(plan: &Plan, fake: &FakeOpenAi, nats: &async_nats::Client) -> a
                 "RAGWIRE_EMBED_BATCH_WINDOW_US",
                 plan.batch_window_us.to_string(),
             ),
-            ("RAGWIRE_MAX_IN_FLIGHT", "4096".to_owned()),
-            ("RAGWIRE_JOBS", "false".to_owned()),
+            ("RAGWIRE_LIMITS_MAX_IN_FLIGHT", "4096".to_owned()),
+            ("RAGWIRE_JOBS_ENABLED", "false".to_owned()),
         ];
         let root = std::env::temp_dir().join("ragwire-bench-procs");
         Some(crate::procs::start(nats, &proc_prefix, 1, &env, &root).await?)

@@ -124,7 +124,7 @@ pub async fn run(
         let mut env = vec![
             ("RAGWIRE_EMBED_BASE_URL", fake.base_url.clone()),
             ("RAGWIRE_EMBED_MODEL", "fake".to_owned()),
-            ("RAGWIRE_MAX_IN_FLIGHT", "4096".to_owned()),
+            ("RAGWIRE_LIMITS_MAX_IN_FLIGHT", "4096".to_owned()),
         ];
         if store == "qdrant" {
             env.push(("QDRANT_URL", qdrant_url.to_owned()));

@@ -135,7 +135,7 @@ pub async fn connect_watched(
                     // the client: say so loudly, the fix is more workers.
                     async_nats::Event::SlowConsumer(sid) => tracing::error!(
                         subscription = sid,
-                        "NATS slow consumer: requests were dropped; add workers or raise RAGWIRE_MAX_IN_FLIGHT"
+                        "NATS slow consumer: requests were dropped; add workers or raise RAGWIRE_LIMITS_MAX_IN_FLIGHT"
                     ),
                     async_nats::Event::Disconnected => {
                         events.lost();

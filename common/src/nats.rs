@@ -49,8 +49,8 @@ pub struct NatsConfig {
     pub tls_required: bool,
     /// Give up connecting at start after this many milliseconds.
     #[arg(id = "nats.connect_timeout_ms", long = "nats-connect-timeout-ms",
-          env = "NATS_CONNECT_TIMEOUT_MS", default_value_t = 3000, value_parser = parse::millis)]
-    pub connect_timeout_ms: u64,
+          env = "NATS_CONNECT_TIMEOUT_MS", default_value = "3000", value_parser = parse::timeout)]
+    pub connect_timeout: Duration,
 }
 
 crate::default_from_declarations!(NatsConfig);
@@ -95,12 +95,12 @@ impl NatsConfig {
             tls_ca: self.tls_ca.clone(),
             tls_client,
             tls_required: self.tls_required,
-            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+            connect_timeout: self.connect_timeout,
         })
     }
 }
 
-/// Connects to NATS as `name`, failing within `connect_timeout_ms` when no
+/// Connects to NATS as `name`, failing within `connect_timeout` when no
 /// server answers.
 pub async fn connect(config: &NatsConfig, name: &str) -> Result<async_nats::Client, Error> {
     connect_watched(config, name)

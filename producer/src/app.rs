@@ -1,7 +1,7 @@
 //! The HTTP application: routes, auth, metrics and tower layers for body
-//! size, concurrency and load shedding.
+//! size, concurrency and load shedding, and the routes of the producer's
+//! own (health, version, whoami, the job routes with the id in the path).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
@@ -13,7 +13,6 @@ use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
 use bytes::Bytes;
 use ragwire_client::discovery::{split_stores, workers};
-use ragwire_client::RagClient;
 use ragwire_schemas::endpoint::Info;
 use ragwire_schemas::info::InfoRequest;
 use ragwire_schemas::Subject;
@@ -24,75 +23,11 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::auth::{self, Caller, Keys};
-use crate::compat::Compat;
-use crate::config::HttpConfig;
+use crate::auth::{self, Caller};
 use crate::error::ApiError;
-use crate::forward::forward;
-use crate::metrics::{self, Metrics};
-
-/// What every route shares. Cheap to clone: one reference count, as the
-/// extractors and middleware clone it several times per request.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-/// The contents of [`AppState`].
-pub struct Shared {
-    /// Requests to the workers, waiting as long as `RAGWIRE_HTTP_TIMEOUT_MS`.
-    pub rag: RagClient,
-    /// The accepted API keys.
-    pub keys: Keys,
-    /// Largest accepted body, in bytes.
-    pub max_body: usize,
-    /// Requests in flight before new ones are shed with 503.
-    pub max_concurrency: usize,
-    /// Streamed replies in flight; beyond them, a new stream gets 503.
-    pub streams: Arc<tokio::sync::Semaphore>,
-    /// The bound of `streams`.
-    pub max_streams: usize,
-    /// Origins allowed by CORS; empty: none.
-    pub cors_origins: Vec<String>,
-    /// Which reply shapes to speak.
-    pub compat: Compat,
-    /// The version to report.
-    pub app_version: String,
-    /// Request counters and latency histograms.
-    pub metrics: Metrics,
-    /// What is wrong when the workers of this prefix split its data
-    /// between embedded stores (see `serve`).
-    pub split: std::sync::Mutex<Option<String>>,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-impl AppState {
-    /// The state of a producer with `config`, sending to the workers through
-    /// `rag` (whose timeout it sets).
-    pub fn new(config: &HttpConfig, rag: RagClient) -> AppState {
-        AppState(Arc::new(Shared {
-            rag: rag.with_timeout(Duration::from_millis(config.timeout_ms)),
-            keys: Keys::new(config.api_keys.iter().cloned()),
-            max_body: config.max_body_bytes,
-            max_concurrency: config.max_concurrency,
-            streams: Arc::new(tokio::sync::Semaphore::new(config.max_streams)),
-            max_streams: config.max_streams,
-            cors_origins: config.cors_origins.clone(),
-            compat: config.compat,
-            app_version: config
-                .app_version
-                .clone()
-                .unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
-            metrics: Metrics::new(),
-            split: std::sync::Mutex::new(None),
-        }))
-    }
-}
+use crate::forward::{forward, json_content_type};
+use crate::metrics;
+use crate::state::AppState;
 
 /// The router. `/health`, `/version` and `/metrics` are open; every other
 /// route needs an API key when keys are configured.
@@ -114,7 +49,7 @@ pub fn app(state: AppState) -> Router {
                       headers: HeaderMap,
                       body: Result<Bytes, BytesRejection>| async move {
                     match json_content_type(&headers) {
-                        Ok(()) => forward(&state, subject, &headers, body).await,
+                        Ok(()) => forward(&state.bridge, subject, &headers, body).await,
                         Err(e) => e.into_response(),
                     }
                 },
@@ -126,7 +61,7 @@ pub fn app(state: AppState) -> Router {
     let api = api
         .merge(crate::openai::routes())
         .route_layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.keys.clone(),
             auth::require_key,
         ))
         .layer(
@@ -152,10 +87,10 @@ pub fn app(state: AppState) -> Router {
             ApiError::MethodNotAllowed.respond_at(uri.path())
         })
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics.clone(),
             metrics::record,
         ))
-        .layer(DefaultBodyLimit::max(state.max_body));
+        .layer(DefaultBodyLimit::max(state.bridge.max_body));
     // Without configured origins there is no CORS layer at all: a browser
     // gets no permission, and a preflight no answer that grants one.
     let router = match cors {
@@ -191,28 +126,6 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
-/// Routes that take a JSON body want it declared as such: `application/json`
-/// (parameters allowed) or a `+json` type. A body of another type, or of
-/// none, is refused, since a browser sends those cross-site without asking
-/// first (form posts), which would let any web page drive an open producer.
-pub(crate) fn json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    let given = headers
-        .get(header::CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let essence = given
-        .as_deref()
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase());
-    match essence.as_deref() {
-        Some("application/json") => Ok(()),
-        Some(t) if t.ends_with("+json") && t.contains('/') => Ok(()),
-        _ => Err(ApiError::UnsupportedMediaType(match given {
-            Some(v) => format!("`{v}`"),
-            None => "missing".into(),
-        })),
-    }
-}
-
 /// Serves `app` on `listener` until `shutdown` is cancelled, then lets
 /// in-flight requests finish.
 pub async fn serve(
@@ -221,7 +134,9 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     if !state.keys.enabled() {
-        tracing::warn!("RAGWIRE_API_KEYS is not set: the HTTP API accepts requests without a key");
+        tracing::warn!(
+            "RAGWIRE_HTTP_API_KEYS is not set: the HTTP API accepts requests without a key"
+        );
     }
     tracing::info!(addr = %listener.local_addr()?, "producer listening");
     // Replies are small and must not wait for the client's delayed ACK.
@@ -248,7 +163,8 @@ async fn watch_workers(state: AppState, stop: CancellationToken) {
         }
         wait = WATCH_EVERY;
         let listen = Duration::from_millis(250);
-        let Ok(workers) = workers(state.rag.nats(), state.rag.prefix(), listen).await else {
+        let Ok(workers) = workers(state.bridge.rag.nats(), state.bridge.rag.prefix(), listen).await
+        else {
             continue;
         };
         let split = split_stores(&workers);
@@ -260,7 +176,8 @@ async fn watch_workers(state: AppState, stop: CancellationToken) {
 }
 
 async fn health(State(state): State<AppState>) -> Response {
-    let connected = state.rag.nats().connection_state() == async_nats::connection::State::Connected;
+    let connected =
+        state.bridge.rag.nats().connection_state() == async_nats::connection::State::Connected;
     let split = state
         .split
         .lock()
@@ -310,7 +227,7 @@ async fn forward_job(
     headers: &HeaderMap,
 ) -> Response {
     let body = Bytes::from(json!({ "job_id": job_id }).to_string());
-    forward(state, subject, headers, Ok(body)).await
+    forward(&state.bridge, subject, headers, Ok(body)).await
 }
 
 /// `GET /jobs/dead?limit=N`: `rag.jobs.dead`.
@@ -321,7 +238,7 @@ async fn jobs_dead(
 ) -> Response {
     let limit = query.get("limit").and_then(|l| l.parse::<usize>().ok());
     let body = Bytes::from(json!({ "limit": limit }).to_string());
-    forward(&state, Subject::JobsDead, &headers, Ok(body)).await
+    forward(&state.bridge, Subject::JobsDead, &headers, Ok(body)).await
 }
 
 async fn version(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -331,7 +248,11 @@ async fn version(State(state): State<AppState>) -> Json<serde_json::Value> {
 /// Who the caller is, and what the workers serve (`rag.info`): the fields
 /// the gateway ragwire replaces answered here, next to ragwire's own.
 async fn whoami(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Response {
-    let rag = state.rag.clone().with_timeout(Duration::from_secs(5));
+    let rag = state
+        .bridge
+        .rag
+        .clone()
+        .with_timeout(Duration::from_secs(5));
     let info = match rag.call::<Info>(&InfoRequest::default()).await {
         Ok(info) => info,
         Err(e) => return ApiError::Call(e).into_response(),

@@ -8,7 +8,6 @@ use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::app::AppState;
 use crate::error::ApiError;
 
 /// The accepted keys. Empty means authentication is off.
@@ -79,12 +78,8 @@ fn key_id(key: &str) -> String {
 }
 
 /// Middleware for the protected routes.
-pub async fn require_key(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    match state.keys.check(request.headers()) {
+pub async fn require_key(State(keys): State<Keys>, mut request: Request, next: Next) -> Response {
+    match keys.check(request.headers()) {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await

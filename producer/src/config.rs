@@ -3,6 +3,7 @@
 
 use ragwire_common::settings::parse;
 use ragwire_common::CommonConfig;
+use std::time::Duration;
 
 use crate::compat::Compat;
 
@@ -37,8 +38,8 @@ pub struct HttpConfig {
     /// How long to wait for a worker's reply, in milliseconds: longer than
     /// the worker's own deadline, so its 504 and reason arrive first.
     #[arg(id = "http.timeout_ms", long = "http-timeout-ms", env = "RAGWIRE_HTTP_TIMEOUT_MS",
-          default_value_t = 125_000, value_parser = parse::millis)]
-    pub timeout_ms: u64,
+          default_value = "125000", value_parser = parse::timeout)]
+    pub timeout: Duration,
     /// Largest HTTP body, in bytes (413 above).
     #[arg(id = "http.max_body_bytes", long = "http-max-body-bytes",
           env = "RAGWIRE_HTTP_MAX_BODY_BYTES", default_value_t = 1 << 20,

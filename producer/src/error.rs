@@ -1,10 +1,11 @@
 //! The producer's errors, answered in ragwire's error shape with the matching
-//! HTTP status.
+//! HTTP status, or in OpenAI's on OpenAI's routes.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ragwire_client::CallError;
 use ragwire_schemas::{ErrorBody, ErrorKind, ErrorReply};
+use serde_json::json;
 
 /// Everything the producer itself can answer with.
 #[derive(Debug, thiserror::Error)]
@@ -70,8 +71,8 @@ impl ApiError {
     /// The response to a request for `path`: in OpenAI's shape on its
     /// routes, in ragwire's elsewhere.
     pub fn respond_at(self, path: &str) -> Response {
-        if crate::openai::is_openai(path) {
-            crate::openai::api_error(self)
+        if is_openai(path) {
+            openai_api_error(self)
         } else {
             self.into_response()
         }
@@ -103,4 +104,57 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Whether `path` is one of OpenAI's routes, whose errors take OpenAI's
+/// shape.
+pub fn is_openai(path: &str) -> bool {
+    path.starts_with("/v1/")
+}
+
+/// The producer's own error (a missing key, load shedding, an unknown
+/// route) in OpenAI's shape, with the headers it has in ragwire's.
+pub fn openai_api_error(error: ApiError) -> Response {
+    let mut response = openai_error(error.to_body(), None);
+    if matches!(error, ApiError::Unauthorized) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// `{"error": {"message", "type", "param", "code"}}`, OpenAI's error body.
+pub(crate) fn error_json(error: &ErrorBody) -> serde_json::Value {
+    let kind = match error.code {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        429 => "rate_limit_error",
+        c if c >= 500 => "server_error",
+        _ => "invalid_request_error",
+    };
+    json!({"error": {
+        "message": error.message,
+        "type": kind,
+        "param": null,
+        "code": error.kind.as_str(),
+    }})
+}
+
+/// An error response in OpenAI's shape; `Retry-After` on a 429 or 503 (one
+/// second when the worker gave no hint).
+pub(crate) fn openai_error(error: ErrorBody, retry_after: Option<String>) -> Response {
+    let status = StatusCode::from_u16(error.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, axum::Json(error_json(&error))).into_response();
+    let retry_after = match status {
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+            Some(retry_after.unwrap_or_else(|| "1".into()))
+        }
+        _ => retry_after,
+    };
+    if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }

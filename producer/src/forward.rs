@@ -6,16 +6,27 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use ragwire_client::error_code;
+use ragwire_client::{error_code, RagClient};
 use ragwire_schemas::{headers, Subject};
 
-use crate::app::AppState;
 use crate::compat::{self, Compat};
 use crate::error::ApiError;
 
+/// What forwarding a request needs: the workers and how to answer. Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct Bridge {
+    /// Requests to the workers, waiting as long as `RAGWIRE_HTTP_TIMEOUT_MS`.
+    pub rag: RagClient,
+    /// Which reply shapes to speak.
+    pub compat: Compat,
+    /// Largest accepted body, in bytes.
+    pub max_body: usize,
+}
+
 /// Sends the body of a POST to the subject's workers and returns their reply.
 pub async fn forward(
-    state: &AppState,
+    state: &Bridge,
     subject: Subject,
     request_headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -33,7 +44,7 @@ pub async fn forward(
 }
 
 async fn request(
-    state: &AppState,
+    state: &Bridge,
     subject: Subject,
     request_id: &str,
     body: Bytes,
@@ -77,4 +88,26 @@ async fn request(
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     Ok(response)
+}
+
+/// Routes that take a JSON body want it declared as such: `application/json`
+/// (parameters allowed) or a `+json` type. A body of another type, or of
+/// none, is refused, since a browser sends those cross-site without asking
+/// first (form posts), which would let any web page drive an open producer.
+pub(crate) fn json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let essence = given
+        .as_deref()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match essence.as_deref() {
+        Some("application/json") => Ok(()),
+        Some(t) if t.ends_with("+json") && t.contains('/') => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType(match given {
+            Some(v) => format!("`{v}`"),
+            None => "missing".into(),
+        })),
+    }
 }

@@ -12,7 +12,9 @@
 //!   clients.
 //! - [`metrics`]: Prometheus counters and latency histograms.
 //! - [`request_id`]: `X-Request-ID` on every request and response.
-//! - [`error`]: the crate's error enum, rendered as ragwire's error shape.
+//! - [`state`]: what the routes share, and the sub-states they take.
+//! - [`error`]: the crate's error enum, rendered as ragwire's error shape
+//!   or, on OpenAI's routes, as OpenAI's.
 
 pub mod app;
 pub mod auth;
@@ -23,7 +25,9 @@ pub mod forward;
 pub mod metrics;
 pub mod openai;
 pub mod request_id;
+pub mod state;
 
-pub use app::{app, serve, AppState};
+pub use app::{app, serve};
 pub use config::{Config, HttpConfig};
 pub use error::ApiError;
+pub use state::AppState;

@@ -12,8 +12,6 @@ use prometheus::{
 
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::app::AppState;
-
 /// Request counters, latency histograms and the in-flight gauge.
 #[derive(Clone)]
 pub struct Metrics {
@@ -182,13 +180,12 @@ impl Drop for InFlight<'_> {
 }
 
 /// Middleware recording every request.
-pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn record(State(m): State<Metrics>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
-    let m = &state.metrics;
     let _in_flight = InFlight::enter(&m.in_flight);
     let started = Instant::now();
     let response = next.run(request).await;

@@ -4,10 +4,11 @@
 //! unchanged.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -20,17 +21,43 @@ use ragwire_client::stream::{Chunks, Streamed};
 use ragwire_client::CallError;
 use ragwire_schemas::{headers, ErrorBody, ErrorKind, ErrorReply, Subject};
 use serde_json::json;
+use tokio::sync::Semaphore;
 
-use crate::app::{json_content_type, AppState};
-use crate::error::ApiError;
-use crate::metrics::StreamTimer;
+use crate::error::{error_json, openai_error, ApiError};
+use crate::forward::{json_content_type, Bridge};
+use crate::metrics::{Metrics, StreamTimer};
 
 /// How often an idle stream sends an SSE comment, so that proxies keep the
 /// connection open while the model thinks.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// The OpenAI routes.
-pub fn routes() -> Router<AppState> {
+/// The bound on streamed replies in flight. Cheap to clone.
+#[derive(Clone)]
+pub struct Streams {
+    /// A permit per stream in flight.
+    pub permits: Arc<Semaphore>,
+    /// Their number.
+    pub max: usize,
+}
+
+impl Streams {
+    /// At most `max` streams at once.
+    pub fn new(max: usize) -> Streams {
+        Streams {
+            permits: Arc::new(Semaphore::new(max)),
+            max,
+        }
+    }
+}
+
+/// The OpenAI routes, on any state that holds what they need.
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Bridge: FromRef<S>,
+    Streams: FromRef<S>,
+    Metrics: FromRef<S>,
+{
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/embeddings", post(embeddings))
@@ -40,7 +67,9 @@ pub fn routes() -> Router<AppState> {
 /// `POST /v1/chat/completions`: the request goes to the workers as it
 /// came; with `stream: true` the chunks come back as server-sent events.
 async fn chat_completions(
-    State(state): State<AppState>,
+    State(state): State<Bridge>,
+    State(streams): State<Streams>,
+    State(metrics): State<Metrics>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -54,8 +83,8 @@ async fn chat_completions(
     }
     // Streams outlive their request's slot in the concurrency limit; they
     // have a bound of their own.
-    let Ok(permit) = state.streams.clone().try_acquire_owned() else {
-        return openai_error(ApiError::Streams(state.max_streams).to_body(), None);
+    let Ok(permit) = streams.permits.clone().try_acquire_owned() else {
+        return openai_error(ApiError::Streams(streams.max).to_body(), None);
     };
     let started = Instant::now();
     let chunks = match state
@@ -67,9 +96,7 @@ async fn chat_completions(
         Ok(Streamed::Reply(reply)) => return reply_response(reply),
         Err(e) => return call_error(e),
     };
-    let timer = state
-        .metrics
-        .stream_started("/v1/chat/completions", started, permit);
+    let timer = metrics.stream_started("/v1/chat/completions", started, permit);
     Sse::new(events(chunks, timer))
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
         .into_response()
@@ -102,7 +129,7 @@ fn events(
 
 /// `POST /v1/embeddings`.
 async fn embeddings(
-    State(state): State<AppState>,
+    State(state): State<Bridge>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -116,7 +143,7 @@ async fn embeddings(
 }
 
 /// `GET /v1/models`.
-async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn models(State(state): State<Bridge>, headers: HeaderMap) -> Response {
     let request_id = crate::request_id::of(&headers);
     whole(
         &state,
@@ -129,7 +156,7 @@ async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response {
 
 /// The body, or the error that refuses it.
 fn checked_body(
-    state: &AppState,
+    state: &Bridge,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Bytes, ErrorBody> {
@@ -159,7 +186,7 @@ fn wants_stream(body: &[u8]) -> bool {
 }
 
 /// One request, one reply.
-async fn whole(state: &AppState, subject: Subject, body: Bytes, request_id: &str) -> Response {
+async fn whole(state: &Bridge, subject: Subject, body: Bytes, request_id: &str) -> Response {
     match state.rag.request(subject, body, Some(request_id)).await {
         Ok(reply) => reply_response(reply),
         Err(e) => call_error(e),
@@ -205,57 +232,4 @@ fn call_error(error: CallError) -> Response {
         CallError::Disconnected | CallError::NoResponders { .. }
     );
     openai_error(error.to_body(), retry.then(|| "1".to_owned()))
-}
-
-/// Whether `path` is one of OpenAI's routes, whose errors take OpenAI's
-/// shape.
-pub fn is_openai(path: &str) -> bool {
-    path.starts_with("/v1/")
-}
-
-/// The producer's own error (a missing key, load shedding, an unknown
-/// route) in OpenAI's shape, with the headers it has in ragwire's.
-pub fn api_error(error: ApiError) -> Response {
-    let mut response = openai_error(error.to_body(), None);
-    if matches!(error, ApiError::Unauthorized) {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
-    response
-}
-
-/// `{"error": {"message", "type", "param", "code"}}`, OpenAI's error body.
-fn error_json(error: &ErrorBody) -> serde_json::Value {
-    let kind = match error.code {
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        429 => "rate_limit_error",
-        c if c >= 500 => "server_error",
-        _ => "invalid_request_error",
-    };
-    json!({"error": {
-        "message": error.message,
-        "type": kind,
-        "param": null,
-        "code": error.kind.as_str(),
-    }})
-}
-
-/// An error response in OpenAI's shape; `Retry-After` on a 429 or 503 (one
-/// second when the worker gave no hint).
-fn openai_error(error: ErrorBody, retry_after: Option<String>) -> Response {
-    let status = StatusCode::from_u16(error.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, axum::Json(error_json(&error))).into_response();
-    let retry_after = match status {
-        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
-            Some(retry_after.unwrap_or_else(|| "1".into()))
-        }
-        _ => retry_after,
-    };
-    if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
-    response
 }

@@ -166,7 +166,7 @@ async fn the_producers_own_answers_need_no_worker() {
     let prefix = prefix();
     let http = HttpConfig {
         api_keys: vec!["k1".into()],
-        timeout_ms: 2_000,
+        timeout: Duration::from_millis(2_000),
         ..HttpConfig::default()
     };
     let app = app(state(&prefix, &http).await);

@@ -113,7 +113,7 @@ pub fn test_config(fake: &FakeOpenAi) -> Config {
 /// default, longer than the test worker's deadline.
 pub fn test_http() -> HttpConfig {
     HttpConfig {
-        timeout_ms: 20_000,
+        timeout: Duration::from_millis(20_000),
         ..HttpConfig::default()
     }
 }

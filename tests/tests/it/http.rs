@@ -206,7 +206,7 @@ async fn request_id_travels_and_returns() {
 #[tokio::test]
 async fn no_worker_is_503_and_slow_worker_is_504() {
     let mut t = Fixture::new().await;
-    t.http.timeout_ms = 300;
+    t.http.timeout = Duration::from_millis(300);
     let chat_url = t.producer().await.url("/chat");
     let http = http_client();
     let chat = json!({"messages": [{"role": "user", "content": "hi"}]});

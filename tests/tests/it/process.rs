@@ -45,7 +45,7 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     let log_path = t.config.worker.data_dir.join("child.log");
     let mut child = Killed(
         worker_command(&t.config)
-            .env("RAGWIRE_JOBS", "false")
+            .env("RAGWIRE_JOBS_ENABLED", "false")
             .spawn()
             .unwrap(),
     );

@@ -1,0 +1,97 @@
+//! What the routes share: [`AppState`], one reference count to clone, and
+//! the sub-states handlers and middleware take instead of the whole
+//! (axum's `FromRef`): the [`Bridge`] to the workers, the API [`Keys`], the
+//! [`Metrics`], the bound on [`Streams`].
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use ragwire_client::RagClient;
+
+use crate::auth::Keys;
+use crate::config::HttpConfig;
+use crate::forward::Bridge;
+use crate::metrics::Metrics;
+use crate::openai::Streams;
+
+/// What every route shares. Cheap to clone: one reference count, as the
+/// extractors and middleware clone it several times per request.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// The contents of [`AppState`].
+pub struct Shared {
+    /// The workers, and how to answer for them.
+    pub bridge: Bridge,
+    /// The accepted API keys.
+    pub keys: Keys,
+    /// Requests in flight before new ones are shed with 503.
+    pub max_concurrency: usize,
+    /// Streamed replies in flight; beyond them, a new stream gets 503.
+    pub streams: Streams,
+    /// Origins allowed by CORS; empty: none.
+    pub cors_origins: Vec<String>,
+    /// The version to report.
+    pub app_version: String,
+    /// Request counters and latency histograms.
+    pub metrics: Metrics,
+    /// What is wrong when the workers of this prefix split its data
+    /// between embedded stores (see `serve`).
+    pub split: std::sync::Mutex<Option<String>>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// The state of a producer with `config`, sending to the workers through
+    /// `rag` (whose timeout it sets).
+    pub fn new(config: &HttpConfig, rag: RagClient) -> AppState {
+        AppState(Arc::new(Shared {
+            bridge: Bridge {
+                rag: rag.with_timeout(config.timeout),
+                compat: config.compat,
+                max_body: config.max_body_bytes,
+            },
+            keys: Keys::new(config.api_keys.iter().cloned()),
+            max_concurrency: config.max_concurrency,
+            streams: Streams::new(config.max_streams),
+            cors_origins: config.cors_origins.clone(),
+            app_version: config
+                .app_version
+                .clone()
+                .unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
+            metrics: Metrics::new(),
+            split: std::sync::Mutex::new(None),
+        }))
+    }
+}
+
+impl FromRef<AppState> for Bridge {
+    fn from_ref(state: &AppState) -> Bridge {
+        state.bridge.clone()
+    }
+}
+
+impl FromRef<AppState> for Keys {
+    fn from_ref(state: &AppState) -> Keys {
+        state.keys.clone()
+    }
+}
+
+impl FromRef<AppState> for Metrics {
+    fn from_ref(state: &AppState) -> Metrics {
+        state.metrics.clone()
+    }
+}
+
+impl FromRef<AppState> for Streams {
+    fn from_ref(state: &AppState) -> Streams {
+        state.streams.clone()
+    }
+}

@@ -26,6 +26,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::auth::{self, Caller};
 use crate::error::ApiError;
 use crate::forward::{forward, json_content_type};
+use crate::gateway;
 use crate::metrics;
 use crate::state::AppState;
 
@@ -36,7 +37,8 @@ pub fn app(state: AppState) -> Router {
         .route("/whoami", get(whoami))
         .route("/jobs/{job_id}", get(job_status))
         .route("/jobs/{job_id}/replay", post(job_replay))
-        .route("/jobs/dead", get(jobs_dead));
+        .route("/jobs/dead", get(jobs_dead))
+        .route("/delete/graph", post(gateway::delete_graph));
     // OpenAI's routes have their own shapes (`openai`).
     let generic = Subject::ALL
         .iter()

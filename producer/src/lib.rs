@@ -10,6 +10,8 @@
 //! - [`auth`]: API keys (`X-API-Key` or `Authorization: Bearer`).
 //! - [`compat`]: the replies of the gateway ragwire replaces, for its
 //!   clients.
+//! - [`gateway`]: routes of the gateway ragwire replaces without a subject
+//!   of their own (`POST /delete/graph`).
 //! - [`metrics`]: Prometheus counters and latency histograms.
 //! - [`request_id`]: `X-Request-ID` on every request and response.
 //! - [`state`]: what the routes share, and the sub-states they take.
@@ -22,6 +24,7 @@ pub mod compat;
 pub mod config;
 pub mod error;
 pub mod forward;
+pub mod gateway;
 pub mod metrics;
 pub mod openai;
 pub mod request_id;

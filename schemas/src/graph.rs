@@ -136,6 +136,11 @@ pub struct ExtractRequest {
         schemars(schema_with = "crate::lax::schema::bool")
     )]
     pub upsert: bool,
+    /// With `upsert`: the document the text comes from, recorded on the
+    /// elements written (see `rag.graph.upsert`'s `doc_id`), and the
+    /// document's earlier contribution replaced by this one.
+    #[serde(default)]
+    pub doc_id: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -196,6 +201,55 @@ pub struct Attempt {
 pub struct UpsertRequest {
     /// Nodes and edges to merge; at most 10,000 items in all.
     pub data: GraphData,
+    /// The document these nodes and edges come from. Each stored element
+    /// records the documents that produced it (an edge's ends count as
+    /// produced by the edge's document), so that deleting a document
+    /// (`rag.graph.delete`) removes what it alone contributed. Without it
+    /// the elements are unattributed: no document delete removes them.
+    #[serde(default)]
+    pub doc_id: Option<String>,
+    /// With `doc_id`: `data` is the document's whole contribution, so what
+    /// an earlier version of the document contributed and this one does
+    /// not is removed (elements another source also produced stay).
+    /// Default `false`: merge.
+    #[serde(default, deserialize_with = "crate::lax::bool")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::bool")
+    )]
+    pub replace: bool,
+}
+
+/// Request of `rag.graph.delete` (`POST /graph/delete`): what one document
+/// contributed to the graph, or the whole graph.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+pub struct DeleteRequest {
+    /// The document whose contribution goes: it is removed from every
+    /// element's sources, and the elements left with none are deleted
+    /// (a node with its relationships). Elements written without a
+    /// document are never touched.
+    #[serde(default)]
+    pub doc_id: Option<String>,
+    /// Delete every node and relationship of the graph store instead (the
+    /// label's, on a Bolt store). Exactly one of `doc_id` and `all`.
+    #[serde(default, deserialize_with = "crate::lax::bool")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::bool")
+    )]
+    pub all: bool,
+}
+
+/// Reply of `rag.graph.delete`: what was deleted. Deleting what is not
+/// there deletes nothing and is not an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+pub struct DeleteReply {
+    /// Nodes deleted.
+    pub nodes: usize,
+    /// Relationships deleted (with their nodes or alone).
+    pub edges: usize,
 }
 
 /// Reply of `rag.graph.upsert`: how many nodes and edges were written.

@@ -27,6 +27,8 @@ macro_rules! for_each_subject {
             GraphExtract graph_extract "graph.extract" "/graph/extract" $crate::graph::ExtractRequest => $crate::graph::ExtractReply;
             /// Nodes and edges merged into the graph store.
             GraphUpsert graph_upsert "graph.upsert" "/graph/upsert" $crate::graph::UpsertRequest => $crate::graph::UpsertReply;
+            /// A document's contribution to the graph deleted, or the whole graph.
+            GraphDelete graph_delete "graph.delete" "/graph/delete" $crate::graph::DeleteRequest => $crate::graph::DeleteReply;
             /// Read-only Cypher on a Bolt graph store.
             GraphQuery graph_query "graph.query" "/graph/query" $crate::graph::QueryRequest => $crate::graph::QueryReply;
             /// Whether a model answers with JSON.

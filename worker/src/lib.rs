@@ -56,7 +56,7 @@ pub mod testing {
     pub use crate::backends::embedder::EmbedBackend;
     pub use crate::graph::bolt::BoltGraph;
     pub use crate::graph::sqlite::SqliteGraph;
-    pub use crate::graph::GraphStore;
+    pub use crate::graph::{GraphStore, Provenance};
     pub use crate::handlers::decode;
     pub use crate::service::start_with_state;
     pub use crate::state::{State, StateBuilder};

@@ -1,11 +1,14 @@
 //! One contract for both graph stores, run on embedded SQLite and on the
 //! Bolt server (ArcadeDB in CI): MERGE idempotence, neighbourhoods at 1, 2
 //! and 3 hops with a node limit, property merging, edges to missing nodes,
-//! seeds, and data that looks like SQL or Cypher staying data.
+//! seeds, and data that looks like SQL or Cypher staying data; and the
+//! sources of elements: a document's contribution deleted or replaced
+//! alone, what another source also produced kept.
 
 use ragwire_schemas::graph::GraphData;
 use ragwire_schemas::retrieve::Subgraph;
 use ragwire_tests::*;
+use ragwire_worker::testing::Provenance::{self, Document, Replace, Unattributed};
 use ragwire_worker::testing::{BoltGraph, GraphStore, SqliteGraph};
 use ragwire_worker::Config;
 use serde_json::json;
@@ -33,8 +36,8 @@ async fn contract(g: &dyn GraphStore) {
             {"src": "d", "dst": "e", "type": "IN"}
         ]
     }));
-    assert_eq!(g.upsert(chain.clone()).await.unwrap(), (6, 4));
-    assert_eq!(g.upsert(chain).await.unwrap(), (6, 4));
+    assert_eq!(g.upsert(chain.clone(), Unattributed).await.unwrap(), (6, 4));
+    assert_eq!(g.upsert(chain, Unattributed).await.unwrap(), (6, 4));
     assert_eq!(g.counts().await.unwrap(), (6, 4), "MERGE keeps one of each");
 
     let one = g.neighbourhood(vec!["a".into()], 1, 100).await.unwrap();
@@ -67,7 +70,7 @@ async fn contract(g: &dyn GraphStore) {
     // Props merge key by key; the type follows the latest write.
     let update =
         graph(json!({"nodes": [{"id": "a", "type": "Scientist", "props": {"born": 1815}}]}));
-    g.upsert(update).await.unwrap();
+    g.upsert(update, Unattributed).await.unwrap();
     let a = g
         .neighbourhood(vec!["a".into()], 1, 1)
         .await
@@ -84,14 +87,14 @@ async fn contract(g: &dyn GraphStore) {
     let bad = graph(
         json!({"nodes": [{"id": "y", "type": "T"}], "edges": [{"src": "y", "dst": "nowhere", "type": "R"}]}),
     );
-    let err = g.upsert(bad).await.unwrap_err();
+    let err = g.upsert(bad, Unattributed).await.unwrap_err();
     assert_eq!(err.to_body().code, 400);
     assert!(err.to_string().contains("nowhere"), "{err}");
     assert_eq!(g.counts().await.unwrap(), (6, 4));
     // An edge may join nodes stored earlier.
     let later =
         graph(json!({"edges": [{"src": "x", "dst": "e", "type": "NEAR", "props": {"km": 1.5}}]}));
-    assert_eq!(g.upsert(later).await.unwrap(), (0, 1));
+    assert_eq!(g.upsert(later, Unattributed).await.unwrap(), (0, 1));
     assert_eq!(g.counts().await.unwrap(), (6, 5));
 
     // Seeds: ids and names mentioned in a text, case-insensitive.
@@ -104,7 +107,7 @@ async fn contract(g: &dyn GraphStore) {
     let babbage = graph(
         json!({"nodes": [{"id": "babbage", "type": "Person", "props": {"name": "Charles Babbage"}}]}),
     );
-    g.upsert(babbage).await.unwrap();
+    g.upsert(babbage, Unattributed).await.unwrap();
     assert_eq!(
         g.find_seeds("Who was charles babbage?", 10).await.unwrap(),
         ["babbage"]
@@ -120,7 +123,7 @@ async fn contract(g: &dyn GraphStore) {
         "nodes": tricky_ids.iter().map(|id| json!({"id": id, "type": "Note", "props": {"q": "\" OR 1=1 } DETACH DELETE n"}})).collect::<Vec<_>>(),
         "edges": [{"src": tricky_ids[0], "dst": tricky_ids[1], "type": "LINKS", "props": {"cypher": "MATCH (n) DELETE n"}}]
     }));
-    g.upsert(tricky).await.unwrap();
+    g.upsert(tricky, Unattributed).await.unwrap();
     assert_eq!(g.counts().await.unwrap(), (10, 6));
     let found = g
         .neighbourhood(vec![tricky_ids[0].into()], 1, 10)
@@ -131,11 +134,116 @@ async fn contract(g: &dyn GraphStore) {
     assert_eq!(found.edges[0].props["cypher"], "MATCH (n) DELETE n");
 }
 
+fn doc(id: &str) -> Provenance {
+    Document(id.into())
+}
+
+async fn provenance_contract(g: &dyn GraphStore) {
+    // Document a: p -REL-> q; document b: q -REL2-> r; no document: u -LINK-> p.
+    let a = graph(json!({
+        "nodes": [{"id": "p", "type": "T"}, {"id": "q", "type": "T"}],
+        "edges": [{"src": "p", "dst": "q", "type": "REL"}]
+    }));
+    let b = graph(json!({
+        "nodes": [{"id": "q", "type": "T"}, {"id": "r", "type": "T"}],
+        "edges": [{"src": "q", "dst": "r", "type": "REL2"}]
+    }));
+    let unattributed = graph(json!({
+        "nodes": [{"id": "u", "type": "T"}],
+        "edges": [{"src": "u", "dst": "p", "type": "LINK"}]
+    }));
+    g.upsert(a.clone(), doc("a")).await.unwrap();
+    g.upsert(b, doc("b")).await.unwrap();
+    g.upsert(unattributed, Unattributed).await.unwrap();
+    assert_eq!(g.counts().await.unwrap(), (4, 3));
+
+    // a's own edge goes; p stays (the unattributed edge needs it), q stays
+    // (b produced it too).
+    assert_eq!(g.delete_document("a").await.unwrap(), (0, 1));
+    assert_eq!(g.counts().await.unwrap(), (4, 2));
+    assert_eq!(g.delete_document("a").await.unwrap(), (0, 0), "idempotent");
+    // b's nodes and edge go; unattributed elements are never touched.
+    assert_eq!(g.delete_document("b").await.unwrap(), (2, 1));
+    assert_eq!(g.counts().await.unwrap(), (2, 1));
+    let left = g.neighbourhood(vec!["u".into()], 1, 10).await.unwrap();
+    assert_eq!(ids(&left), ["u", "p"]);
+    assert!(
+        left.nodes.iter().all(|n| n.props.is_empty()),
+        "sources are not properties: {left:?}"
+    );
+    assert_eq!(g.delete_document("nobody").await.unwrap(), (0, 0));
+
+    // A replaced contribution: what the new version no longer has goes,
+    // what another document also produced stays.
+    let v1 = graph(json!({
+        "nodes": [{"id": "c1", "type": "T"}, {"id": "c2", "type": "T"}, {"id": "c3", "type": "T"}],
+        "edges": [{"src": "c1", "dst": "c2", "type": "R"}, {"src": "c2", "dst": "c3", "type": "R"}]
+    }));
+    g.upsert(v1, Replace("c".into())).await.unwrap();
+    g.upsert(
+        graph(json!({"nodes": [{"id": "c3", "type": "T"}]})),
+        doc("d"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(g.counts().await.unwrap(), (5, 3));
+    let v2 = graph(json!({
+        "nodes": [{"id": "c1", "type": "T"}, {"id": "c4", "type": "T"}],
+        "edges": [{"src": "c1", "dst": "c4", "type": "R"}]
+    }));
+    g.upsert(v2, Replace("c".into())).await.unwrap();
+    // c2 and both old edges are gone; c3 stays (d's); c4 and c1 -R-> c4 came.
+    let now = g
+        .neighbourhood(vec!["c1".into(), "c3".into()], 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&now), ["c1", "c3", "c4"]);
+    assert_eq!(now.edges.len(), 1);
+    assert_eq!(
+        (now.edges[0].src.as_str(), now.edges[0].dst.as_str()),
+        ("c1", "c4")
+    );
+    assert_eq!(g.counts().await.unwrap(), (5, 2));
+    // The same version again changes nothing.
+    g.upsert(
+        graph(json!({
+            "nodes": [{"id": "c1", "type": "T"}, {"id": "c4", "type": "T"}],
+            "edges": [{"src": "c1", "dst": "c4", "type": "R"}]
+        })),
+        Replace("c".into()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(g.counts().await.unwrap(), (5, 2));
+    assert_eq!(g.delete_document("c").await.unwrap(), (2, 1));
+    assert_eq!(g.delete_document("d").await.unwrap(), (1, 0));
+    assert_eq!(g.counts().await.unwrap(), (2, 1));
+
+    assert_eq!(g.clear().await.unwrap(), (2, 1));
+    assert_eq!(g.counts().await.unwrap(), (0, 0));
+}
+
 #[tokio::test]
 async fn embedded_graph_store_contract() {
     let dir = test_data_dir(&unique_prefix());
     let store = SqliteGraph::open(&dir.join("graph.sqlite")).unwrap();
     contract(&store).await;
+}
+
+#[tokio::test]
+async fn embedded_graph_store_sources() {
+    let dir = test_data_dir(&unique_prefix());
+    let store = SqliteGraph::open(&dir.join("graph.sqlite")).unwrap();
+    provenance_contract(&store).await;
+}
+
+#[tokio::test]
+async fn bolt_graph_store_sources() {
+    let mut config = Config::default();
+    config.common.prefix = unique_prefix();
+    let config = with_bolt(config);
+    let store = BoltGraph::connect(&config.graph).unwrap();
+    provenance_contract(&store).await;
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::GraphConfig;
-use super::{check_type, GraphStore};
+use super::{check_type, GraphStore, Provenance, SOURCES};
 use crate::error::{Backend, Error};
 
 const BACKEND: Backend = Backend::Bolt;
@@ -120,6 +120,45 @@ impl BoltGraph {
             .map_err(|e| classify(e, false, self.timeout))
     }
 
+    /// Runs a write transaction of queries that each return one count `c`,
+    /// then commits; returns the counts.
+    async fn write_counted(&self, queries: Vec<Query>) -> Result<Vec<usize>, Error> {
+        let error = |e| classify(e, false, self.timeout);
+        let mut txn = self.graph.start_txn().await.map_err(error)?;
+        let mut counts = Vec::with_capacity(queries.len());
+        for q in queries {
+            let mut stream = txn.execute(q).await.map_err(error)?;
+            let mut count = 0;
+            while let Some(row) = stream.next(txn.handle()).await.map_err(error)? {
+                count += row.get::<i64>("c").unwrap_or(0).max(0) as usize;
+            }
+            counts.push(count);
+        }
+        txn.commit().await.map_err(error)?;
+        Ok(counts)
+    }
+
+    /// Two queries that remove `doc` from the sources of relationships,
+    /// then of nodes (those that match the extra conditions), and delete the
+    /// ones left with none; each returns the count `c` it deleted.
+    fn prune_queries(&self, doc: &str, edge_filter: &str, node_filter: &str) -> [Query; 2] {
+        let label = &self.label;
+        [
+            neo4rs::query(&format!(
+                "MATCH (s:{label})-[r]->(d:{label}) WHERE $doc IN r.{SOURCES} {edge_filter} \
+                 SET r.{SOURCES} = [x IN r.{SOURCES} WHERE x <> $doc] \
+                 WITH r WHERE size(r.{SOURCES}) = 0 DELETE r RETURN count(r) AS c"
+            ))
+            .param("doc", doc),
+            neo4rs::query(&format!(
+                "MATCH (n:{label}) WHERE $doc IN n.{SOURCES} {node_filter} \
+                 SET n.{SOURCES} = [x IN n.{SOURCES} WHERE x <> $doc] \
+                 WITH n WHERE size(n.{SOURCES}) = 0 DETACH DELETE n RETURN count(n) AS c"
+            ))
+            .param("doc", doc),
+        ]
+    }
+
     /// The rows of one query in a read transaction, at most `max_rows`.
     async fn read(&self, q: Query, max_rows: usize) -> Result<Vec<Row>, Error> {
         Ok(self.fetch(q, max_rows, false).await?.0)
@@ -196,7 +235,11 @@ impl GraphStore for BoltGraph {
         .await
     }
 
-    async fn upsert(&self, data: GraphData) -> Result<(usize, usize), Error> {
+    async fn upsert(
+        &self,
+        data: GraphData,
+        provenance: Provenance,
+    ) -> Result<(usize, usize), Error> {
         self.timed(async {
             self.ensure_schema().await;
             let label = &self.label;
@@ -248,6 +291,7 @@ impl GraphStore for BoltGraph {
                 }
             }
 
+            let source = provenance.source();
             let mut queries = Vec::new();
             for (old, ids) in retype {
                 queries.push(
@@ -263,9 +307,12 @@ impl GraphStore for BoltGraph {
                 queries.push(
                     neo4rs::query(&format!(
                         "UNWIND $rows AS row MERGE (n:{label} {{id: row.id}}) \
-                         SET n += row.props SET n.id = row.id, n.type = row.type SET n:{node_type}"
+                         ON CREATE SET n.{SOURCES} = [] ON MATCH SET n.{SOURCES} = coalesce(n.{SOURCES}, ['']) \
+                         SET n += row.props SET n.id = row.id, n.type = row.type, n.{SOURCES} = {ADD_SOURCE_N} \
+                         SET n:{node_type}"
                     ))
-                    .param("rows", node_rows(&nodes)?),
+                    .param("rows", node_rows(&nodes)?)
+                    .param("source", source),
                 );
             }
             let mut by_type: BTreeMap<&str, Vec<&Edge>> = BTreeMap::new();
@@ -276,13 +323,71 @@ impl GraphStore for BoltGraph {
                 queries.push(
                     neo4rs::query(&format!(
                         "UNWIND $rows AS row MATCH (s:{label} {{id: row.src}}) MATCH (d:{label} {{id: row.dst}}) \
-                         MERGE (s)-[r:{edge_type}]->(d) SET r += row.props"
+                         SET s.{SOURCES} = {ADD_SOURCE_S}, d.{SOURCES} = {ADD_SOURCE_D} \
+                         MERGE (s)-[r:{edge_type}]->(d) \
+                         ON CREATE SET r.{SOURCES} = [] ON MATCH SET r.{SOURCES} = coalesce(r.{SOURCES}, ['']) \
+                         SET r += row.props SET r.{SOURCES} = {ADD_SOURCE_R}"
                     ))
-                    .param("rows", edge_rows(&edges)?),
+                    .param("rows", edge_rows(&edges)?)
+                    .param("source", source),
                 );
+            }
+            if let Provenance::Replace(doc) = &provenance {
+                // What the document contributed before and not now.
+                let keep_nodes: Vec<String> = data
+                    .nodes
+                    .iter()
+                    .map(|n| n.id.clone())
+                    .chain(data.edges.iter().flat_map(|e| [e.src.clone(), e.dst.clone()]))
+                    .collect::<HashSet<_>>()
+                    .into_iter()
+                    .collect();
+                let keep_edges: Vec<String> = data
+                    .edges
+                    .iter()
+                    .map(|e| edge_key(&e.src, &e.edge_type, &e.dst))
+                    .collect();
+                let [edges, nodes] = self.prune_queries(
+                    doc,
+                    "AND NOT (s.id + $sep + type(r) + $sep + d.id) IN $keep",
+                    "AND NOT n.id IN $keep",
+                );
+                queries.push(
+                    edges
+                        .param("keep", keep_edges)
+                        .param("sep", KEY_SEP.to_string()),
+                );
+                queries.push(nodes.param("keep", keep_nodes));
             }
             self.write(queries).await?;
             Ok(counts)
+        })
+        .await
+    }
+
+    async fn delete_document(&self, doc_id: &str) -> Result<(usize, usize), Error> {
+        self.timed(async {
+            let [edges, nodes] = self.prune_queries(doc_id, "", "");
+            let counts = self.write_counted(vec![edges, nodes]).await?;
+            Ok((counts[1], counts[0]))
+        })
+        .await
+    }
+
+    async fn clear(&self) -> Result<(usize, usize), Error> {
+        let label = &self.label;
+        self.timed(async {
+            let counts = self
+                .write_counted(vec![
+                    neo4rs::query(&format!(
+                        "MATCH (:{label})-[r]->(:{label}) DELETE r RETURN count(r) AS c"
+                    )),
+                    neo4rs::query(&format!(
+                        "MATCH (n:{label}) DETACH DELETE n RETURN count(n) AS c"
+                    )),
+                ])
+                .await?;
+            Ok((counts[1], counts[0]))
         })
         .await
     }
@@ -317,7 +422,7 @@ impl GraphStore for BoltGraph {
                     Some(Node {
                         id: row.get::<String>("id").ok()?,
                         node_type: row.get::<String>("type").unwrap_or_default(),
-                        props: props_of(row, &["id", "type"]),
+                        props: props_of(row, &["id", "type", SOURCES]),
                     })
                 })
                 .collect();
@@ -338,7 +443,7 @@ impl GraphStore for BoltGraph {
                         src: row.get::<String>("src").ok()?,
                         dst: row.get::<String>("dst").ok()?,
                         edge_type: row.get::<String>("type").ok()?,
-                        props: props_of(row, &[]),
+                        props: props_of(row, &[SOURCES]),
                     })
                 })
                 .collect();
@@ -409,6 +514,25 @@ fn type_rows(nodes: &[Node]) -> BoltType {
 fn bolt_props(props: &JsonMap) -> Result<BoltType, Error> {
     BoltType::try_from(Value::Object(props.clone()))
         .map_err(|e| Error::bad_request(format!("a property cannot be stored: {e}")))
+}
+
+/// `x.ragwire_sources` with `$source` added once, for node `n`, edge ends
+/// `s` and `d` (stored before sources were: unattributed as well) and
+/// relationship `r`.
+const ADD_SOURCE_N: &str = "CASE WHEN $source IN n.ragwire_sources THEN n.ragwire_sources ELSE n.ragwire_sources + $source END";
+const ADD_SOURCE_S: &str = "CASE WHEN s.ragwire_sources IS NULL THEN [''] + $source \
+     WHEN $source IN s.ragwire_sources THEN s.ragwire_sources ELSE s.ragwire_sources + $source END";
+const ADD_SOURCE_D: &str = "CASE WHEN d.ragwire_sources IS NULL THEN [''] + $source \
+     WHEN $source IN d.ragwire_sources THEN d.ragwire_sources ELSE d.ragwire_sources + $source END";
+const ADD_SOURCE_R: &str = "CASE WHEN $source IN r.ragwire_sources THEN r.ragwire_sources ELSE r.ragwire_sources + $source END";
+
+/// Separates the parts of a relationship's key (ids and types cannot hold
+/// it: a control character).
+const KEY_SEP: char = '\u{1f}';
+
+/// A relationship's key, as the replace query computes it.
+fn edge_key(src: &str, edge_type: &str, dst: &str) -> String {
+    format!("{src}{KEY_SEP}{edge_type}{KEY_SEP}{dst}")
 }
 
 fn node_rows(nodes: &[&Node]) -> Result<BoltType, Error> {

@@ -93,16 +93,71 @@ fn label(value: &str) -> Result<String, String> {
 /// Most nodes or edges in one upsert.
 pub const MAX_ITEMS: usize = 10_000;
 
+/// Where the elements of a write come from, recorded on each so that a
+/// document's contribution can be deleted (or replaced) alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provenance {
+    /// No document: no document delete ever removes these elements.
+    Unattributed,
+    /// Merged as part of a document's contribution.
+    Document(String),
+    /// The document's whole contribution: what it contributed before and
+    /// not now is removed in the same transaction.
+    Replace(String),
+}
+
+impl Provenance {
+    /// The provenance a request states with `doc_id` and `replace`.
+    pub fn of(doc_id: Option<String>, replace: bool) -> Provenance {
+        match doc_id {
+            None => Provenance::Unattributed,
+            Some(doc) if replace => Provenance::Replace(doc),
+            Some(doc) => Provenance::Document(doc),
+        }
+    }
+
+    /// The source recorded on the elements: the document id, or `""` for
+    /// unattributed writes (and for elements stored before sources were).
+    pub fn source(&self) -> &str {
+        match self {
+            Provenance::Unattributed => UNATTRIBUTED,
+            Provenance::Document(doc) | Provenance::Replace(doc) => doc,
+        }
+    }
+}
+
+/// The source of elements written without a document.
+pub const UNATTRIBUTED: &str = "";
+
+/// The property (Bolt) in which an element lists its sources; reserved.
+pub const SOURCES: &str = "ragwire_sources";
+
 /// A knowledge-graph store. Nodes are merged by `id`, edges by
 /// `(src, type, dst)`; properties of a merged item are updated key by key.
+/// Every element records its sources: the documents that produced it (an
+/// edge's ends count as produced by the edge's document), or
+/// [`UNATTRIBUTED`].
 #[async_trait::async_trait]
 pub trait GraphStore: Send + Sync + 'static {
     /// `embedded` or `bolt`, for messages.
     fn kind(&self) -> &'static str;
 
-    /// Merges the nodes, then the edges; returns how many of each were
-    /// written. An edge whose end is neither in `data` nor stored is a 400.
-    async fn upsert(&self, data: GraphData) -> Result<(usize, usize), Error>;
+    /// Merges the nodes, then the edges, recording `provenance`; returns
+    /// how many of each were written. An edge whose end is neither in
+    /// `data` nor stored is a 400.
+    async fn upsert(
+        &self,
+        data: GraphData,
+        provenance: Provenance,
+    ) -> Result<(usize, usize), Error>;
+
+    /// Removes `doc_id` from every element's sources and deletes the
+    /// elements left with none (a node with its relationships); returns the
+    /// numbers of nodes and relationships deleted.
+    async fn delete_document(&self, doc_id: &str) -> Result<(usize, usize), Error>;
+
+    /// Deletes every node and relationship; returns their numbers.
+    async fn clear(&self) -> Result<(usize, usize), Error>;
 
     /// The nodes within `max_hops` (1 to 3) of the seed ids, nearest first,
     /// at most `limit`, and the edges between them.
@@ -166,6 +221,12 @@ fn check_id(field: &str, value: &str) -> Result<(), Error> {
 
 fn check_props(field: &str, props: &JsonMap) -> Result<(), Error> {
     for (key, value) in props {
+        if key == SOURCES {
+            return Err(Error::bad_request(format!(
+                "`{field}.{key}`: `{SOURCES}` is the graph store's own property (the documents \
+                 an element comes from); name the property otherwise"
+            )));
+        }
         if matches!(value, Value::Array(_) | Value::Object(_)) {
             return Err(Error::bad_request(format!(
                 "`{field}.{key}`: property values are strings, numbers, booleans or null"

@@ -9,7 +9,7 @@ use ragwire_schemas::retrieve::Subgraph;
 use ragwire_schemas::JsonMap;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::GraphStore;
+use super::{GraphStore, Provenance};
 use crate::error::{Backend, Error};
 
 const SCHEMA: &str = "
@@ -28,6 +28,57 @@ CREATE TABLE IF NOT EXISTS edges (
     PRIMARY KEY (src, type, dst)
 );
 CREATE INDEX IF NOT EXISTS edges_by_dst ON edges (dst);
+-- The documents each element comes from ('' for none); an element stored
+-- before sources were recorded has no row and counts as ''.
+CREATE TABLE IF NOT EXISTS node_sources (
+    id TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    PRIMARY KEY (id, doc_id)
+);
+CREATE INDEX IF NOT EXISTS node_sources_by_doc ON node_sources (doc_id);
+CREATE TABLE IF NOT EXISTS edge_sources (
+    src TEXT NOT NULL,
+    type TEXT NOT NULL,
+    dst TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    PRIMARY KEY (src, type, dst, doc_id)
+);
+CREATE INDEX IF NOT EXISTS edge_sources_by_doc ON edge_sources (doc_id);
+CREATE TEMP TABLE IF NOT EXISTS keep_nodes (id TEXT PRIMARY KEY);
+CREATE TEMP TABLE IF NOT EXISTS keep_edges (src TEXT, type TEXT, dst TEXT, PRIMARY KEY (src, type, dst));
+CREATE TEMP TABLE IF NOT EXISTS gone_nodes (id TEXT PRIMARY KEY);
+CREATE TEMP TABLE IF NOT EXISTS gone_edges (src TEXT, type TEXT, dst TEXT, PRIMARY KEY (src, type, dst));
+";
+
+/// Records `source` on node `id`; a node stored before sources were
+/// recorded first gets the unattributed source, so a document delete never
+/// removes it.
+const NODE_SOURCE: &str = "
+INSERT OR IGNORE INTO node_sources (id, doc_id)
+    SELECT ?1, '' WHERE NOT EXISTS (SELECT 1 FROM node_sources WHERE id = ?1)
+                    AND EXISTS (SELECT 1 FROM nodes WHERE id = ?1) AND ?2 <> '';
+";
+const NODE_SOURCE_ADD: &str = "INSERT OR IGNORE INTO node_sources (id, doc_id) VALUES (?1, ?2)";
+const EDGE_SOURCE: &str = "
+INSERT OR IGNORE INTO edge_sources (src, type, dst, doc_id)
+    SELECT ?1, ?2, ?3, '' WHERE NOT EXISTS (SELECT 1 FROM edge_sources WHERE src = ?1 AND type = ?2 AND dst = ?3)
+                          AND EXISTS (SELECT 1 FROM edges WHERE src = ?1 AND type = ?2 AND dst = ?3) AND ?4 <> '';
+";
+const EDGE_SOURCE_ADD: &str =
+    "INSERT OR IGNORE INTO edge_sources (src, type, dst, doc_id) VALUES (?1, ?2, ?3, ?4)";
+
+/// Removes `doc_id` (?1) from the sources of the elements listed in
+/// `gone_nodes` and `gone_edges`, then deletes those left with none, and the
+/// relationships of deleted nodes.
+const PRUNE: &str = "
+DELETE FROM node_sources WHERE doc_id = ?1 AND id IN (SELECT id FROM gone_nodes);
+DELETE FROM edge_sources WHERE doc_id = ?1 AND (src, type, dst) IN (SELECT src, type, dst FROM gone_edges);
+DELETE FROM gone_nodes WHERE EXISTS (SELECT 1 FROM node_sources s WHERE s.id = gone_nodes.id);
+DELETE FROM gone_edges WHERE EXISTS (SELECT 1 FROM edge_sources s
+    WHERE s.src = gone_edges.src AND s.type = gone_edges.type AND s.dst = gone_edges.dst);
+INSERT OR IGNORE INTO gone_edges (src, type, dst)
+    SELECT src, type, dst FROM edges WHERE src IN (SELECT id FROM gone_nodes) OR dst IN (SELECT id FROM gone_nodes);
+DELETE FROM edge_sources WHERE (src, type, dst) IN (SELECT src, type, dst FROM gone_edges);
 ";
 
 /// SQLite graph store. Cheap to clone.
@@ -80,6 +131,33 @@ impl SqliteGraph {
     }
 }
 
+/// Removes `doc` from the sources of the elements in `gone_nodes` and
+/// `gone_edges` and deletes those left with none, with the relationships of
+/// deleted nodes; returns the numbers of nodes and relationships deleted.
+fn prune(tx: &rusqlite::Transaction<'_>, doc: &str) -> Result<(usize, usize), Error> {
+    for statement in PRUNE.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        let takes_doc = statement.contains("?1");
+        if takes_doc {
+            tx.execute(statement, [doc]).map_err(internal)?;
+        } else {
+            tx.execute(statement, []).map_err(internal)?;
+        }
+    }
+    let edges = tx
+        .execute(
+            "DELETE FROM edges WHERE (src, type, dst) IN (SELECT src, type, dst FROM gone_edges)",
+            [],
+        )
+        .map_err(internal)?;
+    let nodes = tx
+        .execute(
+            "DELETE FROM nodes WHERE id IN (SELECT id FROM gone_nodes)",
+            [],
+        )
+        .map_err(internal)?;
+    Ok((nodes, edges))
+}
+
 fn props_text(props: &JsonMap) -> String {
     serde_json::Value::Object(props.clone()).to_string()
 }
@@ -94,9 +172,34 @@ impl GraphStore for SqliteGraph {
         "embedded"
     }
 
-    async fn upsert(&self, data: GraphData) -> Result<(usize, usize), Error> {
+    async fn upsert(
+        &self,
+        data: GraphData,
+        provenance: Provenance,
+    ) -> Result<(usize, usize), Error> {
         self.run(move |conn| {
             let tx = conn.transaction().map_err(internal)?;
+            let source = provenance.source();
+            {
+                let mut legacy_node = tx.prepare_cached(NODE_SOURCE).map_err(internal)?;
+                let mut add_node = tx.prepare_cached(NODE_SOURCE_ADD).map_err(internal)?;
+                let mut legacy_edge = tx.prepare_cached(EDGE_SOURCE).map_err(internal)?;
+                let mut add_edge = tx.prepare_cached(EDGE_SOURCE_ADD).map_err(internal)?;
+                let mut node_source = |id: &str| -> Result<(), Error> {
+                    legacy_node.execute(params![id, source]).map_err(internal)?;
+                    add_node.execute(params![id, source]).map_err(internal)?;
+                    Ok(())
+                };
+                for n in &data.nodes {
+                    node_source(&n.id)?;
+                }
+                for e in &data.edges {
+                    node_source(&e.src)?;
+                    node_source(&e.dst)?;
+                    legacy_edge.execute(params![e.src, e.edge_type, e.dst, source]).map_err(internal)?;
+                    add_edge.execute(params![e.src, e.edge_type, e.dst, source]).map_err(internal)?;
+                }
+            }
             {
                 // MERGE by id; SET += props.
                 let mut node = tx
@@ -130,8 +233,76 @@ impl GraphStore for SqliteGraph {
                     edge.execute(params![e.src, e.edge_type, e.dst, props_text(&e.props)]).map_err(internal)?;
                 }
             }
+            if let Provenance::Replace(doc) = &provenance {
+                // What the document contributed before and not now.
+                tx.execute_batch("DELETE FROM keep_nodes; DELETE FROM keep_edges; DELETE FROM gone_nodes; DELETE FROM gone_edges;")
+                    .map_err(internal)?;
+                {
+                    let mut keep_node = tx.prepare_cached("INSERT OR IGNORE INTO keep_nodes (id) VALUES (?1)").map_err(internal)?;
+                    let mut keep_edge = tx
+                        .prepare_cached("INSERT OR IGNORE INTO keep_edges (src, type, dst) VALUES (?1, ?2, ?3)")
+                        .map_err(internal)?;
+                    for n in &data.nodes {
+                        keep_node.execute([&n.id]).map_err(internal)?;
+                    }
+                    for e in &data.edges {
+                        keep_node.execute([&e.src]).map_err(internal)?;
+                        keep_node.execute([&e.dst]).map_err(internal)?;
+                        keep_edge.execute(params![e.src, e.edge_type, e.dst]).map_err(internal)?;
+                    }
+                }
+                tx.execute(
+                    "INSERT INTO gone_nodes (id) SELECT id FROM node_sources
+                     WHERE doc_id = ?1 AND id NOT IN (SELECT id FROM keep_nodes)",
+                    [doc],
+                )
+                .map_err(internal)?;
+                tx.execute(
+                    "INSERT INTO gone_edges (src, type, dst) SELECT src, type, dst FROM edge_sources
+                     WHERE doc_id = ?1 AND (src, type, dst) NOT IN (SELECT src, type, dst FROM keep_edges)",
+                    [doc],
+                )
+                .map_err(internal)?;
+                prune(&tx, doc)?;
+            }
             tx.commit().map_err(internal)?;
             Ok((data.nodes.len(), data.edges.len()))
+        })
+        .await
+    }
+
+    async fn delete_document(&self, doc_id: &str) -> Result<(usize, usize), Error> {
+        let doc = doc_id.to_owned();
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(internal)?;
+            tx.execute_batch("DELETE FROM gone_nodes; DELETE FROM gone_edges;")
+                .map_err(internal)?;
+            tx.execute(
+                "INSERT INTO gone_nodes (id) SELECT id FROM node_sources WHERE doc_id = ?1",
+                [&doc],
+            )
+            .map_err(internal)?;
+            tx.execute(
+                "INSERT INTO gone_edges (src, type, dst) SELECT src, type, dst FROM edge_sources WHERE doc_id = ?1",
+                [&doc],
+            )
+            .map_err(internal)?;
+            let counts = prune(&tx, &doc)?;
+            tx.commit().map_err(internal)?;
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn clear(&self) -> Result<(usize, usize), Error> {
+        self.run(|conn| {
+            let tx = conn.transaction().map_err(internal)?;
+            let nodes = tx.execute("DELETE FROM nodes", []).map_err(internal)?;
+            let edges = tx.execute("DELETE FROM edges", []).map_err(internal)?;
+            tx.execute_batch("DELETE FROM node_sources; DELETE FROM edge_sources;")
+                .map_err(internal)?;
+            tx.commit().map_err(internal)?;
+            Ok((nodes, edges))
         })
         .await
     }

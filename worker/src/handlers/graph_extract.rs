@@ -6,9 +6,9 @@ use ragwire_schemas::graph::{ExtractReply, ExtractRequest, UpsertReply};
 
 use crate::error::Error;
 use crate::extract::{self, parse::Minimums, Task};
-use crate::graph;
+use crate::graph::{self, Provenance};
 use crate::state::State;
-use crate::validate::check_text;
+use crate::validate::{check_doc_id, check_text};
 
 /// Most aliases in a request's `provider_chain`, and most attempts each.
 const MAX_CHAIN: usize = 10;
@@ -18,6 +18,9 @@ const MAX_ATTEMPTS: u32 = 5;
 pub async fn handle(state: &State, req: ExtractRequest) -> Result<ExtractReply, Error> {
     let config = &state.config.extract;
     check_text("context", &req.context)?;
+    if let Some(doc) = &req.doc_id {
+        check_doc_id("doc_id", doc)?;
+    }
     let chars = req.context.chars().count();
     if chars > config.max_context_chars {
         return Err(Error::TooLarge {
@@ -61,7 +64,8 @@ pub async fn handle(state: &State, req: ExtractRequest) -> Result<ExtractReply, 
             Some(UpsertReply { nodes: 0, edges: 0 })
         } else {
             graph::validate(&out.graph)?;
-            let (nodes, edges) = state.graph.upsert(out.graph.clone()).await?;
+            let provenance = Provenance::of(req.doc_id.clone(), true);
+            let (nodes, edges) = state.graph.upsert(out.graph.clone(), provenance).await?;
             Some(UpsertReply { nodes, edges })
         }
     } else {

@@ -17,6 +17,7 @@ use crate::state::State;
 // the dispatch still names each one, so a missing handler does not compile.
 pub mod chat;
 pub mod embed;
+pub mod graph_delete;
 pub mod graph_extract;
 pub mod graph_probe;
 pub mod graph_query;

@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 use super::{now, Jobs};
 use crate::error::{Error, Retry};
 use crate::extract::{self, parse::Minimums};
+use crate::graph::Provenance;
 use crate::state::State;
 use crate::vectors::write_chunks;
 
@@ -308,7 +309,10 @@ async fn work(state: &State, item: &WorkItem, run: &mut Run<'_>) -> Result<(), E
         };
         let out = extract::run(&state.llm, config, &task).await?;
         crate::graph::validate(&out.graph)?;
-        let (nodes, edges) = state.graph.upsert(out.graph).await?;
+        // The document's whole contribution: a re-ingested document's
+        // earlier graph goes where this one no longer has it.
+        let provenance = Provenance::Replace(item.document.doc_id.clone());
+        let (nodes, edges) = state.graph.upsert(out.graph, provenance).await?;
         run.status.graph = Some([nodes, edges]);
     }
     Ok(())

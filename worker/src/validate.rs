@@ -96,6 +96,29 @@ pub fn check_document(i: usize, doc: &JobDocument, max_texts: usize) -> Result<(
     }
 }
 
+/// Longest document id, in bytes.
+pub const MAX_DOC_ID: usize = 1024;
+
+/// Document ids: not empty, at most [`MAX_DOC_ID`] bytes, no control
+/// characters (they are written into stores and logs).
+pub fn check_doc_id(field: &str, doc_id: &str) -> Result<(), Error> {
+    if doc_id.trim().is_empty() {
+        return Err(Error::bad_request(format!("`{field}` is empty")));
+    }
+    if doc_id.len() > MAX_DOC_ID {
+        return Err(Error::bad_request(format!(
+            "`{field}` is {} bytes; the limit is {MAX_DOC_ID}",
+            doc_id.len()
+        )));
+    }
+    if doc_id.chars().any(char::is_control) {
+        return Err(Error::bad_request(format!(
+            "`{field}` has a control character"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,27 +142,4 @@ mod tests {
         assert!(check_query("q", "c", MAX_TOP_K).is_ok());
         assert!(check_job_id("abc123").is_ok() && check_job_id("a/b").is_err());
     }
-}
-
-/// Longest document id, in bytes.
-pub const MAX_DOC_ID: usize = 1024;
-
-/// Document ids: not empty, at most [`MAX_DOC_ID`] bytes, no control
-/// characters (they are written into stores and logs).
-pub fn check_doc_id(field: &str, doc_id: &str) -> Result<(), Error> {
-    if doc_id.trim().is_empty() {
-        return Err(Error::bad_request(format!("`{field}` is empty")));
-    }
-    if doc_id.len() > MAX_DOC_ID {
-        return Err(Error::bad_request(format!(
-            "`{field}` is {} bytes; the limit is {MAX_DOC_ID}",
-            doc_id.len()
-        )));
-    }
-    if doc_id.chars().any(char::is_control) {
-        return Err(Error::bad_request(format!(
-            "`{field}` has a control character"
-        )));
-    }
-    Ok(())
 }

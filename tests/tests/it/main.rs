@@ -7,6 +7,7 @@ mod errors;
 mod extract;
 mod fuzz;
 mod graph;
+mod graph_delete;
 mod graph_store;
 mod hostile;
 mod http;

@@ -220,7 +220,7 @@ fn decode<R: DeserializeOwned>(reply: &Message) -> Result<R, CallError> {
 
 /// The error of an error reply with `code`: its body, or the payload as the
 /// message when the body is not an error reply.
-fn error_body(code: u16, payload: &[u8]) -> ErrorBody {
+pub fn error_body(code: u16, payload: &[u8]) -> ErrorBody {
     serde_json::from_slice::<ErrorReply>(payload)
         .map(|r| r.error)
         .unwrap_or_else(|_| {

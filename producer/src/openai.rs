@@ -16,10 +16,11 @@ use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use futures::StreamExt;
+use ragwire_client::call::error_body;
 use ragwire_client::error_code;
 use ragwire_client::stream::{Chunks, Streamed};
 use ragwire_client::CallError;
-use ragwire_schemas::{headers, ErrorBody, ErrorKind, ErrorReply, Subject};
+use ragwire_schemas::{headers, ErrorBody, Subject};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
@@ -206,18 +207,7 @@ fn reply_response(reply: async_nats::Message) -> Response {
         )
             .into_response();
     };
-    let body = serde_json::from_slice::<ErrorReply>(&reply.payload)
-        .map(|r| r.error)
-        .unwrap_or_else(|_| {
-            let kind = if code >= 500 {
-                ErrorKind::Internal
-            } else {
-                ErrorKind::BadRequest
-            };
-            let mut body = ErrorBody::new(kind, String::from_utf8_lossy(&reply.payload));
-            body.code = code;
-            body
-        });
+    let body = error_body(code, &reply.payload);
     let retry_after = reply
         .headers
         .as_ref()

@@ -66,6 +66,25 @@ pub struct ChatRequest {
     pub max_tokens: Option<u32>,
 }
 
+impl ChatRequest {
+    /// A chat of `messages` with every other field at its default.
+    pub fn new(messages: Vec<ChatMessage>) -> ChatRequest {
+        ChatRequest {
+            messages,
+            model: None,
+            temperature: default_temperature(),
+            json_mode: false,
+            max_tokens: None,
+        }
+    }
+
+    /// A chat of one user message, `content`, with every other field at
+    /// its default.
+    pub fn user(content: impl Into<String>) -> ChatRequest {
+        ChatRequest::new(vec![ChatMessage::new("user", content)])
+    }
+}
+
 fn default_temperature() -> f32 {
     0.2
 }
@@ -104,4 +123,16 @@ pub struct ChatReply {
     pub data: serde_json::Value,
     /// The model and provider that answered, and the token usage.
     pub meta: ChatMeta,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_is_the_request_with_only_a_user_message() {
+        let decoded: ChatRequest =
+            serde_json::from_str(r#"{"messages": [{"role": "user", "content": "hi"}]}"#).unwrap();
+        assert_eq!(ChatRequest::user("hi"), decoded);
+    }
 }

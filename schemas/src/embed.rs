@@ -15,6 +15,16 @@ pub struct EmbedRequest {
     pub encoding_format: VectorEncoding,
 }
 
+impl EmbedRequest {
+    /// Embeddings of `texts`, as floats.
+    pub fn new(texts: impl IntoIterator<Item = impl Into<String>>) -> EmbedRequest {
+        EmbedRequest {
+            texts: texts.into_iter().map(Into::into).collect(),
+            encoding_format: VectorEncoding::default(),
+        }
+    }
+}
+
 /// Wire form of vectors in a reply.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
@@ -220,6 +230,12 @@ mod tests {
         if !reply.vectors.is_empty() {
             assert_eq!(back.body, reply);
         }
+    }
+
+    #[test]
+    fn new_is_the_request_with_only_texts() {
+        let decoded: EmbedRequest = serde_json::from_str(r#"{"texts": ["a", "b"]}"#).unwrap();
+        assert_eq!(EmbedRequest::new(["a", "b"]), decoded);
     }
 
     #[test]

@@ -29,6 +29,17 @@ pub struct Node {
     pub props: JsonMap,
 }
 
+impl Node {
+    /// The node `id` of type `node_type`, without properties.
+    pub fn new(id: impl Into<String>, node_type: impl Into<String>) -> Node {
+        Node {
+            id: id.into(),
+            node_type: node_type.into(),
+            props: JsonMap::new(),
+        }
+    }
+}
+
 /// A directed, typed graph edge.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
@@ -52,6 +63,22 @@ pub struct Edge {
         schemars(schema_with = "crate::lax::schema::props")
     )]
     pub props: JsonMap,
+}
+
+impl Edge {
+    /// The edge `src -[edge_type]-> dst`, without properties.
+    pub fn new(
+        src: impl Into<String>,
+        edge_type: impl Into<String>,
+        dst: impl Into<String>,
+    ) -> Edge {
+        Edge {
+            src: src.into(),
+            dst: dst.into(),
+            edge_type: edge_type.into(),
+            props: JsonMap::new(),
+        }
+    }
 }
 
 /// Nodes and edges.
@@ -141,6 +168,24 @@ pub struct ExtractRequest {
     /// document's earlier contribution replaced by this one.
     #[serde(default)]
     pub doc_id: Option<String>,
+}
+
+impl ExtractRequest {
+    /// An extraction from `context` with every other field at its default.
+    pub fn new(context: impl Into<String>) -> ExtractRequest {
+        ExtractRequest {
+            context: context.into(),
+            strict: default_true(),
+            repair_if_invalid: default_true(),
+            min_nodes: None,
+            min_edges: None,
+            allow_empty: None,
+            max_attempts: None,
+            provider_chain: None,
+            upsert: false,
+            doc_id: None,
+        }
+    }
 }
 
 fn default_true() -> bool {
@@ -252,6 +297,17 @@ pub struct DeleteReply {
     pub edges: usize,
 }
 
+impl UpsertRequest {
+    /// A merge of `nodes` and `edges`, from no document.
+    pub fn new(nodes: Vec<Node>, edges: Vec<Edge>) -> UpsertRequest {
+        UpsertRequest {
+            data: GraphData { nodes, edges },
+            doc_id: None,
+            replace: false,
+        }
+    }
+}
+
 /// Reply of `rag.graph.upsert`: how many nodes and edges were written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
@@ -274,6 +330,16 @@ pub struct QueryRequest {
     /// text). Default: none.
     #[serde(default)]
     pub params: Option<JsonMap>,
+}
+
+impl QueryRequest {
+    /// `query` without parameters.
+    pub fn new(query: impl Into<String>) -> QueryRequest {
+        QueryRequest {
+            query: query.into(),
+            params: None,
+        }
+    }
 }
 
 /// Reply of `rag.graph.query`.
@@ -321,6 +387,19 @@ pub struct ProbeRequest {
     pub messages: Option<Vec<ChatMessage>>,
 }
 
+impl ProbeRequest {
+    /// A probe of `model` with every other field at its default.
+    pub fn new(model: impl Into<String>) -> ProbeRequest {
+        ProbeRequest {
+            model: model.into(),
+            strict_json: default_true(),
+            temperature: None,
+            timeout: None,
+            messages: None,
+        }
+    }
+}
+
 /// Reply of `rag.graph.probe`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
@@ -340,4 +419,27 @@ pub struct ProbeReply {
     /// for JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constructors_are_the_requests_with_only_their_arguments() {
+        let decoded: UpsertRequest = serde_json::from_str(
+            r#"{"data": {"nodes": [{"id": "a", "type": "T"}],
+                         "edges": [{"src": "a", "dst": "a", "type": "SELF"}]}}"#,
+        )
+        .unwrap();
+        let built =
+            UpsertRequest::new(vec![Node::new("a", "T")], vec![Edge::new("a", "SELF", "a")]);
+        assert_eq!(built, decoded);
+        let decoded: ExtractRequest = serde_json::from_str(r#"{"context": "c"}"#).unwrap();
+        assert_eq!(ExtractRequest::new("c"), decoded);
+        let decoded: QueryRequest = serde_json::from_str(r#"{"query": "q"}"#).unwrap();
+        assert_eq!(QueryRequest::new("q"), decoded);
+        let decoded: ProbeRequest = serde_json::from_str(r#"{"model": "m"}"#).unwrap();
+        assert_eq!(ProbeRequest::new("m"), decoded);
+    }
 }

@@ -24,6 +24,18 @@ pub struct Chunk {
     pub metadata: Option<JsonMap>,
 }
 
+impl Chunk {
+    /// A chunk of `text` in document `doc_id`, without id or metadata.
+    pub fn new(doc_id: impl Into<String>, text: impl Into<String>) -> Chunk {
+        Chunk {
+            doc_id: doc_id.into(),
+            text: text.into(),
+            chunk_id: None,
+            metadata: None,
+        }
+    }
+}
+
 /// Request of `rag.index` (`POST /index/chunks`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
@@ -34,6 +46,16 @@ pub struct IndexRequest {
     /// `chunks`.
     #[serde(default = "default_collection")]
     pub collection: String,
+}
+
+impl IndexRequest {
+    /// `chunks` into `collection`.
+    pub fn new(collection: impl Into<String>, chunks: Vec<Chunk>) -> IndexRequest {
+        IndexRequest {
+            chunks,
+            collection: collection.into(),
+        }
+    }
 }
 
 /// The collection used when a request names none.
@@ -51,4 +73,20 @@ pub struct IndexReply {
     pub dim: usize,
     /// The collection written to.
     pub collection: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_chunk_is_the_chunk_with_only_a_document_and_text() {
+        let decoded: Chunk = serde_json::from_str(r#"{"doc_id": "d", "text": "t"}"#).unwrap();
+        assert_eq!(Chunk::new("d", "t"), decoded);
+        let decoded: IndexRequest = serde_json::from_str(
+            r#"{"collection": "c", "chunks": [{"doc_id": "d", "text": "t"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(IndexRequest::new("c", vec![Chunk::new("d", "t")]), decoded);
+    }
 }

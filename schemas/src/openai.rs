@@ -34,6 +34,22 @@ pub struct ChatCompletionRequest {
     pub rest: JsonMap,
 }
 
+impl ChatCompletionRequest {
+    /// A completion of one user message, `content`, on the default model,
+    /// not streamed.
+    pub fn user(content: impl Into<String>) -> ChatCompletionRequest {
+        let mut message = JsonMap::new();
+        message.insert("role".into(), "user".into());
+        message.insert("content".into(), Value::String(content.into()));
+        ChatCompletionRequest {
+            model: None,
+            messages: vec![message],
+            stream: false,
+            rest: JsonMap::new(),
+        }
+    }
+}
+
 /// Reply of `rag.v1.chat.completions`: the model's `chat.completion`
 /// object as it came (its `model` is the model that answered); with
 /// `stream: true`, `chat.completion.chunk` objects instead (see [`stream`]).
@@ -102,6 +118,18 @@ pub struct EmbeddingsRequest {
         schemars(schema_with = "crate::lax::schema::opt_usize")
     )]
     pub dimensions: Option<usize>,
+}
+
+impl EmbeddingsRequest {
+    /// Embeddings of `input`, as floats, at the model's own dimension.
+    pub fn new(input: EmbeddingInput) -> EmbeddingsRequest {
+        EmbeddingsRequest {
+            input,
+            model: None,
+            encoding_format: crate::embed::VectorEncoding::default(),
+            dimensions: None,
+        }
+    }
 }
 
 /// One embedding of an [`EmbeddingsReply`].
@@ -276,4 +304,21 @@ pub mod stream {
     pub const HEARTBEAT: Duration = Duration::from_secs(5);
     /// A worker waits this long for credit before dropping the stream.
     pub const CREDIT_WAIT: Duration = Duration::from_secs(30);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constructors_are_the_requests_with_only_their_arguments() {
+        let decoded: ChatCompletionRequest =
+            serde_json::from_str(r#"{"messages": [{"role": "user", "content": "hi"}]}"#).unwrap();
+        assert_eq!(ChatCompletionRequest::user("hi"), decoded);
+        let decoded: EmbeddingsRequest = serde_json::from_str(r#"{"input": ["a"]}"#).unwrap();
+        assert_eq!(
+            EmbeddingsRequest::new(EmbeddingInput::Many(vec!["a".into()])),
+            decoded
+        );
+    }
 }

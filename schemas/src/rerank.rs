@@ -20,6 +20,20 @@ pub struct RerankRequest {
     pub top_n: usize,
 }
 
+impl RerankRequest {
+    /// `documents` ranked against `query`, `top_n` at its default.
+    pub fn new(
+        query: impl Into<String>,
+        documents: impl IntoIterator<Item = impl Into<String>>,
+    ) -> RerankRequest {
+        RerankRequest {
+            query: query.into(),
+            documents: documents.into_iter().map(Into::into).collect(),
+            top_n: default_top_n(),
+        }
+    }
+}
+
 fn default_top_n() -> usize {
     6
 }
@@ -42,4 +56,16 @@ pub struct RerankResult {
 pub struct RerankReply {
     /// Sorted by score, highest first; at most `top_n`.
     pub results: Vec<RerankResult>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_is_the_request_with_only_a_query_and_documents() {
+        let decoded: RerankRequest =
+            serde_json::from_str(r#"{"query": "q", "documents": ["a", "b"]}"#).unwrap();
+        assert_eq!(RerankRequest::new("q", ["a", "b"]), decoded);
+    }
 }

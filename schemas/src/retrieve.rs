@@ -52,6 +52,21 @@ pub struct RetrieveRequest {
     pub ranking: crate::search::Ranking,
 }
 
+impl RetrieveRequest {
+    /// A retrieval for `query` with every other field at its default.
+    pub fn new(query: impl Into<String>) -> RetrieveRequest {
+        RetrieveRequest {
+            query: query.into(),
+            top_k: crate::search::default_top_k(),
+            collection: crate::index::default_collection(),
+            include_subgraph: default_true(),
+            max_hops: default_hops(),
+            filters: None,
+            ranking: crate::search::Ranking::default(),
+        }
+    }
+}
+
 fn default_true() -> bool {
     true
 }
@@ -145,4 +160,15 @@ pub struct RetrieveReply {
     /// the hits); absent when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scoring: Option<crate::search::Scoring>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_is_the_request_with_only_a_query() {
+        let decoded: RetrieveRequest = serde_json::from_str(r#"{"query": "q"}"#).unwrap();
+        assert_eq!(RetrieveRequest::new("q"), decoded);
+    }
 }

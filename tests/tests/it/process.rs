@@ -4,6 +4,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use ragwire_schemas::chat::ChatRequest;
 use ragwire_schemas::Subject;
 use ragwire_tests::*;
 use serde_json::Value;
@@ -51,9 +52,9 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     );
     let nats = t.rag.nats();
     let subject = Subject::Chat.subject(&p);
-    let chat = r#"{"messages": [{"role": "user", "content": "hi"}]}"#;
+    let chat = bytes::Bytes::from(serde_json::to_vec(&ChatRequest::user("hi")).unwrap());
     let started = Instant::now();
-    while nats.request(subject.clone(), chat.into()).await.is_err() {
+    while nats.request(subject.clone(), chat.clone()).await.is_err() {
         assert!(
             child.0.try_wait().unwrap().is_none(),
             "the worker exited; see {}",
@@ -75,7 +76,8 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     let in_flight = tokio::spawn({
         let nats = nats.clone();
         let subject = subject.clone();
-        async move { nats.request(subject, chat.into()).await }
+        let chat = chat.clone();
+        async move { nats.request(subject, chat).await }
     });
     // The signal comes once the request is at the backend.
     while t.fake.chat_calls() == calls {
@@ -110,7 +112,7 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     };
     assert!(status.success(), "{status}; see {}", log_path.display());
     // Gone from the queue group: nobody answers any more.
-    assert!(nats.request(subject, chat.into()).await.is_err());
+    assert!(nats.request(subject, chat).await.is_err());
 }
 
 #[tokio::test]

@@ -4,12 +4,23 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use ragwire_schemas::Subject;
+use async_nats::Client;
+use ragwire_schemas::chat::ChatRequest;
+use ragwire_schemas::embed::EmbedRequest;
+use ragwire_schemas::endpoint::{Chat, Embed, Rerank};
+use ragwire_schemas::rerank::RerankRequest;
+use ragwire_schemas::{Endpoint, Subject};
 use ragwire_tests::*;
 use serde_json::json;
 
-fn chat() -> serde_json::Value {
-    json!({"messages": [{"role": "user", "content": "hi"}]})
+fn chat() -> ChatRequest {
+    ChatRequest::user("hi")
+}
+
+/// Sends `body` on `E`'s subject under `prefix`, as [`Fixture::send`] does
+/// on the fixture's own.
+async fn send<E: Endpoint>(nats: &Client, prefix: &str, body: &E::Request) -> async_nats::Message {
+    request(nats, prefix, E::SUBJECT, body).await
 }
 
 #[tokio::test]
@@ -22,24 +33,24 @@ async fn slow_backend_times_out_with_504() {
     t.config.llm.timeout = Duration::from_millis(200);
     t.config.embed.timeout = Duration::from_millis(200);
     t.start().await;
-    for (subject, body) in [
-        (Subject::Chat, chat()),
-        (Subject::Embed, json!({"texts": ["a"]})),
-    ] {
-        let started = Instant::now();
-        let reply = t.request(subject, &body).await;
+    let timed_out = |subject: Subject, reply: async_nats::Message, started: Instant| {
         assert_eq!(error_code(&reply), Some(504), "{subject}: {}", json(&reply));
         assert!(
             started.elapsed() < Duration::from_millis(2900),
             "{subject}: {:?}",
             started.elapsed()
         );
-    }
+    };
+    let started = Instant::now();
+    timed_out(Subject::Chat, t.send::<Chat>(&chat()).await, started);
+    let started = Instant::now();
+    let embed = EmbedRequest::new(["a"]);
+    timed_out(Subject::Embed, t.send::<Embed>(&embed).await, started);
     // The whole-request deadline applies as well.
     let mut config = test_config(&t.fake);
     config.limits.request_timeout = Duration::from_millis(300);
     let worker2 = start_worker(&config).await;
-    let reply = request(t.rag.nats(), &config.common.prefix, Subject::Chat, &chat()).await;
+    let reply = send::<Chat>(t.rag.nats(), &config.common.prefix, &chat()).await;
     assert_eq!(error_code(&reply), Some(504));
     worker2.shutdown().await;
 }
@@ -61,7 +72,7 @@ async fn retries_honour_retry_after_then_fall_back_to_next_provider() {
     t.start().await;
     let first = &t.fake;
     let started = Instant::now();
-    let body = json(&t.request(Subject::Chat, &chat()).await);
+    let body = json(&t.send::<Chat>(&chat()).await);
     let took = started.elapsed();
     assert_eq!(body["ok"], true, "{body}");
     assert_eq!(body["meta"]["provider"], "backup");
@@ -82,7 +93,7 @@ async fn retries_honour_retry_after_then_fall_back_to_next_provider() {
         fail_status: 503,
         ..Default::default()
     });
-    let body = json(&t.request(Subject::Chat, &chat()).await);
+    let body = json(&t.send::<Chat>(&chat()).await);
     assert_eq!(body["meta"]["provider"], "primary", "{body}");
     assert_eq!(second.chat_calls(), 1);
 
@@ -95,7 +106,7 @@ async fn retries_honour_retry_after_then_fall_back_to_next_provider() {
     });
     let before = first.chat_calls();
     let started = Instant::now();
-    let body = json(&t.request(Subject::Chat, &chat()).await);
+    let body = json(&t.send::<Chat>(&chat()).await);
     assert_eq!(body["meta"]["provider"], "backup");
     assert_eq!(first.chat_calls() - before, 1);
     assert!(
@@ -119,15 +130,8 @@ async fn two_workers_share_the_queue_group() {
         let nats = nats.clone();
         let prefix = t.config.common.prefix.clone();
         async move {
-            json(
-                &request(
-                    &nats,
-                    &prefix,
-                    Subject::Embed,
-                    &json!({"texts": [format!("t{i}")]}),
-                )
-                .await,
-            )
+            let body = EmbedRequest::new([format!("t{i}")]);
+            json(&send::<Embed>(&nats, &prefix, &body).await)
         }
     }))
     .await;
@@ -174,9 +178,7 @@ async fn graceful_shutdown_answers_in_flight_requests() {
         .map(|_| {
             let nats = nats.clone();
             let prefix = t.config.common.prefix.clone();
-            tokio::spawn(
-                async move { json(&request(&nats, &prefix, Subject::Chat, &chat()).await) },
-            )
+            tokio::spawn(async move { json(&send::<Chat>(&nats, &prefix, &chat()).await) })
         })
         .collect();
     // Let the requests reach the worker, then stop it.
@@ -242,18 +244,8 @@ async fn embed_calls_for_100_concurrent(slots: Option<usize>) -> usize {
         let nats = nats.clone();
         let prefix = t.config.common.prefix.clone();
         async move {
-            (
-                i,
-                json(
-                    &request(
-                        &nats,
-                        &prefix,
-                        Subject::Embed,
-                        &json!({"texts": [format!("text number {i}")]}),
-                    )
-                    .await,
-                ),
-            )
+            let body = EmbedRequest::new([format!("text number {i}")]);
+            (i, json(&send::<Embed>(&nats, &prefix, &body).await))
         }
     }))
     .await;
@@ -275,7 +267,7 @@ async fn reply_over_the_server_limit_is_413_not_silence() {
     let mut t = Fixture::with_fake(FakeOpenAi::start_with(Behaviour::default(), 512).await).await;
     t.start().await;
     let texts: Vec<String> = (0..800).map(|i| format!("text {i}")).collect();
-    let reply = t.request(Subject::Embed, &json!({"texts": texts})).await;
+    let reply = t.send::<Embed>(&EmbedRequest::new(texts)).await;
     assert_eq!(
         error_code(&reply),
         Some(413),
@@ -287,7 +279,7 @@ async fn reply_over_the_server_limit_is_413_not_silence() {
         .unwrap()
         .contains("reply size"));
     // A smaller request on the same worker still works.
-    let reply = t.request(Subject::Embed, &json!({"texts": ["one"]})).await;
+    let reply = t.send::<Embed>(&EmbedRequest::new(["one"])).await;
     assert_eq!(json(&reply)["dim"], 512);
 }
 
@@ -305,7 +297,7 @@ async fn in_flight_bound_applies_back_pressure() {
     let replies = futures::future::join_all((0..6).map(|_| {
         let nats = nats.clone();
         let prefix = t.config.common.prefix.clone();
-        async move { json(&request(&nats, &prefix, Subject::Chat, &chat()).await) }
+        async move { json(&send::<Chat>(&nats, &prefix, &chat()).await) }
     }))
     .await;
     assert!(replies.iter().all(|r| r["ok"] == true), "nothing lost");
@@ -322,8 +314,8 @@ async fn embedding_and_reranker_statuses_become_error_replies() {
     let mut t = Fixture::new().await;
     t.config.retry.max_retries = 2;
     t.start().await;
-    let embed = json!({"texts": ["a"]});
-    let rerank = json!({"query": "q", "documents": ["d"]});
+    let embed = EmbedRequest::new(["a"]);
+    let rerank = RerankRequest::new("q", ["d"]);
 
     // Rate limited for good: retried after the hint, then a 429 reply.
     t.fake.set(Behaviour {
@@ -332,8 +324,10 @@ async fn embedding_and_reranker_statuses_become_error_replies() {
         retry_after: Some("0.01".into()),
         ..Default::default()
     });
-    for (subject, body) in [(Subject::Embed, &embed), (Subject::Rerank, &rerank)] {
-        let reply = t.request(subject, body).await;
+    for reply in [
+        t.send::<Embed>(&embed).await,
+        t.send::<Rerank>(&rerank).await,
+    ] {
         assert_error(&reply, 429, "rate limited");
     }
     assert_eq!(t.fake.embed_calls(), 3, "one attempt and two retries");
@@ -345,8 +339,10 @@ async fn embedding_and_reranker_statuses_become_error_replies() {
         fail_status: 400,
         ..Default::default()
     });
-    for (subject, body) in [(Subject::Embed, &embed), (Subject::Rerank, &rerank)] {
-        let reply = t.request(subject, body).await;
+    for reply in [
+        t.send::<Embed>(&embed).await,
+        t.send::<Rerank>(&rerank).await,
+    ] {
         assert_error(&reply, 502, "scripted failure 400");
     }
     assert_eq!(t.fake.embed_calls(), 4);
@@ -358,7 +354,7 @@ async fn embedding_and_reranker_statuses_become_error_replies() {
         fail_status: 503,
         ..Default::default()
     });
-    let reply = json(&t.request(Subject::Rerank, &rerank).await);
+    let reply = json(&t.send::<Rerank>(&rerank).await);
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(t.fake.rerank_calls(), 6);
 }
@@ -383,11 +379,11 @@ async fn unreadable_embedding_replies_are_502() {
     let mut t = Fixture::new().await;
     t.config.embed.base_url = Some(format!("http://{addr}/v1"));
     t.start().await;
-    let garbage = json!({"texts": ["garbage"]});
-    let reply = t.request(Subject::Embed, &garbage).await;
+    let garbage = EmbedRequest::new(["garbage"]);
+    let reply = t.send::<Embed>(&garbage).await;
     assert_error(&reply, 502, "unreadable reply");
     assert_error(&reply, 502, "<html>oops</html>");
-    let two = json!({"texts": ["a", "b"]});
-    let reply = t.request(Subject::Embed, &two).await;
+    let two = EmbedRequest::new(["a", "b"]);
+    let reply = t.send::<Embed>(&two).await;
     assert_error(&reply, 502, "1 vectors for 2 texts");
 }

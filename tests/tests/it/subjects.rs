@@ -3,6 +3,10 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use ragwire_schemas::chat::{ChatMessage, ChatRequest};
+use ragwire_schemas::embed::EmbedRequest;
+use ragwire_schemas::endpoint::{Chat, Embed, Rerank};
+use ragwire_schemas::rerank::RerankRequest;
 use ragwire_schemas::Subject;
 use ragwire_tests::*;
 use serde_json::json;
@@ -11,11 +15,15 @@ use serde_json::json;
 async fn chat_over_nats_resolves_alias_and_parses_json_mode() {
     let t = Fixture::started().await;
 
-    let reply = t.request(Subject::Chat, &json!({
-        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there"}],
-        "model": "no-such-alias"
-    }))
-    .await;
+    let reply = t
+        .send::<Chat>(&ChatRequest {
+            model: Some("no-such-alias".into()),
+            ..ChatRequest::new(vec![
+                ChatMessage::new("system", "be brief"),
+                ChatMessage::new("user", "hello there"),
+            ])
+        })
+        .await;
     let body = json(&reply);
     assert_eq!(body["ok"], true, "{body}");
     assert_eq!(body["data"], "echo: hello there");
@@ -29,13 +37,11 @@ async fn chat_over_nats_resolves_alias_and_parses_json_mode() {
     );
 
     let reply = t
-        .request(
-            Subject::Chat,
-            &json!({
-                "messages": [{"role": "user", "content": "give json"}],
-                "json_mode": true, "temperature": 0
-            }),
-        )
+        .send::<Chat>(&ChatRequest {
+            json_mode: true,
+            temperature: 0.0,
+            ..ChatRequest::user("give json")
+        })
         .await;
     let body = json(&reply);
     assert_eq!(body["data"], json!({"echo": "give json"}), "{body}");
@@ -58,7 +64,7 @@ async fn embed_over_nats_returns_vectors_in_order() {
         t.config.embed.api_key = key.clone();
         t.start().await;
         let texts = ["alpha beta", "gamma", "alpha beta"];
-        let body = json(&t.request(Subject::Embed, &json!({"texts": texts})).await);
+        let body = json(&t.send::<Embed>(&EmbedRequest::new(texts)).await);
         assert_eq!(body["ok"], true, "{encoding}: {body}");
         assert_eq!(body["dim"], 8);
         let vectors = body["vectors"].as_array().unwrap();
@@ -87,11 +93,8 @@ async fn embed_with_a_large_reply_from_a_small_request() {
     let mut t = Fixture::with_fake(FakeOpenAi::start_with(Behaviour::default(), 384).await).await;
     t.start().await;
     let texts: Vec<String> = (0..300).map(|i| format!("word{i} shared")).collect();
-    let (big_body, small_body) = (json!({ "texts": texts }), json!({"texts": ["alone"]}));
-    let (big, small) = tokio::join!(
-        t.request(Subject::Embed, &big_body),
-        t.request(Subject::Embed, &small_body),
-    );
+    let (big_body, small_body) = (EmbedRequest::new(texts), EmbedRequest::new(["alone"]));
+    let (big, small) = tokio::join!(t.send::<Embed>(&big_body), t.send::<Embed>(&small_body),);
     let big = json(&big);
     assert_eq!(big["ok"], true, "{big}");
     let vectors = big["vectors"].as_array().unwrap();
@@ -118,12 +121,10 @@ async fn rerank_over_nats_in_both_formats() {
         t.config.rerank.format = format.parse().unwrap();
         t.start().await;
         let body = json(
-            &t.request(
-                Subject::Rerank,
-                &json!({
-                    "query": "rust nats queue", "documents": docs, "top_n": 2
-                }),
-            )
+            &t.send::<Rerank>(&RerankRequest {
+                top_n: 2,
+                ..RerankRequest::new("rust nats queue", docs)
+            })
             .await,
         );
         assert_eq!(body["ok"], true, "{format}: {body}");
@@ -141,8 +142,9 @@ async fn service_answers_ping_info_and_stats() {
     let t = Fixture::started().await;
     let nats = t.rag.nats();
     // One error and one success, to see both in the stats.
-    t.request(Subject::Embed, &json!({"texts": []})).await;
-    t.request(Subject::Embed, &json!({"texts": ["x"]})).await;
+    t.send::<Embed>(&EmbedRequest::new(Vec::<String>::new()))
+        .await;
+    t.send::<Embed>(&EmbedRequest::new(["x"])).await;
 
     let ping = nats
         .request(format!("$SRV.PING.ragwire.{}", t.worker().id), "".into())

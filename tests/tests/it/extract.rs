@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use ragwire_schemas::endpoint::{GraphExtract, GraphUpsert};
+use ragwire_schemas::graph::{Edge, ExtractRequest, UpsertRequest};
 use ragwire_schemas::Subject;
 use ragwire_tests::*;
 use serde_json::{json, Value};
@@ -27,8 +29,8 @@ async fn setup(chain: &[&str], hedge_ms: u64) -> Fixture {
     t
 }
 
-async fn extract(t: &Fixture, body: Value) -> async_nats::Message {
-    t.request(Subject::GraphExtract, &body).await
+async fn extract(t: &Fixture, body: ExtractRequest) -> async_nats::Message {
+    t.send::<GraphExtract>(&body).await
 }
 
 fn outcomes(reply: &Value) -> Vec<(String, String, String)> {
@@ -56,7 +58,7 @@ fn o(p: &str, m: &str, out: &str) -> (String, String, String) {
 async fn a_valid_first_answer_wins_with_schema_hash() {
     let mut t = setup(&["ex-a"], 1500).await;
     t.fake.script("ex-a", vec![Scripted::answer(valid())]);
-    let reply = json(&extract(&t, json!({"context": CONTEXT})).await);
+    let reply = json(&extract(&t, ExtractRequest::new(CONTEXT)).await);
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(reply["provider"], "ex-a");
     assert_eq!(reply["data"]["nodes"].as_array().unwrap().len(), 2);
@@ -81,7 +83,7 @@ async fn a_valid_first_answer_wins_with_schema_hash() {
     t.config.extract.no_response_format = vec!["ex-a".into()];
     t.start().await;
     assert_eq!(
-        json(&extract(&t, json!({"context": CONTEXT})).await)["ok"],
+        json(&extract(&t, ExtractRequest::new(CONTEXT)).await)["ok"],
         true
     );
     let sent = t.fake.chats_for("ex-a").pop().unwrap();
@@ -98,7 +100,7 @@ async fn fenced_variant_json_is_normalised() {
       \"edges\": [{\"source\": \"Ada Lovelace\", \"target\": \"Analytical Engine\", \"relation\": \"wrote programs for\"},\
                   {\"from\": \"Ada Lovelace\", \"to\": \"Nobody\", \"label\": \"KNOWS\"}]}\n```";
     t.fake.script("ex-a", vec![Scripted::answer(answer)]);
-    let reply = json(&extract(&t, json!({"context": CONTEXT})).await);
+    let reply = json(&extract(&t, ExtractRequest::new(CONTEXT)).await);
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(
         reply["data"],
@@ -119,7 +121,7 @@ async fn an_invalid_answer_is_repaired_and_an_empty_one_nudged() {
         "ex-a",
         vec![Scripted::answer(invalid), Scripted::answer(valid())],
     );
-    let reply = json(&extract(&t, json!({"context": CONTEXT})).await);
+    let reply = json(&extract(&t, ExtractRequest::new(CONTEXT)).await);
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(
         outcomes(&reply),
@@ -144,7 +146,7 @@ async fn an_invalid_answer_is_repaired_and_an_empty_one_nudged() {
         "ex-a",
         vec![Scripted::answer(empty.clone()), Scripted::answer(valid())],
     );
-    let reply = json(&extract(&t, json!({"context": CONTEXT})).await);
+    let reply = json(&extract(&t, ExtractRequest::new(CONTEXT)).await);
     assert_eq!(
         outcomes(&reply),
         [o("ex-a", "strict", "too_small"), o("ex-a", "nudge", "ok")],
@@ -155,7 +157,11 @@ async fn an_invalid_answer_is_repaired_and_an_empty_one_nudged() {
 
     // Unless empty is allowed.
     t.fake.script("ex-a", vec![Scripted::answer(empty)]);
-    let reply = json(&extract(&t, json!({"context": CONTEXT, "allow_empty": true})).await);
+    let body = ExtractRequest {
+        allow_empty: Some(true),
+        ..ExtractRequest::new(CONTEXT)
+    };
+    let reply = json(&extract(&t, body).await);
     assert_eq!(reply["data"], json!({"nodes": [], "edges": []}), "{reply}");
 }
 
@@ -171,7 +177,7 @@ async fn a_slow_provider_is_hedged_and_its_call_cancelled() {
         vec![Scripted::answer(valid()).after(Duration::from_millis(50))],
     );
     let started = Instant::now();
-    let reply = json(&extract(&t, json!({"context": CONTEXT})).await);
+    let reply = json(&extract(&t, ExtractRequest::new(CONTEXT)).await);
     let took = started.elapsed();
     assert_eq!(reply["provider"], "ex-fast", "{reply}");
     assert!(took < Duration::from_secs(3), "{took:?}");
@@ -202,7 +208,7 @@ async fn a_failing_provider_moves_the_chain_on_at_once() {
         .script("ex-429", vec![Scripted::fail(429).retry_after("30")]);
     t.fake.script("ex-good", vec![Scripted::answer(valid())]);
     let started = Instant::now();
-    let reply = json(&extract(&t, json!({"context": CONTEXT})).await);
+    let reply = json(&extract(&t, ExtractRequest::new(CONTEXT)).await);
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "{:?}",
@@ -226,11 +232,11 @@ async fn a_failing_provider_moves_the_chain_on_at_once() {
 
     // Every provider failing is an outage, answered with the backend's
     // error (retryable), not a 422.
-    let reply = extract(
-        &t,
-        json!({"context": CONTEXT, "provider_chain": ["ex-500", "ex-429"]}),
-    )
-    .await;
+    let body = ExtractRequest {
+        provider_chain: Some(vec!["ex-500".into(), "ex-429".into()]),
+        ..ExtractRequest::new(CONTEXT)
+    };
+    let reply = extract(&t, body).await;
     let code = error_code(&reply);
     assert!(matches!(code, Some(502) | Some(429)), "{}", json(&reply));
 }
@@ -247,7 +253,11 @@ async fn when_everything_fails_the_reply_is_a_quick_422_with_attempts() {
         )],
     );
     let started = Instant::now();
-    let message = extract(&t, json!({"context": CONTEXT, "max_attempts": 2})).await;
+    let body = ExtractRequest {
+        max_attempts: Some(2),
+        ..ExtractRequest::new(CONTEXT)
+    };
+    let message = extract(&t, body).await;
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "{:?}",
@@ -273,20 +283,38 @@ async fn when_everything_fails_the_reply_is_a_quick_422_with_attempts() {
     );
 
     // A request's own chain and no repair.
-    let message = extract(&t, json!({"context": CONTEXT, "provider_chain": ["ex-a"], "repair_if_invalid": false, "max_attempts": 1})).await;
+    let body = ExtractRequest {
+        provider_chain: Some(vec!["ex-a".into()]),
+        repair_if_invalid: false,
+        max_attempts: Some(1),
+        ..ExtractRequest::new(CONTEXT)
+    };
+    let message = extract(&t, body).await;
     assert_eq!(outcomes(&json(&message)), [o("ex-a", "strict", "invalid")]);
 
     for (body, needle) in [
-        (json!({"context": " "}), "context"),
-        (json!({"context": "x", "max_attempts": 0}), "max_attempts"),
+        (ExtractRequest::new(" "), "context"),
         (
-            json!({"context": "x", "provider_chain": [" "]}),
+            ExtractRequest {
+                max_attempts: Some(0),
+                ..ExtractRequest::new("x")
+            },
+            "max_attempts",
+        ),
+        (
+            ExtractRequest {
+                provider_chain: Some(vec![" ".into()]),
+                ..ExtractRequest::new("x")
+            },
             "provider_chain",
         ),
-        (json!({"context": "x", "strict": "maybe"}), "strict"),
     ] {
         assert_error(&extract(&t, body).await, 400, needle);
     }
+    // JSON: `strict` is a boolean, which "maybe" is not.
+    let body = json!({"context": "x", "strict": "maybe"});
+    let reply = t.request(Subject::GraphExtract, &body).await;
+    assert_error(&reply, 400, "strict");
 }
 
 #[tokio::test]
@@ -317,7 +345,11 @@ async fn a_long_context_is_windowed_and_merged_and_can_be_stored() {
             )
         })
         .collect();
-    let reply = json(&extract(&t, json!({"context": context, "upsert": true})).await);
+    let body = ExtractRequest {
+        upsert: true,
+        ..ExtractRequest::new(context)
+    };
+    let reply = json(&extract(&t, body).await);
     assert_eq!(reply["ok"], true, "{reply}");
     let windows = reply["windows"].as_u64().unwrap() as usize;
     assert!(windows >= 4, "{reply}");
@@ -330,7 +362,7 @@ async fn a_long_context_is_windowed_and_merged_and_can_be_stored() {
     assert!(edges >= windows, "{reply}");
     assert_eq!(reply["upserted"], json!({"nodes": 10, "edges": edges}));
     // The graph is in the store: an edge between two extracted nodes needs them there.
-    let link = json!({"data": {"edges": [{"src": "Ada", "dst": "Dickens", "type": "MET"}]}});
-    let stored = json(&t.request(Subject::GraphUpsert, &link).await);
+    let link = UpsertRequest::new(vec![], vec![Edge::new("Ada", "MET", "Dickens")]);
+    let stored = json(&t.send::<GraphUpsert>(&link).await);
     assert_eq!(stored["ok"], true, "{stored}");
 }

@@ -1,10 +1,49 @@
 //! graph.upsert and graph.query over NATS on embedded SQLite and on the
 //! Bolt server (ArcadeDB in CI), and graph.probe on the fake LLM.
 
-use ragwire_schemas::Subject;
+use ragwire_schemas::chat::ChatMessage;
+use ragwire_schemas::endpoint::{GraphProbe, GraphQuery, GraphUpsert};
+use ragwire_schemas::graph::{Edge, Node, ProbeRequest, QueryRequest, UpsertRequest};
+use ragwire_schemas::{JsonMap, Subject};
 use ragwire_tests::*;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::Duration;
+
+/// A JSON object as properties or parameters.
+fn object(value: Value) -> JsonMap {
+    value.as_object().expect("a JSON object").clone()
+}
+
+/// `node` with `props`.
+fn with_props(mut node: Node, props: Value) -> Node {
+    node.props = object(props);
+    node
+}
+
+/// Ada worked with Babbage in 1842.
+fn ada_and_babbage(babbage: Node) -> UpsertRequest {
+    UpsertRequest::new(
+        vec![
+            with_props(
+                Node::new("ada", "Person"),
+                json!({"name": "Ada Lovelace", "born": 1815}),
+            ),
+            babbage,
+        ],
+        vec![Edge {
+            props: object(json!({"year": 1842})),
+            ..Edge::new("ada", "WORKED_WITH", "babbage")
+        }],
+    )
+}
+
+/// A read-only `query` with `params`.
+fn with_params(query: &str, params: Value) -> QueryRequest {
+    QueryRequest {
+        params: Some(object(params)),
+        ..QueryRequest::new(query)
+    }
+}
 
 #[tokio::test]
 async fn graph_upsert_merges_and_refuses_unsafe_types_embedded() {
@@ -20,48 +59,58 @@ async fn graph_upsert_merges_and_refuses_unsafe_types_bolt() {
 
 async fn upsert_cases(mut t: Fixture) {
     t.start().await;
-    let data = json!({"data": {
-        "nodes": [{"id": "ada", "type": "Person", "props": {"name": "Ada Lovelace", "born": 1815}},
-                  {"id": "babbage", "type": "Person"},
-                  {"id": "x'); MATCH (n) DETACH DELETE n //", "type": "Note", "props": {"text": "} RETURN 1"}}],
-        "edges": [{"src": "ada", "dst": "babbage", "type": "WORKED_WITH", "props": {"year": 1842}}]
-    }});
+    let mut data = ada_and_babbage(Node::new("babbage", "Person"));
+    data.data.nodes.push(with_props(
+        Node::new("x'); MATCH (n) DETACH DELETE n //", "Note"),
+        json!({"text": "} RETURN 1"}),
+    ));
     for _ in 0..2 {
-        let reply = json(&t.request(Subject::GraphUpsert, &data).await);
+        let reply = json(&t.send::<GraphUpsert>(&data).await);
         assert_eq!(reply, json!({"ok": true, "nodes": 3, "edges": 1}));
     }
     let cases = [
         (
-            json!({"data": {"nodes": [{"id": "a", "type": "Person`) DETACH DELETE n //"}]}}),
+            UpsertRequest::new(vec![Node::new("a", "Person`) DETACH DELETE n //")], vec![]),
             "data.nodes[0].type",
         ),
         (
-            json!({"data": {"nodes": [{"id": "a", "type": "P"}], "edges": [{"src": "a", "dst": "a", "type": "REL TYPE"}]}}),
+            UpsertRequest::new(
+                vec![Node::new("a", "P")],
+                vec![Edge::new("a", "REL TYPE", "a")],
+            ),
             "data.edges[0].type",
         ),
         (
-            json!({"data": {"nodes": [{"id": " ", "type": "P"}]}}),
+            UpsertRequest::new(vec![Node::new(" ", "P")], vec![]),
             "data.nodes[0].id",
         ),
         (
-            json!({"data": {"nodes": [{"id": "a", "type": "P", "props": {"list": [1, 2]}}]}}),
+            UpsertRequest::new(
+                vec![with_props(Node::new("a", "P"), json!({"list": [1, 2]}))],
+                vec![],
+            ),
             "data.nodes[0].props.list",
         ),
         (
-            json!({"data": {"edges": [{"src": "ada", "dst": "nobody", "type": "KNOWS"}]}}),
+            UpsertRequest::new(vec![], vec![Edge::new("ada", "KNOWS", "nobody")]),
             "nobody",
-        ),
-        (
-            json!({"data": {"nodes": [{"id": "a"}]}}),
-            "missing field `type`",
         ),
     ];
     for (body, needle) in cases {
-        let reply = t.request(Subject::GraphUpsert, &body).await;
+        let reply = t.send::<GraphUpsert>(&body).await;
         assert_error(&reply, 400, needle);
     }
+    // JSON: a node without its type cannot be built.
+    let reply = t
+        .request(
+            Subject::GraphUpsert,
+            &json!({"data": {"nodes": [{"id": "a"}]}}),
+        )
+        .await;
+    assert_error(&reply, 400, "missing field `type`");
     // An empty graph writes nothing and says so.
-    let reply = json(&t.request(Subject::GraphUpsert, &json!({"data": {}})).await);
+    let empty = UpsertRequest::new(vec![], vec![]);
+    let reply = json(&t.send::<GraphUpsert>(&empty).await);
     assert_eq!(reply, json!({"ok": true, "nodes": 0, "edges": 0}));
 }
 
@@ -69,13 +118,10 @@ async fn upsert_cases(mut t: Fixture) {
 async fn graph_query_on_the_embedded_store_names_the_setting() {
     let t = Fixture::started().await;
     let reply = t
-        .request(
-            Subject::GraphQuery,
-            &json!({"query": "MATCH (n) RETURN n LIMIT 1"}),
-        )
+        .send::<GraphQuery>(&QueryRequest::new("MATCH (n) RETURN n LIMIT 1"))
         .await;
     assert_error(&reply, 501, "NEO4J_URI");
-    let reply = t.request(Subject::GraphQuery, &json!({"query": " "})).await;
+    let reply = t.send::<GraphQuery>(&QueryRequest::new(" ")).await;
     assert_error(&reply, 400, "`query`");
 }
 
@@ -84,10 +130,10 @@ async fn graph_probe_reports_json_or_text_mode() {
     let t = Fixture::started().await;
 
     let reply = json(
-        &t.request(
-            Subject::GraphProbe,
-            &json!({"model": "rag-answer", "strict_json": true}),
-        )
+        &t.send::<GraphProbe>(&ProbeRequest {
+            strict_json: true,
+            ..ProbeRequest::new("rag-answer")
+        })
         .await,
     );
     assert_eq!(reply["ok"], true, "{reply}");
@@ -104,19 +150,36 @@ async fn graph_probe_reports_json_or_text_mode() {
     assert_eq!(sent["response_format"]["type"], "json_object");
     assert_eq!(sent["model"], "fake-answer-model");
 
-    let reply = json(&t.request(Subject::GraphProbe, &json!({
-        "model": "rag-answer", "strict_json": false, "messages": [{"role": "user", "content": "say hi"}]
-    })).await);
+    let reply = json(
+        &t.send::<GraphProbe>(&ProbeRequest {
+            strict_json: false,
+            messages: Some(vec![ChatMessage::new("user", "say hi")]),
+            ..ProbeRequest::new("rag-answer")
+        })
+        .await,
+    );
     assert_eq!(reply["mode"], "text", "{reply}");
     assert_eq!(reply["text"], "echo: say hi");
     assert!(reply.get("error").is_none());
 
     for (body, needle) in [
-        (json!({"model": "m", "timeout": -1}), "timeout"),
-        (json!({"model": "m", "temperature": 9}), "temperature"),
-        (json!({"model": ""}), "model"),
+        (
+            ProbeRequest {
+                timeout: Some(-1.0),
+                ..ProbeRequest::new("m")
+            },
+            "timeout",
+        ),
+        (
+            ProbeRequest {
+                temperature: Some(9.0),
+                ..ProbeRequest::new("m")
+            },
+            "temperature",
+        ),
+        (ProbeRequest::new(""), "model"),
     ] {
-        let reply = t.request(Subject::GraphProbe, &body).await;
+        let reply = t.send::<GraphProbe>(&body).await;
         assert_error(&reply, 400, needle);
     }
 
@@ -126,7 +189,10 @@ async fn graph_probe_reports_json_or_text_mode() {
         ..Default::default()
     });
     let reply = t
-        .request(Subject::GraphProbe, &json!({"model": "m", "timeout": 0.3}))
+        .send::<GraphProbe>(&ProbeRequest {
+            timeout: Some(0.3),
+            ..ProbeRequest::new("m")
+        })
         .await;
     assert_eq!(error_code(&reply), Some(504), "{}", json(&reply));
 }
@@ -138,25 +204,18 @@ async fn graph_query_runs_read_only_cypher_with_parameters_on_bolt() {
     t.config.graph.max_rows = 3;
     let label = t.config.graph.label.clone();
     t.start().await;
-    let data = json!({"data": {
-        "nodes": [{"id": "ada", "type": "Person", "props": {"name": "Ada Lovelace", "born": 1815}},
-                  {"id": "babbage", "type": "Person", "props": {"name": "Charles Babbage"}}],
-        "edges": [{"src": "ada", "dst": "babbage", "type": "WORKED_WITH", "props": {"year": 1842}}]
-    }});
-    assert_eq!(
-        json(&t.request(Subject::GraphUpsert, &data).await)["edges"],
-        1
-    );
+    let data = ada_and_babbage(with_props(
+        Node::new("babbage", "Person"),
+        json!({"name": "Charles Babbage"}),
+    ));
+    assert_eq!(json(&t.send::<GraphUpsert>(&data).await)["edges"], 1);
 
     let query = format!(
         "MATCH (a:{label} {{id: $id}})-[r]->(b:{label}) RETURN a.name AS name, a.born AS born, type(r) AS rel, r.year AS year, b.id AS other"
     );
     let reply = json(
-        &t.request(
-            Subject::GraphQuery,
-            &json!({"query": query, "params": {"id": "ada"}}),
-        )
-        .await,
+        &t.send::<GraphQuery>(&with_params(&query, json!({"id": "ada"})))
+            .await,
     );
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(
@@ -165,23 +224,18 @@ async fn graph_query_runs_read_only_cypher_with_parameters_on_bolt() {
     );
     // A parameter is a value, never Cypher text.
     let reply = json(
-        &t.request(
-            Subject::GraphQuery,
-            &json!({
-                "query": query, "params": {"id": "ada'}) DETACH DELETE a //"}
-            }),
-        )
+        &t.send::<GraphQuery>(&with_params(
+            &query,
+            json!({"id": "ada'}) DETACH DELETE a //"}),
+        ))
         .await,
     );
     assert_eq!(reply["records"], json!([]), "{reply}");
     // Whole nodes come back as labels and properties.
     let reply = json(
-        &t.request(
-            Subject::GraphQuery,
-            &json!({
-                "query": format!("MATCH (n:{label} {{id: 'babbage'}}) RETURN n"),
-            }),
-        )
+        &t.send::<GraphQuery>(&QueryRequest::new(format!(
+            "MATCH (n:{label} {{id: 'babbage'}}) RETURN n"
+        )))
         .await,
     );
     let node = &reply["records"][0]["n"];
@@ -221,14 +275,12 @@ async fn graph_query_runs_read_only_cypher_with_parameters_on_bolt() {
             "CREATE",
         ),
     ] {
-        let reply = t
-            .request(Subject::GraphQuery, &json!({"query": query}))
-            .await;
+        let reply = t.send::<GraphQuery>(&QueryRequest::new(query)).await;
         assert_error(&reply, 400, word);
     }
-    let counts = json(&t.request(Subject::GraphQuery, &json!({
-        "query": format!("MATCH (n:{label}) RETURN count(n) AS nodes, sum(CASE WHEN n.owned IS NULL THEN 0 ELSE 1 END) AS owned")
-    })).await);
+    let counts = json(&t.send::<GraphQuery>(&QueryRequest::new(format!(
+        "MATCH (n:{label}) RETURN count(n) AS nodes, sum(CASE WHEN n.owned IS NULL THEN 0 ELSE 1 END) AS owned"
+    ))).await);
     assert_eq!(
         counts["records"],
         json!([{"nodes": 2, "owned": 0}]),
@@ -237,33 +289,21 @@ async fn graph_query_runs_read_only_cypher_with_parameters_on_bolt() {
 
     // A Cypher mistake is the caller's; a bad parameter too.
     let reply = t
-        .request(
-            Subject::GraphQuery,
-            &json!({"query": "MATCH (n WHERE RETURN n"}),
-        )
+        .send::<GraphQuery>(&QueryRequest::new("MATCH (n WHERE RETURN n"))
         .await;
     assert_eq!(error_code(&reply), Some(400), "{}", json(&reply));
     let reply = t
-        .request(
-            Subject::GraphQuery,
-            &json!({"query": "RETURN $x AS x", "params": {"x": u64::MAX}}),
-        )
+        .send::<GraphQuery>(&with_params("RETURN $x AS x", json!({"x": u64::MAX})))
         .await;
     assert_error(&reply, 400, "params.x");
     // More records than RAGWIRE_GRAPH_MAX_ROWS: 413, not a truncated answer.
     let reply = t
-        .request(
-            Subject::GraphQuery,
-            &json!({"query": "UNWIND range(1, 5) AS x RETURN x"}),
-        )
+        .send::<GraphQuery>(&QueryRequest::new("UNWIND range(1, 5) AS x RETURN x"))
         .await;
     assert_error(&reply, 413, "number of records");
     let reply = json(
-        &t.request(
-            Subject::GraphQuery,
-            &json!({"query": "UNWIND range(1, 3) AS x RETURN x"}),
-        )
-        .await,
+        &t.send::<GraphQuery>(&QueryRequest::new("UNWIND range(1, 3) AS x RETURN x"))
+            .await,
     );
     assert_eq!(
         reply["records"],
@@ -292,21 +332,19 @@ async fn a_hanging_bolt_server_gives_504_within_the_timeout() {
     t.config.graph.neo4j_uri = Some(uri);
     t.config.graph.timeout = Duration::from_millis(500);
     t.start().await;
-    for (subject, body) in [
-        (
-            Subject::GraphUpsert,
-            json!({"data": {"nodes": [{"id": "a", "type": "T"}]}}),
-        ),
-        (Subject::GraphQuery, json!({"query": "MATCH (n) RETURN n"})),
-    ] {
-        let started = std::time::Instant::now();
-        let reply = t.request(subject, &body).await;
+    let within_the_timeout = |reply: async_nats::Message, started: std::time::Instant| {
         assert_error(&reply, 504, "graph store");
         assert!(
             started.elapsed() < std::time::Duration::from_secs(3),
             "{:?}",
             started.elapsed()
         );
-    }
+    };
+    let started = std::time::Instant::now();
+    let upsert = UpsertRequest::new(vec![Node::new("a", "T")], vec![]);
+    within_the_timeout(t.send::<GraphUpsert>(&upsert).await, started);
+    let started = std::time::Instant::now();
+    let query = QueryRequest::new("MATCH (n) RETURN n");
+    within_the_timeout(t.send::<GraphQuery>(&query).await, started);
     server.abort();
 }

@@ -1,34 +1,70 @@
 //! retrieve: vector hits and the graph neighbourhood together, with
 //! citations, reranking and warnings for failed stages.
 
+use ragwire_schemas::endpoint::{GraphUpsert, Index, Retrieve};
+use ragwire_schemas::graph::{Edge, Node, UpsertRequest};
+use ragwire_schemas::index::{Chunk, IndexRequest};
+use ragwire_schemas::retrieve::RetrieveRequest;
 use ragwire_schemas::Subject;
 use ragwire_tests::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// The chunk `chunk_id` of `doc_id`.
+fn chunk(doc_id: &str, chunk_id: &str, text: &str) -> Chunk {
+    Chunk {
+        chunk_id: Some(chunk_id.into()),
+        ..Chunk::new(doc_id, text)
+    }
+}
+
+/// A node of `node_type` with a `name`.
+fn named(id: &str, node_type: &str, name: &str) -> Node {
+    let mut node = Node::new(id, node_type);
+    node.props.insert("name".into(), name.into());
+    node
+}
+
+/// A retrieval of `query` in the collection `kb`.
+fn in_kb(query: &str) -> RetrieveRequest {
+    RetrieveRequest {
+        collection: "kb".into(),
+        ..RetrieveRequest::new(query)
+    }
+}
+
 async fn seed(t: &Fixture) {
-    let chunks = json!({"collection": "kb", "chunks": [
-        {"doc_id": "notes", "chunk_id": "1", "text": "Ada Lovelace wrote the first program for the analytical engine"},
-        {"doc_id": "notes", "chunk_id": "2", "text": "Charles Babbage designed the analytical engine"},
-        {"doc_id": "food", "chunk_id": "1", "text": "Simmer tomatoes with garlic and basil"}
-    ]});
-    assert_eq!(
-        json(&t.request(Subject::Index, &chunks).await)["upserted"],
-        3
+    let chunks = IndexRequest::new(
+        "kb",
+        vec![
+            chunk(
+                "notes",
+                "1",
+                "Ada Lovelace wrote the first program for the analytical engine",
+            ),
+            chunk(
+                "notes",
+                "2",
+                "Charles Babbage designed the analytical engine",
+            ),
+            chunk("food", "1", "Simmer tomatoes with garlic and basil"),
+        ],
     );
-    let graph = json!({"data": {
-        "nodes": [{"id": "ada", "type": "Person", "props": {"name": "Ada Lovelace"}},
-                  {"id": "babbage", "type": "Person", "props": {"name": "Charles Babbage"}},
-                  {"id": "engine", "type": "Machine", "props": {"name": "Analytical Engine"}},
-                  {"id": "london", "type": "City"}],
-        "edges": [{"src": "ada", "dst": "babbage", "type": "WORKED_WITH"},
-                  {"src": "babbage", "dst": "engine", "type": "DESIGNED"},
-                  {"src": "engine", "dst": "london", "type": "BUILT_IN"}]
-    }});
-    assert_eq!(
-        json(&t.request(Subject::GraphUpsert, &graph).await)["edges"],
-        3
+    assert_eq!(json(&t.send::<Index>(&chunks).await)["upserted"], 3);
+    let graph = UpsertRequest::new(
+        vec![
+            named("ada", "Person", "Ada Lovelace"),
+            named("babbage", "Person", "Charles Babbage"),
+            named("engine", "Machine", "Analytical Engine"),
+            Node::new("london", "City"),
+        ],
+        vec![
+            Edge::new("ada", "WORKED_WITH", "babbage"),
+            Edge::new("babbage", "DESIGNED", "engine"),
+            Edge::new("engine", "BUILT_IN", "london"),
+        ],
     );
+    assert_eq!(json(&t.send::<GraphUpsert>(&graph).await)["edges"], 3);
 }
 
 fn sources(reply: &Value) -> Vec<String> {
@@ -57,8 +93,12 @@ async fn retrieve_cases(mut t: Fixture) {
     t.start().await;
     seed(&t).await;
 
-    let body = json!({"query": "What did Ada Lovelace write for the analytical engine?", "collection": "kb", "top_k": 10, "max_hops": 1});
-    let reply = json(&t.request(Subject::Retrieve, &body).await);
+    let body = RetrieveRequest {
+        top_k: 10,
+        max_hops: 1,
+        ..in_kb("What did Ada Lovelace write for the analytical engine?")
+    };
+    let reply = json(&t.send::<Retrieve>(&body).await);
     assert_eq!(reply["ok"], true, "{reply}");
     let hits = reply["hits"].as_array().unwrap();
     let vector = hits
@@ -101,8 +141,11 @@ async fn retrieve_cases(mut t: Fixture) {
         (2, vec!["ada", "babbage", "engine"]),
         (3, vec!["ada", "babbage", "engine", "london"]),
     ] {
-        let body = json!({"query": "Who was Ada Lovelace?", "collection": "kb", "max_hops": hops});
-        let reply = json(&t.request(Subject::Retrieve, &body).await);
+        let body = RetrieveRequest {
+            max_hops: hops,
+            ..in_kb("Who was Ada Lovelace?")
+        };
+        let reply = json(&t.send::<Retrieve>(&body).await);
         assert_eq!(
             sorted_ids(&reply["subgraph"]["nodes"]),
             want,
@@ -110,49 +153,69 @@ async fn retrieve_cases(mut t: Fixture) {
         );
         assert_eq!(
             reply["subgraph"]["edges"].as_array().unwrap().len(),
-            hops,
+            usize::from(hops),
             "{reply}"
         );
     }
 
     // Without the subgraph: vector hits only.
-    let body = json!({"query": "Ada Lovelace", "collection": "kb", "include_subgraph": false});
-    let reply = json(&t.request(Subject::Retrieve, &body).await);
+    let body = RetrieveRequest {
+        include_subgraph: false,
+        ..in_kb("Ada Lovelace")
+    };
+    let reply = json(&t.send::<Retrieve>(&body).await);
     assert!(reply["subgraph"].is_null(), "{reply}");
     assert!(sources(&reply).iter().all(|s| s == "vector"), "{reply}");
 
     // A failing stage is a warning, not an empty answer.
-    let body = json!({"query": "Charles Babbage", "collection": "missing"});
-    let reply = json(&t.request(Subject::Retrieve, &body).await);
+    let body = RetrieveRequest {
+        collection: "missing".into(),
+        ..RetrieveRequest::new("Charles Babbage")
+    };
+    let reply = json(&t.send::<Retrieve>(&body).await);
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(reply["warnings"][0]["stage"], "vector");
     assert_eq!(reply["warnings"][0]["code"], 404);
     assert!(sources(&reply).iter().all(|s| s == "graph") && !sources(&reply).is_empty());
     // Every stage failing is an error.
-    let body =
-        json!({"query": "Charles Babbage", "collection": "missing", "include_subgraph": false});
-    let reply = t.request(Subject::Retrieve, &body).await;
+    let body = RetrieveRequest {
+        include_subgraph: false,
+        ..body
+    };
+    let reply = t.send::<Retrieve>(&body).await;
     assert_eq!(error_code(&reply), Some(404));
 
     // Deeper than 3 hops is 3 hops; 0 is no neighbourhood (as the gateway
     // ragwire replaces took them).
-    let ask =
-        |hops: i64| json!({"query": "Who was Ada Lovelace?", "collection": "kb", "max_hops": hops});
-    let deep = json(&t.request(Subject::Retrieve, &ask(9)).await);
-    let three = json(&t.request(Subject::Retrieve, &ask(3)).await);
+    let ask = |hops: u8| RetrieveRequest {
+        max_hops: hops,
+        ..in_kb("Who was Ada Lovelace?")
+    };
+    let deep = json(&t.send::<Retrieve>(&ask(9)).await);
+    let three = json(&t.send::<Retrieve>(&ask(3)).await);
     assert_eq!(deep["subgraph"], three["subgraph"], "{deep}");
     assert_eq!(sorted_ids(&deep["subgraph"]["nodes"]).len(), 4, "{deep}");
-    let none = json(&t.request(Subject::Retrieve, &ask(0)).await);
+    let none = json(&t.send::<Retrieve>(&ask(0)).await);
     assert_eq!(none["ok"], true, "{none}");
     assert!(none["subgraph"].is_null(), "{none}");
     for (body, needle) in [
-        (json!({"query": "q", "max_hops": -1}), "max_hops"),
-        (json!({"query": "q", "top_k": 0}), "top_k"),
-        (json!({"query": " "}), "query"),
+        (
+            RetrieveRequest {
+                top_k: 0,
+                ..RetrieveRequest::new("q")
+            },
+            "top_k",
+        ),
+        (RetrieveRequest::new(" "), "query"),
     ] {
-        let reply = t.request(Subject::Retrieve, &body).await;
+        let reply = t.send::<Retrieve>(&body).await;
         assert_error(&reply, 400, needle);
     }
+    // JSON: -1 is no `max_hops` a typed request can hold.
+    let reply = t
+        .request(Subject::Retrieve, &json!({"query": "q", "max_hops": -1}))
+        .await;
+    assert_error(&reply, 400, "max_hops");
 }
 
 #[tokio::test]
@@ -160,8 +223,11 @@ async fn retrieve_reranks_when_a_reranker_is_configured() {
     let t = Fixture::started().await;
     seed(&t).await;
     let query = "Charles Babbage designed the analytical engine";
-    let body = json!({"query": query, "collection": "kb", "top_k": 3});
-    let reply = json(&t.request(Subject::Retrieve, &body).await);
+    let body = RetrieveRequest {
+        top_k: 3,
+        ..in_kb(query)
+    };
+    let reply = json(&t.send::<Retrieve>(&body).await);
     assert_eq!(t.fake.rerank_calls(), 1);
     let hits = reply["hits"].as_array().unwrap();
     assert_eq!(hits.len(), 3, "cut to top_k after reranking: {reply}");
@@ -185,16 +251,13 @@ async fn retrieve_with_the_graph_store_down_returns_vector_hits_and_a_warning() 
     t.config.graph.neo4j_uri = Some(format!("bolt://{closed}"));
     t.config.graph.timeout = Duration::from_millis(2_000);
     t.start().await;
-    let chunks = json!({"collection": "kb", "chunks": [
-        {"doc_id": "notes", "chunk_id": "1", "text": "Ada Lovelace wrote the first program"}
-    ]});
-    assert_eq!(
-        json(&t.request(Subject::Index, &chunks).await)["upserted"],
-        1
+    let chunks = IndexRequest::new(
+        "kb",
+        vec![chunk("notes", "1", "Ada Lovelace wrote the first program")],
     );
+    assert_eq!(json(&t.send::<Index>(&chunks).await)["upserted"], 1);
 
-    let body = json!({"query": "Ada Lovelace", "collection": "kb"});
-    let reply = json(&t.request(Subject::Retrieve, &body).await);
+    let reply = json(&t.send::<Retrieve>(&in_kb("Ada Lovelace")).await);
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(sources(&reply), ["vector"], "{reply}");
     assert_eq!(reply["hits"][0]["citations"][0]["doc_id"], "notes");

@@ -8,9 +8,10 @@
 use std::time::{Duration, Instant};
 
 use ragwire_client::discovery::workers;
-use ragwire_client::endpoint::{JobsStatus, JobsSubmit};
+use ragwire_client::endpoint::{GraphQuery, GraphUpsert, JobsStatus, JobsSubmit, Search};
+use ragwire_schemas::graph::{Edge, Node, QueryRequest, UpsertRequest};
 use ragwire_schemas::jobs::{JobChunk, JobDocument, JobRef, JobState, SubmitRequest};
-use ragwire_schemas::Subject;
+use ragwire_schemas::search::{Ranking, SearchMode, SearchRequest};
 use ragwire_tests::*;
 use ragwire_worker::testing::{QdrantStore, VectorStore};
 use serde_json::{json, Value};
@@ -141,9 +142,16 @@ async fn three_worker_processes_agree_and_lose_nothing_when_one_is_killed() {
     // Dense: the fake's bag-of-words vectors tie many chunks, and a hybrid
     // search fuses the ranks of tied hits, which a Qdrant server orders by
     // whichever segment answers first.
-    let search = json!({"query": "document 7 passage 3", "collection": collection, "top_k": 10,
-                        "mode": "dense"});
-    let first = json(&t.request(Subject::Search, &search).await);
+    let search = SearchRequest {
+        top_k: 10,
+        collection: collection.clone(),
+        ranking: Ranking {
+            mode: Some(SearchMode::Dense),
+            ..Ranking::default()
+        },
+        ..SearchRequest::new("document 7 passage 3")
+    };
+    let first = json(&t.send::<Search>(&search).await);
     let ids = |reply: &Value| -> Vec<String> {
         reply["hits"]
             .as_array()
@@ -154,21 +162,22 @@ async fn three_worker_processes_agree_and_lose_nothing_when_one_is_killed() {
     };
     assert_eq!(ids(&first).len(), 10);
     for _ in 0..30 {
-        let again = json(&t.request(Subject::Search, &search).await);
+        let again = json(&t.send::<Search>(&search).await);
         assert_eq!(ids(&again), ids(&first));
     }
 
     // A graph written through one worker is read through the others.
-    let upsert = json!({"data": {"nodes": [{"id": "scale-a", "type": "Thing"}, {"id": "scale-b", "type": "Thing"}],
-                                 "edges": [{"src": "scale-a", "dst": "scale-b", "type": "NEXT"}]}});
-    assert_eq!(
-        json(&t.request(Subject::GraphUpsert, &upsert).await)["edges"],
-        1
+    let upsert = UpsertRequest::new(
+        vec![Node::new("scale-a", "Thing"), Node::new("scale-b", "Thing")],
+        vec![Edge::new("scale-a", "NEXT", "scale-b")],
     );
+    assert_eq!(json(&t.send::<GraphUpsert>(&upsert).await)["edges"], 1);
     let label = t.config.graph.label.clone();
-    let query = json!({"query": format!("MATCH (a:{label} {{id: 'scale-a'}})-[r]->(b:{label}) RETURN b.id AS id, type(r) AS rel")});
+    let query = QueryRequest::new(format!(
+        "MATCH (a:{label} {{id: 'scale-a'}})-[r]->(b:{label}) RETURN b.id AS id, type(r) AS rel"
+    ));
     for _ in 0..20 {
-        let reply = json(&t.request(Subject::GraphQuery, &query).await);
+        let reply = json(&t.send::<GraphQuery>(&query).await);
         assert_eq!(
             reply["records"],
             json!([{"id": "scale-b", "rel": "NEXT"}]),

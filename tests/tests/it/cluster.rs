@@ -8,18 +8,17 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use ragwire_client::endpoint::JobsStatus;
-use ragwire_schemas::jobs::{JobRef, JobState, SubmitReply};
+use ragwire_schemas::jobs::{JobChunk, JobDocument, JobRef, JobState, SubmitReply, SubmitRequest};
 use ragwire_tests::*;
-use serde_json::{json, Value};
 
 const DOCS: usize = 24;
 const CHUNKS: usize = 25;
 
-fn document(d: usize) -> Value {
-    let chunks: Vec<Value> = (0..CHUNKS)
-        .map(|c| json!({"text": format!("document {d} passage {c} of the cluster test")}))
+fn document(d: usize) -> JobDocument {
+    let chunks = (0..CHUNKS)
+        .map(|c| JobChunk::new(format!("document {d} passage {c} of the cluster test")))
         .collect();
-    json!({"doc_id": format!("doc-{d}"), "chunks": chunks})
+    JobDocument::from_chunks(format!("doc-{d}"), chunks)
 }
 
 /// Submits one document through the producer, asking again while the
@@ -29,7 +28,7 @@ async fn submit(http: &reqwest::Client, url: &str, d: usize) -> String {
     loop {
         let r = http
             .post(url)
-            .json(&json!({"collection": "cluster", "documents": [document(d)]}))
+            .json(&SubmitRequest::new("cluster", vec![document(d)]))
             .send()
             .await;
         if let Ok(r) = r {

@@ -4,6 +4,10 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use ragwire_schemas::chat::ChatRequest;
+use ragwire_schemas::embed::{EmbedRequest, VectorEncoding};
+use ragwire_schemas::graph::QueryRequest;
+use ragwire_schemas::rerank::RerankRequest;
 use ragwire_tests::*;
 use serde_json::{json, Value};
 
@@ -30,7 +34,7 @@ async fn subjects_over_http_with_auth() {
     assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
 
     // Protected routes: no key, wrong key -> 401 in the error shape.
-    let body = json!({"texts": ["hello world"]});
+    let body = EmbedRequest::new(["hello world"]);
     let r = http
         .post(producer.url("/embed"))
         .json(&body)
@@ -65,7 +69,7 @@ async fn subjects_over_http_with_auth() {
     let r = http
         .post(producer.url("/chat"))
         .bearer_auth("k-two")
-        .json(&json!({"messages": [{"role": "user", "content": "over http"}]}))
+        .json(&ChatRequest::user("over http"))
         .send()
         .await
         .unwrap();
@@ -74,7 +78,7 @@ async fn subjects_over_http_with_auth() {
     let r = http
         .post(producer.url("/rerank"))
         .bearer_auth("k-two")
-        .json(&json!({"query": "nats", "documents": ["a", "nats b"]}))
+        .json(&RerankRequest::new("nats", ["a", "nats b"]))
         .send()
         .await
         .unwrap();
@@ -117,7 +121,7 @@ async fn subjects_over_http_with_auth() {
     let r = http
         .post(producer.url("/graph/query"))
         .header("X-API-Key", "k-one")
-        .json(&json!({"query": "MATCH (n) RETURN n"}))
+        .json(&QueryRequest::new("MATCH (n) RETURN n"))
         .send()
         .await
         .unwrap();
@@ -153,14 +157,14 @@ async fn request_id_travels_and_returns() {
     let r = http
         .post(producer.url("/embed"))
         .header("X-Request-ID", "req-42")
-        .json(&json!({"texts": ["a"]}))
+        .json(&EmbedRequest::new(["a"]))
         .send()
         .await
         .unwrap();
     assert_eq!(r.headers()["x-request-id"], "req-42");
     let r = http
         .post(producer.url("/embed"))
-        .json(&json!({"texts": ["a"]}))
+        .json(&EmbedRequest::new(["a"]))
         .send()
         .await
         .unwrap();
@@ -170,7 +174,7 @@ async fn request_id_travels_and_returns() {
     let r = http
         .post(producer.url("/embed"))
         .header("X-Request-ID", "x".repeat(129))
-        .json(&json!({"texts": ["a"]}))
+        .json(&EmbedRequest::new(["a"]))
         .send()
         .await
         .unwrap();
@@ -193,7 +197,9 @@ async fn request_id_travels_and_returns() {
         .request_with_headers(
             format!("{}.embed", t.prefix()),
             headers,
-            r#"{"texts":["a"]}"#.into(),
+            serde_json::to_vec(&EmbedRequest::new(["a"]))
+                .unwrap()
+                .into(),
         )
         .await
         .unwrap();
@@ -209,7 +215,7 @@ async fn no_worker_is_503_and_slow_worker_is_504() {
     t.http.timeout = Duration::from_millis(300);
     let chat_url = t.producer().await.url("/chat");
     let http = http_client();
-    let chat = json!({"messages": [{"role": "user", "content": "hi"}]});
+    let chat = ChatRequest::user("hi");
     let r = http.post(&chat_url).json(&chat).send().await.unwrap();
     assert_eq!(r.status(), 503, "no responders");
     assert_eq!(
@@ -240,7 +246,7 @@ async fn oversize_body_is_413_json() {
     let producer = t.producer().await;
     let r = http_client()
         .post(producer.url("/embed"))
-        .json(&json!({"texts": ["x".repeat(2000)]}))
+        .json(&EmbedRequest::new(["x".repeat(2000)]))
         .send()
         .await
         .unwrap();
@@ -263,7 +269,7 @@ async fn concurrency_limit_sheds_with_503() {
         (producer.url("/chat"), producer.url("/health"))
     };
     let http = http_client();
-    let chat = json!({"messages": [{"role": "user", "content": "hi"}]});
+    let chat = ChatRequest::user("hi");
     // Two slow requests hold both slots...
     let slow: Vec<_> = (0..2)
         .map(|_| {
@@ -309,7 +315,10 @@ async fn embed_vectors_as_base64_over_http() {
     let texts = ["alpha beta", "gamma delta"];
     let r = http
         .post(producer.url("/embed"))
-        .json(&json!({"texts": texts, "encoding_format": "base64"}))
+        .json(&EmbedRequest {
+            encoding_format: VectorEncoding::Base64,
+            ..EmbedRequest::new(texts)
+        })
         .send()
         .await
         .unwrap();
@@ -377,7 +386,7 @@ async fn request_id_reaches_the_worker_as_a_nats_header() {
         .post(&embed_url)
         .header("X-API-Key", "k1")
         .header("X-Request-ID", "req-77")
-        .json(&json!({"texts": ["a"]}))
+        .json(&EmbedRequest::new(["a"]))
         .send()
         .await
         .unwrap();
@@ -387,7 +396,7 @@ async fn request_id_reaches_the_worker_as_a_nats_header() {
     let r = http
         .post(&embed_url)
         .header("X-API-Key", "k1")
-        .json(&json!({"texts": ["a"]}))
+        .json(&EmbedRequest::new(["a"]))
         .send()
         .await
         .unwrap();
@@ -397,7 +406,7 @@ async fn request_id_reaches_the_worker_as_a_nats_header() {
     let r = http
         .post(&embed_url)
         .header("X-Request-ID", "req-401")
-        .json(&json!({"texts": ["a"]}))
+        .json(&EmbedRequest::new(["a"]))
         .send()
         .await
         .unwrap();

@@ -12,6 +12,8 @@ use async_openai::types::embeddings::CreateEmbeddingRequestArgs;
 use async_openai::Client;
 use futures::StreamExt;
 use ragwire_client::stream::Streamed;
+use ragwire_schemas::embed::VectorEncoding;
+use ragwire_schemas::openai::{ChatCompletionRequest, EmbeddingInput, EmbeddingsRequest};
 use ragwire_schemas::Subject;
 use ragwire_tests::fake::StreamPlan;
 use ragwire_tests::*;
@@ -36,6 +38,14 @@ fn ask(text: &str, stream: bool) -> async_openai::types::chat::CreateChatComplet
         .stream(stream)
         .build()
         .unwrap()
+}
+
+/// `POST /v1/chat/completions` of one user message, "hi", streamed or not.
+fn hi(stream: bool) -> ChatCompletionRequest {
+    ChatCompletionRequest {
+        stream,
+        ..ChatCompletionRequest::user("hi")
+    }
 }
 
 /// The events of an SSE body, `data:` lines only, in order.
@@ -162,6 +172,7 @@ async fn every_other_field_reaches_the_model_as_sent() {
         "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]);
     let format = json!({"type": "json_schema", "json_schema": {"name": "x",
         "schema": {"type": "object"}}});
+    // JSON: fields ragwire does not know, passed on as they came, are the point.
     let body = json!({
         "model": "rag-answer",
         "messages": [{"role": "system", "content": "be brief"},
@@ -237,8 +248,10 @@ async fn errors_come_in_openais_shape_with_retry_after() {
     for stream in [false, true] {
         let r = http_client()
             .post(&url)
-            .json(&json!({"model": "rag-answer", "stream": stream,
-                          "messages": [{"role": "user", "content": "hi"}]}))
+            .json(&ChatCompletionRequest {
+                model: Some("rag-answer".into()),
+                ..hi(stream)
+            })
             .send()
             .await
             .unwrap();
@@ -271,7 +284,7 @@ async fn a_model_that_is_down_is_a_502_or_503() {
     for stream in [false, true] {
         let r = http_client()
             .post(producer.url("/v1/chat/completions"))
-            .json(&json!({"stream": stream, "messages": [{"role": "user", "content": "hi"}]}))
+            .json(&hi(stream))
             .send()
             .await
             .unwrap();
@@ -293,7 +306,7 @@ async fn a_failure_mid_stream_is_a_last_error_event() {
     let producer = t.producer().await;
     let r = http_client()
         .post(producer.url("/v1/chat/completions"))
-        .json(&json!({"stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+        .json(&hi(true))
         .send()
         .await
         .unwrap();
@@ -353,7 +366,7 @@ async fn a_client_that_goes_away_stops_the_model_within_a_second() {
     let producer = t.producer().await;
     let mut r = http_client()
         .post(producer.url("/v1/chat/completions"))
-        .json(&json!({"stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+        .json(&hi(true))
         .send()
         .await
         .unwrap();
@@ -421,7 +434,10 @@ async fn two_hundred_streams_of_a_hundred_chunks_all_arrive_whole() {
         async move {
             let r = http
                 .post(url)
-                .json(&json!({"stream": true, "messages": [{"role": "user", "content": format!("s{i}")}]}))
+                .json(&ChatCompletionRequest {
+                    stream: true,
+                    ..ChatCompletionRequest::user(format!("s{i}"))
+                })
                 .send()
                 .await
                 .unwrap();
@@ -478,8 +494,7 @@ async fn a_nats_client_streams_gives_credit_and_cancels() {
         chunks: 300,
         ..Default::default()
     });
-    let request = json!({"stream": true, "messages": [{"role": "user", "content": "hi"}]});
-    let payload = bytes::Bytes::from(request.to_string());
+    let payload = bytes::Bytes::from(serde_json::to_vec(&hi(true)).unwrap());
     // All 300 chunks: more than the window, so credit must flow.
     let Streamed::Chunks(chunks) = t
         .rag
@@ -525,12 +540,11 @@ async fn a_reader_without_credit_gets_no_more_than_its_window() {
     let mut replies = nats.subscribe(inbox.clone()).await.unwrap();
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Ragwire-Stream-Window", "4");
-    let request = json!({"stream": true, "messages": [{"role": "user", "content": "hi"}]});
     nats.publish_with_reply_and_headers(
         t.rag.subject(Subject::V1ChatCompletions),
         inbox,
         headers,
-        request.to_string().into(),
+        serde_json::to_vec(&hi(true)).unwrap().into(),
     )
     .await
     .unwrap();
@@ -599,7 +613,11 @@ async fn embeddings_and_models_through_the_sdk() {
     // base64, as the Python SDK asks by default: little-endian f32s.
     let r: Value = http_client()
         .post(producer.url("/v1/embeddings"))
-        .json(&json!({"input": "first text", "model": "m", "encoding_format": "base64"}))
+        .json(&EmbeddingsRequest {
+            model: Some("m".into()),
+            encoding_format: VectorEncoding::Base64,
+            ..EmbeddingsRequest::new(EmbeddingInput::One("first text".into()))
+        })
         .send()
         .await
         .unwrap()
@@ -613,7 +631,7 @@ async fn embeddings_and_models_through_the_sdk() {
     // Bad input: OpenAI's shape.
     let r = http_client()
         .post(producer.url("/v1/embeddings"))
-        .json(&json!({"input": []}))
+        .json(&EmbeddingsRequest::new(EmbeddingInput::Many(vec![])))
         .send()
         .await
         .unwrap();
@@ -640,7 +658,10 @@ async fn the_local_model_takes_only_its_own_dimension() {
     let embed = |dimensions: usize| {
         http_client()
             .post(producer.url("/v1/embeddings"))
-            .json(&json!({"input": ["a sentence"], "dimensions": dimensions}))
+            .json(&EmbeddingsRequest {
+                dimensions: Some(dimensions),
+                ..EmbeddingsRequest::new(EmbeddingInput::Many(vec!["a sentence".into()]))
+            })
             .send()
     };
     let r = embed(384).await.unwrap();

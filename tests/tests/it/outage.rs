@@ -6,9 +6,10 @@
 use std::time::{Duration, Instant};
 
 use ragwire_client::endpoint::{JobsStatus, JobsSubmit};
+use ragwire_schemas::embed::EmbedRequest;
 use ragwire_schemas::jobs::{JobChunk, JobDocument, JobRef, JobState, SubmitRequest};
 use ragwire_tests::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 async fn health(http: &reqwest::Client, url: &str) -> u16 {
     http.get(url)
@@ -43,7 +44,7 @@ async fn requests_fail_fast_while_nats_is_down_and_work_when_it_is_back() {
         .unwrap();
     let post = || {
         http.post(&embed)
-            .json(&json!({"texts": ["hello outage"]}))
+            .json(&EmbedRequest::new(["hello outage"]))
             .send()
     };
     assert_eq!(post().await.unwrap().status(), 200);

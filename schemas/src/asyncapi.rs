@@ -799,6 +799,8 @@ mod tests {
             last_error: None,
             graph: Some([2, 1]),
             replays: 0,
+            generation: 1_767_225_600_000_000,
+            superseded: false,
             created_at: "2025-01-01T00:00:00Z".into(),
             updated_at: "2025-01-01T00:00:01Z".into(),
         };

@@ -46,6 +46,16 @@ pub struct IndexRequest {
     /// `chunks`.
     #[serde(default = "default_collection")]
     pub collection: String,
+    /// The request carries every chunk of each document it names:
+    /// afterwards the collection holds exactly these chunks of those
+    /// documents, and none of an earlier version. Default `false` (the
+    /// chunks are added, or overwrite those of the same ids).
+    #[serde(default, deserialize_with = "crate::lax::bool")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::bool")
+    )]
+    pub replace: bool,
 }
 
 impl IndexRequest {
@@ -73,6 +83,9 @@ pub struct IndexReply {
     pub dim: usize,
     /// The collection written to.
     pub collection: String,
+    /// With `replace`: points of earlier versions of the documents deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<usize>,
 }
 
 #[cfg(test)]

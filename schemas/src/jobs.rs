@@ -186,6 +186,12 @@ pub struct WorkItem {
     pub extract_graph: bool,
     /// How the document's `text` is split.
     pub chunking: Chunking,
+    /// The version of the document this job writes: its submission time in
+    /// microseconds since the Unix epoch. A job finds a newer version or a
+    /// delete of its document recorded and writes nothing. Default 0 (items
+    /// queued before generations: the time the job runs).
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// Where a job is.
@@ -230,6 +236,14 @@ pub struct JobStatus {
     /// Times replayed from the dead-letter stream. Default 0.
     #[serde(default)]
     pub replays: u32,
+    /// The version of the document the job writes (see
+    /// `WorkItem::generation`). Default 0.
+    #[serde(default)]
+    pub generation: u64,
+    /// The job wrote nothing: a newer version of the document, or its
+    /// deletion, came first. Default `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub superseded: bool,
     /// When the job was first submitted, RFC 3339 (UTC).
     pub created_at: String,
     /// When the status last changed, RFC 3339 (UTC).

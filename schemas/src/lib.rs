@@ -9,7 +9,7 @@
 //! - [`asyncapi`] (feature `json-schema`): the AsyncAPI document of the
 //!   NATS API, with the JSON Schema of every request and reply.
 //! - one module per subject: [`chat`], [`embed`], [`rerank`], [`index`],
-//!   [`search`], [`retrieve`], [`graph`], [`jobs`].
+//!   [`search`], [`retrieve`], [`collections`], [`graph`], [`jobs`].
 //!
 //! Field names follow the HTTP API of the Python gateway that ragwire replaces,
 //! so its clients switch without changes. Unknown fields are ignored; a known
@@ -18,6 +18,7 @@
 #[cfg(feature = "json-schema")]
 pub mod asyncapi;
 pub mod chat;
+pub mod collections;
 pub mod embed;
 pub mod endpoint;
 pub mod error;

@@ -23,6 +23,16 @@ macro_rules! for_each_subject {
             Search search "search" "/search" $crate::search::SearchRequest => $crate::search::SearchReply;
             /// Vector hits and the knowledge graph's neighbourhood of a query.
             Retrieve retrieve "retrieve" "/retrieve" $crate::retrieve::RetrieveRequest => $crate::retrieve::RetrieveReply;
+            /// The vector collections, with their size and layout.
+            CollectionsList collections_list "collections.list" "/collections/list" $crate::collections::ListRequest => $crate::collections::ListReply;
+            /// One vector collection.
+            CollectionsShow collections_show "collections.show" "/collections/show" $crate::collections::CollectionRef => $crate::collections::ShowReply;
+            /// A vector collection dropped, with its points.
+            CollectionsDrop collections_drop "collections.drop" "/collections/drop" $crate::collections::CollectionRef => $crate::collections::DeleteReply;
+            /// Every chunk of a document deleted from a collection.
+            DocsDelete docs_delete "docs.delete" "/docs/delete" $crate::collections::DocRef => $crate::collections::DeleteReply;
+            /// The chunks of a collection that match a filter, deleted.
+            PointsDelete points_delete "points.delete" "/points/delete" $crate::collections::FilterDelete => $crate::collections::DeleteReply;
             /// A knowledge graph extracted from a text.
             GraphExtract graph_extract "graph.extract" "/graph/extract" $crate::graph::ExtractRequest => $crate::graph::ExtractReply;
             /// Nodes and edges merged into the graph store.

@@ -20,6 +20,9 @@
 //!   read-only guard for caller Cypher.
 //! - `vectors`: the vector stores (Qdrant's embedded engine, a Qdrant
 //!   server) and the one write path of chunks.
+//! - `documents`: versions of documents: replacing a document's chunks,
+//!   deleting a document or a collection, with the generation register of
+//!   `jobs` deciding what wins.
 //! - `retry`: the one place where failed backend calls are retried.
 //! - [`error`]: the crate's error enum and its mapping to error replies.
 //! - `state`: what every handler shares, built whole at start; `waiting`:
@@ -31,6 +34,7 @@
 mod backends;
 mod chunking;
 pub mod config;
+mod documents;
 pub mod error;
 mod extract;
 mod graph;
@@ -63,4 +67,10 @@ pub mod testing {
     pub use crate::vectors::keywords::Keywords;
     pub use crate::vectors::qdrant::QdrantStore;
     pub use crate::vectors::VectorStore;
+    pub use crate::vectors::{new_generation, Cond, Scalar};
+    /// Versions of documents, step by step (a write interrupted between
+    /// its steps, as by a killed worker).
+    pub mod documents {
+        pub use crate::documents::{claim, delete, finish, replace, write, Replaced};
+    }
 }

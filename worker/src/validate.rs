@@ -51,6 +51,55 @@ pub fn check_collection(name: &str) -> Result<(), Error> {
     }
 }
 
+/// Longest document id a delete takes, in bytes.
+pub const MAX_DOC_ID: usize = 512;
+
+/// Document ids named by a delete: 1 to [`MAX_DOC_ID`] bytes, no control
+/// characters, no white space around, not a path that climbs or starts at
+/// the root (no `.` or `..` segment, no leading `/`, no `//`, no `\`), and
+/// no percent-encoded separator or dot (`%2F`, `%5C`, `%2E`, `%00`). A
+/// relative path such as `docs/intro.md` (as `ragwire ingest` names
+/// documents) is a plain name.
+pub fn check_doc_id(field: &str, id: &str) -> Result<(), Error> {
+    let why = if id.is_empty() {
+        Some("must not be empty".to_owned())
+    } else if id.len() > MAX_DOC_ID {
+        Some(format!("is {} bytes; at most {MAX_DOC_ID}", id.len()))
+    } else if id.chars().any(char::is_control) {
+        Some("contains a control character".to_owned())
+    } else if id.trim() != id {
+        Some("has white space around it".to_owned())
+    } else if id.starts_with('/') || id.contains("//") || id.contains('\\') {
+        Some("is not a plain name (a leading `/`, `//` or `\\`)".to_owned())
+    } else if id
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        Some("is not a plain name (a `.` or `..` segment)".to_owned())
+    } else if percent_encoded_separator(id) {
+        Some("is not a plain name (a percent-encoded separator)".to_owned())
+    } else {
+        None
+    };
+    match why {
+        None => Ok(()),
+        // Long values and control characters are shortened and escaped
+        // with every error message.
+        Some(why) => Err(Error::bad_request(format!("`{field}` {why}: `{id}`"))),
+    }
+}
+
+/// `%2F`, `%5C`, `%2E` or `%00`, in any case.
+fn percent_encoded_separator(id: &str) -> bool {
+    id.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!(
+                (w[1].to_ascii_uppercase(), w[2].to_ascii_uppercase()),
+                (b'2', b'F') | (b'5', b'C') | (b'2', b'E') | (b'0', b'0')
+            )
+    })
+}
+
 /// Checks the fields search and retrieve share.
 pub fn check_query(query: &str, collection: &str, top_k: usize) -> Result<(), Error> {
     check_text("query", query)?;
@@ -126,8 +175,23 @@ mod tests {
     #[test]
     fn collection_names() {
         assert!(check_collection("chunks_v2-en").is_ok());
-        for bad in ["", "../etc", "a b", &"x".repeat(65)] {
+        for bad in ["", "../etc", "a b", &"x".repeat(65), "a%2Fb", "a\n", ".."] {
             assert!(check_collection(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn doc_ids() {
+        for good in ["nats", "docs/intro.md", "a.b", "x..y", "100%", "ü"] {
+            assert!(check_doc_id("doc_id", good).is_ok(), "{good}");
+        }
+        let long = "x".repeat(MAX_DOC_ID + 1);
+        for bad in [
+            "", " ", "a\u{0}b", "a\nb", " a", "/etc", "a//b", "a\\b", "..", "../x", "a/./b",
+            "a/..", "a%2Fb", "a%2fb", "%2E%2E", "a%5Cb", "a%00", &long,
+        ] {
+            let err = check_doc_id("doc_id", bad).unwrap_err().to_string();
+            assert!(err.contains("`doc_id`"), "{bad:?}: {err}");
         }
     }
 

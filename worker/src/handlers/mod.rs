@@ -16,6 +16,10 @@ use crate::state::State;
 // Declared plainly, not by the macro below, so that rustfmt reaches them;
 // the dispatch still names each one, so a missing handler does not compile.
 pub mod chat;
+pub mod collections_drop;
+pub mod collections_list;
+pub mod collections_show;
+pub mod docs_delete;
 pub mod embed;
 pub mod graph_delete;
 pub mod graph_extract;
@@ -28,6 +32,7 @@ pub mod jobs_dead;
 pub mod jobs_replay;
 pub mod jobs_status;
 pub mod jobs_submit;
+pub mod points_delete;
 pub mod rerank;
 pub mod retrieve;
 pub mod search;

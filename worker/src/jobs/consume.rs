@@ -17,11 +17,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{now, Jobs};
+use crate::documents;
 use crate::error::{Error, Retry};
 use crate::extract::{self, parse::Minimums};
 use crate::graph::Provenance;
 use crate::state::State;
-use crate::vectors::write_chunks;
+use crate::vectors::new_generation;
 
 /// Pulls and runs jobs until `shutdown`; jobs in flight are tracked by
 /// `tracker` so the worker can wait for them. A job is pulled only when a
@@ -175,6 +176,8 @@ async fn process(jobs: &Jobs, state: &State, message: Message) {
             last_error: previous.as_ref().and_then(|p| p.last_error.clone()),
             graph: None,
             replays: previous.as_ref().map_or(0, |p| p.replays),
+            generation: item.generation,
+            superseded: false,
             created_at: previous.map_or(stamp.clone(), |p| p.created_at),
             updated_at: stamp,
         },
@@ -271,23 +274,32 @@ async fn settle(message: &Message, kind: AckKind) {
     }
 }
 
-/// Chunk, embed and store, batch by batch, then the graph if asked.
+/// Chunk, embed and store, batch by batch, as the document's version of
+/// the job's generation; then delete the earlier versions (`documents`)
+/// and extract the graph if asked. A job whose document was deleted, or
+/// written by a later submission, meanwhile writes nothing.
 async fn work(state: &State, item: &WorkItem, run: &mut Run<'_>) -> Result<(), Error> {
+    let (collection, doc_id) = (&item.collection, &item.document.doc_id);
+    // Items queued before generations existed: as of now, on every delivery.
+    let generation = match item.generation {
+        0 => new_generation(),
+        g => g,
+    };
+    run.status.generation = generation;
+    if let Some(by) = documents::claim(state, collection, doc_id, generation).await? {
+        tracing::info!(job = %item.job_id, generation, by, "superseded: nothing written");
+        run.status.superseded = true;
+        return Ok(());
+    }
     let chunks = chunks(item);
     run.status.chunks_total = chunks.len();
     let batch = run.jobs.config.batch.max(1);
     for part in chunks.chunks(batch) {
-        write_chunks(
-            &*state.vectors,
-            &state.embedder,
-            &state.keywords,
-            &item.collection,
-            part.to_vec(),
-        )
-        .await?;
+        documents::write(state, collection, part.to_vec(), generation).await?;
         run.status.chunks_done += part.len();
         run.report(JobState::Running, None).await;
     }
+    documents::finish(state, collection, doc_id, generation).await?;
     if item.extract_graph {
         let text: String = chunks
             .iter()
@@ -319,7 +331,8 @@ async fn work(state: &State, item: &WorkItem, run: &mut Run<'_>) -> Result<(), E
 }
 
 /// The job's chunks: given ones, or its text split with overlap. Ids are
-/// positions, so a job run twice writes the same points.
+/// positions (and the point ids carry the generation), so a job run twice
+/// writes the same points.
 fn chunks(item: &WorkItem) -> Vec<Chunk> {
     let doc = &item.document;
     let mut base = doc.metadata.clone().unwrap_or_default();

@@ -10,6 +10,9 @@
 //!   compare-and-swap where two writers can race) and its progress events
 //!   on `{prefix}.jobs.events.{job_id}`.
 //! - [`dead`]: dead letters, listed and replayed.
+//! - [`register`]: the generation register of documents and collections
+//!   (in the status bucket), so that a delete or a newer version wins over
+//!   an older write.
 //! - [`consume`]: every worker pulls from one durable consumer, so adding
 //!   workers adds throughput; a job is acknowledged only after all its
 //!   writes, retried with growing delays on transient failures, and sent to
@@ -17,6 +20,7 @@
 
 pub mod consume;
 mod dead;
+mod register;
 mod status;
 mod streams;
 mod submit;

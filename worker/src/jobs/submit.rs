@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use super::{internal, now, Jobs};
 use crate::error::Error;
 use crate::validate::{check_collection, check_document};
+use crate::vectors::new_generation;
 
 /// Most documents in one submission.
 pub const MAX_DOCUMENTS: usize = 1000;
@@ -17,7 +18,8 @@ pub const MAX_DOCUMENTS: usize = 1000;
 impl Jobs {
     /// Queues one job per document. A document already queued, running or
     /// done (same collection, id and content) is reported as a duplicate and
-    /// queued no second time; one that failed is queued again.
+    /// queued no second time; one that failed, or whose document was
+    /// deleted or written anew since it was done, is queued again.
     pub async fn submit(&self, req: SubmitRequest, max_texts: usize) -> Result<SubmitReply, Error> {
         check_collection(&req.collection)?;
         if req.documents.is_empty() || req.documents.len() > MAX_DOCUMENTS {
@@ -43,6 +45,7 @@ impl Jobs {
                 document,
                 extract_graph: req.extract_graph,
                 chunking,
+                generation: new_generation(),
             };
             let duplicate = self.enqueue(item.clone(), false).await?;
             jobs.push(SubmittedJob {
@@ -65,7 +68,11 @@ impl Jobs {
                     item.job_id, status.state
                 )))
             }
-            Some((status, _)) if status.state == JobState::Failed || self.stale(status) => {
+            Some((status, _))
+                if status.state == JobState::Failed
+                    || self.stale(status)
+                    || (!replay && self.overtaken(status).await?) =>
+            {
                 status.replays + 1
             }
             Some(_) => return Ok(true),
@@ -83,6 +90,8 @@ impl Jobs {
             last_error: None,
             graph: None,
             replays,
+            generation: item.generation,
+            superseded: false,
             created_at: existing
                 .as_ref()
                 .map_or(stamp.clone(), |(s, _)| s.created_at.clone()),
@@ -156,6 +165,16 @@ impl Jobs {
                 Err(e)
             }
         }
+    }
+
+    /// A done job whose document was deleted, or written by another
+    /// version, after it: submitting the same content again is new work.
+    async fn overtaken(&self, status: &JobStatus) -> Result<bool, Error> {
+        if status.state != JobState::Done {
+            return Ok(false);
+        }
+        let newest = self.newest(&status.collection, &status.doc_id).await?;
+        Ok(newest > status.generation)
     }
 
     /// A running job whose status has not moved for longer than all its

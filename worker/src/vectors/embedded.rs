@@ -9,17 +9,18 @@ use std::sync::{Arc, Mutex};
 
 use qdrant_edge::external::ordered_float::OrderedFloat;
 use qdrant_edge::{
-    Condition, CountRequest, Distance, EdgeConfigBuilder, EdgeShard, EdgeSparseVectorParamsBuilder,
-    EdgeVectorParamsBuilder, FieldCondition, Filter, Fusion as EdgeFusion, JsonPath, Match,
-    Modifier, NamedQuery, PointId, PointInsertOperations, PointOperations, PointStruct, Prefetch,
+    Condition, CountRequest, CreateIndex, Distance, EdgeConfigBuilder, EdgeShard,
+    EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations,
+    Filter, Fusion as EdgeFusion, JsonPath, Match, Modifier, NamedQuery, PayloadFieldSchema,
+    PayloadSchemaType, PointId, PointInsertOperations, PointOperations, PointStruct, Prefetch,
     QueryEnum, QueryRequest, Range, ScoringQuery, SparseVector, UpdateOperation, ValueVariants,
     Vector, Vectors, WithPayloadInterface, WithVector, DEFAULT_VECTOR_NAME,
 };
 use ragwire_schemas::JsonMap;
 
 use super::{
-    check_dim, missing, AnyValues, Cond, Fusion, Hit, Layout, Point, Query, Scalar, Sparse,
-    VectorStore, KEYWORDS,
+    check_dim, missing, AnyValues, ChunkPayload, Cond, Fusion, Hit, Layout, Point, Query, Scalar,
+    Sparse, VectorStore, KEYWORDS,
 };
 use crate::error::{Backend, Error};
 
@@ -32,7 +33,13 @@ pub struct EmbeddedStore {
     // Held while the store lives: one process per data directory.
     _lock: std::fs::File,
     shards: Mutex<HashMap<String, Arc<Shard>>>,
+    /// Collections being dropped.
+    dropping: Mutex<std::collections::HashSet<String>>,
 }
+
+/// How long a drop waits for the requests (and the optimisation) still
+/// using a collection.
+const DROP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A shard and the lock that serialises its writes: qdrant-edge's `flush`
 /// panics when it finds the WAL held by a concurrent update.
@@ -121,6 +128,7 @@ impl EmbeddedStore {
             optimize_every: optimize_every.max(1),
             _lock: lock,
             shards: Mutex::new(HashMap::new()),
+            dropping: Mutex::new(std::collections::HashSet::new()),
         }))
     }
 
@@ -134,6 +142,22 @@ impl EmbeddedStore {
         let mut shards = self.shards.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(shard) = shards.get(collection) {
             return Ok(Some(shard.clone()));
+        }
+        if self
+            .dropping
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(collection)
+        {
+            return match create_dim {
+                None => Ok(None),
+                Some(_) => Err(Error::Unavailable {
+                    backend: BACKEND,
+                    message: format!(
+                        "collection `{collection}` is being dropped; write again in a moment"
+                    ),
+                }),
+            };
         }
         let path = self.root.join(collection);
         let exists = path.join("edge_config.json").exists();
@@ -160,6 +184,8 @@ impl EmbeddedStore {
             .map_err(|e| internal(format!("cannot create {}: {e}", path.display())))?;
         let shard = EdgeShard::load(&path, config)
             .map_err(|e| internal(format!("cannot open collection `{collection}`: {e}")))?;
+        index_fields(&shard)
+            .map_err(|e| internal(format!("cannot index collection `{collection}`: {e}")))?;
         let shard = Arc::new(Shard {
             edge: shard,
             writes: Mutex::new(()),
@@ -182,6 +208,30 @@ impl EmbeddedStore {
             keywords: config.sparse_vectors.contains_key(KEYWORDS),
         })
     }
+}
+
+/// The payload fields deletes select on, indexed (on new shards, and on
+/// older ones the first time they are opened), so that deleting a document
+/// reads its own points only.
+fn index_fields(shard: &EdgeShard) -> Result<(), qdrant_edge::OperationError> {
+    let indexed = shard.info().payload_schema;
+    let fields = [
+        ("doc_id", PayloadSchemaType::Keyword),
+        (ChunkPayload::GENERATION, PayloadSchemaType::Integer),
+    ];
+    for (field, kind) in fields {
+        let path = JsonPath::try_from(field).expect("a plain field name");
+        if indexed.contains_key(&path) {
+            continue;
+        }
+        shard.update(UpdateOperation::FieldIndexOperation(
+            FieldIndexOperations::CreateIndex(CreateIndex {
+                field_name: path,
+                field_schema: Some(PayloadFieldSchema::FieldType(kind)),
+            }),
+        ))?;
+    }
+    Ok(())
 }
 
 fn internal(message: String) -> Error {
@@ -343,6 +393,111 @@ impl VectorStore for EmbeddedStore {
         .await
     }
 
+    async fn collections(&self) -> Result<Vec<String>, Error> {
+        let root = self.root.clone();
+        blocking(move || {
+            let entries = std::fs::read_dir(&root)
+                .map_err(|e| internal(format!("cannot list {}: {e}", root.display())))?;
+            let mut names: Vec<String> = entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().join("edge_config.json").exists())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|name| !name.starts_with('.'))
+                .collect();
+            names.sort();
+            Ok(names)
+        })
+        .await
+    }
+
+    async fn drop_collection(&self, collection: &str) -> Result<Option<usize>, Error> {
+        let Some(shard) = self.shard(collection, None)? else {
+            return Ok(None);
+        };
+        let points = self.count(collection).await?;
+        // Out of the map, and marked: until its files are gone, the
+        // collection is missing to readers and busy to writers (which would
+        // otherwise open the old files again).
+        {
+            let mut shards = self.shards.lock().unwrap_or_else(|p| p.into_inner());
+            shards.remove(collection);
+            self.dropping
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(collection.to_owned());
+        }
+        let path = self.root.join(collection);
+        let name = collection.to_owned();
+        let removed = blocking(move || {
+            // The shard flushes its files when the last holder lets go, so
+            // the files go only after the requests still using it are done.
+            let started = std::time::Instant::now();
+            while Arc::strong_count(&shard) > 1 {
+                if started.elapsed() > DROP_PATIENCE {
+                    return Ok(Err(Some(shard)));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            drop(shard);
+            Ok(std::fs::remove_dir_all(&path).map_err(|e| {
+                tracing::error!(path = %path.display(), error = %e, "cannot remove a dropped collection's files");
+                None
+            }))
+        })
+        .await;
+        let mut shards = self.shards.lock().unwrap_or_else(|p| p.into_inner());
+        self.dropping
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&name);
+        match removed {
+            Ok(Ok(())) => Ok(Some(points)),
+            Ok(Err(Some(shard))) => {
+                // Still in use: left as it was.
+                shards.insert(name.clone(), shard);
+                Err(Error::Unavailable {
+                    backend: BACKEND,
+                    message: format!(
+                        "collection `{name}` is busy (optimising?); drop it again later"
+                    ),
+                })
+            }
+            Ok(Err(None)) => Err(internal(format!("cannot remove the files of `{name}`"))),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete(&self, collection: &str, filter: &[Cond]) -> Result<Option<usize>, Error> {
+        let Some(shard) = self.shard(collection, None)? else {
+            return Ok(None);
+        };
+        let Some(filter) = to_filter(filter)? else {
+            return Err(Error::Internal("a delete without a filter".into()));
+        };
+        let collection = collection.to_owned();
+        blocking(move || {
+            // Counted and deleted under the shard's write lock: no write of
+            // ours comes between.
+            shard.write(|edge| {
+                let deleted = edge
+                    .count(CountRequest {
+                        filter: Some(filter.clone()),
+                        exact: true,
+                    })
+                    .map_err(|e| internal(format!("count in `{collection}` failed: {e}")))?;
+                if deleted > 0 {
+                    edge.update(UpdateOperation::PointOperation(
+                        PointOperations::DeletePointsByFilter(filter),
+                    ))
+                    .map_err(|e| internal(format!("delete in `{collection}` failed: {e}")))?;
+                    edge.flush();
+                }
+                Ok(Some(deleted))
+            })
+        })
+        .await
+    }
+
     async fn flush(&self) -> Result<(), Error> {
         let shards: Vec<_> = self
             .shards
@@ -387,8 +542,22 @@ fn to_filter(conds: &[Cond]) -> Result<Option<Filter>, Error> {
         return Ok(None);
     }
     let mut must = Vec::with_capacity(conds.len());
+    let mut must_not = Vec::new();
     for cond in conds {
         let field = match cond {
+            Cond::Below { key: k, value } => {
+                // Missing, or below: not at or above.
+                must_not.push(Condition::Field(FieldCondition::new_range(
+                    key(k)?,
+                    Range {
+                        gt: None,
+                        gte: Some(OrderedFloat(*value as f64)),
+                        lt: None,
+                        lte: None,
+                    },
+                )));
+                continue;
+            }
             Cond::Eq { key: k, value } => {
                 FieldCondition::new_match(key(k)?, Match::new_value(value_variant(value)))
             }
@@ -418,10 +587,10 @@ fn to_filter(conds: &[Cond]) -> Result<Option<Filter>, Error> {
         must.push(Condition::Field(field));
     }
     Ok(Some(Filter {
-        must: Some(must),
+        must: (!must.is_empty()).then_some(must),
         should: None,
         min_should: None,
-        must_not: None,
+        must_not: (!must_not.is_empty()).then_some(must_not),
     }))
 }
 

@@ -62,6 +62,14 @@ pub enum Cond {
         /// Less than or equal.
         lte: Option<f64>,
     },
+    /// The key is missing, or an integer below `value`: points written
+    /// before an earlier generation (or before generations existed).
+    Below {
+        /// The payload key.
+        key: String,
+        /// The bound, excluded.
+        value: u64,
+    },
 }
 
 /// The payload key a filter field refers to.

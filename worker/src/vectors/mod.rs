@@ -18,7 +18,7 @@ use crate::backends::Embedder;
 use crate::error::Error;
 pub use filter::{AnyValues, Cond, Scalar};
 use keywords::Keywords;
-pub use point::{point_id, text_hash, ChunkPayload, Hit, Point, Sparse};
+pub use point::{new_generation, point_id, text_hash, ChunkPayload, Hit, Point, Sparse};
 use ragwire_schemas::index::Chunk;
 
 /// The vector store: Qdrant's embedded engine, or a Qdrant server.
@@ -155,27 +155,69 @@ pub trait VectorStore: Send + Sync + 'static {
     ) -> Result<Vec<Hit>, Error>;
 
     /// Number of points in the collection (0 when it does not exist).
-    // Read by tests and benchmarks only.
-    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     async fn count(&self, collection: &str) -> Result<usize, Error>;
+
+    /// The names of the collections, sorted.
+    async fn collections(&self) -> Result<Vec<String>, Error>;
+
+    /// Deletes the collection with its points; returns how many points it
+    /// held, `None` when it does not exist.
+    async fn drop_collection(&self, collection: &str) -> Result<Option<usize>, Error>;
+
+    /// Deletes the points matching every condition of `filter` (never an
+    /// empty one); returns how many, `None` when the collection does not
+    /// exist. Work in proportion to the points matched where the filter
+    /// names `doc_id` (it has a payload index).
+    async fn delete(&self, collection: &str, filter: &[Cond]) -> Result<Option<usize>, Error>;
 
     /// Makes everything written so far durable.
     async fn flush(&self) -> Result<(), Error>;
 }
 
+/// How chunks are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// Added to what the document has (or overwriting chunks of the same
+    /// ids), as of now.
+    Add,
+    /// As version `generation` of their documents, with point ids of that
+    /// version: the caller then deletes the earlier versions.
+    Replace(u64),
+}
+
+/// The conditions that select the points of `doc_id` written before
+/// `generation` (and those written before generations existed).
+pub fn older_than(doc_id: &str, generation: u64) -> Vec<Cond> {
+    vec![
+        Cond::Eq {
+            key: "doc_id".into(),
+            value: Scalar::Str(doc_id.to_owned()),
+        },
+        Cond::Below {
+            key: ChunkPayload::GENERATION.into(),
+            value: generation,
+        },
+    ]
+}
+
 /// Embeds `chunks` (through the embedder's batcher) and writes them with
 /// their payload to `collection`, with BM25 vectors unless the collection
 /// predates keyword search. Point ids follow from the collection, document,
-/// chunk id and text, so writing a chunk twice leaves one point. Returns
-/// the vectors' dimension. The one write path of `rag.index` and ingest
-/// jobs.
+/// chunk id and text (and the generation when replacing), so writing a
+/// chunk twice leaves one point. Returns the vectors' dimension. The one
+/// write path of `rag.index` and ingest jobs.
 pub async fn write_chunks(
     store: &dyn VectorStore,
     embedder: &Embedder,
     keywords: &Keywords,
     collection: &str,
     chunks: Vec<Chunk>,
+    write: Write,
 ) -> Result<usize, Error> {
+    let (generation, versioned) = match write {
+        Write::Add => (new_generation(), None),
+        Write::Replace(g) => (g, Some(g)),
+    };
     // A collection made before keyword search keeps dense vectors alone:
     // its chunks need no BM25 vectors.
     let with_keywords = store
@@ -204,13 +246,20 @@ pub async fn write_chunks(
         .zip(vectors)
         .map(|(chunk, vector)| {
             let hash = text_hash(&chunk.text);
-            let id = point_id(collection, &chunk.doc_id, chunk.chunk_id.as_deref(), &hash);
+            let id = point_id(
+                collection,
+                &chunk.doc_id,
+                chunk.chunk_id.as_deref(),
+                &hash,
+                versioned,
+            );
             let payload = ChunkPayload {
                 doc_id: chunk.doc_id,
                 chunk_id: chunk.chunk_id,
                 text: chunk.text,
                 metadata: chunk.metadata.unwrap_or_default(),
                 hash,
+                generation,
             };
             Point {
                 id,

@@ -20,12 +20,18 @@ pub struct ChunkPayload {
     pub metadata: JsonMap,
     /// Hex SHA-256 of `text`.
     pub hash: String,
+    /// The version of the document the chunk belongs to (see
+    /// [`new_generation`]); 0 on points written before generations.
+    pub generation: u64,
 }
 
 impl ChunkPayload {
     /// The payload keys of the chunk's own fields; any other filter field
     /// is a metadata field.
-    pub const OWN_FIELDS: [&'static str; 4] = ["doc_id", "chunk_id", "hash", "text"];
+    pub const OWN_FIELDS: [&'static str; 5] = ["doc_id", "chunk_id", "hash", "text", "generation"];
+
+    /// The payload key of [`ChunkPayload::generation`].
+    pub const GENERATION: &'static str = "generation";
 
     /// The payload as stored: `chunk_id` is `null` when there is none.
     pub fn into_map(self) -> JsonMap {
@@ -38,6 +44,7 @@ impl ChunkPayload {
         map.insert("text".into(), Value::String(self.text));
         map.insert("metadata".into(), Value::Object(self.metadata));
         map.insert("hash".into(), Value::String(self.hash));
+        map.insert(Self::GENERATION.into(), Value::from(self.generation));
         map
     }
 
@@ -50,6 +57,10 @@ impl ChunkPayload {
         };
         let (doc_id, chunk_id, text_, hash) =
             (text("doc_id"), text("chunk_id"), text("text"), text("hash"));
+        let generation = map
+            .remove(Self::GENERATION)
+            .and_then(|g| g.as_u64())
+            .unwrap_or(0);
         let metadata = match map.remove("metadata") {
             Some(Value::Object(m)) => m,
             _ => JsonMap::new(),
@@ -60,6 +71,7 @@ impl ChunkPayload {
             text: text_.unwrap_or_default(),
             metadata,
             hash: hash.unwrap_or_default(),
+            generation,
         }
     }
 }
@@ -106,18 +118,50 @@ pub fn text_hash(text: &str) -> String {
 
 /// The point id of a chunk: a UUIDv5 of collection, document id and chunk id
 /// (or the text's hash without one), so indexing a chunk twice keeps one point.
-pub fn point_id(collection: &str, doc_id: &str, chunk_id: Option<&str>, hash: &str) -> Uuid {
+/// A chunk of a replacing version (`generation`) has an id of its own, so
+/// that writing it never overwrites a chunk of another version: versions
+/// are removed whole, by generation, never a chunk at a time.
+pub fn point_id(
+    collection: &str,
+    doc_id: &str,
+    chunk_id: Option<&str>,
+    hash: &str,
+    generation: Option<u64>,
+) -> Uuid {
     let chunk = match chunk_id {
         Some(id) => format!("id:{id}"),
         None => format!("sha256:{hash}"),
     };
     // Lengths first, so ("a/b", "c") and ("a", "b/c") never collide.
-    let name = format!(
+    let mut name = format!(
         "{}:{collection}/{}:{doc_id}/{chunk}",
         collection.len(),
         doc_id.len()
     );
+    if let Some(generation) = generation {
+        name.push_str(&format!("@{generation}"));
+    }
     Uuid::new_v5(&NAMESPACE, name.as_bytes())
+}
+
+/// A new document generation: microseconds since the Unix epoch, strictly
+/// increasing within the process. Microseconds, so that a generation is an
+/// exact number in the `f64` of Qdrant's range filters; later submissions
+/// get higher generations as far as the workers' clocks agree.
+pub fn new_generation() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
 }
 
 /// ragwire's UUIDv5 namespace (itself the v5 of "ragwire" in the URL namespace).
@@ -131,18 +175,27 @@ mod tests {
     fn ids_are_deterministic_and_distinct() {
         let h = text_hash("hello");
         assert_eq!(h.len(), 64);
-        let a = point_id("c", "doc", Some("1"), &h);
-        assert_eq!(a, point_id("c", "doc", Some("1"), &text_hash("other text")));
-        assert_ne!(a, point_id("c", "doc", Some("2"), &h));
-        assert_ne!(a, point_id("c2", "doc", Some("1"), &h));
+        let a = point_id("c", "doc", Some("1"), &h, None);
+        assert_eq!(
+            a,
+            point_id("c", "doc", Some("1"), &text_hash("other text"), None)
+        );
+        assert_ne!(a, point_id("c", "doc", Some("2"), &h, None));
+        assert_ne!(a, point_id("c2", "doc", Some("1"), &h, None));
         assert_ne!(
-            point_id("a/b", "c", None, &h),
-            point_id("a", "b/c", None, &h)
+            point_id("a/b", "c", None, &h, None),
+            point_id("a", "b/c", None, &h, None)
         );
         assert_eq!(
-            point_id("c", "d", None, &h),
-            point_id("c", "d", None, &text_hash("hello"))
+            point_id("c", "d", None, &h, None),
+            point_id("c", "d", None, &text_hash("hello"), None)
         );
+        let v7 = point_id("c", "doc", Some("1"), &h, Some(7));
+        assert_ne!(a, v7);
+        assert_ne!(v7, point_id("c", "doc", Some("1"), &h, Some(8)));
+        assert_eq!(v7, point_id("c", "doc", Some("1"), &h, Some(7)));
+        let (g1, g2) = (new_generation(), new_generation());
+        assert!(g2 > g1 && g1 > 1_600_000_000_000_000, "{g1} {g2}");
     }
 
     #[test]
@@ -153,6 +206,7 @@ mod tests {
             text: "t".into(),
             metadata: JsonMap::from_iter([("lang".into(), Value::from("en"))]),
             hash: text_hash("t"),
+            generation: 42,
         };
         let map = chunk.clone().into_map();
         assert_eq!(map["chunk_id"], Value::Null);

@@ -2,12 +2,13 @@
 //! set. Collections are created on first upsert; points are upserted in
 //! batches and waited for.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use qdrant_client::qdrant::{
-    vectors_config, Condition, CountPointsBuilder, CreateCollectionBuilder, Distance, Filter,
+    vectors_config, Condition, CountPointsBuilder, CreateCollectionBuilder,
+    CreateFieldIndexCollectionBuilder, DeletePointsBuilder, Distance, FieldType, Filter,
     Fusion as QdrantFusion, Modifier, PointStruct, PrefetchQueryBuilder, Query as QdrantQuery,
     QueryPointsBuilder, Range, Rrf, SparseVectorConfig, SparseVectorParamsBuilder,
     UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
@@ -16,8 +17,8 @@ use qdrant_client::{Payload, Qdrant, QdrantError};
 use ragwire_schemas::JsonMap;
 
 use super::{
-    check_dim, missing, AnyValues, Cond, Fusion, Hit, Layout, Point, Query, Scalar, VectorStore,
-    KEYWORDS,
+    check_dim, missing, AnyValues, ChunkPayload, Cond, Fusion, Hit, Layout, Point, Query, Scalar,
+    VectorStore, KEYWORDS,
 };
 use crate::error::{Backend, Error};
 use crate::waiting;
@@ -31,6 +32,8 @@ pub struct QdrantStore {
     client: Qdrant,
     timeout: Duration,
     layouts: Mutex<HashMap<String, Layout>>,
+    /// Collections whose delete fields are known to be indexed.
+    indexed: Mutex<HashSet<String>>,
 }
 
 impl QdrantStore {
@@ -53,6 +56,7 @@ impl QdrantStore {
             client,
             timeout,
             layouts: Mutex::new(HashMap::new()),
+            indexed: Mutex::new(HashSet::new()),
         }))
     }
 
@@ -105,6 +109,56 @@ impl QdrantStore {
         Ok(Some(layout))
     }
 
+    /// Makes sure the payload fields deletes select on are indexed (a
+    /// keyword index on `doc_id`, an integer one on `generation`), so that
+    /// deleting a document is work in proportion to the document. Done with
+    /// the collection, and once per process on collections made before;
+    /// creating an index that exists changes nothing.
+    async fn index_fields(&self, collection: &str) -> Result<(), Error> {
+        if self
+            .indexed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(collection)
+        {
+            return Ok(());
+        }
+        let fields = [
+            ("doc_id", FieldType::Keyword),
+            (ChunkPayload::GENERATION, FieldType::Integer),
+        ];
+        for (field, kind) in fields {
+            let call = self.client.create_field_index(
+                CreateFieldIndexCollectionBuilder::new(collection, field, kind).wait(true),
+            );
+            waiting::on(BACKEND, call)
+                .await
+                .map_err(|e| upstream(e, self.timeout))?;
+        }
+        self.indexed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(collection.to_owned());
+        Ok(())
+    }
+
+    /// Points matching `filter` (all when `None`).
+    async fn count_where(&self, collection: &str, filter: Option<Filter>) -> Result<usize, Error> {
+        let mut request = CountPointsBuilder::new(collection).exact(true);
+        if let Some(filter) = filter {
+            request = request.filter(filter);
+        }
+        let response = match waiting::on(BACKEND, self.client.count(request)).await {
+            Ok(response) => response,
+            Err(e) if is_not_found(&e) => {
+                self.forget(collection);
+                return Err(missing(collection));
+            }
+            Err(e) => return Err(upstream(e, self.timeout)),
+        };
+        Ok(response.result.map_or(0, |r| r.count as usize))
+    }
+
     /// Creates the collection for vectors of `dim`, with BM25 vectors.
     async fn create(&self, collection: &str, dim: usize) -> Result<Layout, Error> {
         let keywords = SparseVectorConfig {
@@ -126,13 +180,22 @@ impl QdrantStore {
             .await;
         // Another worker may have created it meanwhile.
         match (created, self.cached_layout(collection).await?) {
-            (_, Some(layout)) => Ok(layout),
+            (_, Some(layout)) => {
+                self.index_fields(collection).await?;
+                Ok(layout)
+            }
             (Err(e), None) => Err(upstream(e, self.timeout)),
             (Ok(_), None) => Err(Error::Internal(format!(
                 "{BACKEND}: collection `{collection}` is missing after its creation"
             ))),
         }
     }
+}
+
+/// Whether Qdrant answered that the collection (or whatever was named)
+/// does not exist: dropped, perhaps by another worker, since it was cached.
+fn is_not_found(e: &QdrantError) -> bool {
+    matches!(e, QdrantError::ResponseError { status } if format!("{:?}", status.code()) == "NotFound")
 }
 
 fn upstream(e: QdrantError, timeout: Duration) -> Error {
@@ -197,15 +260,25 @@ impl VectorStore for QdrantStore {
                 }
             })
             .collect();
+        let mut recreated = false;
         while !points.is_empty() {
             let rest = points.split_off(points.len().min(BATCH));
             let call = self
                 .client
-                .upsert_points(UpsertPointsBuilder::new(collection, points).wait(true));
-            waiting::on(BACKEND, call)
-                .await
-                .map_err(|e| upstream(e, self.timeout))?;
-            points = rest;
+                .upsert_points(UpsertPointsBuilder::new(collection, points.clone()).wait(true));
+            match waiting::on(BACKEND, call).await {
+                Ok(_) => points = rest,
+                // Dropped since its layout was cached (another worker may
+                // have dropped it): made again, once, as a first write would.
+                Err(e) if is_not_found(&e) && !recreated => {
+                    recreated = true;
+                    self.forget(collection);
+                    let layout = self.create(collection, dim).await?;
+                    check_dim(collection, layout.dim, dim)?;
+                    points.extend(rest);
+                }
+                Err(e) => return Err(upstream(e, self.timeout)),
+            }
         }
         Ok(())
     }
@@ -276,9 +349,14 @@ impl VectorStore for QdrantStore {
                     .query(fused)
             }
         };
-        let response = waiting::on(BACKEND, self.client.query(request))
-            .await
-            .map_err(|e| upstream(e, self.timeout))?;
+        let response = match waiting::on(BACKEND, self.client.query(request)).await {
+            Ok(response) => response,
+            Err(e) if is_not_found(&e) => {
+                self.forget(collection);
+                return Err(missing(collection));
+            }
+            Err(e) => return Err(upstream(e, self.timeout)),
+        };
         Ok(response
             .result
             .into_iter()
@@ -298,13 +376,54 @@ impl VectorStore for QdrantStore {
         if self.cached_layout(collection).await?.is_none() {
             return Ok(0);
         }
-        let call = self
-            .client
-            .count(CountPointsBuilder::new(collection).exact(true));
-        let response = waiting::on(BACKEND, call)
+        self.count_where(collection, None).await
+    }
+
+    async fn collections(&self) -> Result<Vec<String>, Error> {
+        let response = waiting::on(BACKEND, self.client.list_collections())
             .await
             .map_err(|e| upstream(e, self.timeout))?;
-        Ok(response.result.map_or(0, |r| r.count as usize))
+        let mut names: Vec<String> = response.collections.into_iter().map(|c| c.name).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    async fn drop_collection(&self, collection: &str) -> Result<Option<usize>, Error> {
+        // Asked afresh: another worker may have dropped it.
+        self.forget(collection);
+        if self.cached_layout(collection).await?.is_none() {
+            return Ok(None);
+        }
+        let points = self.count_where(collection, None).await?;
+        let dropped = waiting::on(BACKEND, self.client.delete_collection(collection))
+            .await
+            .map_err(|e| upstream(e, self.timeout));
+        self.forget(collection);
+        dropped?;
+        Ok(Some(points))
+    }
+
+    async fn delete(&self, collection: &str, filter: &[Cond]) -> Result<Option<usize>, Error> {
+        if filter.is_empty() {
+            return Err(Error::Internal("a delete without a filter".into()));
+        }
+        if self.cached_layout(collection).await?.is_none() {
+            return Ok(None);
+        }
+        self.index_fields(collection).await?;
+        let filter = to_filter(filter);
+        let deleted = self.count_where(collection, Some(filter.clone())).await?;
+        if deleted > 0 {
+            let call = self.client.delete_points(
+                DeletePointsBuilder::new(collection)
+                    .points(filter)
+                    .wait(true),
+            );
+            waiting::on(BACKEND, call)
+                .await
+                .map_err(|e| upstream(e, self.timeout))?;
+        }
+        Ok(Some(deleted))
     }
 
     async fn flush(&self) -> Result<(), Error> {
@@ -313,31 +432,61 @@ impl VectorStore for QdrantStore {
     }
 }
 
+impl QdrantStore {
+    /// Forgets what is cached of `collection`.
+    fn forget(&self, collection: &str) {
+        self.layouts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(collection);
+        self.indexed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(collection);
+    }
+}
+
 fn to_filter(conds: &[Cond]) -> Filter {
-    Filter::must(conds.iter().map(|cond| match cond {
-        Cond::Eq { key, value } => match value {
-            Scalar::Str(s) => Condition::matches(key.clone(), s.clone()),
-            Scalar::Int(i) => Condition::matches(key.clone(), *i),
-            Scalar::Bool(b) => Condition::matches(key.clone(), *b),
-        },
-        Cond::AnyOf { key, values } => match values {
-            AnyValues::Strs(strs) => Condition::matches(key.clone(), strs.clone()),
-            AnyValues::Ints(ints) => Condition::matches(key.clone(), ints.clone()),
-        },
-        Cond::Range {
-            key,
-            gt,
-            gte,
-            lt,
-            lte,
-        } => Condition::range(
-            key.clone(),
-            Range {
-                gt: *gt,
-                gte: *gte,
-                lt: *lt,
-                lte: *lte,
+    let mut filter = Filter::default();
+    for cond in conds {
+        let condition = match cond {
+            Cond::Eq { key, value } => match value {
+                Scalar::Str(s) => Condition::matches(key.clone(), s.clone()),
+                Scalar::Int(i) => Condition::matches(key.clone(), *i),
+                Scalar::Bool(b) => Condition::matches(key.clone(), *b),
             },
-        ),
-    }))
+            Cond::AnyOf { key, values } => match values {
+                AnyValues::Strs(strs) => Condition::matches(key.clone(), strs.clone()),
+                AnyValues::Ints(ints) => Condition::matches(key.clone(), ints.clone()),
+            },
+            Cond::Range {
+                key,
+                gt,
+                gte,
+                lt,
+                lte,
+            } => Condition::range(
+                key.clone(),
+                Range {
+                    gt: *gt,
+                    gte: *gte,
+                    lt: *lt,
+                    lte: *lte,
+                },
+            ),
+            Cond::Below { key, value } => {
+                // Missing, or below: not at or above.
+                filter.must_not.push(Condition::range(
+                    key.clone(),
+                    Range {
+                        gte: Some(*value as f64),
+                        ..Default::default()
+                    },
+                ));
+                continue;
+            }
+        };
+        filter.must.push(condition);
+    }
+    filter
 }

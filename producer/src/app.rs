@@ -1,6 +1,7 @@
 //! The HTTP application: routes, auth, metrics and tower layers for body
 //! size, concurrency and load shedding, and the routes of the producer's
-//! own (health, version, whoami, the job routes with the id in the path).
+//! own (health, version, whoami, the job and collection routes with ids in
+//! the path).
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{middleware, Json, Router};
 use bytes::Bytes;
 use ragwire_client::discovery::{split_stores, workers};
@@ -38,7 +39,15 @@ pub fn app(state: AppState) -> Router {
         .route("/jobs/{job_id}", get(job_status))
         .route("/jobs/{job_id}/replay", post(job_replay))
         .route("/jobs/dead", get(jobs_dead))
-        .route("/delete/graph", post(gateway::delete_graph));
+        .route("/collections", get(collections_list))
+        .route(
+            "/collections/{name}",
+            get(collection_show).delete(collection_drop),
+        )
+        .route("/collections/{name}/delete", post(points_delete))
+        .route("/collections/{name}/documents/{doc_id}", delete(doc_delete))
+        .route("/delete/graph", post(gateway::delete_graph))
+        .route("/delete/vector", post(gateway::delete_vector));
     // OpenAI's routes have their own shapes (`openai`).
     let generic = Subject::ALL
         .iter()
@@ -54,6 +63,32 @@ pub fn app(state: AppState) -> Router {
                         Ok(()) => forward(&state.bridge, subject, &headers, body).await,
                         Err(e) => e.into_response(),
                     }
+                },
+            ),
+        );
+    }
+    // The POST routes of the collection subjects (`/collections/list`, …)
+    // would hide the collections of those names from the routes above.
+    for subject in [
+        Subject::CollectionsList,
+        Subject::CollectionsShow,
+        Subject::CollectionsDrop,
+    ] {
+        let name = subject
+            .http_path()
+            .trim_start_matches("/collections/")
+            .to_owned();
+        let (show, drop) = (name.clone(), name);
+        api = api.route(
+            subject.http_path(),
+            get(
+                move |State(state): State<AppState>, headers: HeaderMap| async move {
+                    forward_collection(&state, Subject::CollectionsShow, &show, &headers).await
+                },
+            )
+            .delete(
+                move |State(state): State<AppState>, headers: HeaderMap| async move {
+                    forward_collection(&state, Subject::CollectionsDrop, &drop, &headers).await
                 },
             ),
         );
@@ -117,7 +152,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST])
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
             .allow_headers([
                 header::CONTENT_TYPE,
                 header::AUTHORIZATION,
@@ -230,6 +265,96 @@ async fn forward_job(
 ) -> Response {
     let body = Bytes::from(json!({ "job_id": job_id }).to_string());
     forward(&state.bridge, subject, headers, Ok(body)).await
+}
+
+/// `GET /collections`: `rag.collections.list`.
+async fn collections_list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let body = Bytes::from_static(b"{}");
+    forward(&state.bridge, Subject::CollectionsList, &headers, Ok(body)).await
+}
+
+/// `GET /collections/{name}`: `rag.collections.show`.
+async fn collection_show(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    forward_collection(&state, Subject::CollectionsShow, &name, &headers).await
+}
+
+/// `DELETE /collections/{name}`: `rag.collections.drop`.
+async fn collection_drop(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    forward_collection(&state, Subject::CollectionsDrop, &name, &headers).await
+}
+
+/// Forwards `{collection}` taken from the path as the request body.
+async fn forward_collection(
+    state: &AppState,
+    subject: Subject,
+    collection: &str,
+    headers: &HeaderMap,
+) -> Response {
+    let body = Bytes::from(json!({ "collection": collection }).to_string());
+    forward(&state.bridge, subject, headers, Ok(body)).await
+}
+
+/// `DELETE /collections/{name}/documents/{doc_id}`: `rag.docs.delete`.
+async fn doc_delete(
+    State(state): State<AppState>,
+    Path((name, doc_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let body = Bytes::from(json!({ "collection": name, "doc_id": doc_id }).to_string());
+    forward(&state.bridge, Subject::DocsDelete, &headers, Ok(body)).await
+}
+
+/// `POST /collections/{name}/delete {filters}`: `rag.points.delete`, the
+/// collection taken from the path (a different one in the body is a 400).
+async fn points_delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(e) = json_content_type(&headers) {
+        return e.into_response();
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            return forward(
+                &state.bridge,
+                Subject::PointsDelete,
+                &headers,
+                Err(rejection),
+            )
+            .await
+        }
+    };
+    let mut request: serde_json::Map<String, serde_json::Value> =
+        match serde_json::from_slice(&body) {
+            Ok(request) => request,
+            Err(e) => {
+                return ApiError::BadRequest(format!("request body is not a JSON object: {e}"))
+                    .into_response()
+            }
+        };
+    match request.get("collection") {
+        Some(c) if c != &json!(name) => {
+            return ApiError::BadRequest(format!(
+                "`collection` is {c} in the body and `{name}` in the path; leave it out of the body"
+            ))
+            .into_response()
+        }
+        _ => {}
+    }
+    request.insert("collection".into(), json!(name));
+    let body = Bytes::from(serde_json::Value::Object(request).to_string());
+    forward(&state.bridge, Subject::PointsDelete, &headers, Ok(body)).await
 }
 
 /// `GET /jobs/dead?limit=N`: `rag.jobs.dead`.

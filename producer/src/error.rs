@@ -21,6 +21,9 @@ pub enum ApiError {
     /// The body could not be read.
     #[error("cannot read the request body: {0}")]
     BadBody(String),
+    /// A field of the request is invalid; the message names it.
+    #[error("{0}")]
+    BadRequest(String),
     /// The body is not declared as JSON.
     #[error("`Content-Type` is {0}; send `application/json`")]
     UnsupportedMediaType(String),
@@ -54,7 +57,7 @@ impl ApiError {
         let kind = match self {
             ApiError::Unauthorized => ErrorKind::Unauthorized,
             ApiError::TooLarge(_) => ErrorKind::PayloadTooLarge,
-            ApiError::BadBody(_) => ErrorKind::BadRequest,
+            ApiError::BadBody(_) | ApiError::BadRequest(_) => ErrorKind::BadRequest,
             ApiError::UnsupportedMediaType(_) => ErrorKind::UnsupportedMediaType,
             ApiError::UriTooLong(..) => ErrorKind::UriTooLong,
             ApiError::NotFound => ErrorKind::NotFound,

@@ -1,18 +1,22 @@
 //! `ragwire`: run a worker and the HTTP producer together (`ragwire serve`),
 //! or either alone; submit files as ingest jobs and follow them
-//! (`ragwire ingest`, `ragwire jobs`); list the workers (`ragwire ping`);
+//! (`ragwire ingest`, `ragwire jobs`); list, show and drop collections and
+//! delete documents (`ragwire collections`, `ragwire docs`); list the
+//! workers (`ragwire ping`);
 //! print the settings reference (`ragwire config`).
 //!
 //! `serve`, `worker` and `producer` need the default feature `server`;
 //! without it (`--no-default-features`) the command line is a client only,
 //! built without the worker's model, vector and graph engines.
 //!
+//! - [`collections`]: `ragwire collections` and `ragwire docs`.
 //! - [`config`]: `ragwire config reference`.
 //! - [`ingest`]: `ragwire ingest`.
 //! - [`jobs`]: `ragwire jobs`.
 //! - [`ping`]: `ragwire ping`.
 //! - [`server`]: `ragwire serve`, `worker` and `producer`.
 
+mod collections;
 mod config;
 mod ingest;
 mod jobs;
@@ -53,6 +57,10 @@ enum Command {
     Ingest(ingest::Ingest),
     /// Job status, dead letters and replay.
     Jobs(jobs::Jobs),
+    /// Vector collections: list, show, delete.
+    Collections(collections::Collections),
+    /// Documents: delete one's chunks.
+    Docs(collections::Docs),
     /// List the workers that answer; fails when none does (a health check).
     Ping(ping::Ping),
     /// The settings reference.
@@ -85,6 +93,8 @@ async fn run() -> anyhow::Result<()> {
         Command::Producer { config } => server::run(None, Some(config)).await,
         Command::Ingest(args) => ingest::run(args).await,
         Command::Jobs(args) => jobs::run(args).await,
+        Command::Collections(args) => collections::run(args).await,
+        Command::Docs(args) => collections::run_docs(args).await,
         Command::Ping(args) => ping::run(args).await,
         Command::Config(command) => config::run(command),
     }

@@ -13,6 +13,7 @@ mod hostile;
 mod http;
 mod hybrid;
 mod jobs;
+mod lifecycle;
 mod openai;
 mod outage;
 mod process;

@@ -7,11 +7,13 @@
 //! embedded vector store ([`vectors`]), graph extraction with a serial
 //! against a hedged provider chain ([`extract`]), bulk indexing through
 //! ingest jobs with 1 and 2 worker processes ([`ingest`]), and scale-out on
-//! a Qdrant server with 1, 2 and 3 worker processes ([`scale`]).
+//! a Qdrant server with 1, 2 and 3 worker processes ([`scale`]), and
+//! deletes and re-ingest on both stores ([`lifecycle`]).
 
 mod codec;
 mod extract;
 mod ingest;
+mod lifecycle;
 mod load;
 mod procs;
 mod quality;
@@ -99,6 +101,14 @@ struct Args {
     /// section).
     #[arg(long)]
     index_cost_only: bool,
+    /// Run only the deletes and re-ingest section.
+    #[arg(long)]
+    lifecycle_only: bool,
+    /// Other points beside the deleted document in the smaller collection
+    /// of the deletes section (the larger has ten times as many; 0 skips
+    /// the section).
+    #[arg(long, default_value_t = 20_000)]
+    lifecycle_points: usize,
     /// Skip the streamed chat completion section.
     #[arg(long)]
     no_streams: bool,
@@ -134,6 +144,15 @@ async fn main() -> anyhow::Result<()> {
         || args.quality_only;
     if args.streams_only {
         return streams::run(args.seconds).await;
+    }
+    let lifecycle = lifecycle::Sizes {
+        points: args.lifecycle_points,
+        doc_chunks: 10_000,
+        docs: 1_000,
+        dim: 64,
+    };
+    if args.lifecycle_only {
+        return lifecycle::run(&args.qdrant_url, &lifecycle).await;
     }
     if args.index_cost_only {
         return quality::index_cost(&args.cranfield, &args.qdrant_url, 10_000, 5).await;
@@ -201,6 +220,9 @@ async fn main() -> anyhow::Result<()> {
             args.dim,
         )
         .await?;
+    }
+    if !focused && args.lifecycle_points > 0 {
+        lifecycle::run(&args.qdrant_url, &lifecycle).await?;
     }
     Ok(())
 }

@@ -59,9 +59,9 @@ pub struct ShowReply {
 pub struct DocRef {
     /// The collection: 1 to 64 letters, digits, `_` or `-`.
     pub collection: String,
-    /// The document's id: 1 to 512 bytes, no control characters, no `.` or
-    /// `..` path segment, no leading `/`, no `\` and no percent-encoded
-    /// separator.
+    /// The document's id: 1 to 1024 bytes, no control characters, no white
+    /// space around it, no `.` or `..` path segment, no leading `/`, no `//`
+    /// or `\`, and no percent-encoded separator.
     pub doc_id: String,
 }
 

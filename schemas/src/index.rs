@@ -64,6 +64,7 @@ impl IndexRequest {
         IndexRequest {
             chunks,
             collection: collection.into(),
+            replace: false,
         }
     }
 }

@@ -51,33 +51,22 @@ pub fn check_collection(name: &str) -> Result<(), Error> {
     }
 }
 
-/// Longest document id a delete takes, in bytes.
-pub const MAX_DOC_ID: usize = 512;
-
-/// Document ids named by a delete: 1 to [`MAX_DOC_ID`] bytes, no control
-/// characters, no white space around, not a path that climbs or starts at
-/// the root (no `.` or `..` segment, no leading `/`, no `//`, no `\`), and
-/// no percent-encoded separator or dot (`%2F`, `%5C`, `%2E`, `%00`). A
-/// relative path such as `docs/intro.md` (as `ragwire ingest` names
-/// documents) is a plain name.
-pub fn check_doc_id(field: &str, id: &str) -> Result<(), Error> {
-    let why = if id.is_empty() {
-        Some("must not be empty".to_owned())
-    } else if id.len() > MAX_DOC_ID {
-        Some(format!("is {} bytes; at most {MAX_DOC_ID}", id.len()))
-    } else if id.chars().any(char::is_control) {
-        Some("contains a control character".to_owned())
-    } else if id.trim() != id {
-        Some("has white space around it".to_owned())
+/// A document named by a delete (or by `rag.index` with `replace`): a
+/// document id ([`check_doc_id`]) that is also a plain name: no white space
+/// around it, not a path that climbs or starts at the root (no `.` or `..`
+/// segment, no leading `/`, no `//`, no `\`), and no percent-encoded
+/// separator or dot (`%2F`, `%5C`, `%2E`, `%00`). A relative path such as
+/// `docs/intro.md` (as `ragwire ingest` names documents) is a plain name.
+pub fn check_doc_ref(field: &str, id: &str) -> Result<(), Error> {
+    check_doc_id(field, id)?;
+    let why = if id.trim() != id {
+        Some("has white space around it")
     } else if id.starts_with('/') || id.contains("//") || id.contains('\\') {
-        Some("is not a plain name (a leading `/`, `//` or `\\`)".to_owned())
-    } else if id
-        .split('/')
-        .any(|segment| segment == "." || segment == "..")
-    {
-        Some("is not a plain name (a `.` or `..` segment)".to_owned())
+        Some("is not a plain name (a leading `/`, `//` or `\\`)")
+    } else if id.split('/').any(|segment| segment == "." || segment == "..") {
+        Some("is not a plain name (a `.` or `..` segment)")
     } else if percent_encoded_separator(id) {
-        Some("is not a plain name (a percent-encoded separator)".to_owned())
+        Some("is not a plain name (a percent-encoded separator)")
     } else {
         None
     };
@@ -181,16 +170,16 @@ mod tests {
     }
 
     #[test]
-    fn doc_ids() {
+    fn doc_refs() {
         for good in ["nats", "docs/intro.md", "a.b", "x..y", "100%", "ü"] {
-            assert!(check_doc_id("doc_id", good).is_ok(), "{good}");
+            assert!(check_doc_ref("doc_id", good).is_ok(), "{good}");
         }
         let long = "x".repeat(MAX_DOC_ID + 1);
         for bad in [
             "", " ", "a\u{0}b", "a\nb", " a", "/etc", "a//b", "a\\b", "..", "../x", "a/./b",
             "a/..", "a%2Fb", "a%2fb", "%2E%2E", "a%5Cb", "a%00", &long,
         ] {
-            let err = check_doc_id("doc_id", bad).unwrap_err().to_string();
+            let err = check_doc_ref("doc_id", bad).unwrap_err().to_string();
             assert!(err.contains("`doc_id`"), "{bad:?}: {err}");
         }
     }

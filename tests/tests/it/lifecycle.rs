@@ -238,7 +238,7 @@ async fn refused_deletes_leave_the_data_untouched(store: Store) {
     let t = fixture(store, false).await;
     let kb = t.collection("kb");
     index(&t, &kb, version("d", "1", 3), false).await;
-    let long = "x".repeat(513);
+    let long = "x".repeat(1025);
     let refused = [
         (
             Subject::DocsDelete,

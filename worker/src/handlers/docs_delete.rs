@@ -8,13 +8,13 @@ use ragwire_schemas::collections::{DeleteReply, DocRef};
 use crate::documents;
 use crate::error::Error;
 use crate::state::State;
-use crate::validate::{check_collection, check_doc_id};
+use crate::validate::{check_collection, check_doc_ref};
 use crate::vectors::missing;
 
 /// Deletes the document's chunks.
 pub async fn handle(state: &State, req: DocRef) -> Result<DeleteReply, Error> {
     check_collection(&req.collection)?;
-    check_doc_id("doc_id", &req.doc_id)?;
+    check_doc_ref("doc_id", &req.doc_id)?;
     match documents::delete(state, &req.collection, &req.doc_id).await? {
         Some(deleted) => Ok(DeleteReply {
             collection: req.collection,

@@ -10,7 +10,7 @@ use ragwire_schemas::index::{IndexReply, IndexRequest};
 use crate::documents;
 use crate::error::Error;
 use crate::state::State;
-use crate::validate::{check_collection, check_count, check_doc_id, check_text};
+use crate::validate::{check_collection, check_count, check_doc_ref, check_text};
 use crate::vectors::{new_generation, write_chunks, Write};
 
 /// Embeds the chunks and writes them with their payload to the collection.
@@ -20,7 +20,7 @@ pub async fn handle(state: &State, req: IndexRequest) -> Result<IndexReply, Erro
     for (i, chunk) in req.chunks.iter().enumerate() {
         if req.replace {
             // Replaced documents can be deleted by id later: the same rule.
-            check_doc_id(&format!("chunks[{i}].doc_id"), &chunk.doc_id)?;
+            check_doc_ref(&format!("chunks[{i}].doc_id"), &chunk.doc_id)?;
         } else {
             check_text(format_args!("chunks[{i}].doc_id"), &chunk.doc_id)?;
         }

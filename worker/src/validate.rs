@@ -63,7 +63,10 @@ pub fn check_doc_ref(field: &str, id: &str) -> Result<(), Error> {
         Some("has white space around it")
     } else if id.starts_with('/') || id.contains("//") || id.contains('\\') {
         Some("is not a plain name (a leading `/`, `//` or `\\`)")
-    } else if id.split('/').any(|segment| segment == "." || segment == "..") {
+    } else if id
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
         Some("is not a plain name (a `.` or `..` segment)")
     } else if percent_encoded_separator(id) {
         Some("is not a plain name (a percent-encoded separator)")

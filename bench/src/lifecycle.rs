@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use crate::load::median;
 use ragwire_client::endpoint::{DocsDelete, JobsSubmit};
 use ragwire_client::RagClient;
 use ragwire_schemas::collections::DocRef;
@@ -27,11 +27,6 @@ pub struct Sizes {
     pub docs: usize,
     /// The fake embedder's dimension.
     pub dim: usize,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Writes `n` chunks of `doc` (or of one document per 64 chunks when
@@ -58,19 +53,7 @@ async fn fill(
             json!({"collection": collection, "chunks": chunks})
         })
         .collect();
-    let results: Vec<bool> = futures::stream::iter(bodies)
-        .map(|body| {
-            let rag = rag.clone();
-            async move {
-                let payload = serde_json::to_vec(&body).unwrap_or_default().into();
-                matches!(rag.request(Subject::Index, payload, None).await,
-                         Ok(r) if ragwire_client::error_code(&r).is_none())
-            }
-        })
-        .buffer_unordered(4)
-        .collect()
-        .await;
-    anyhow::ensure!(results.iter().all(|ok| *ok), "an index request failed");
+    crate::load::index_all(rag, bodies).await?;
     Ok(())
 }
 

@@ -157,3 +157,28 @@ async fn connect(addr: std::net::SocketAddr) -> anyhow::Result<Connection> {
     tokio::spawn(conn);
     Ok(send)
 }
+
+/// The median of `values` (the upper one of an even count); NaN for none.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Sends every `rag.index` body, 4 in flight; fails when one fails.
+pub async fn index_all(rag: &RagClient, bodies: Vec<serde_json::Value>) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    let results: Vec<bool> = futures::stream::iter(bodies)
+        .map(|body| {
+            let rag = rag.clone();
+            async move {
+                let payload = serde_json::to_vec(&body).unwrap_or_default().into();
+                matches!(rag.request(Subject::Index, payload, None).await,
+                         Ok(r) if error_code(&r).is_none())
+            }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    anyhow::ensure!(results.iter().all(|ok| *ok), "an index request failed");
+    Ok(())
+}

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::load::median;
 use hdrhistogram::Histogram;
 use ragwire_client::endpoint::Search;
 use ragwire_schemas::search::SearchRequest;
@@ -223,11 +224,6 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// The texts of the indexing cost measure.
 #[derive(Clone, Copy)]
 enum Texts {
@@ -369,21 +365,8 @@ async fn index_rate(
             json!({"collection": collection, "chunks": chunks})
         })
         .collect();
-    use futures::StreamExt;
     let started = Instant::now();
-    let results: Vec<bool> = futures::stream::iter(batches)
-        .map(|body| {
-            let rag = rag.clone();
-            async move {
-                let payload = serde_json::to_vec(&body).unwrap_or_default().into();
-                matches!(rag.request(Subject::Index, payload, None).await,
-                         Ok(r) if ragwire_client::error_code(&r).is_none())
-            }
-        })
-        .buffer_unordered(4)
-        .collect()
-        .await;
-    anyhow::ensure!(results.iter().all(|ok| *ok), "an index request failed");
+    crate::load::index_all(rag, batches).await?;
     Ok(chunks as f64 / started.elapsed().as_secs_f64())
 }
 

@@ -10,6 +10,8 @@ use ragwire_tests::fake::StreamPlan;
 use ragwire_tests::{start_producer, start_worker, test_config, test_http, FakeOpenAi};
 use serde_json::json;
 
+use crate::load::median;
+
 /// Rounds per cell; the tables give medians.
 const ROUNDS: usize = 3;
 
@@ -180,9 +182,4 @@ fn count(haystack: &[u8], needle: &[u8]) -> u64 {
         .windows(needle.len())
         .filter(|w| *w == needle)
         .count() as u64
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }

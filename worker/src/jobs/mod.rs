@@ -184,6 +184,39 @@ impl Jobs {
 }
 
 /// RFC 3339 time of now.
+/// Writes `value` at `key` only while the key is at `revision` (`None`:
+/// absent), a compare-and-swap: `Ok(false)` when another writer came first.
+async fn swap(
+    store: &kv::Store,
+    key: &str,
+    value: bytes::Bytes,
+    revision: Option<u64>,
+) -> Result<bool, String> {
+    let written = match revision {
+        None => store.create(key, value).await.map(|_| ()).map_err(|e| {
+            (
+                e.kind() == kv::CreateErrorKind::AlreadyExists,
+                e.to_string(),
+            )
+        }),
+        Some(revision) => store
+            .update(key, value, revision)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                (
+                    e.kind() == kv::UpdateErrorKind::WrongLastRevision,
+                    e.to_string(),
+                )
+            }),
+    };
+    match written {
+        Ok(()) => Ok(true),
+        Err((true, _)) => Ok(false),
+        Err((false, e)) => Err(e),
+    }
+}
+
 pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -54,36 +54,11 @@ impl Jobs {
             }
             let value = Bytes::from(generation.to_string());
             // Compare-and-swap: two raisers racing, the higher one stays.
-            let written = match revision {
-                None => self
-                    .status
-                    .create(key, value)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        (
-                            e.kind() == kv::CreateErrorKind::AlreadyExists,
-                            e.to_string(),
-                        )
-                    }),
-                Some(revision) => self
-                    .status
-                    .update(key, value, revision)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        (
-                            e.kind() == kv::UpdateErrorKind::WrongLastRevision,
-                            e.to_string(),
-                        )
-                    }),
-            };
+            let written = super::swap(&self.status, key, value, revision).await;
             match written {
-                Ok(()) => return Ok(generation),
-                Err((true, _)) => continue,
-                Err((false, e)) => {
-                    return Err(Error::jetstream("cannot write the document register", e))
-                }
+                Ok(true) => return Ok(generation),
+                Ok(false) => continue,
+                Err(e) => return Err(Error::jetstream("cannot write the document register", e)),
             }
         }
     }

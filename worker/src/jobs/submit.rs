@@ -1,6 +1,5 @@
 //! Submission: one job per document, de-duplicated by a content-derived id.
 
-use async_nats::jetstream::kv;
 use bytes::Bytes;
 use ragwire_schemas::jobs::{
     Chunking, JobDocument, JobState, JobStatus, SubmitReply, SubmitRequest, SubmittedJob, WorkItem,
@@ -100,34 +99,12 @@ impl Jobs {
         let value = Bytes::from(serde_json::to_vec(&status).map_err(internal)?);
         // Create-if-absent (or update at the revision read) makes two
         // identical submissions racing each other queue one job.
-        let written = match &existing {
-            None => self
-                .status
-                .create(&item.job_id, value)
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    (
-                        e.kind() == kv::CreateErrorKind::AlreadyExists,
-                        e.to_string(),
-                    )
-                }),
-            Some((_, revision)) => self
-                .status
-                .update(&item.job_id, value, *revision)
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    (
-                        e.kind() == kv::UpdateErrorKind::WrongLastRevision,
-                        e.to_string(),
-                    )
-                }),
-        };
+        let revision = existing.as_ref().map(|(_, revision)| *revision);
+        let written = super::swap(&self.status, &item.job_id, value, revision).await;
         match written {
-            Ok(()) => {}
-            Err((true, _)) => return Ok(true),
-            Err((false, e)) => return Err(Error::jetstream("cannot write the job status", e)),
+            Ok(true) => {}
+            Ok(false) => return Ok(true),
+            Err(e) => return Err(Error::jetstream("cannot write the job status", e)),
         }
         let mut headers = async_nats::HeaderMap::new();
         let msg_id = if replays == 0 {

@@ -66,10 +66,7 @@ async fn delete_ms(
 ) -> anyhow::Result<f64> {
     let started = Instant::now();
     let reply = rag
-        .call::<DocsDelete>(&DocRef {
-            collection: collection.into(),
-            doc_id: doc.into(),
-        })
+        .call::<DocsDelete>(&DocRef::new(collection, doc))
         .await?;
     let ms = started.elapsed().as_secs_f64() * 1e3;
     anyhow::ensure!(

@@ -42,8 +42,15 @@ pub struct Docs {
 /// What to do with documents.
 #[derive(clap::Subcommand)]
 enum DocsWhat {
-    /// Delete every chunk of a document.
-    Rm { collection: String, doc_id: String },
+    /// Delete every chunk of a document, and what it contributed to the
+    /// graph.
+    Rm {
+        collection: String,
+        doc_id: String,
+        /// Leave the document's contribution to the graph.
+        #[arg(long)]
+        keep_graph: bool,
+    },
 }
 
 pub async fn run(args: Collections) -> anyhow::Result<()> {
@@ -74,10 +81,16 @@ pub async fn run(args: Collections) -> anyhow::Result<()> {
 
 pub async fn run_docs(args: Docs) -> anyhow::Result<()> {
     let rag = args.common.client("ragwire-docs").await?;
-    let DocsWhat::Rm { collection, doc_id } = args.what;
-    let reply = rag
-        .call::<DocsDelete>(&DocRef { collection, doc_id })
-        .await?;
+    let DocsWhat::Rm {
+        collection,
+        doc_id,
+        keep_graph,
+    } = args.what;
+    let request = DocRef {
+        graph: !keep_graph,
+        ..DocRef::new(collection, doc_id)
+    };
+    let reply = rag.call::<DocsDelete>(&request).await?;
     println!("{}", serde_json::to_string_pretty(&reply)?);
     Ok(())
 }

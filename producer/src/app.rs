@@ -302,13 +302,21 @@ async fn forward_collection(
     forward(&state.bridge, subject, headers, Ok(body)).await
 }
 
-/// `DELETE /collections/{name}/documents/{doc_id}`: `rag.docs.delete`.
+/// `DELETE /collections/{name}/documents/{doc_id}[?graph=false]`:
+/// `rag.docs.delete`, the document's graph contribution too unless
+/// `graph=false`.
 async fn doc_delete(
     State(state): State<AppState>,
     Path((name, doc_id)): Path<(String, String)>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let body = Bytes::from(json!({ "collection": name, "doc_id": doc_id }).to_string());
+    let mut request = json!({ "collection": name, "doc_id": doc_id });
+    if let Some(graph) = query.get("graph") {
+        // Read (and refused when not a boolean) by the worker.
+        request["graph"] = json!(graph);
+    }
+    let body = Bytes::from(request.to_string());
     forward(&state.bridge, Subject::DocsDelete, &headers, Ok(body)).await
 }
 

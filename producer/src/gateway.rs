@@ -139,7 +139,8 @@ fn vector_request(body: &[u8]) -> Result<(Subject, Bytes), String> {
         }
         Some(Value::String(d)) => (
             Subject::DocsDelete,
-            serde_json::json!({ "collection": collection, "doc_id": d }),
+            // The gateway deletes a document's graph on its own route.
+            serde_json::json!({ "collection": collection, "doc_id": d, "graph": false }),
         ),
         Some(_) => return Err("`doc_id` must be a string or null".into()),
     };
@@ -173,7 +174,10 @@ mod tests {
         assert_eq!(subject, Subject::CollectionsDrop);
         let (subject, body) = vector_request(br#"{"collection": "kb", "doc_id": "d"}"#).unwrap();
         assert_eq!(subject, Subject::DocsDelete);
-        assert_eq!(value(body), json!({"collection": "kb", "doc_id": "d"}));
+        assert_eq!(
+            value(body),
+            json!({"collection": "kb", "doc_id": "d", "graph": false})
+        );
         for bad in [
             r#"{"collection": "kb", "doc_id": ""}"#,
             r#"{"doc_id": "d"}"#,

@@ -63,6 +63,29 @@ pub struct DocRef {
     /// space around it, no `.` or `..` path segment, no leading `/`, no `//`
     /// or `\`, and no percent-encoded separator.
     pub doc_id: String,
+    /// Also what the document contributed to the graph (the graph knows a
+    /// document by its id alone, whatever the collection); default `true`.
+    #[serde(default = "yes", deserialize_with = "crate::lax::bool")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::lax::schema::bool")
+    )]
+    pub graph: bool,
+}
+
+impl DocRef {
+    /// The document `doc_id` of `collection`, chunks and graph.
+    pub fn new(collection: impl Into<String>, doc_id: impl Into<String>) -> DocRef {
+        DocRef {
+            collection: collection.into(),
+            doc_id: doc_id.into(),
+            graph: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Request of `rag.points.delete` (`POST /collections/{name}/delete`): the
@@ -90,4 +113,8 @@ pub struct DeleteReply {
     /// The document, for `rag.docs.delete`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doc_id: Option<String>,
+    /// For `rag.docs.delete` with `graph`: the graph's nodes and
+    /// relationships deleted (those other documents also produced stay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph: Option<crate::graph::DeleteReply>,
 }

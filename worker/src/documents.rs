@@ -15,10 +15,17 @@
 //!    deletes everything below that, its own points included.
 //!
 //! A delete records its generation in the register first, then deletes the
-//! document's points below it. Whatever the interleaving, a point of an
+//! document's points below it, then (unless asked not to) its contribution
+//! to the graph, recording the same generation there. Whatever the interleaving, a point of an
 //! older version written after the delete is removed by its own writer's
 //! step 4. A writer killed between steps 2 and 3 leaves both versions until
 //! its job is delivered again, with the same generation, and finishes.
+//!
+//! The graph keeps each document's newest generation itself (see
+//! [`crate::graph::Provenance::Replace`]): a job writes the graph of its
+//! version only if no newer version or delete reached the graph first, so
+//! the same rules hold there, checked in the graph store's transaction.
+//! The graph knows a document by its id alone, whatever the collection.
 //! Without JetStream (jobs off) there is no register: steps 1 and 4 are
 //! skipped, and the latest writer's step 3 still leaves one version.
 
@@ -75,6 +82,23 @@ pub async fn write(
     .await
 }
 
+/// The generation of a version, a delete or a drop newer than
+/// `generation` recorded for `doc_id`, if any.
+pub async fn newer(
+    state: &State,
+    collection: &str,
+    doc_id: &str,
+    generation: u64,
+) -> Result<Option<u64>, Error> {
+    match &state.jobs {
+        Some(jobs) => {
+            let newest = jobs.newest(collection, doc_id).await?;
+            Ok((newest > generation).then_some(newest))
+        }
+        None => Ok(None),
+    }
+}
+
 /// Steps 3 and 4: deletes the versions of `doc_id` before `generation`,
 /// then everything before a newer generation recorded meanwhile. Returns
 /// the points deleted.
@@ -120,11 +144,16 @@ pub async fn replace(
 }
 
 /// Deletes every chunk of `doc_id`, and any version of it submitted
-/// before now that is still to be written. Returns the points deleted,
-/// `None` when the collection does not exist (the delete is recorded all
-/// the same, so that a job queued for it writes nothing).
-pub async fn delete(state: &State, collection: &str, doc_id: &str) -> Result<Option<usize>, Error> {
-    let generation = new_generation();
+/// before `generation` (now, [`new_generation`]) that is still to be
+/// written. Returns the points deleted, `None` when the collection does not
+/// exist (the delete is recorded all the same, so that a job queued for it
+/// writes nothing).
+pub async fn delete(
+    state: &State,
+    collection: &str,
+    doc_id: &str,
+    generation: u64,
+) -> Result<Option<usize>, Error> {
     if let Some(jobs) = &state.jobs {
         jobs.tombstone(collection, doc_id, generation).await?;
     }

@@ -188,3 +188,125 @@ async fn an_extracted_documents_graph_is_replaced_by_its_next_version() {
     let reply = json(&t.send::<GraphDelete>(&delete("minutes")).await);
     assert_eq!(reply, json!({"ok": true, "nodes": 2, "edges": 1}));
 }
+
+#[tokio::test]
+async fn an_ingest_jobs_graph_follows_its_document_embedded() {
+    job_cases(Fixture::new().await).await;
+}
+
+#[tokio::test]
+async fn an_ingest_jobs_graph_follows_its_document_bolt() {
+    let mut t = Fixture::new().await;
+    t.use_bolt();
+    job_cases(t).await;
+}
+
+/// Submits one document as an ingest job with `extract_graph`; its job id.
+async fn submit_extracting(t: &Fixture, collection: &str, doc: &str, text: &str) -> String {
+    let reply = json(
+        &t.request(
+            Subject::JobsSubmit,
+            &json!({"collection": collection, "extract_graph": true,
+                    "documents": [{"doc_id": doc, "text": text}]}),
+        )
+        .await,
+    );
+    reply["jobs"][0]["job_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{reply}"))
+        .to_owned()
+}
+
+/// The job's status once `done` or `failed`.
+async fn settled(t: &Fixture, job_id: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let s = json(
+            &t.request(Subject::JobsStatus, &json!({"job_id": job_id}))
+                .await,
+        );
+        if s["state"] == "done" || s["state"] == "failed" {
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job still running: {s}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A document deleted while its ingest job is extracting the graph keeps
+/// no graph (the job's late write is refused); ingested again, its graph is
+/// written and deleted with its chunks; `graph: false` leaves the graph.
+async fn job_cases(mut t: Fixture) {
+    t.enable_jobs();
+    t.config.extract.chain = vec!["ex-echo".into()];
+    t.config.jobs.max_deliver = 1;
+    t.start().await;
+    let kb = t.collection("kb");
+    let text = "Ada met Babbage in London";
+    let slow = std::time::Duration::from_millis(1500);
+    t.fake.script(
+        "ex-echo",
+        vec![Scripted::answer(ECHO_GRAPH).after(slow), Scripted::answer(ECHO_GRAPH)],
+    );
+    let first = submit_extracting(&t, &kb, "minutes", text).await;
+    // The chunks are written before the graph is extracted.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while t.worker().state().vectors.count(&kb).await.unwrap_or(0) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no chunk written");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let deleted = json(
+        &t.request(
+            Subject::DocsDelete,
+            &json!({"collection": kb, "doc_id": "minutes"}),
+        )
+        .await,
+    );
+    assert_eq!(deleted["deleted"], 1, "{deleted}");
+    assert_eq!(deleted["graph"], json!({"nodes": 0, "edges": 0}), "{deleted}");
+    let s = settled(&t, &first).await;
+    assert_eq!(
+        (s["state"].as_str(), s["superseded"].as_bool()),
+        (Some("done"), Some(true)),
+        "{s}"
+    );
+    assert_eq!(counts(&t).await, (0, 0), "the deleted document's graph came back");
+
+    // Submitted again: chunks and graph, both deleted together.
+    let second = submit_extracting(&t, &kb, "minutes", text).await;
+    let s = settled(&t, &second).await;
+    assert_eq!(s["state"], "done", "{s}");
+    assert_eq!(s["graph"], json!([3, 2]), "{s}");
+    assert_eq!(counts(&t).await, (3, 2));
+    // Kept on request, then deleted with the document.
+    let kept = json(
+        &t.request(
+            Subject::DocsDelete,
+            &json!({"collection": kb, "doc_id": "minutes", "graph": "false"}),
+        )
+        .await,
+    );
+    assert_eq!((kept["deleted"].as_u64(), kept.get("graph")), (Some(1), None), "{kept}");
+    assert_eq!(counts(&t).await, (3, 2));
+    let third = submit_extracting(&t, &kb, "minutes", text).await;
+    assert_eq!(settled(&t, &third).await["state"], "done");
+    let deleted = json(
+        &t.request(
+            Subject::DocsDelete,
+            &json!({"collection": kb, "doc_id": "minutes"}),
+        )
+        .await,
+    );
+    assert_eq!(deleted["graph"], json!({"nodes": 3, "edges": 2}), "{deleted}");
+    assert_eq!(counts(&t).await, (0, 0));
+    let bad = t
+        .request(
+            Subject::DocsDelete,
+            &json!({"collection": kb, "doc_id": "minutes", "graph": "maybe"}),
+        )
+        .await;
+    assert_error(&bad, 400, "graph");
+}

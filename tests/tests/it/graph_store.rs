@@ -3,14 +3,15 @@
 //! and 3 hops with a node limit, property merging, edges to missing nodes,
 //! seeds, and data that looks like SQL or Cypher staying data; and the
 //! sources of elements: a document's contribution deleted or replaced
-//! alone, what another source also produced kept.
+//! alone, what another source also produced kept; and versions: a
+//! replacement older than the document's newest version or delete refused.
 
 use ragwire_schemas::graph::GraphData;
 use ragwire_schemas::retrieve::Subgraph;
 use ragwire_tests::*;
-use ragwire_worker::testing::Provenance::{self, Document, Replace, Unattributed};
+use ragwire_worker::testing::Provenance::{self, Document, Unattributed};
 use ragwire_worker::testing::{BoltGraph, GraphStore, SqliteGraph};
-use ragwire_worker::Config;
+use ragwire_worker::{Config, Error};
 use serde_json::json;
 
 fn graph(v: serde_json::Value) -> GraphData {
@@ -138,6 +139,13 @@ fn doc(id: &str) -> Provenance {
     Document(id.into())
 }
 
+fn replace(doc: &str, generation: u64) -> Provenance {
+    Provenance::Replace {
+        doc: doc.into(),
+        generation,
+    }
+}
+
 async fn provenance_contract(g: &dyn GraphStore) {
     // Document a: p -REL-> q; document b: q -REL2-> r; no document: u -LINK-> p.
     let a = graph(json!({
@@ -159,11 +167,11 @@ async fn provenance_contract(g: &dyn GraphStore) {
 
     // a's own edge goes; p stays (the unattributed edge needs it), q stays
     // (b produced it too).
-    assert_eq!(g.delete_document("a").await.unwrap(), (0, 1));
+    assert_eq!(g.delete_document("a", 1).await.unwrap(), (0, 1));
     assert_eq!(g.counts().await.unwrap(), (4, 2));
-    assert_eq!(g.delete_document("a").await.unwrap(), (0, 0), "idempotent");
+    assert_eq!(g.delete_document("a", 1).await.unwrap(), (0, 0), "idempotent");
     // b's nodes and edge go; unattributed elements are never touched.
-    assert_eq!(g.delete_document("b").await.unwrap(), (2, 1));
+    assert_eq!(g.delete_document("b", 2).await.unwrap(), (2, 1));
     assert_eq!(g.counts().await.unwrap(), (2, 1));
     let left = g.neighbourhood(vec!["u".into()], 1, 10).await.unwrap();
     assert_eq!(ids(&left), ["u", "p"]);
@@ -171,7 +179,7 @@ async fn provenance_contract(g: &dyn GraphStore) {
         left.nodes.iter().all(|n| n.props.is_empty()),
         "sources are not properties: {left:?}"
     );
-    assert_eq!(g.delete_document("nobody").await.unwrap(), (0, 0));
+    assert_eq!(g.delete_document("nobody", 3).await.unwrap(), (0, 0));
 
     // A replaced contribution: what the new version no longer has goes,
     // what another document also produced stays.
@@ -179,7 +187,7 @@ async fn provenance_contract(g: &dyn GraphStore) {
         "nodes": [{"id": "c1", "type": "T"}, {"id": "c2", "type": "T"}, {"id": "c3", "type": "T"}],
         "edges": [{"src": "c1", "dst": "c2", "type": "R"}, {"src": "c2", "dst": "c3", "type": "R"}]
     }));
-    g.upsert(v1, Replace("c".into())).await.unwrap();
+    g.upsert(v1, replace("c", 10)).await.unwrap();
     g.upsert(
         graph(json!({"nodes": [{"id": "c3", "type": "T"}]})),
         doc("d"),
@@ -191,7 +199,7 @@ async fn provenance_contract(g: &dyn GraphStore) {
         "nodes": [{"id": "c1", "type": "T"}, {"id": "c4", "type": "T"}],
         "edges": [{"src": "c1", "dst": "c4", "type": "R"}]
     }));
-    g.upsert(v2, Replace("c".into())).await.unwrap();
+    g.upsert(v2, replace("c", 20)).await.unwrap();
     // c2 and both old edges are gone; c3 stays (d's); c4 and c1 -R-> c4 came.
     let now = g
         .neighbourhood(vec!["c1".into(), "c3".into()], 1, 10)
@@ -210,14 +218,29 @@ async fn provenance_contract(g: &dyn GraphStore) {
             "nodes": [{"id": "c1", "type": "T"}, {"id": "c4", "type": "T"}],
             "edges": [{"src": "c1", "dst": "c4", "type": "R"}]
         })),
-        Replace("c".into()),
+        replace("c", 20),
     )
     .await
     .unwrap();
     assert_eq!(g.counts().await.unwrap(), (5, 2));
-    assert_eq!(g.delete_document("c").await.unwrap(), (2, 1));
-    assert_eq!(g.delete_document("d").await.unwrap(), (1, 0));
+    // An older version arriving late (a job retried after a newer one
+    // finished) is refused whole: a 409, nothing written.
+    let stale = graph(json!({"nodes": [{"id": "old", "type": "T"}]}));
+    let refused = g.upsert(stale.clone(), replace("c", 15)).await.unwrap_err();
+    assert!(matches!(refused, Error::Conflict(_)), "{refused}");
+    assert_eq!(g.counts().await.unwrap(), (5, 2));
+    // A delete older than the newest version finds nothing of its own.
+    assert_eq!(g.delete_document("c", 19).await.unwrap(), (0, 0));
+    assert_eq!(g.counts().await.unwrap(), (5, 2));
+    assert_eq!(g.delete_document("c", 30).await.unwrap(), (2, 1));
+    // After the delete, a version from before it writes nothing either.
+    let refused = g.upsert(stale.clone(), replace("c", 25)).await.unwrap_err();
+    assert!(matches!(refused, Error::Conflict(_)), "{refused}");
+    assert_eq!(g.delete_document("d", 31).await.unwrap(), (1, 0));
     assert_eq!(g.counts().await.unwrap(), (2, 1));
+    // A version after the delete is written.
+    assert_eq!(g.upsert(stale, replace("c", 40)).await.unwrap(), (1, 0));
+    assert_eq!(g.delete_document("c", 41).await.unwrap(), (1, 0));
 
     assert_eq!(g.clear().await.unwrap(), (2, 1));
     assert_eq!(g.counts().await.unwrap(), (0, 0));

@@ -104,27 +104,43 @@ impl BoltGraph {
     }
 
     /// Runs a write transaction: `queries` in order, then commit.
-    async fn write(&self, queries: Vec<Query>) -> Result<(), Error> {
-        let mut txn = self
-            .graph
-            .start_txn()
-            .await
-            .map_err(|e| classify(e, false, self.timeout))?;
-        for q in queries {
-            txn.run(q)
-                .await
-                .map_err(|e| classify(e, false, self.timeout))?;
-        }
-        txn.commit()
-            .await
-            .map_err(|e| classify(e, false, self.timeout))
+    async fn write(&self, version: Option<(&str, u64)>, queries: Vec<Query>) -> Result<(), Error> {
+        self.write_counted(version, queries).await.map(drop)
     }
 
-    /// Runs a write transaction of queries that each return one count `c`,
-    /// then commits; returns the counts.
-    async fn write_counted(&self, queries: Vec<Query>) -> Result<Vec<usize>, Error> {
+    /// Runs a write transaction of queries, then commits; returns the
+    /// count `c` each query returned (0 for those that return none). With
+    /// `version` (a document and a generation), first records that version
+    /// of the document, or rolls back with a 409 when a newer one is
+    /// recorded.
+    async fn write_counted(
+        &self,
+        version: Option<(&str, u64)>,
+        queries: Vec<Query>,
+    ) -> Result<Vec<usize>, Error> {
         let error = |e| classify(e, false, self.timeout);
         let mut txn = self.graph.start_txn().await.map_err(error)?;
+        if let Some((doc, generation)) = version {
+            let generation = i64::try_from(generation).unwrap_or(i64::MAX);
+            let q = neo4rs::query(
+                "MERGE (v:RagwireVersion {graph: $graph, doc: $doc}) ON CREATE SET v.generation = $g \
+                 WITH v, v.generation AS before \
+                 SET v.generation = CASE WHEN before > $g THEN before ELSE $g END \
+                 RETURN max(before) AS c",
+            )
+            .param("graph", self.label.as_str())
+            .param("doc", doc)
+            .param("g", generation);
+            let mut stream = txn.execute(q).await.map_err(error)?;
+            let mut newest = generation;
+            while let Some(row) = stream.next(txn.handle()).await.map_err(error)? {
+                newest = newest.max(row.get::<i64>("c").unwrap_or(0));
+            }
+            if newest > generation {
+                txn.rollback().await.map_err(error)?;
+                return Err(super::superseded(doc, newest as u64));
+            }
+        }
         let mut counts = Vec::with_capacity(queries.len());
         for q in queries {
             let mut stream = txn.execute(q).await.map_err(error)?;
@@ -332,7 +348,7 @@ impl GraphStore for BoltGraph {
                     .param("source", source),
                 );
             }
-            if let Provenance::Replace(doc) = &provenance {
+            if let Provenance::Replace { doc, .. } = &provenance {
                 // What the document contributed before and not now.
                 let keep_nodes: Vec<String> = data
                     .nodes
@@ -359,17 +375,33 @@ impl GraphStore for BoltGraph {
                 );
                 queries.push(nodes.param("keep", keep_nodes));
             }
-            self.write(queries).await?;
+            let version = match &provenance {
+                Provenance::Replace { doc, generation } => Some((doc.as_str(), *generation)),
+                _ => None,
+            };
+            self.write(version, queries).await?;
             Ok(counts)
         })
         .await
     }
 
-    async fn delete_document(&self, doc_id: &str) -> Result<(usize, usize), Error> {
+    async fn delete_document(
+        &self,
+        doc_id: &str,
+        generation: u64,
+    ) -> Result<(usize, usize), Error> {
         self.timed(async {
             let [edges, nodes] = self.prune_queries(doc_id, "", "");
-            let counts = self.write_counted(vec![edges, nodes]).await?;
-            Ok((counts[1], counts[0]))
+            match self
+                .write_counted(Some((doc_id, generation)), vec![edges, nodes])
+                .await
+            {
+                Ok(counts) => Ok((counts[1], counts[0])),
+                // A newer version replaced what came before: nothing of
+                // what the delete is about is left.
+                Err(Error::Conflict(_)) => Ok((0, 0)),
+                Err(e) => Err(e),
+            }
         })
         .await
     }
@@ -378,7 +410,9 @@ impl GraphStore for BoltGraph {
         let label = &self.label;
         self.timed(async {
             let counts = self
-                .write_counted(vec![
+                .write_counted(
+                    None,
+                    vec![
                     neo4rs::query(&format!(
                         "MATCH (:{label})-[r]->(:{label}) DELETE r RETURN count(r) AS c"
                     )),

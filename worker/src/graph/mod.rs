@@ -101,17 +101,31 @@ pub enum Provenance {
     Unattributed,
     /// Merged as part of a document's contribution.
     Document(String),
-    /// The document's whole contribution: what it contributed before and
-    /// not now is removed in the same transaction.
-    Replace(String),
+    /// The document's whole contribution as of version `generation`: what
+    /// it contributed before and not now is removed in the same
+    /// transaction. The store keeps each document's newest generation (of
+    /// a replacement or a delete) and refuses an older one with a 409
+    /// ([`superseded`]), so a late writer never brings back what a newer
+    /// version or a delete removed.
+    Replace {
+        /// The document.
+        doc: String,
+        /// Its version: a job's submission time, a request's arrival
+        /// (microseconds since the epoch, [`crate::vectors::new_generation`]).
+        generation: u64,
+    },
 }
 
 impl Provenance {
-    /// The provenance a request states with `doc_id` and `replace`.
+    /// The provenance a request states with `doc_id` and `replace`: a
+    /// replacement is a version of now.
     pub fn of(doc_id: Option<String>, replace: bool) -> Provenance {
         match doc_id {
             None => Provenance::Unattributed,
-            Some(doc) if replace => Provenance::Replace(doc),
+            Some(doc) if replace => Provenance::Replace {
+                doc,
+                generation: crate::vectors::new_generation(),
+            },
             Some(doc) => Provenance::Document(doc),
         }
     }
@@ -121,9 +135,17 @@ impl Provenance {
     pub fn source(&self) -> &str {
         match self {
             Provenance::Unattributed => UNATTRIBUTED,
-            Provenance::Document(doc) | Provenance::Replace(doc) => doc,
+            Provenance::Document(doc) | Provenance::Replace { doc, .. } => doc,
         }
     }
+}
+
+/// The refusal of a replacement older than the document's newest version
+/// or delete (generation `by`): a 409, which a job takes as "superseded".
+pub fn superseded(doc: &str, by: u64) -> Error {
+    Error::Conflict(format!(
+        "a newer version or a delete of document `{doc}` reached the graph first (generation {by}); nothing written"
+    ))
 }
 
 /// The source of elements written without a document.
@@ -144,7 +166,8 @@ pub trait GraphStore: Send + Sync + 'static {
 
     /// Merges the nodes, then the edges, recording `provenance`; returns
     /// how many of each were written. An edge whose end is neither in
-    /// `data` nor stored is a 400.
+    /// `data` nor stored is a 400; a [`Provenance::Replace`] older than the
+    /// document's newest version or delete is a 409 ([`superseded`]).
     async fn upsert(
         &self,
         data: GraphData,
@@ -153,8 +176,11 @@ pub trait GraphStore: Send + Sync + 'static {
 
     /// Removes `doc_id` from every element's sources and deletes the
     /// elements left with none (a node with its relationships); returns the
-    /// numbers of nodes and relationships deleted.
-    async fn delete_document(&self, doc_id: &str) -> Result<(usize, usize), Error>;
+    /// numbers of nodes and relationships deleted. Records the delete as
+    /// the document's version `generation`: a replacement of an older
+    /// generation arriving later writes nothing.
+    async fn delete_document(&self, doc_id: &str, generation: u64)
+        -> Result<(usize, usize), Error>;
 
     /// Deletes every node and relationship; returns their numbers.
     async fn clear(&self) -> Result<(usize, usize), Error>;

@@ -44,6 +44,12 @@ CREATE TABLE IF NOT EXISTS edge_sources (
     PRIMARY KEY (src, type, dst, doc_id)
 );
 CREATE INDEX IF NOT EXISTS edge_sources_by_doc ON edge_sources (doc_id);
+-- Each document's newest version (generation) written by a replacement or
+-- a delete: an older replacement writes nothing.
+CREATE TABLE IF NOT EXISTS doc_versions (
+    doc_id TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL
+);
 CREATE TEMP TABLE IF NOT EXISTS keep_nodes (id TEXT PRIMARY KEY);
 CREATE TEMP TABLE IF NOT EXISTS keep_edges (src TEXT, type TEXT, dst TEXT, PRIMARY KEY (src, type, dst));
 CREATE TEMP TABLE IF NOT EXISTS gone_nodes (id TEXT PRIMARY KEY);
@@ -134,6 +140,31 @@ impl SqliteGraph {
 /// Removes `doc` from the sources of the elements in `gone_nodes` and
 /// `gone_edges` and deletes those left with none, with the relationships of
 /// deleted nodes; returns the numbers of nodes and relationships deleted.
+/// Records version `generation` of `doc` unless a newer one is recorded;
+/// `Err(409)` then, and the caller's transaction is dropped unwritten.
+fn claim(tx: &rusqlite::Transaction<'_>, doc: &str, generation: u64) -> Result<(), Error> {
+    let generation = i64::try_from(generation).unwrap_or(i64::MAX);
+    let stored: Option<i64> = tx
+        .query_row(
+            "SELECT generation FROM doc_versions WHERE doc_id = ?1",
+            [doc],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(internal)?;
+    match stored {
+        Some(newer) if newer > generation => Err(super::superseded(doc, newer as u64)),
+        _ => tx
+            .execute(
+                "INSERT INTO doc_versions (doc_id, generation) VALUES (?1, ?2)
+                 ON CONFLICT (doc_id) DO UPDATE SET generation = max(generation, excluded.generation)",
+                params![doc, generation],
+            )
+            .map(drop)
+            .map_err(internal),
+    }
+}
+
 fn prune(tx: &rusqlite::Transaction<'_>, doc: &str) -> Result<(usize, usize), Error> {
     for statement in PRUNE.split(';').map(str::trim).filter(|s| !s.is_empty()) {
         let takes_doc = statement.contains("?1");
@@ -179,6 +210,9 @@ impl GraphStore for SqliteGraph {
     ) -> Result<(usize, usize), Error> {
         self.run(move |conn| {
             let tx = conn.transaction().map_err(internal)?;
+            if let Provenance::Replace { doc, generation } = &provenance {
+                claim(&tx, doc, *generation)?;
+            }
             let source = provenance.source();
             {
                 let mut legacy_node = tx.prepare_cached(NODE_SOURCE).map_err(internal)?;
@@ -233,7 +267,7 @@ impl GraphStore for SqliteGraph {
                     edge.execute(params![e.src, e.edge_type, e.dst, props_text(&e.props)]).map_err(internal)?;
                 }
             }
-            if let Provenance::Replace(doc) = &provenance {
+            if let Provenance::Replace { doc, .. } = &provenance {
                 // What the document contributed before and not now.
                 tx.execute_batch("DELETE FROM keep_nodes; DELETE FROM keep_edges; DELETE FROM gone_nodes; DELETE FROM gone_edges;")
                     .map_err(internal)?;
@@ -271,10 +305,21 @@ impl GraphStore for SqliteGraph {
         .await
     }
 
-    async fn delete_document(&self, doc_id: &str) -> Result<(usize, usize), Error> {
+    async fn delete_document(
+        &self,
+        doc_id: &str,
+        generation: u64,
+    ) -> Result<(usize, usize), Error> {
         let doc = doc_id.to_owned();
         self.run(move |conn| {
             let tx = conn.transaction().map_err(internal)?;
+            // A version newer than the delete replaced what came before:
+            // nothing of what the delete is about is left.
+            match claim(&tx, &doc, generation) {
+                Ok(()) => {}
+                Err(Error::Conflict(_)) => return Ok((0, 0)),
+                Err(e) => return Err(e),
+            }
             tx.execute_batch("DELETE FROM gone_nodes; DELETE FROM gone_edges;")
                 .map_err(internal)?;
             tx.execute(

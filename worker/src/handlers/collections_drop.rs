@@ -17,6 +17,7 @@ pub async fn handle(state: &State, req: CollectionRef) -> Result<DeleteReply, Er
             collection: req.collection,
             deleted,
             doc_id: None,
+            graph: None,
         }),
         None => Err(missing(&req.collection)),
     }

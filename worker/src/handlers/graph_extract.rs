@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::extract::{self, parse::Minimums, Task};
 use crate::graph::{self, Provenance};
 use crate::state::State;
-use crate::validate::{check_doc_id, check_text};
+use crate::validate::{check_doc_id, check_doc_ref, check_text};
 
 /// Most aliases in a request's `provider_chain`, and most attempts each.
 const MAX_CHAIN: usize = 10;
@@ -19,7 +19,13 @@ pub async fn handle(state: &State, req: ExtractRequest) -> Result<ExtractReply, 
     let config = &state.config.extract;
     check_text("context", &req.context)?;
     if let Some(doc) = &req.doc_id {
-        check_doc_id("doc_id", doc)?;
+        // Written with `upsert`, it replaces the document's contribution:
+        // an id a delete can name.
+        if req.upsert {
+            check_doc_ref("doc_id", doc)?;
+        } else {
+            check_doc_id("doc_id", doc)?;
+        }
     }
     let chars = req.context.chars().count();
     if chars > config.max_context_chars {

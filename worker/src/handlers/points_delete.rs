@@ -24,6 +24,7 @@ pub async fn handle(state: &State, req: FilterDelete) -> Result<DeleteReply, Err
             collection: req.collection,
             deleted,
             doc_id: None,
+            graph: None,
         }),
         None => Err(missing(&req.collection)),
     }

@@ -301,6 +301,13 @@ async fn work(state: &State, item: &WorkItem, run: &mut Run<'_>) -> Result<(), E
     }
     documents::finish(state, collection, doc_id, generation).await?;
     if item.extract_graph {
+        // A newer version or a delete came while the chunks were written:
+        // no model call for a graph that would be refused.
+        if let Some(by) = documents::newer(state, collection, doc_id, generation).await? {
+            tracing::info!(job = %item.job_id, generation, by, "superseded: no graph written");
+            run.status.superseded = true;
+            return Ok(());
+        }
         let text: String = chunks
             .iter()
             .map(|c| c.text.as_str())
@@ -323,9 +330,20 @@ async fn work(state: &State, item: &WorkItem, run: &mut Run<'_>) -> Result<(), E
         crate::graph::validate(&out.graph)?;
         // The document's whole contribution: a re-ingested document's
         // earlier graph goes where this one no longer has it.
-        let provenance = Provenance::Replace(item.document.doc_id.clone());
-        let (nodes, edges) = state.graph.upsert(out.graph, provenance).await?;
-        run.status.graph = Some([nodes, edges]);
+        // The graph store refuses it if a newer version or a delete of the
+        // document reached the graph during the extraction.
+        let provenance = Provenance::Replace {
+            doc: doc_id.clone(),
+            generation,
+        };
+        match state.graph.upsert(out.graph, provenance).await {
+            Ok((nodes, edges)) => run.status.graph = Some([nodes, edges]),
+            Err(Error::Conflict(why)) => {
+                tracing::info!(job = %item.job_id, generation, %why, "superseded: no graph written");
+                run.status.superseded = true;
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }

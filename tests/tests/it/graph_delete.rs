@@ -249,7 +249,10 @@ async fn job_cases(mut t: Fixture) {
     let slow = std::time::Duration::from_millis(1500);
     t.fake.script(
         "ex-echo",
-        vec![Scripted::answer(ECHO_GRAPH).after(slow), Scripted::answer(ECHO_GRAPH)],
+        vec![
+            Scripted::answer(ECHO_GRAPH).after(slow),
+            Scripted::answer(ECHO_GRAPH),
+        ],
     );
     let first = submit_extracting(&t, &kb, "minutes", text).await;
     // The chunks are written before the graph is extracted.
@@ -266,14 +269,22 @@ async fn job_cases(mut t: Fixture) {
         .await,
     );
     assert_eq!(deleted["deleted"], 1, "{deleted}");
-    assert_eq!(deleted["graph"], json!({"nodes": 0, "edges": 0}), "{deleted}");
+    assert_eq!(
+        deleted["graph"],
+        json!({"nodes": 0, "edges": 0}),
+        "{deleted}"
+    );
     let s = settled(&t, &first).await;
     assert_eq!(
         (s["state"].as_str(), s["superseded"].as_bool()),
         (Some("done"), Some(true)),
         "{s}"
     );
-    assert_eq!(counts(&t).await, (0, 0), "the deleted document's graph came back");
+    assert_eq!(
+        counts(&t).await,
+        (0, 0),
+        "the deleted document's graph came back"
+    );
 
     // Submitted again: chunks and graph, both deleted together.
     let second = submit_extracting(&t, &kb, "minutes", text).await;
@@ -289,7 +300,11 @@ async fn job_cases(mut t: Fixture) {
         )
         .await,
     );
-    assert_eq!((kept["deleted"].as_u64(), kept.get("graph")), (Some(1), None), "{kept}");
+    assert_eq!(
+        (kept["deleted"].as_u64(), kept.get("graph")),
+        (Some(1), None),
+        "{kept}"
+    );
     assert_eq!(counts(&t).await, (3, 2));
     let third = submit_extracting(&t, &kb, "minutes", text).await;
     assert_eq!(settled(&t, &third).await["state"], "done");
@@ -300,7 +315,11 @@ async fn job_cases(mut t: Fixture) {
         )
         .await,
     );
-    assert_eq!(deleted["graph"], json!({"nodes": 3, "edges": 2}), "{deleted}");
+    assert_eq!(
+        deleted["graph"],
+        json!({"nodes": 3, "edges": 2}),
+        "{deleted}"
+    );
     assert_eq!(counts(&t).await, (0, 0));
     let bad = t
         .request(

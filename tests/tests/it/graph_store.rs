@@ -169,7 +169,11 @@ async fn provenance_contract(g: &dyn GraphStore) {
     // (b produced it too).
     assert_eq!(g.delete_document("a", 1).await.unwrap(), (0, 1));
     assert_eq!(g.counts().await.unwrap(), (4, 2));
-    assert_eq!(g.delete_document("a", 1).await.unwrap(), (0, 0), "idempotent");
+    assert_eq!(
+        g.delete_document("a", 1).await.unwrap(),
+        (0, 0),
+        "idempotent"
+    );
     // b's nodes and edge go; unattributed elements are never touched.
     assert_eq!(g.delete_document("b", 2).await.unwrap(), (2, 1));
     assert_eq!(g.counts().await.unwrap(), (2, 1));

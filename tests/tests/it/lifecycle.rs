@@ -175,7 +175,8 @@ async fn documents_and_filtered_chunks_are_deleted(store: Store) {
     );
     assert_eq!(
         reply,
-        json!({"ok": true, "collection": kb, "deleted": 5, "doc_id": "gone"})
+        json!({"ok": true, "collection": kb, "deleted": 5, "doc_id": "gone",
+               "graph": {"nodes": 0, "edges": 0}})
     );
     assert!(texts(&t, &kb, "gone").await.is_empty());
     assert_eq!(texts(&t, &kb, "keep").await, expected("keep", "1", 4));
@@ -712,12 +713,24 @@ async fn http_routes_and_the_gateway_delete(store: Store) {
         assert_eq!(count(&t, &kb).await, 7, "{path}");
     }
     let reply = http
-        .delete(p.url(&format!("/collections/{kb}/documents/a")))
+        .delete(p.url(&format!("/collections/{kb}/documents/a?graph=maybe")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 400, "`graph` is not a boolean");
+    assert_eq!(count(&t, &kb).await, 7);
+    let reply = http
+        .delete(p.url(&format!("/collections/{kb}/documents/a?graph=false")))
         .send()
         .await
         .unwrap();
     assert_eq!(reply.status(), 200);
-    assert_eq!(reply.json::<Value>().await.unwrap()["deleted"], 3);
+    let reply = reply.json::<Value>().await.unwrap();
+    assert_eq!(
+        (reply["deleted"].as_u64(), reply.get("graph")),
+        (Some(3), None),
+        "{reply}"
+    );
 
     let reply = http
         .post(p.url(&format!("/collections/{kb}/delete")))

@@ -413,13 +413,14 @@ impl GraphStore for BoltGraph {
                 .write_counted(
                     None,
                     vec![
-                    neo4rs::query(&format!(
-                        "MATCH (:{label})-[r]->(:{label}) DELETE r RETURN count(r) AS c"
-                    )),
-                    neo4rs::query(&format!(
-                        "MATCH (n:{label}) DETACH DELETE n RETURN count(n) AS c"
-                    )),
-                ])
+                        neo4rs::query(&format!(
+                            "MATCH (:{label})-[r]->(:{label}) DELETE r RETURN count(r) AS c"
+                        )),
+                        neo4rs::query(&format!(
+                            "MATCH (n:{label}) DETACH DELETE n RETURN count(n) AS c"
+                        )),
+                    ],
+                )
                 .await?;
             Ok((counts[1], counts[0]))
         })

@@ -15,6 +15,7 @@ mod extract;
 mod ingest;
 mod lifecycle;
 mod load;
+mod priority;
 mod procs;
 mod quality;
 mod requests;
@@ -109,6 +110,13 @@ struct Args {
     /// the section).
     #[arg(long, default_value_t = 20_000)]
     lifecycle_points: usize,
+    /// Run only the interactive-beside-bulk section: search latency alone
+    /// and during an ingest, on the local model and an embedding service.
+    #[arg(long)]
+    priority_only: bool,
+    /// Chunks ingested per row of the interactive-beside-bulk section.
+    #[arg(long, default_value_t = 2_000)]
+    priority_chunks: usize,
     /// Skip the streamed chat completion section.
     #[arg(long)]
     no_streams: bool,
@@ -151,6 +159,9 @@ async fn main() -> anyhow::Result<()> {
         docs: 1_000,
         dim: 64,
     };
+    if args.priority_only {
+        return priority::run(&nats, args.priority_chunks, args.dim).await;
+    }
     if args.lifecycle_only {
         return lifecycle::run(&args.qdrant_url, &lifecycle).await;
     }

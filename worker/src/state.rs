@@ -86,7 +86,7 @@ impl StateBuilder {
         } = self;
         let http = http_client();
         let retry = RetryPolicy::from_config(&config.retry);
-        let mut batching = config.embed.batching();
+        let local = embed_backend.is_none() && config.embed.base_url.is_none();
         let backend: Arc<dyn EmbedBackend> = match (embed_backend, &config.embed.base_url) {
             (Some(backend), _) => backend,
             (None, Some(url)) => OpenAiEmbedder::new(
@@ -102,14 +102,9 @@ impl StateBuilder {
                 retry,
                 http.clone(),
             )?,
-            (None, None) => {
-                // CPU-bound and parallel inside: one call at a time, while
-                // requests queue into the next batch.
-                batching.max_concurrency = 1;
-                batching.max_batch = batching.max_batch.min(64);
-                LocalEmbedder::load(&config.model_dir())?
-            }
+            (None, None) => LocalEmbedder::load(&config.model_dir())?,
         };
+        let batching = config.embed.batching(local);
         let data_dir = &config.worker.data_dir;
         let vectors: Arc<dyn VectorStore> = match &config.vectors.qdrant_url {
             Some(url) => QdrantStore::connect(

@@ -10,9 +10,19 @@
 //! until the window ends or another call returns, whichever is first. Queue
 //! and in-flight calls are bounded.
 //!
-//! In front of the batcher, a bounded cache keeps the vectors of recently
+//! Interactive requests (queries, `rag.embed`, `/v1/embeddings`) and bulk
+//! ones (chunks being indexed) never share a queue, a batch or a call slot:
+//! each kind has a batcher of its own, and bulk work has fewer slots and
+//! smaller batches ([`Priority`]). A query therefore never waits behind
+//! bulk work in a queue; with the local model it shares the CPU with at
+//! most one bulk call of a bounded size, and bulk work still progresses
+//! under any interactive load, on its own slot.
+//!
+//! In front of the batchers, a bounded cache keeps the vectors of recently
 //! embedded short texts (queries repeat; a model's vector for a text does
-//! not change), so a repeated text costs no backend call.
+//! not change), so a repeated text costs no backend call. Bulk texts are
+//! looked up but not kept: chunks rarely repeat, and they would push the
+//! queries out.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,16 +83,33 @@ pub struct EmbedConfig {
         value_parser = parse::duration_us
     )]
     pub batch_window: Duration,
-    /// Most texts in one embedding call.
+    /// Most texts in one embedding call for interactive work (at most 64
+    /// with the local model).
     #[arg(id = "embed.max_batch", long = "embed-max-batch", env = "RAGWIRE_EMBED_MAX_BATCH",
           default_value_t = 256, value_parser = parse::at_least_one::<usize>)]
     pub max_batch: usize,
-    /// Embedding calls in flight per worker.
+    /// Embedding calls in flight per worker for interactive work (queries,
+    /// `rag.embed`); 1 with the local model.
     #[arg(id = "embed.max_concurrency", long = "embed-max-concurrency",
           env = "RAGWIRE_EMBED_MAX_CONCURRENCY", default_value_t = 16,
           value_parser = parse::at_least_one::<usize>)]
     pub max_concurrency: usize,
-    /// Embed requests waiting for a batch.
+    /// Embedding calls in flight per worker for bulk work (chunks being
+    /// indexed), on slots of their own; unset: 1 with the local model (it
+    /// computes on this machine's cores, which queries need too), half of
+    /// `RAGWIRE_EMBED_MAX_CONCURRENCY` with a service.
+    #[arg(id = "embed.bulk_max_concurrency", long = "embed-bulk-max-concurrency",
+          env = "RAGWIRE_EMBED_BULK_MAX_CONCURRENCY",
+          value_parser = parse::at_least_one::<usize>)]
+    pub bulk_max_concurrency: Option<usize>,
+    /// Most texts in one bulk embedding call, the piece of bulk work a query
+    /// may share the model with; unset: 32 with the local model,
+    /// `RAGWIRE_EMBED_MAX_BATCH` with a service.
+    #[arg(id = "embed.bulk_max_batch", long = "embed-bulk-max-batch",
+          env = "RAGWIRE_EMBED_BULK_MAX_BATCH",
+          value_parser = parse::at_least_one::<usize>)]
+    pub bulk_max_batch: Option<usize>,
+    /// Embed requests waiting for a batch (each kind, interactive and bulk).
     #[arg(id = "embed.queue", long = "embed-queue", env = "RAGWIRE_EMBED_QUEUE",
           default_value_t = 10_000, value_parser = parse::at_least_one::<usize>)]
     pub queue: usize,
@@ -105,16 +132,43 @@ pub struct EmbedConfig {
 ragwire_common::default_from_declarations!(EmbedConfig);
 
 impl EmbedConfig {
-    /// The batcher's settings.
-    pub fn batching(&self) -> BatchConfig {
+    /// The batchers' settings; `local`: the backend computes on this
+    /// machine (the local model), so it gets one interactive slot, one bulk
+    /// slot and small bulk batches unless the settings say otherwise.
+    pub fn batching(&self, local: bool) -> BatchConfig {
+        let (max_concurrency, max_batch) = if local {
+            // CPU-bound and parallel inside: one call at a time of each
+            // kind; requests queue into the next batch.
+            (1, self.max_batch.min(64))
+        } else {
+            (self.max_concurrency, self.max_batch)
+        };
         BatchConfig {
             window: self.batch_window,
-            max_batch: self.max_batch,
-            max_concurrency: self.max_concurrency,
+            max_batch,
+            max_concurrency,
+            bulk_max_batch: self
+                .bulk_max_batch
+                .unwrap_or(if local { 32 } else { max_batch }),
+            bulk_max_concurrency: self.bulk_max_concurrency.unwrap_or(if local {
+                1
+            } else {
+                max_concurrency.div_ceil(2)
+            }),
             queue: self.queue,
             cache: self.cache,
         }
     }
+}
+
+/// Which kind of work an embedding is for: each has its own batcher and
+/// call slots, so bulk work never delays a query in a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// A caller is waiting: queries, `rag.embed`, `/v1/embeddings`.
+    Interactive,
+    /// Chunks being indexed (`rag.index`, ingest jobs).
+    Bulk,
 }
 
 /// Wire encoding of vectors asked of an OpenAI-compatible embedding service
@@ -180,6 +234,10 @@ pub struct BatchConfig {
     pub max_batch: usize,
     /// Most backend calls in flight.
     pub max_concurrency: usize,
+    /// Most texts in one bulk call.
+    pub bulk_max_batch: usize,
+    /// Most bulk calls in flight, besides the interactive ones.
+    pub bulk_max_concurrency: usize,
     /// Most requests waiting; senders wait when it is full.
     pub queue: usize,
     /// Texts whose vectors are kept (0: no cache).
@@ -202,6 +260,7 @@ struct Pending {
 #[derive(Clone)]
 pub struct Embedder {
     tx: mpsc::Sender<Pending>,
+    bulk: mpsc::Sender<Pending>,
     backend: Arc<dyn EmbedBackend>,
     model: Arc<str>,
     cache: Option<Arc<Cache>>,
@@ -211,11 +270,19 @@ impl Embedder {
     /// Starts the batching task in front of `backend` (needs a Tokio runtime).
     pub fn spawn(backend: Arc<dyn EmbedBackend>, config: BatchConfig) -> Embedder {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
+        let (bulk, bulk_rx) = mpsc::channel(config.queue.max(1));
         let model: Arc<str> = backend.model().into();
         tokio::spawn(run(rx, backend.clone(), config));
+        let bulk_config = BatchConfig {
+            max_batch: config.bulk_max_batch,
+            max_concurrency: config.bulk_max_concurrency,
+            ..config
+        };
+        tokio::spawn(run(bulk_rx, backend.clone(), bulk_config));
         let cache = (config.cache > 0).then(|| Arc::new(Cache::new(config.cache)));
         Embedder {
             tx,
+            bulk,
             backend,
             model,
             cache,
@@ -246,11 +313,21 @@ impl Embedder {
         &self.model
     }
 
-    /// Vectors for `texts`, in order.
+    /// Vectors for `texts`, in order, for a caller who is waiting.
     pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, Error> {
+        self.embed_as(texts, Priority::Interactive).await
+    }
+
+    /// Vectors for `texts`, in order, as `priority` work.
+    pub async fn embed_as(
+        &self,
+        texts: Vec<String>,
+        priority: Priority,
+    ) -> Result<Vec<Vec<f32>>, Error> {
         let Some(cache) = &self.cache else {
-            return self.batched(texts).await;
+            return self.batched(texts, priority).await;
         };
+        let keep = priority == Priority::Interactive;
         let mut vectors: Vec<Option<Vec<f32>>> = Vec::with_capacity(texts.len());
         let mut missing = Vec::new();
         let mut keys = Vec::new();
@@ -260,7 +337,7 @@ impl Embedder {
                 None => {
                     keys.push((
                         vectors.len(),
-                        (text.len() <= CACHE_MAX_TEXT).then(|| text.clone()),
+                        (keep && text.len() <= CACHE_MAX_TEXT).then(|| text.clone()),
                     ));
                     vectors.push(None);
                     missing.push(text);
@@ -268,7 +345,7 @@ impl Embedder {
             }
         }
         if !missing.is_empty() {
-            let fresh = self.batched(missing).await?;
+            let fresh = self.batched(missing, priority).await?;
             for ((i, key), vector) in keys.into_iter().zip(fresh) {
                 if let Some(key) = key {
                     cache.insert(key, Arc::from(vector.as_slice()));
@@ -280,13 +357,21 @@ impl Embedder {
     }
 
     /// Vectors for `texts` from the backend, through the batcher.
-    async fn batched(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, Error> {
+    async fn batched(
+        &self,
+        texts: Vec<String>,
+        priority: Priority,
+    ) -> Result<Vec<Vec<f32>>, Error> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
         let (reply, rx) = oneshot::channel();
+        let queue = match priority {
+            Priority::Interactive => &self.tx,
+            Priority::Bulk => &self.bulk,
+        };
         crate::waiting::on(crate::error::Backend::Embeddings, async {
-            self.tx
+            queue
                 .send(Pending { texts, reply })
                 .await
                 .map_err(|_| stopped())?;
@@ -520,6 +605,8 @@ mod tests {
                 window: Duration::from_millis(5),
                 max_batch: 64,
                 max_concurrency: 1,
+                bulk_max_batch: 64,
+                bulk_max_concurrency: 1,
                 queue: 100,
                 cache: 0,
             },
@@ -553,6 +640,8 @@ mod tests {
                 window: Duration::from_millis(5),
                 max_batch: 64,
                 max_concurrency: 4,
+                bulk_max_batch: 64,
+                bulk_max_concurrency: 1,
                 queue: 1000,
                 cache: 0,
             },
@@ -589,6 +678,8 @@ mod tests {
                 window: Duration::from_secs(5),
                 max_batch: 64,
                 max_concurrency,
+                bulk_max_batch: 64,
+                bulk_max_concurrency: 1,
                 queue: 100,
                 cache: 0,
             },
@@ -627,6 +718,82 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(1));
     }
 
+    /// A backend whose every call takes 50 ms, counting the texts of bulk
+    /// calls (texts starting with `bulk`).
+    struct Slow {
+        bulk_texts: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl EmbedBackend for Slow {
+        fn model(&self) -> &str {
+            "slow"
+        }
+        async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let bulk = texts.iter().filter(|t| t.starts_with("bulk")).count();
+            self.bulk_texts.fetch_add(bulk, Ordering::SeqCst);
+            Ok(texts.iter().map(|t| vec![t.len() as f32]).collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn queries_never_queue_behind_bulk_work_and_bulk_work_goes_on() {
+        let backend = Arc::new(Slow {
+            bulk_texts: AtomicUsize::new(0),
+        });
+        let embedder = Embedder::spawn(
+            backend.clone(),
+            BatchConfig {
+                window: Duration::ZERO,
+                max_batch: 64,
+                max_concurrency: 1,
+                bulk_max_batch: 8,
+                bulk_max_concurrency: 1,
+                queue: 100,
+                cache: 100,
+            },
+        );
+        // 20 bulk calls' worth queued (a second of backend time).
+        let bulk: Vec<_> = (0..20)
+            .map(|i| {
+                let e = embedder.clone();
+                let texts = (0..8).map(|j| format!("bulk {i} {j}")).collect();
+                tokio::spawn(async move { e.embed_as(texts, Priority::Bulk).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // Queries one after another meanwhile: each takes about one call.
+        let mut slowest = Duration::ZERO;
+        for i in 0..6 {
+            let started = std::time::Instant::now();
+            embedder.embed(vec![format!("query {i}")]).await.unwrap();
+            slowest = slowest.max(started.elapsed());
+        }
+        assert!(
+            slowest < Duration::from_millis(200),
+            "a query waited {slowest:?} behind bulk work"
+        );
+        let done_meanwhile = backend.bulk_texts.load(Ordering::SeqCst);
+        assert!(done_meanwhile > 0, "bulk work starved by queries");
+        for task in bulk {
+            assert_eq!(task.await.unwrap().unwrap().len(), 8);
+        }
+        // Bulk texts are not kept in the cache: asked again, they are
+        // embedded again; a query is kept.
+        embedder
+            .embed_as(vec!["bulk 0 0".into()], Priority::Bulk)
+            .await
+            .unwrap();
+        assert_eq!(backend.bulk_texts.load(Ordering::SeqCst), 161);
+        let before = std::time::Instant::now();
+        embedder.embed(vec!["query 0".into()]).await.unwrap();
+        assert!(
+            before.elapsed() < Duration::from_millis(40),
+            "a cached query"
+        );
+    }
+
     #[tokio::test]
     async fn repeated_short_texts_come_from_the_cache() {
         let backend = Arc::new(Counting {
@@ -638,6 +805,8 @@ mod tests {
                 window: Duration::ZERO,
                 max_batch: 64,
                 max_concurrency: 4,
+                bulk_max_batch: 64,
+                bulk_max_concurrency: 1,
                 queue: 100,
                 cache: 100,
             },

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use ragwire_common::settings::parse;
 
+use crate::backends::embedder::Priority;
 use crate::backends::Embedder;
 use crate::error::Error;
 pub use filter::{AnyValues, Cond, Scalar};
@@ -229,7 +230,7 @@ pub async fn write_chunks(
     // runtime's threads, and while the embedder answers.
     let encoder = keywords.clone();
     let encode = with_keywords.then(|| texts.clone());
-    let (vectors, sparse) = tokio::join!(embedder.embed(texts), async move {
+    let (vectors, sparse) = tokio::join!(embedder.embed_as(texts, Priority::Bulk), async move {
         match encode {
             Some(texts) => tokio::task::spawn_blocking(move || {
                 texts.iter().map(|t| encoder.document(t)).collect()

@@ -152,14 +152,27 @@ impl RagClient {
             if !self.connected() {
                 return Err(CallError::Disconnected);
             }
-            let mut request = async_nats::Request::new()
-                .payload(payload.clone())
-                .timeout(Some(self.timeout));
+            // The deadline travels with the request, so a worker neither
+            // starts nor goes on with work whose reply nobody waits for.
+            let now = std::time::SystemTime::now();
+            let mut request_headers = HeaderMap::new();
+            request_headers.insert(
+                headers::DEADLINE,
+                headers::epoch_millis(now + self.timeout)
+                    .to_string()
+                    .as_str(),
+            );
+            request_headers.insert(
+                headers::SENT_AT,
+                headers::epoch_millis(now).to_string().as_str(),
+            );
             if let Some(id) = request_id {
-                let mut headers = HeaderMap::new();
-                headers.insert(headers::REQUEST_ID, id);
-                request = request.headers(headers);
+                request_headers.insert(headers::REQUEST_ID, id);
             }
+            let request = async_nats::Request::new()
+                .payload(payload.clone())
+                .timeout(Some(self.timeout))
+                .headers(request_headers);
             let error = match self.nats.send_request(name.clone(), request).await {
                 Ok(reply) => return Ok(reply),
                 Err(e) => e,

@@ -54,6 +54,13 @@ impl RagClient {
             .map_err(|e| CallError::Nats(e.to_string()))?;
         let mut request_headers = HeaderMap::new();
         request_headers.insert(WINDOW, DEFAULT_WINDOW.to_string().as_str());
+        // No deadline: a stream lasts as long as the model writes, beyond
+        // the wait for its first chunk. Its wait before it starts counts.
+        let now = std::time::SystemTime::now();
+        request_headers.insert(
+            headers::SENT_AT,
+            headers::epoch_millis(now).to_string().as_str(),
+        );
         if let Some(id) = request_id {
             request_headers.insert(headers::REQUEST_ID, id);
         }

@@ -32,8 +32,12 @@ pub async fn forward(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let request_id = crate::request_id::of(request_headers);
+    let rag = match crate::deadline::client(&state.rag, request_headers, false) {
+        Ok(rag) => rag,
+        Err(e) => return e.into_response(),
+    };
     match body {
-        Ok(body) => request(state, subject, request_id, body)
+        Ok(body) => request(state, &rag, subject, request_id, body)
             .await
             .unwrap_or_else(IntoResponse::into_response),
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -45,12 +49,12 @@ pub async fn forward(
 
 async fn request(
     state: &Bridge,
+    rag: &RagClient,
     subject: Subject,
     request_id: &str,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let reply = state
-        .rag
+    let reply = rag
         .request(subject, body.clone(), Some(request_id))
         .await
         .map_err(ApiError::Call)?;

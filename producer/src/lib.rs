@@ -22,6 +22,7 @@ pub mod app;
 pub mod auth;
 pub mod compat;
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod forward;
 pub mod gateway;

@@ -19,7 +19,7 @@ use futures::StreamExt;
 use ragwire_client::call::error_body;
 use ragwire_client::error_code;
 use ragwire_client::stream::{Chunks, Streamed};
-use ragwire_client::CallError;
+use ragwire_client::{CallError, RagClient};
 use ragwire_schemas::{headers, ErrorBody, Subject};
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -79,8 +79,12 @@ async fn chat_completions(
         Err(error) => return openai_error(error, None),
     };
     let request_id = crate::request_id::of(&headers);
+    let rag = match crate::deadline::client(&state.rag, &headers, true) {
+        Ok(rag) => rag,
+        Err(e) => return openai_error(e.to_body(), None),
+    };
     if !wants_stream(&body) {
-        return whole(&state, Subject::V1ChatCompletions, body, request_id).await;
+        return whole(&rag, Subject::V1ChatCompletions, body, request_id).await;
     }
     // Streams outlive their request's slot in the concurrency limit; they
     // have a bound of their own.
@@ -88,8 +92,7 @@ async fn chat_completions(
         return openai_error(ApiError::Streams(streams.max).to_body(), None);
     };
     let started = Instant::now();
-    let chunks = match state
-        .rag
+    let chunks = match rag
         .stream(Subject::V1ChatCompletions, body, Some(request_id))
         .await
     {
@@ -137,7 +140,10 @@ async fn embeddings(
     match checked_body(&state, &headers, body) {
         Ok(body) => {
             let request_id = crate::request_id::of(&headers);
-            whole(&state, Subject::V1Embeddings, body, request_id).await
+            match crate::deadline::client(&state.rag, &headers, true) {
+                Ok(rag) => whole(&rag, Subject::V1Embeddings, body, request_id).await,
+                Err(e) => openai_error(e.to_body(), None),
+            }
         }
         Err(error) => openai_error(error, None),
     }
@@ -146,8 +152,12 @@ async fn embeddings(
 /// `GET /v1/models`.
 async fn models(State(state): State<Bridge>, headers: HeaderMap) -> Response {
     let request_id = crate::request_id::of(&headers);
+    let rag = match crate::deadline::client(&state.rag, &headers, true) {
+        Ok(rag) => rag,
+        Err(e) => return openai_error(e.to_body(), None),
+    };
     whole(
-        &state,
+        &rag,
         Subject::V1Models,
         Bytes::from_static(b"{}"),
         request_id,
@@ -187,8 +197,8 @@ fn wants_stream(body: &[u8]) -> bool {
 }
 
 /// One request, one reply.
-async fn whole(state: &Bridge, subject: Subject, body: Bytes, request_id: &str) -> Response {
-    match state.rag.request(subject, body, Some(request_id)).await {
+async fn whole(rag: &RagClient, subject: Subject, body: Bytes, request_id: &str) -> Response {
+    match rag.request(subject, body, Some(request_id)).await {
         Ok(reply) => reply_response(reply),
         Err(e) => call_error(e),
     }

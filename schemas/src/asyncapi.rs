@@ -10,7 +10,9 @@ use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
 
-use crate::headers::{REQUEST_ID, RETRY_AFTER, SERVICE_ERROR, SERVICE_ERROR_CODE};
+use crate::headers::{
+    DEADLINE, REQUEST_ID, RETRY_AFTER, SENT_AT, SERVICE_ERROR, SERVICE_ERROR_CODE,
+};
 use crate::openai::stream::{CONTROL, CREDIT, DEFAULT_WINDOW, MAX_WINDOW, STREAM, WINDOW};
 use crate::{ErrorReply, Subject, Success};
 
@@ -580,10 +582,27 @@ fn header_schemas() -> [(&'static str, Value); 4] {
             characters; it appears in the worker's logs and comes back on every reply.",
     });
     let reply_id = json!({"type": "string", "description": "The request's, when it sent one."});
+    let deadline = json!({
+        "type": "string",
+        "pattern": "^[0-9]+$",
+        "description": "When the caller stops waiting, in milliseconds since the Unix epoch: \
+            a worker does not start the request after it (504) and stops its backend calls \
+            when it passes. The Rust client sends its timeout; without it the worker's own \
+            limit applies.",
+    });
+    let sent_at = json!({
+        "type": "string",
+        "pattern": "^[0-9]+$",
+        "description": "When the request was sent, in milliseconds since the Unix epoch: a \
+            request that waited longer than the worker's bound is answered 503 with a retry \
+            hint instead of late.",
+    });
     [
         (
             "RequestHeaders",
-            json!({"type": "object", "properties": {REQUEST_ID: request_id}}),
+            json!({"type": "object", "properties": {
+                REQUEST_ID: request_id, DEADLINE: deadline, SENT_AT: sent_at,
+            }}),
         ),
         (
             "StreamRequestHeaders",
@@ -591,6 +610,7 @@ fn header_schemas() -> [(&'static str, Value); 4] {
                 "type": "object",
                 "properties": {
                     REQUEST_ID: request_id,
+                    SENT_AT: sent_at,
                     WINDOW: {
                         "type": "string",
                         "pattern": "^[0-9]+$",

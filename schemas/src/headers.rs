@@ -19,3 +19,31 @@ pub const SERVICE_ERROR_CODE: &str = "Nats-Service-Error-Code";
 /// `Retry-After` when it sent one. The producer answers it as HTTP
 /// `Retry-After`.
 pub const RETRY_AFTER: &str = "Ragwire-Retry-After";
+
+/// The time by which the caller stops waiting for the reply: milliseconds
+/// since the Unix epoch, as an integer. Set by the Rust client on every
+/// request (now plus its timeout) and by the producer from the HTTP
+/// caller's own timeout; a worker does not start a request whose deadline
+/// has passed (504) and stops its backend calls when it passes. Clocks of
+/// the hosts are assumed synchronised (NTP); without the header the
+/// worker's own `RAGWIRE_LIMITS_REQUEST_TIMEOUT_MS` applies.
+pub const DEADLINE: &str = "Ragwire-Deadline";
+
+/// When the request was sent: milliseconds since the Unix epoch. A worker
+/// answers 503 with `Retry-After` instead of starting a request that has
+/// waited longer than `RAGWIRE_LIMITS_MAX_WAIT_MS` since.
+pub const SENT_AT: &str = "Ragwire-Sent-At";
+
+/// Milliseconds since the Unix epoch of `at`, as the [`DEADLINE`] and
+/// [`SENT_AT`] headers write it.
+pub fn epoch_millis(at: std::time::SystemTime) -> u64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The time a [`DEADLINE`] or [`SENT_AT`] value names; `None` for a value
+/// that is not an integer.
+pub fn parse_epoch_millis(value: &str) -> Option<std::time::SystemTime> {
+    let millis: u64 = value.trim().parse().ok()?;
+    std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_millis(millis))
+}

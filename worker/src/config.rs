@@ -120,6 +120,13 @@ pub struct Limits {
     #[arg(id = "limits.request_timeout_ms", long = "limits-request-timeout-ms",
           env = "RAGWIRE_LIMITS_REQUEST_TIMEOUT_MS", default_value = "120000", value_parser = parse::timeout)]
     pub request_timeout: Duration,
+    /// Longest a request may have waited since it was sent (its
+    /// `Ragwire-Sent-At` header) when a worker comes to start it, in
+    /// milliseconds: beyond, it is answered 503 with `Retry-After` rather
+    /// than served too late (0: no bound).
+    #[arg(id = "limits.max_wait_ms", long = "limits-max-wait-ms",
+          env = "RAGWIRE_LIMITS_MAX_WAIT_MS", default_value = "10000", value_parser = parse::duration_ms)]
+    pub max_wait: Duration,
     /// On SIGTERM or SIGINT, how long (ms) to wait for in-flight requests.
     #[arg(
         id = "limits.shutdown_grace_ms",

@@ -118,6 +118,13 @@ pub enum Error {
         /// How long it was waited for.
         after: Duration,
     },
+    /// The caller's deadline (`Ragwire-Deadline`) passed before the
+    /// request could start: nobody waits for its reply (504).
+    #[error("the caller's deadline passed {} ms before the request could start", .late.as_millis())]
+    Expired {
+        /// How long ago the deadline passed.
+        late: Duration,
+    },
     /// The subject exists but cannot run in this build or configuration
     /// (501); the message says why.
     #[error("{0}")]
@@ -190,7 +197,7 @@ impl Error {
             Error::RateLimited { .. } => ErrorKind::RateLimited,
             Error::Upstream { .. } => ErrorKind::Upstream,
             Error::Unavailable { .. } | Error::Nats(_) => ErrorKind::Unavailable,
-            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Timeout { .. } | Error::Expired { .. } => ErrorKind::Timeout,
             Error::NotImplemented(_) => ErrorKind::NotImplemented,
             Error::Internal(_) | Error::Config { .. } => ErrorKind::Internal,
         }

@@ -3,6 +3,7 @@
 
 mod cluster;
 mod compat;
+mod deadlines;
 mod errors;
 mod extract;
 mod fuzz;

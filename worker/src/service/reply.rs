@@ -1,9 +1,11 @@
-//! One request and its reply: size limit, deadline and panic guard around
+//! One request and its reply: the caller's deadline and the time it waited
+//! checked before it starts (504 when nobody waits for it any more, 503
+//! when it waited too long), size limit, deadline and panic guard around
 //! the handler, the reply or error reply sent, the outcome counted and
 //! logged.
 
 use std::panic::AssertUnwindSafe;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use async_nats::service::Request;
 use async_nats::HeaderMap;
@@ -28,7 +30,16 @@ pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request)
         .as_ref()
         .and_then(|h| h.get(headers::REQUEST_ID))
         .map(|v| v.as_str().to_owned());
-    let result = match run(state, subject, &request.message.payload).await {
+    let timing = Timing::of(request.message.headers.as_ref());
+    let admitted = timing.admit(&state.config.limits);
+    if let Err(refusal) = &admitted {
+        shared.counters.refused(subject, refusal);
+    }
+    let result = match admitted {
+        Ok(budget) => run(state, subject, &request.message.payload, budget).await,
+        Err(refusal) => Err(refusal.into_error()),
+    };
+    let result = match result {
         Ok(Reply::Stream(chunks)) => {
             let deadline = started + state.config.limits.request_timeout;
             // Boxed: a stream's state stays out of every request's future,
@@ -99,8 +110,88 @@ pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request)
     }
 }
 
-/// Size limit, deadline and panic guard around one handler call.
-async fn run(state: &State, subject: Subject, payload: &Bytes) -> Result<Reply, Error> {
+/// What a request's headers say of its time: when its caller stops
+/// waiting and when it was sent.
+struct Timing {
+    deadline: Option<SystemTime>,
+    sent_at: Option<SystemTime>,
+}
+
+/// Why a request is not started.
+pub(super) enum Refusal {
+    /// Its caller's deadline passed, `late` ago: nobody waits for it (504).
+    Expired { late: Duration },
+    /// It waited `waited` since it was sent, over the bound (503).
+    Shed { waited: Duration, bound: Duration },
+}
+
+impl Refusal {
+    fn into_error(self) -> Error {
+        match self {
+            Refusal::Expired { late } => Error::Expired { late },
+            Refusal::Shed { waited, bound } => Error::Unavailable {
+                backend: Backend::Worker,
+                message: format!(
+                    "the request waited {} ms before a worker could start it, over the bound of {} ms \
+                     (RAGWIRE_LIMITS_MAX_WAIT_MS): the workers are saturated; try again",
+                    waited.as_millis(),
+                    bound.as_millis()
+                ),
+            },
+        }
+    }
+}
+
+impl Timing {
+    fn of(headers: Option<&HeaderMap>) -> Timing {
+        let at = |name: &str| {
+            headers
+                .and_then(|h| h.get(name))
+                .and_then(|v| headers::parse_epoch_millis(v.as_str()))
+        };
+        Timing {
+            deadline: at(headers::DEADLINE),
+            sent_at: at(headers::SENT_AT),
+        }
+    }
+
+    /// The time the request may take, or why it is not started: its
+    /// deadline passed, or it waited too long.
+    fn admit(&self, limits: &crate::config::Limits) -> Result<Duration, Refusal> {
+        let now = SystemTime::now();
+        let mut budget = limits.request_timeout;
+        if let Some(deadline) = self.deadline {
+            match deadline.duration_since(now) {
+                Ok(left) if !left.is_zero() => budget = budget.min(left),
+                Ok(_) => {
+                    return Err(Refusal::Expired {
+                        late: Duration::ZERO,
+                    })
+                }
+                Err(e) => return Err(Refusal::Expired { late: e.duration() }),
+            }
+        }
+        if let (Some(sent), false) = (self.sent_at, limits.max_wait.is_zero()) {
+            let waited = now.duration_since(sent).unwrap_or_default();
+            if waited > limits.max_wait {
+                return Err(Refusal::Shed {
+                    waited,
+                    bound: limits.max_wait,
+                });
+            }
+        }
+        Ok(budget)
+    }
+}
+
+/// Size limit, deadline and panic guard around one handler call, which may
+/// take `budget`.
+async fn run(
+    state: &State,
+    subject: Subject,
+    payload: &Bytes,
+    budget: Duration,
+) -> Result<Reply, Error> {
     let limit = state.config.limits.max_request_bytes;
     if payload.len() > limit {
         return Err(Error::TooLarge {
@@ -109,7 +200,7 @@ async fn run(state: &State, subject: Subject, payload: &Bytes) -> Result<Reply, 
             limit,
         });
     }
-    let deadline = state.config.limits.request_timeout;
+    let deadline = budget;
     let work = AssertUnwindSafe(dispatch(state, subject, payload)).catch_unwind();
     match waiting::until(deadline, work).await {
         Ok(Ok(result)) => result,

@@ -13,6 +13,10 @@ struct EndpointCounters {
     ok: u64,
     errors: u64,
     errors_by_code: HashMap<u16, u64>,
+    /// Not started: the caller's deadline had passed (504).
+    expired: u64,
+    /// Not started: waited longer than `RAGWIRE_LIMITS_MAX_WAIT_MS` (503).
+    shed: u64,
 }
 
 /// The counters of every endpoint of a worker. Cheap to clone.
@@ -28,6 +32,18 @@ impl Counters {
         } else {
             c.errors += 1;
             *c.errors_by_code.entry(code).or_default() += 1;
+        }
+    }
+
+    /// Counts a request not started (its code is counted by [`count`]).
+    ///
+    /// [`count`]: Counters::count
+    pub(super) fn refused(&self, subject: Subject, why: &super::reply::Refusal) {
+        let mut counters = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let c = counters.entry(subject.endpoint_name()).or_default();
+        match why {
+            super::reply::Refusal::Expired { .. } => c.expired += 1,
+            super::reply::Refusal::Shed { .. } => c.shed += 1,
         }
     }
 

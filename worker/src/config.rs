@@ -91,6 +91,11 @@ pub struct WorkerSettings {
         value_parser = parse::boolean
     )]
     pub allow_separate_stores: bool,
+    /// Address of the worker's Prometheus metrics (`/metrics`), e.g.
+    /// `0.0.0.0:9464`; unset: none served.
+    #[arg(id = "metrics_addr", long = "metrics-addr", env = "RAGWIRE_METRICS_ADDR",
+          value_parser = parse::socket_addr)]
+    pub metrics_addr: Option<String>,
 }
 
 /// Bounds on a worker's work and input.

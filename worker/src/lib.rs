@@ -25,6 +25,8 @@
 //!   `jobs` deciding what wins.
 //! - `retry`: the one place where failed backend calls are retried.
 //! - [`error`]: the crate's error enum and its mapping to error replies.
+//! - `metrics`: the worker's Prometheus metrics, served on
+//!   `RAGWIRE_METRICS_ADDR`.
 //! - `state`: what every handler shares, built whole at start; `waiting`:
 //!   which backend a request waits on, for the 504 of its deadline.
 //!
@@ -40,6 +42,7 @@ mod extract;
 mod graph;
 mod handlers;
 mod jobs;
+mod metrics;
 mod ranking;
 mod retry;
 mod service;

@@ -39,10 +39,15 @@ pub async fn until<F: Future>(
 /// Awaits `call` as a call to `backend`: the request waits on it until it
 /// returns. Outside a request (jobs, tests) it is just `call`.
 pub async fn on<F: Future>(backend: Backend, call: F) -> F::Output {
+    let timer = crate::metrics::get()
+        .backend_duration
+        .with_label_values(&[crate::metrics::label(&backend)])
+        .start_timer();
     let Ok(before) = CURRENT.try_with(|c| c.replace(Some(backend))) else {
         return call.await;
     };
     let out = call.await;
+    drop(timer);
     // Not on drop: a call dropped at the request's deadline stays recorded,
     // which is what the deadline's 504 reports.
     let _ = CURRENT.try_with(|c| c.replace(before));

@@ -15,6 +15,7 @@ mod http;
 mod hybrid;
 mod jobs;
 mod lifecycle;
+mod metrics;
 mod openai;
 mod outage;
 mod process;

@@ -254,6 +254,7 @@ type Cache = quick_cache::sync::Cache<String, Arc<[f32]>>;
 struct Pending {
     texts: Vec<String>,
     reply: Reply,
+    queued: Instant,
 }
 
 /// The embedding entry point used by every subject. Cheap to clone.
@@ -272,13 +273,13 @@ impl Embedder {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let (bulk, bulk_rx) = mpsc::channel(config.queue.max(1));
         let model: Arc<str> = backend.model().into();
-        tokio::spawn(run(rx, backend.clone(), config));
+        tokio::spawn(run(rx, backend.clone(), config, "interactive"));
         let bulk_config = BatchConfig {
             max_batch: config.bulk_max_batch,
             max_concurrency: config.bulk_max_concurrency,
             ..config
         };
-        tokio::spawn(run(bulk_rx, backend.clone(), bulk_config));
+        tokio::spawn(run(bulk_rx, backend.clone(), bulk_config, "bulk"));
         let cache = (config.cache > 0).then(|| Arc::new(Cache::new(config.cache)));
         Embedder {
             tx,
@@ -372,7 +373,11 @@ impl Embedder {
         };
         crate::waiting::on(crate::error::Backend::Embeddings, async {
             queue
-                .send(Pending { texts, reply })
+                .send(Pending {
+                    texts,
+                    reply,
+                    queued: Instant::now(),
+                })
                 .await
                 .map_err(|_| stopped())?;
             rx.await.map_err(|_| stopped())?
@@ -385,7 +390,18 @@ fn stopped() -> Error {
     Error::Internal("the embedding batcher has stopped".into())
 }
 
-async fn run(mut rx: mpsc::Receiver<Pending>, backend: Arc<dyn EmbedBackend>, config: BatchConfig) {
+/// One kind's batcher (`kind`: `interactive` or `bulk`, for metrics).
+async fn run(
+    mut rx: mpsc::Receiver<Pending>,
+    backend: Arc<dyn EmbedBackend>,
+    config: BatchConfig,
+    kind: &'static str,
+) {
+    let metrics = crate::metrics::get();
+    let (sizes, waits) = (
+        metrics.embed_batch.with_label_values(&[kind]),
+        metrics.embed_wait.with_label_values(&[kind]),
+    );
     let calls = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
     let mut carry: Option<Pending> = None;
     // A slot that freed while a batch waited its window: the next batch's.
@@ -451,6 +467,10 @@ async fn run(mut rx: mpsc::Receiver<Pending>, backend: Arc<dyn EmbedBackend>, co
                     _ = tokio::time::sleep_until(deadline) => break,
                 }
             }
+        }
+        sizes.observe(batch.size as f64);
+        for job in &batch.jobs {
+            waits.observe(job.queued.elapsed().as_secs_f64());
         }
         let backend = backend.clone();
         let max_batch = config.max_batch;
@@ -542,6 +562,7 @@ async fn try_send(
                     .map(|(reply, n)| Pending {
                         texts: texts.by_ref().take(n).collect(),
                         reply,
+                        queued: Instant::now(),
                     })
                     .collect();
                 return Err((e, jobs));

@@ -213,8 +213,15 @@ async fn process(jobs: &Jobs, state: &State, message: Message) {
     };
     // The status is written before the acknowledgement: a crash in between
     // redelivers the job, which runs again and ends in the same state.
+    let metrics = crate::metrics::get();
     match result {
         Ok(()) => {
+            let outcome = if run.status.superseded {
+                "superseded"
+            } else {
+                "done"
+            };
+            metrics.jobs.with_label_values(&[outcome]).inc();
             run.report(JobState::Done, None).await;
             // Confirmed by the server, so a lost ack cannot redeliver a
             // finished job unnoticed.
@@ -223,6 +230,7 @@ async fn process(jobs: &Jobs, state: &State, message: Message) {
             }
         }
         Err(e) => {
+            metrics.failed(&e);
             let transient = match e.retry() {
                 Retry::After(hint) => Some(hint),
                 Retry::Abort if matches!(e, Error::Timeout { .. }) => Some(None),
@@ -232,10 +240,12 @@ async fn process(jobs: &Jobs, state: &State, message: Message) {
                 Some(hint) if delivered < jobs.config.max_deliver => {
                     let delay = jobs.config.retry_delay(delivered, hint);
                     tracing::warn!(job = %item.job_id, error = %e, delivered, ?delay, "job failed; retrying");
+                    metrics.jobs.with_label_values(&["retried"]).inc();
                     run.report(JobState::Queued, Some(e.to_string())).await;
                     settle(&message, AckKind::Nak(Some(delay))).await;
                 }
                 _ => {
+                    metrics.jobs.with_label_values(&["failed"]).inc();
                     let code = e.to_body().code;
                     fail(&mut run, &message, item, e.to_string(), code).await;
                 }

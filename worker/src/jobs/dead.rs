@@ -101,3 +101,61 @@ impl Jobs {
         Ok(dead)
     }
 }
+
+/// How far behind the ingest workers are.
+#[derive(Debug, Clone, Copy)]
+pub struct Lag {
+    /// Jobs waiting for a worker (the consumer's pending messages).
+    pub pending: u64,
+    /// Jobs handed out and not yet acknowledged.
+    pub ack_pending: usize,
+    /// Jobs in the dead-letter stream.
+    pub dead: u64,
+}
+
+impl Jobs {
+    /// The ingest consumer's pending and unacknowledged jobs, and the dead
+    /// letters. A consumer not made yet (no worker consumes) counts the
+    /// work stream's messages as pending.
+    pub async fn lag(&self) -> Result<Lag, Error> {
+        let read = |e| Error::jetstream("cannot read the job streams", e);
+        let mut work = self
+            .js
+            .get_stream(&self.names.work_stream)
+            .await
+            .map_err(|e| read(e.to_string()))?;
+        let (pending, ack_pending) = match work
+            .get_consumer::<async_nats::jetstream::consumer::pull::Config>(&self.config.consumer)
+            .await
+        {
+            Ok(mut consumer) => {
+                let info = consumer.info().await.map_err(|e| read(e.to_string()))?;
+                (info.num_pending, info.num_ack_pending)
+            }
+            Err(_) => (
+                work.info()
+                    .await
+                    .map_err(|e| read(e.to_string()))?
+                    .state
+                    .messages,
+                0,
+            ),
+        };
+        let mut dead = self
+            .js
+            .get_stream(&self.names.dead_stream)
+            .await
+            .map_err(|e| read(e.to_string()))?;
+        let dead = dead
+            .info()
+            .await
+            .map_err(|e| read(e.to_string()))?
+            .state
+            .messages;
+        Ok(Lag {
+            pending,
+            ack_pending,
+            dead,
+        })
+    }
+}

@@ -47,6 +47,8 @@ pub struct WorkerHandle {
     stopped: Option<JoinHandle<()>>,
     /// The NATS micro-service id of this worker.
     pub id: String,
+    /// Where its Prometheus metrics are served (`RAGWIRE_METRICS_ADDR`).
+    pub metrics: Option<std::net::SocketAddr>,
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     state: State,
 }
@@ -117,6 +119,15 @@ pub async fn start_with_state(
         )));
     }
     ragwire_common::nats::subscriptions_live(&client).await?;
+    let metrics = match &config.worker.metrics_addr {
+        Some(addr) => {
+            let addr = addr
+                .parse()
+                .map_err(|e| Error::config("RAGWIRE_METRICS_ADDR", format!("{e}")))?;
+            Some(crate::metrics::serve(addr, state.clone(), shutdown.clone()).await?)
+        }
+        None => None,
+    };
     if !config.worker.allow_separate_stores {
         tokio::spawn(stores::watch(
             client.clone(),
@@ -137,6 +148,7 @@ pub async fn start_with_state(
         shutdown,
         stopped: Some(stopped),
         id,
+        metrics,
         state,
     })
 }

@@ -31,10 +31,27 @@ pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request)
         .and_then(|h| h.get(headers::REQUEST_ID))
         .map(|v| v.as_str().to_owned());
     let timing = Timing::of(request.message.headers.as_ref());
+    let metrics = crate::metrics::get();
+    let name = [subject.endpoint_name()];
+    if let Some(sent) = timing.sent_at {
+        let waited = SystemTime::now().duration_since(sent).unwrap_or_default();
+        metrics
+            .wait
+            .with_label_values(&name)
+            .observe(waited.as_secs_f64());
+    }
     let admitted = timing.admit(&state.config.limits);
     if let Err(refusal) = &admitted {
         shared.counters.refused(subject, refusal);
+        match refusal {
+            Refusal::Expired { .. } => metrics.expired.with_label_values(&name).inc(),
+            Refusal::Shed { .. } => metrics.shed.with_label_values(&name).inc(),
+        }
     }
+    let in_flight = metrics.in_flight.with_label_values(&name);
+    in_flight.inc();
+    // Down however the request ends, a dropped task included.
+    let _in_flight = scopeguard(move || in_flight.dec());
     let result = match admitted {
         Ok(budget) => run(state, subject, &request.message.payload, budget).await,
         Err(refusal) => Err(refusal.into_error()),
@@ -46,6 +63,7 @@ pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request)
             // which is moved at each request.
             let code = Box::pin(stream::serve(shared, &request, chunks, deadline.into())).await;
             shared.counters.count(subject, code);
+            observe(subject, code, started);
             let request_id = request_id.as_deref().unwrap_or("-");
             let seconds = started.elapsed().as_secs_f64();
             tracing::debug!(%subject, request_id, seconds, code, "stream ended");
@@ -74,11 +92,13 @@ pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request)
     let (body, code, backend) = match result {
         Ok(body) => (body, 200, None),
         Err(err) => {
+            metrics.failed(&err);
             let (body, code) = error_reply(&err, &mut reply_headers);
             (body, code, err.backend().map(ToString::to_string))
         }
     };
     shared.counters.count(subject, code);
+    observe(subject, code, started);
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
     let request_id = request_id.as_deref().unwrap_or("-");
     match code {
@@ -108,6 +128,33 @@ pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request)
             .respond_with_headers(Ok(body.into()), fallback)
             .await;
     }
+}
+
+/// Counts a request answered with `code` after starting at `started`.
+fn observe(subject: Subject, code: u16, started: Instant) {
+    let metrics = crate::metrics::get();
+    let name = subject.endpoint_name();
+    metrics
+        .requests
+        .with_label_values(&[name, &code.to_string()])
+        .inc();
+    metrics
+        .duration
+        .with_label_values(&[name])
+        .observe(started.elapsed().as_secs_f64());
+}
+
+/// Runs `f` when dropped.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
 }
 
 /// What a request's headers say of its time: when its caller stops

@@ -137,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     // The worker's logs, when asked for (e.g. RUST_LOG=info).
     if std::env::var_os("RUST_LOG").is_some() {
-        ragwire_common::telemetry::init(false);
+        std::mem::forget(ragwire_common::telemetry::init(false, "ragwire-bench"));
     }
     let options = ConnectOptions::new(ragwire_tests::nats_url()).name("ragwire-bench");
     let client = RagClient::connect(&options, "rag").await?;

@@ -33,7 +33,7 @@ pub async fn run(
         .map(|w| &w.common)
         .or(producer.as_ref().map(|p| &p.common))
         .expect("serve, worker or producer");
-    telemetry::init(common.log_json);
+    let _telemetry = telemetry::init(common.log_json, "ragwire");
     let worker = match worker {
         Some(config) => Some(ragwire_worker::start(config.validate()?).await?),
         None => None,

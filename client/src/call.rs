@@ -169,11 +169,17 @@ impl RagClient {
             if let Some(id) = request_id {
                 request_headers.insert(headers::REQUEST_ID, id);
             }
+            let span = crate::trace::send_span(name.as_str());
+            span.in_scope(|| crate::trace::inject(&mut request_headers));
             let request = async_nats::Request::new()
                 .payload(payload.clone())
                 .timeout(Some(self.timeout))
                 .headers(request_headers);
-            let error = match self.nats.send_request(name.clone(), request).await {
+            let sent = tracing::Instrument::instrument(
+                self.nats.send_request(name.clone(), request),
+                span,
+            );
+            let error = match sent.await {
                 Ok(reply) => return Ok(reply),
                 Err(e) => e,
             };

@@ -27,6 +27,7 @@
 //!   cancel.
 //! - [`discovery`]: the workers as a NATS micro-service.
 //! - [`names`]: the JetStream names of ingest jobs.
+//! - [`trace`]: W3C trace context on NATS messages (off unless enabled).
 //! - [`error`]: the crate's error enum ([`CallError`]).
 
 pub mod call;
@@ -35,6 +36,7 @@ pub mod discovery;
 pub mod error;
 pub mod names;
 pub mod stream;
+pub mod trace;
 
 pub use async_nats;
 pub use call::{error_code, RagClient};

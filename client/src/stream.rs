@@ -65,6 +65,8 @@ impl RagClient {
             request_headers.insert(headers::REQUEST_ID, id);
         }
         let name = self.nats_subject(subject);
+        crate::trace::send_span(name.as_str())
+            .in_scope(|| crate::trace::inject(&mut request_headers));
         nats.publish_with_reply_and_headers(name.clone(), inbox, request_headers, payload)
             .await
             .map_err(|e| CallError::Nats(e.to_string()))?;

@@ -127,6 +127,7 @@ pub fn app(state: AppState) -> Router {
             state.metrics.clone(),
             metrics::record,
         ))
+        .layer(middleware::from_fn(crate::trace::span))
         .layer(DefaultBodyLimit::max(state.bridge.max_body));
     // Without configured origins there is no CORS layer at all: a browser
     // gets no permission, and a preflight no answer that grants one.

@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod openai;
 pub mod request_id;
 pub mod state;
+pub mod trace;
 
 pub use app::{app, serve};
 pub use config::{Config, HttpConfig};

@@ -30,7 +30,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let Config { common, http } = settings::load_or_exit::<Args>()?.config;
-    telemetry::init(common.log_json);
+    let _telemetry = telemetry::init(common.log_json, "ragwire-producer");
     let rag = common.client("ragwire-producer").await?;
     let listener = tokio::net::TcpListener::bind(&http.addr).await?;
     let shutdown = CancellationToken::new();

@@ -29,7 +29,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let config = settings::load_or_exit::<Args>()?.config.validate()?;
-    telemetry::init(config.common.log_json);
+    let _telemetry = telemetry::init(config.common.log_json, "ragwire-worker");
     let worker = ragwire_worker::start(config).await?;
     signal::wait_for_signal().await;
     worker.shutdown().await;

@@ -39,10 +39,12 @@ pub async fn until<F: Future>(
 /// Awaits `call` as a call to `backend`: the request waits on it until it
 /// returns. Outside a request (jobs, tests) it is just `call`.
 pub async fn on<F: Future>(backend: Backend, call: F) -> F::Output {
+    let label = crate::metrics::label(&backend);
     let timer = crate::metrics::get()
         .backend_duration
-        .with_label_values(&[crate::metrics::label(&backend)])
+        .with_label_values(&[label])
         .start_timer();
+    let call = tracing::Instrument::instrument(call, span(label));
     let Ok(before) = CURRENT.try_with(|c| c.replace(Some(backend))) else {
         return call.await;
     };
@@ -52,6 +54,20 @@ pub async fn on<F: Future>(backend: Backend, call: F) -> F::Output {
     // which is what the deadline's 504 reports.
     let _ = CURRENT.try_with(|c| c.replace(before));
     out
+}
+
+/// The client span of a call to `backend` when traces are on, named after
+/// the backend (`llm`, `embeddings`, `qdrant`, ...).
+fn span(backend: &'static str) -> tracing::Span {
+    if !ragwire_client::trace::enabled() {
+        return tracing::Span::none();
+    }
+    tracing::info_span!(
+        "backend",
+        otel.name = backend,
+        otel.kind = "client",
+        ragwire.backend = backend,
+    )
 }
 
 #[cfg(test)]

@@ -82,7 +82,12 @@ pub async fn run(jobs: Jobs, state: State, shutdown: CancellationToken, tracker:
                     };
                     let (jobs, state) = (jobs.clone(), state.clone());
                     tracker.spawn(async move {
-                        process(&jobs, &state, message).await;
+                        let span = ragwire_client::trace::process_span(
+                            message.subject.as_str(),
+                            message.headers.as_ref(),
+                        );
+                        tracing::Instrument::instrument(process(&jobs, &state, message), span)
+                            .await;
                         drop(permit);
                     });
                 }

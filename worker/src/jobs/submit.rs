@@ -113,6 +113,9 @@ impl Jobs {
             format!("{}-r{replays}", item.job_id)
         };
         headers.insert("Nats-Msg-Id", msg_id.as_str());
+        // The job's processing, redeliveries included, joins the trace of
+        // its submission.
+        ragwire_client::trace::inject(&mut headers);
         let payload = Bytes::from(serde_json::to_vec(&item).map_err(internal)?);
         let published = match self
             .js

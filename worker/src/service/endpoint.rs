@@ -53,10 +53,17 @@ pub(super) async fn serve(
                     && subject != Subject::V1ChatCompletions;
                 let held = permit.take();
                 let task = shared.clone();
-                let work = async move {
-                    respond(&task, subject, request).await;
-                    drop(held);
-                };
+                let span = ragwire_client::trace::process_span(
+                    request.message.subject.as_str(),
+                    request.message.headers.as_ref(),
+                );
+                let work = tracing::Instrument::instrument(
+                    async move {
+                        respond(&task, subject, request).await;
+                        drop(held);
+                    },
+                    span,
+                );
                 if small {
                     // A bug must not take the endpoint's other requests down.
                     local.push(

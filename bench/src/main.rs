@@ -21,6 +21,7 @@ mod quality;
 mod requests;
 mod scale;
 mod streams;
+mod tracing_cost;
 mod vectors;
 
 use std::sync::OnceLock;
@@ -110,6 +111,10 @@ struct Args {
     /// the section).
     #[arg(long, default_value_t = 20_000)]
     lifecycle_points: usize,
+    /// Run only the cost of traces: one worker with traces off, then
+    /// exported over OTLP, at 64 in flight.
+    #[arg(long)]
+    tracing_only: bool,
     /// Run only the interactive-beside-bulk section: search latency alone
     /// and during an ingest, on the local model and an embedding service.
     #[arg(long)]
@@ -159,6 +164,9 @@ async fn main() -> anyhow::Result<()> {
         docs: 1_000,
         dim: 64,
     };
+    if args.tracing_only {
+        return tracing_cost::run(&nats, args.seconds.max(5.0), args.rounds, args.dim).await;
+    }
     if args.priority_only {
         return priority::run(&nats, args.priority_chunks, args.dim).await;
     }

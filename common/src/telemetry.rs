@@ -65,8 +65,15 @@ pub fn init(json: bool, service: &str) -> Telemetry {
         Some(Ok(provider)) => {
             let tracer = provider.tracer("ragwire");
             // Spans go to the collector whatever RUST_LOG keeps of logs.
+            // Only what the conventions ask for: no code location, thread,
+            // target or busy/idle timing (a clock read at every poll).
             let layer = tracing_opentelemetry::layer()
                 .with_tracer(tracer)
+                .with_location(false)
+                .with_threads(false)
+                .with_target(false)
+                .with_level(false)
+                .with_tracked_inactivity(false)
                 .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
             (Some(provider), Some(layer))
         }

@@ -51,7 +51,9 @@ pub async fn run(
             let workers = crate::procs::start(nats, &prefix, 1, env, &root).await?;
             let rag = crate::rag(&prefix);
             let call = crate::load::rag_call(rag, Subject::Embed, |n| {
-                Bytes::from(format!(r#"{{"texts": ["text number {n} of the tracing bench"]}}"#))
+                Bytes::from(format!(
+                    r#"{{"texts": ["text number {n} of the tracing bench"]}}"#
+                ))
             });
             let outcome = crate::load::measure(call, 64, seconds).await;
             anyhow::ensure!(outcome.errors == 0, "{} errors", outcome.errors);

@@ -10,12 +10,14 @@ use ragwire_common::settings::parse;
 
 use crate::error::{Error, Retry};
 
-/// How backend calls (LLM, embeddings, reranker) are retried.
+/// How backend calls (LLM, embeddings, reranker, a Qdrant cluster) are
+/// retried.
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Retries")]
 pub struct RetryConfig {
     /// Retries of a backend call (per LLM provider, embeddings, reranker)
-    /// on 429, 5xx and refused connections.
+    /// on 429, 5xx and refused connections, and of a Qdrant call while a
+    /// node or replica of its cluster is down.
     #[arg(
         id = "retry.max_retries",
         long = "retry-max-retries",

@@ -1,11 +1,14 @@
 //! `ragwire ping`: the workers that answer on this NATS server and prefix,
-//! through the NATS service API (`$SRV.INFO.ragwire`).
+//! through the NATS service API (`$SRV.INFO.ragwire`), and the state of
+//! their Qdrant cluster when they use one (`rag.info`).
 
 use std::time::Duration;
 
 use anyhow::ensure;
-use ragwire_client::discovery::{host_name, split_stores, workers};
+use ragwire_client::discovery::{host_name, split_stores, workers, VECTORS};
 use ragwire_common::CommonConfig;
+use ragwire_schemas::endpoint::Info;
+use ragwire_schemas::info::{InfoRequest, VectorCluster};
 
 /// `ragwire ping`.
 #[derive(clap::Args)]
@@ -53,5 +56,36 @@ pub async fn run(args: Ping) -> anyhow::Result<()> {
     if let Some(split) = split_stores(&all) {
         anyhow::bail!("prefix `{prefix}`: {split}");
     }
+    if all.iter().any(|w| w["metadata"][VECTORS] == "qdrant") {
+        let info = rag
+            .with_timeout(Duration::from_secs(8))
+            .call::<Info>(&InfoRequest::default())
+            .await?;
+        if let Some(cluster) = info.vector_cluster {
+            println!("{}", describe(&cluster));
+        }
+    }
     Ok(())
+}
+
+/// One line on a Qdrant cluster: its peers and replicas, then each replica
+/// that is not active.
+fn describe(cluster: &VectorCluster) -> String {
+    let mut line = format!(
+        "qdrant cluster: {} peers, {} replicas of {} collections, {} not active",
+        cluster.peers,
+        cluster.replicas,
+        cluster.collections,
+        cluster.dead_replicas.len()
+    );
+    for dead in &cluster.dead_replicas {
+        line.push_str(&format!(
+            "; {} shard {} on peer {}: {}",
+            dead.collection, dead.shard, dead.peer, dead.state
+        ));
+    }
+    if let Some(error) = &cluster.error {
+        line.push_str(&format!("; incomplete: {error}"));
+    }
+    line
 }

@@ -20,6 +20,7 @@ pub use filter::{AnyValues, Cond, Scalar};
 use keywords::Keywords;
 pub use point::{new_generation, point_id, text_hash, ChunkPayload, Hit, Point, Sparse};
 use ragwire_schemas::index::Chunk;
+use ragwire_schemas::info::VectorCluster;
 
 /// The vector store: Qdrant's embedded engine, or a Qdrant server.
 #[derive(Debug, Clone, clap::Args)]
@@ -263,6 +264,12 @@ pub trait VectorStore: Send + Sync + 'static {
 
     /// Makes everything written so far durable.
     async fn flush(&self) -> Result<(), Error>;
+
+    /// The state of the cluster the store runs on; `None` when it is one
+    /// server or embedded.
+    async fn cluster(&self) -> Option<VectorCluster> {
+        None
+    }
 }
 
 /// How chunks are written.

@@ -5,7 +5,7 @@
 //! and writes (idempotent: same ids, same points) are tried again a few
 //! times before they fail.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,11 +14,12 @@ use qdrant_client::qdrant::{
     read_consistency, vectors_config, Condition, CountPointsBuilder, CreateCollectionBuilder,
     CreateFieldIndexCollectionBuilder, DeletePointsBuilder, Distance, FieldType, Filter,
     Fusion as QdrantFusion, Modifier, PointStruct, PrefetchQueryBuilder, Query as QdrantQuery,
-    QueryPointsBuilder, Range, ReadConsistencyType, Rrf, SparseVectorConfig,
+    QueryPointsBuilder, Range, ReadConsistencyType, ReplicaState, Rrf, SparseVectorConfig,
     SparseVectorParamsBuilder, UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
     WriteOrdering as QdrantOrdering, WriteOrderingType,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
+use ragwire_schemas::info::{DeadReplica, VectorCluster};
 use ragwire_schemas::JsonMap;
 
 use super::{
@@ -32,6 +33,8 @@ use crate::waiting;
 const BACKEND: Backend = Backend::Qdrant;
 /// Points per upsert call.
 const BATCH: usize = 256;
+/// Most collections whose replicas the cluster state looks at.
+const CLUSTER_COLLECTIONS: usize = 100;
 
 /// Qdrant server client with a cache of collection layouts.
 pub struct QdrantStore {
@@ -508,6 +511,57 @@ impl VectorStore for QdrantStore {
     async fn flush(&self) -> Result<(), Error> {
         // Upserts are sent with `wait`, so they are durable on return.
         Ok(())
+    }
+
+    async fn cluster(&self) -> Option<VectorCluster> {
+        let mut state = VectorCluster::default();
+        let names = match self.collections().await {
+            Ok(names) => names,
+            Err(e) => {
+                state.error = Some(e.to_string());
+                return Some(state);
+            }
+        };
+        let mut peers = BTreeSet::new();
+        for name in names.into_iter().take(CLUSTER_COLLECTIONS) {
+            let call = self.client.collection_cluster_info(name.as_str());
+            let info = match waiting::on(BACKEND, call).await {
+                Ok(info) => info,
+                // Dropped meanwhile.
+                Err(e) if is_not_found(&e) => continue,
+                Err(e) => {
+                    state.error = Some(upstream(e, self.timeout).to_string());
+                    break;
+                }
+            };
+            state.collections += 1;
+            peers.insert(info.peer_id);
+            let local = info
+                .local_shards
+                .iter()
+                .map(|s| (s.shard_id, info.peer_id, s.state));
+            let remote = info
+                .remote_shards
+                .iter()
+                .map(|s| (s.shard_id, s.peer_id, s.state));
+            for (shard, peer, replica) in local.chain(remote) {
+                peers.insert(peer);
+                state.replicas += 1;
+                let replica = ReplicaState::try_from(replica);
+                if replica != Ok(ReplicaState::Active) {
+                    state.dead_replicas.push(DeadReplica {
+                        collection: name.clone(),
+                        shard,
+                        peer,
+                        state: replica.map_or_else(|e| e.to_string(), |r| format!("{r:?}")),
+                    });
+                }
+            }
+        }
+        state.peers = peers.len();
+        // One server (or a cluster of one) has nothing to report; a failed
+        // look is reported, cluster or not.
+        (state.peers > 1 || state.error.is_some()).then_some(state)
     }
 }
 

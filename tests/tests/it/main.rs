@@ -17,6 +17,7 @@ mod lifecycle;
 mod openai;
 mod outage;
 mod process;
+mod qdrant_cluster;
 mod resilience;
 mod retrieve;
 mod scale_out;

@@ -86,17 +86,19 @@ impl QdrantStore {
         {
             return Ok(Some(*layout));
         }
+        let exists = || waiting::on(BACKEND, self.client.collection_exists(collection));
         if !self
-            .client
-            .collection_exists(collection)
+            .patiently(exists)
             .await
             .map_err(|e| upstream(e, self.timeout))?
         {
             return Ok(None);
         }
+        // Its shards' point counts, read from every shard: on a cluster,
+        // this can fail for a moment after the collection was made.
+        let info = || waiting::on(BACKEND, self.client.collection_info(collection));
         let info = self
-            .client
-            .collection_info(collection)
+            .patiently(info)
             .await
             .map_err(|e| upstream(e, self.timeout))?;
         let params = info.result.and_then(|r| r.config).and_then(|c| c.params);
@@ -144,12 +146,12 @@ impl QdrantStore {
             (ChunkPayload::GENERATION, FieldType::Integer),
         ];
         for (field, kind) in fields {
-            let call = self.client.create_field_index(
-                CreateFieldIndexCollectionBuilder::new(collection, field, kind)
-                    .wait(true)
-                    .ordering(self.cluster.ordering),
-            );
-            waiting::on(BACKEND, call)
+            let request = CreateFieldIndexCollectionBuilder::new(collection, field, kind)
+                .wait(true)
+                .ordering(self.cluster.ordering)
+                .build();
+            let call = || waiting::on(BACKEND, self.client.create_field_index(request.clone()));
+            self.patiently(call)
                 .await
                 .map_err(|e| upstream(e, self.timeout))?;
         }

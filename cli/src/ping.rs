@@ -23,8 +23,9 @@ pub struct Ping {
     wait_ms: u64,
 }
 
-/// Prints one line per answering worker; fails when none answers, or when
-/// the workers split the prefix's data between embedded stores.
+/// Prints one line per answering worker, then one on their Qdrant cluster
+/// when they use one; fails when no worker answers, or when the workers
+/// split the prefix's data between embedded stores.
 pub async fn run(args: Ping) -> anyhow::Result<()> {
     let rag = args.common.client("ragwire-ping").await?;
     let prefix = rag.prefix();
@@ -56,13 +57,21 @@ pub async fn run(args: Ping) -> anyhow::Result<()> {
     if let Some(split) = split_stores(&all) {
         anyhow::bail!("prefix `{prefix}`: {split}");
     }
-    if all.iter().any(|w| w["metadata"][VECTORS] == "qdrant") {
+    // Not with `--local`, a container's health check: that stays a NATS
+    // round trip, and a busy Qdrant does not make a worker unhealthy.
+    if !args.local && all.iter().any(|w| w["metadata"][VECTORS] == "qdrant") {
         let info = rag
             .with_timeout(Duration::from_secs(8))
             .call::<Info>(&InfoRequest::default())
-            .await?;
-        if let Some(cluster) = info.vector_cluster {
-            println!("{}", describe(&cluster));
+            .await;
+        match info {
+            Ok(info) => {
+                if let Some(cluster) = info.vector_cluster {
+                    println!("{}", describe(&cluster));
+                }
+            }
+            // The workers answered: they are up, whatever the cluster says.
+            Err(e) => eprintln!("the Qdrant cluster's state is unknown: rag.info: {e}"),
         }
     }
     Ok(())

@@ -26,8 +26,8 @@ use super::{
     check_dim, missing, AnyValues, ChunkPayload, Cond, Fusion, Hit, Layout, Point, Query,
     ReadConsistency, Scalar, VectorConfig, VectorStore, WriteOrdering, KEYWORDS,
 };
-use crate::error::{Backend, Error};
-use crate::retry::{backoff, RetryConfig, RetryPolicy};
+use crate::error::{Backend, Error, Retry};
+use crate::retry::{RetryConfig, RetryPolicy};
 use crate::waiting;
 
 const BACKEND: Backend = Backend::Qdrant;
@@ -571,23 +571,19 @@ impl QdrantStore {
     /// Runs `op` again after a backoff while it fails with what passes on a
     /// cluster ([`transient`]), up to the configured retries. Only for
     /// idempotent calls.
-    async fn patiently<T, F, Fut>(&self, mut op: F) -> Result<T, QdrantError>
+    async fn patiently<T, F, Fut>(&self, op: F) -> Result<T, QdrantError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, QdrantError>>,
     {
-        let mut attempt = 0;
-        loop {
-            match op().await {
-                Err(e) if attempt < self.retry.max_retries && transient(&e) => {
-                    let delay = backoff(self.retry.backoff, attempt, self.retry.max_backoff);
-                    tracing::debug!(attempt, delay_ms = delay.as_millis() as u64, error = %e, "Qdrant cluster busy; retrying");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                result => return result,
+        let retry = |e: &QdrantError| {
+            if transient(e) {
+                Retry::After(None)
+            } else {
+                Retry::Abort
             }
-        }
+        };
+        self.retry.run_when(op, retry).await
     }
 
     /// Forgets what is cached of `collection`.
@@ -713,7 +709,7 @@ mod tests {
             let e = status_error("Internal", message, Duration::from_secs(1));
             assert_eq!(e.to_body().code, 503, "{e}");
             assert!(e.to_string().contains("Qdrant cluster is down"), "{e}");
-            assert_eq!(e.retry(), crate::error::Retry::After(None));
+            assert_eq!(e.retry(), Retry::After(None));
         }
         let bad = "Wrong input: Vector dimension error: expected dim: 8, got 4";
         assert!(!transient_status("InvalidArgument", bad));

@@ -13,7 +13,8 @@
 //! - A node that stays down: writes go on, reads go on from the replicas
 //!   left, `/health` and `ragwire ping` name the dead replicas, and a
 //!   collection that needs both replicas for a write (write consistency
-//!   factor 2) answers a 503 naming the cause.
+//!   factor 2) answers a 503 naming the cause, while an ingest job into it
+//!   is retried until the node is back, then done.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -352,6 +353,9 @@ async fn a_qdrant_node_that_stays_down_leaves_reads_and_lenient_writes_going() {
     // A collection whose writes need both replicas of a shard, next door.
     let mut strict = fixture(&cluster).await;
     strict.config.vectors.qdrant_write_consistency_factor = 2;
+    strict.enable_jobs();
+    // Retried every 0.5 s at most: deliveries for longer than the outage.
+    strict.config.jobs.max_deliver = 200;
     strict.start().await;
     let lenient = t.collection("lenient");
     let needy = strict.collection("strict");
@@ -386,6 +390,40 @@ async fn a_qdrant_node_that_stays_down_leaves_reads_and_lenient_writes_going() {
     for mode in MODES {
         search(&t, &lenient, mode, &text(9, 4)).await;
         search(&strict, &needy, mode, &text(2, 4)).await;
+    }
+    // An ingest job into it waits for the node, retried, not dead-lettered.
+    let chunks = (0..50).map(|c| JobChunk::new(text(90, c))).collect();
+    let documents = vec![JobDocument::from_chunks("doc-90", chunks)];
+    let submitted = strict
+        .rag
+        .call::<JobsSubmit>(&SubmitRequest::new(needy.as_str(), documents))
+        .await
+        .unwrap();
+    let job = submitted.jobs[0].job_id.clone();
+    let started = Instant::now();
+    loop {
+        let status = strict
+            .rag
+            .call::<JobsStatus>(&JobRef {
+                job_id: job.clone(),
+            })
+            .await
+            .unwrap()
+            .status;
+        assert!(
+            !matches!(status.state, JobState::Done | JobState::Failed),
+            "{status:?}"
+        );
+        if status.attempts >= 2 {
+            let error = status.last_error.unwrap_or_default();
+            assert!(error.contains("Qdrant cluster is down"), "{error}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the job was not retried: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     // /health and `ragwire ping` name the dead replicas.
@@ -437,9 +475,17 @@ async fn a_qdrant_node_that_stays_down_leaves_reads_and_lenient_writes_going() {
     assert!(said.contains("qdrant cluster: 3 peers"), "{said}");
     assert!(said.contains(&format!("{lenient} shard")), "{said}");
 
-    // Back: the replicas catch up and /health says so.
+    // Back: the replicas catch up, the waiting job is done, the refused
+    // write done again leaves each point once, and /health says so.
     cluster.restart(VICTIM);
     await_in_sync(&cluster, &lenient, 12 * 50).await;
+    await_done(&strict, std::slice::from_ref(&job), Duration::from_secs(60)).await;
+    let dead = json(&strict.send::<JobsDead>(&DeadRequest::default()).await);
+    assert_eq!(dead["dead"], json!([]), "no dead letter");
+    let again = json(&index(&strict, &needy, 4).await);
+    assert_eq!(again["upserted"], 50, "{again}");
+    await_in_sync(&cluster, &needy, 6 * 50).await;
+    assert_eq!(count_all(&strict, &needy).await, 6 * 50);
     let started = Instant::now();
     loop {
         let body: Value = http

@@ -339,11 +339,12 @@ impl VectorStore for QdrantStore {
         let mut recreated = false;
         while !points.is_empty() {
             let rest = points.split_off(points.len().min(BATCH));
-            let request = UpsertPointsBuilder::new(collection, points.clone())
-                .wait(true)
-                .ordering(self.cluster.ordering)
-                .build();
-            let call = || waiting::on(BACKEND, self.client.upsert_points(request.clone()));
+            let call = || {
+                let request = UpsertPointsBuilder::new(collection, points.clone())
+                    .wait(true)
+                    .ordering(self.cluster.ordering);
+                waiting::on(BACKEND, self.client.upsert_points(request))
+            };
             match self.patiently(call).await {
                 Ok(_) => points = rest,
                 // Dropped since its layout was cached (another worker may

@@ -122,8 +122,8 @@ pub async fn run(
             ("QDRANT_URL", url),
         ];
         if cluster {
-            env.push(("RAGWIRE_QDRANT_SHARDS", "3".to_owned()));
-            env.push(("RAGWIRE_QDRANT_REPLICATION_FACTOR", "2".to_owned()));
+            env.push(("RAGWIRE_VECTORS_SHARDS", "3".to_owned()));
+            env.push(("RAGWIRE_VECTORS_REPLICATION_FACTOR", "2".to_owned()));
         }
         env
     };

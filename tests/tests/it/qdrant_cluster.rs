@@ -60,8 +60,8 @@ fn worker(t: &Fixture, n: usize, url: &str) -> tokio::process::Child {
     let mut command = worker_command(&config);
     command
         .env("QDRANT_URL", url)
-        .env("RAGWIRE_QDRANT_SHARDS", "3")
-        .env("RAGWIRE_QDRANT_REPLICATION_FACTOR", "2")
+        .env("RAGWIRE_VECTORS_SHARDS", "3")
+        .env("RAGWIRE_VECTORS_REPLICATION_FACTOR", "2")
         // The graph is not used here: each worker's embedded one is fine.
         .env("RAGWIRE_ALLOW_SEPARATE_STORES", "true")
         .env("RAGWIRE_JOBS_ACK_WAIT_MS", "5000")

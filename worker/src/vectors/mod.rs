@@ -45,14 +45,14 @@ pub struct VectorConfig {
     /// Shards of each collection ragwire creates on a Qdrant server. One
     /// suits a single server; on a cluster, a multiple of the number of
     /// nodes spreads the points over them (e.g. 3 on three nodes).
-    #[arg(id = "vectors.qdrant_shards", long = "qdrant-shards", env = "RAGWIRE_QDRANT_SHARDS",
+    #[arg(id = "vectors.shards", long = "vectors-shards", env = "RAGWIRE_VECTORS_SHARDS",
           default_value_t = 1, value_parser = parse::at_least_one::<u32>)]
     pub qdrant_shards: u32,
     /// Copies of each shard of a collection ragwire creates, each on
     /// another node. One suits a single server; 2 on a cluster keeps every
     /// point readable and writable while one node is down.
-    #[arg(id = "vectors.qdrant_replication_factor", long = "qdrant-replication-factor",
-          env = "RAGWIRE_QDRANT_REPLICATION_FACTOR", default_value_t = 1,
+    #[arg(id = "vectors.replication_factor", long = "vectors-replication-factor",
+          env = "RAGWIRE_VECTORS_REPLICATION_FACTOR", default_value_t = 1,
           value_parser = parse::at_least_one::<u32>)]
     pub qdrant_replication_factor: u32,
     /// Replicas of a shard that must apply a write before Qdrant
@@ -60,9 +60,9 @@ pub struct VectorConfig {
     /// replication factor of 2, so writes go on while a node is down (the
     /// node catches up when it is back); equal to the replication factor,
     /// a write fails (503, retried) until every replica is up.
-    #[arg(id = "vectors.qdrant_write_consistency_factor",
-          long = "qdrant-write-consistency-factor",
-          env = "RAGWIRE_QDRANT_WRITE_CONSISTENCY_FACTOR", default_value_t = 1,
+    #[arg(id = "vectors.write_consistency_factor",
+          long = "vectors-write-consistency-factor",
+          env = "RAGWIRE_VECTORS_WRITE_CONSISTENCY_FACTOR", default_value_t = 1,
           value_parser = parse::at_least_one::<u32>)]
     pub qdrant_write_consistency_factor: u32,
     /// Replicas a search or count asks on a Qdrant cluster (Qdrant's
@@ -71,9 +71,9 @@ pub struct VectorConfig {
     /// and `all` fail while a shard has fewer live replicas than they
     /// need.
     #[arg(
-        id = "vectors.qdrant_read_consistency",
-        long = "qdrant-read-consistency",
-        env = "RAGWIRE_QDRANT_READ_CONSISTENCY"
+        id = "vectors.read_consistency",
+        long = "vectors-read-consistency",
+        env = "RAGWIRE_VECTORS_READ_CONSISTENCY"
     )]
     pub qdrant_read_consistency: Option<ReadConsistency>,
     /// Ordering of writes on a Qdrant cluster (Qdrant's `ordering`):
@@ -81,8 +81,8 @@ pub struct VectorConfig {
     /// `medium` (through a leader chosen now) or `strong` (through each
     /// shard's fixed leader: writes to its shards fail while that node is
     /// down).
-    #[arg(id = "vectors.qdrant_write_ordering", long = "qdrant-write-ordering",
-          env = "RAGWIRE_QDRANT_WRITE_ORDERING", value_enum, default_value_t = WriteOrdering::Weak)]
+    #[arg(id = "vectors.write_ordering", long = "vectors-write-ordering",
+          env = "RAGWIRE_VECTORS_WRITE_ORDERING", value_enum, default_value_t = WriteOrdering::Weak)]
     pub qdrant_write_ordering: WriteOrdering,
     /// Embedded store: build the HNSW index and merge segments after this
     /// many written points.

@@ -8,8 +8,10 @@
 //! against a hedged provider chain ([`extract`]), bulk indexing through
 //! ingest jobs with 1 and 2 worker processes ([`ingest`]), and scale-out on
 //! a Qdrant server with 1, 2 and 3 worker processes ([`scale`]), and
-//! deletes and re-ingest on both stores ([`lifecycle`]).
+//! deletes and re-ingest on both stores ([`lifecycle`]); on demand, one
+//! Qdrant server against a three-node cluster ([`cluster`]).
 
+mod cluster;
 mod codec;
 mod extract;
 mod ingest;
@@ -90,6 +92,11 @@ struct Args {
     /// Skip everything but the scale-out section.
     #[arg(long)]
     scale_only: bool,
+    /// Run only the Qdrant cluster section (one server against three
+    /// nodes, then one node down; `--scale-chunks` chunks a row). Not part
+    /// of the full run: it starts Qdrant servers of its own.
+    #[arg(long)]
+    cluster_only: bool,
     /// The Cranfield collection of the retrieval quality section.
     #[arg(long, default_value = "../shared/testdata/cranfield")]
     cranfield: std::path::PathBuf,
@@ -169,6 +176,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.priority_only {
         return priority::run(&nats, args.priority_chunks, args.dim).await;
+    }
+    if args.cluster_only {
+        return cluster::run(&nats, args.scale_chunks, args.seconds, args.dim).await;
     }
     if args.lifecycle_only {
         return lifecycle::run(&args.qdrant_url, &lifecycle).await;

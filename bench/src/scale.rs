@@ -20,7 +20,7 @@ use crate::vectors::sentence;
 /// Chunks per submitted document.
 const CHUNKS_PER_DOC: usize = 100;
 /// Searches in flight.
-const SEARCHES_IN_FLIGHT: usize = 16;
+pub const SEARCHES_IN_FLIGHT: usize = 16;
 
 /// Processor time of a process so far, in seconds (utime + stime).
 fn cpu_seconds(pid: u32) -> f64 {
@@ -75,11 +75,17 @@ impl Watched {
     }
 }
 
-/// Submits `chunks` chunks as jobs and returns the chunks/s until done.
-async fn ingest(rag: &RagClient, collection: &str, chunks: usize) -> anyhow::Result<f64> {
+/// Submits `chunks` chunks as jobs, in documents numbered from
+/// `first_doc`, and returns the chunks/s until done.
+pub async fn ingest(
+    rag: &RagClient,
+    collection: &str,
+    chunks: usize,
+    first_doc: usize,
+) -> anyhow::Result<f64> {
     let started = Instant::now();
     let mut ids = Vec::new();
-    for group in (0..chunks.div_ceil(CHUNKS_PER_DOC))
+    for group in (first_doc..first_doc + chunks.div_ceil(CHUNKS_PER_DOC))
         .collect::<Vec<_>>()
         .chunks(20)
     {
@@ -153,7 +159,7 @@ pub async fn run(
             .await?;
         let before = watched.snapshot();
         let t0 = Instant::now();
-        let chunks_per_second = ingest(&rag, &collection, chunks).await?;
+        let chunks_per_second = ingest(&rag, &collection, chunks, 0).await?;
         let ingest_cpu = watched.shares(&before, t0.elapsed().as_secs_f64());
 
         let search = rag_call(rag.clone(), Subject::Search, move |n| {

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{middleware, Json, Router};
 use bytes::Bytes;
-use ragwire_client::discovery::{split_stores, workers};
+use ragwire_client::discovery::{self, split_stores, workers};
 use ragwire_schemas::endpoint::Info;
 use ragwire_schemas::info::InfoRequest;
 use ragwire_schemas::Subject;
@@ -210,8 +210,35 @@ async fn watch_workers(state: AppState, stop: CancellationToken) {
             tracing::error!("the workers of this prefix split its data: {split}");
         }
         *state.split.lock().unwrap_or_else(|p| p.into_inner()) = split;
+        let on_qdrant = workers
+            .iter()
+            .any(|w| w["metadata"][discovery::VECTORS] == "qdrant");
+        let cluster = if on_qdrant {
+            let rag = state.bridge.rag.clone().with_timeout(INFO_WAIT);
+            match rag.call::<Info>(&InfoRequest::default()).await {
+                Ok(info) => info.vector_cluster,
+                // Kept: a busy worker says nothing new about the cluster.
+                Err(_) => continue,
+            }
+        } else {
+            None
+        };
+        if let Some(dead) = cluster.as_ref().filter(|c| !c.dead_replicas.is_empty()) {
+            tracing::warn!(
+                dead = dead.dead_replicas.len(),
+                "replicas of the Qdrant cluster are down or catching up"
+            );
+        }
+        *state
+            .vector_cluster
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = cluster;
     }
 }
+
+/// How long the watch waits for `rag.info` (which looks at the cluster for
+/// up to 5 s).
+const INFO_WAIT: Duration = Duration::from_secs(8);
 
 async fn health(State(state): State<AppState>) -> Response {
     let connected =
@@ -235,6 +262,15 @@ async fn health(State(state): State<AppState>) -> Response {
     let mut body = json!({"ok": ok, "nats": nats});
     if let Some(split) = split {
         body["split"] = json!(split);
+    }
+    // Reported, not failed on: reads and writes go on while replicas are
+    // down, and an outage that stops them shows as 503s naming Qdrant.
+    if let Some(cluster) = &*state
+        .vector_cluster
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+    {
+        body["vector_cluster"] = json!(cluster);
     }
     (status, Json(body)).into_response()
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use ragwire_client::RagClient;
+use ragwire_schemas::info::VectorCluster;
 
 use crate::auth::Keys;
 use crate::config::HttpConfig;
@@ -38,6 +39,9 @@ pub struct Shared {
     /// What is wrong when the workers of this prefix split its data
     /// between embedded stores (see `serve`).
     pub split: std::sync::Mutex<Option<String>>,
+    /// The state of the workers' Qdrant cluster, as a worker last reported
+    /// it (`rag.info`); `None` on one server or an embedded store.
+    pub vector_cluster: std::sync::Mutex<Option<VectorCluster>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -68,6 +72,7 @@ impl AppState {
                 .unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
             metrics: Metrics::new(),
             split: std::sync::Mutex::new(None),
+            vector_cluster: std::sync::Mutex::new(None),
         }))
     }
 }

@@ -30,6 +30,42 @@ pub struct InfoReply {
     pub schema_hash: String,
     /// What `graph.extract` uses when a request does not say.
     pub graph_defaults: GraphDefaults,
+    /// The Qdrant cluster that holds the vectors, as the worker sees it;
+    /// absent on one Qdrant server and on the embedded store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector_cluster: Option<VectorCluster>,
+}
+
+/// The state of a Qdrant cluster, from the placement of the replicas of
+/// its collections.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+pub struct VectorCluster {
+    /// Qdrant peers that hold a replica of some collection.
+    pub peers: usize,
+    /// Collections looked at.
+    pub collections: usize,
+    /// Replicas of their shards, over all peers.
+    pub replicas: usize,
+    /// Replicas that are not active: dead, or catching up.
+    pub dead_replicas: Vec<DeadReplica>,
+    /// Why the state could not be read in full, when it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A replica that is not active.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+pub struct DeadReplica {
+    /// Its collection.
+    pub collection: String,
+    /// Its shard.
+    pub shard: u32,
+    /// The Qdrant peer that holds it.
+    pub peer: u64,
+    /// Its state as Qdrant names it (`Dead`, `Partial`, ...).
+    pub state: String,
 }
 
 /// The extraction defaults of a worker.

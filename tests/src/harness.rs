@@ -685,3 +685,104 @@ impl OwnNats {
         panic!("nats-server did not come up on port {}", self.port);
     }
 }
+
+/// A three-node Qdrant cluster of the test's own, run by
+/// `scripts/qdrant-cluster` on free loopback ports with its storage under
+/// a folder of the test; stopped when dropped. The Qdrant binary must be
+/// there (`../shared/bin`, or `QDRANT_BIN`): a missing one fails the test.
+pub struct QdrantCluster {
+    base: u16,
+    dir: PathBuf,
+}
+
+impl QdrantCluster {
+    /// Nodes of the cluster.
+    pub const NODES: usize = 3;
+
+    /// Starts the cluster, its storage under `dir`, and returns once its
+    /// three peers agree.
+    pub fn start(dir: &std::path::Path) -> QdrantCluster {
+        let cluster = QdrantCluster {
+            base: free_port_block(),
+            dir: dir.to_owned(),
+        };
+        cluster.script(&["start"]);
+        cluster
+    }
+
+    fn script(&self, args: &[&str]) {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/qdrant-cluster");
+        let out = std::process::Command::new(&script)
+            .args(args)
+            .env("RAGWIRE_QDRANT_CLUSTER_PORT", self.base.to_string())
+            .env("RAGWIRE_QDRANT_CLUSTER_DIR", &self.dir)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("{} does not run: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "`scripts/qdrant-cluster {}` failed (the Qdrant cluster tests need the Qdrant \
+             binary of ../shared/bin, or QDRANT_BIN): {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Node `n`'s (1 to 3) gRPC URL, as `QDRANT_URL` takes it.
+    pub fn grpc_url(&self, n: usize) -> String {
+        format!("http://127.0.0.1:{}", self.port(n) + 1)
+    }
+
+    /// Node `n`'s (1 to 3) HTTP URL.
+    pub fn http_url(&self, n: usize) -> String {
+        format!("http://127.0.0.1:{}", self.port(n))
+    }
+
+    fn port(&self, n: usize) -> u16 {
+        assert!((1..=Self::NODES).contains(&n), "no node {n}");
+        self.base + 10 * (n as u16 - 1)
+    }
+
+    /// Kills node `n` at once (SIGKILL), as a crash would; its storage stays.
+    pub fn kill(&self, n: usize) {
+        self.script(&["kill", &n.to_string()]);
+    }
+
+    /// Starts node `n` again on its storage, and returns once it is ready
+    /// and sees its peers.
+    pub fn restart(&self, n: usize) {
+        self.script(&["restart", &n.to_string()]);
+    }
+}
+
+impl Drop for QdrantCluster {
+    fn drop(&mut self) {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/qdrant-cluster");
+        let _ = std::process::Command::new(script)
+            .arg("stop")
+            .env("RAGWIRE_QDRANT_CLUSTER_PORT", self.base.to_string())
+            .env("RAGWIRE_QDRANT_CLUSTER_DIR", &self.dir)
+            .status();
+    }
+}
+
+/// A first port of `scripts/qdrant-cluster`'s layout (each node takes the
+/// port, the next two, and the node after it ten above) whose ports are all
+/// free now.
+fn free_port_block() -> u16 {
+    for _ in 0..100 {
+        let base = free_port();
+        if base > 65_000 {
+            continue;
+        }
+        let ports =
+            (0..QdrantCluster::NODES as u16).flat_map(|n| (0..3).map(move |p| base + 10 * n + p));
+        let free = ports
+            .into_iter()
+            .all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        if free {
+            return base;
+        }
+    }
+    panic!("no block of free ports for a Qdrant cluster");
+}

@@ -10,12 +10,14 @@ use ragwire_common::settings::parse;
 
 use crate::error::{Error, Retry};
 
-/// How backend calls (LLM, embeddings, reranker) are retried.
+/// How backend calls (LLM, embeddings, reranker, a Qdrant cluster) are
+/// retried.
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Retries")]
 pub struct RetryConfig {
     /// Retries of a backend call (per LLM provider, embeddings, reranker)
-    /// on 429, 5xx and refused connections.
+    /// on 429, 5xx and refused connections, and of a Qdrant call while a
+    /// node or replica of its cluster is down.
     #[arg(
         id = "retry.max_retries",
         long = "retry-max-retries",
@@ -92,10 +94,25 @@ impl RetryPolicy {
     }
 
     /// Runs `op` until it succeeds, fails for good, or retries run out.
-    pub async fn run<T, F, Fut>(&self, mut op: F) -> Result<T, Error>
+    pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Error>>,
+    {
+        self.run_when(op, |err: &Error| err.retry()).await
+    }
+
+    /// Like [`RetryPolicy::run`], for calls whose errors `retry` judges
+    /// (those of a client library, before they become an [`Error`]).
+    pub async fn run_when<T, E, F, Fut>(
+        &self,
+        mut op: F,
+        retry: impl Fn(&E) -> Retry,
+    ) -> Result<T, E>
+    where
+        E: std::fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
     {
         let mut attempt = 0;
         loop {
@@ -103,7 +120,7 @@ impl RetryPolicy {
                 Ok(value) => return Ok(value),
                 Err(err) => err,
             };
-            let Retry::After(hint) = err.retry() else {
+            let Retry::After(hint) = retry(&err) else {
                 return Err(err);
             };
             if attempt >= self.max_retries {

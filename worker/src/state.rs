@@ -107,11 +107,7 @@ impl StateBuilder {
         let batching = config.embed.batching(local);
         let data_dir = &config.worker.data_dir;
         let vectors: Arc<dyn VectorStore> = match &config.vectors.qdrant_url {
-            Some(url) => QdrantStore::connect(
-                url,
-                config.vectors.qdrant_api_key.as_deref(),
-                config.vectors.timeout,
-            )?,
+            Some(url) => QdrantStore::connect(url, &config.vectors, &config.retry)?,
             None => EmbeddedStore::open(&data_dir.join("vectors"), config.vectors.optimize_every)?,
         };
         let graph: Arc<dyn GraphStore> = match &config.graph.neo4j_uri {

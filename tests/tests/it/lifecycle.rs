@@ -799,7 +799,7 @@ async fn a_collection_dropped_by_another_worker_is_missing_then_made_again() {
     let kb = t.collection("kb");
     index(&t, &kb, version("d", "1", 2), false).await;
     assert_eq!(texts(&t, &kb, "d").await.len(), 2);
-    let other = QdrantStore::connect(&qdrant_url(), None, Duration::from_secs(10)).unwrap();
+    let other = QdrantStore::connect(&qdrant_url(), &t.config.vectors, &t.config.retry).unwrap();
     assert_eq!(other.drop_collection(&kb).await.unwrap(), Some(2));
     let search = t
         .request(

@@ -19,6 +19,7 @@ mod metrics;
 mod openai;
 mod outage;
 mod process;
+mod qdrant_cluster;
 mod resilience;
 mod retrieve;
 mod scale_out;

@@ -131,7 +131,7 @@ async fn three_worker_processes_agree_and_lose_nothing_when_one_is_killed() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let qdrant = QdrantStore::connect(&qdrant_url(), None, Duration::from_secs(10)).unwrap();
+    let qdrant = QdrantStore::connect(&qdrant_url(), &t.config.vectors, &t.config.retry).unwrap();
     assert_eq!(
         qdrant.count(&collection).await.unwrap(),
         DOCS * CHUNKS,

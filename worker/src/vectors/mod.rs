@@ -21,6 +21,7 @@ pub use filter::{AnyValues, Cond, Scalar};
 use keywords::Keywords;
 pub use point::{new_generation, point_id, text_hash, ChunkPayload, Hit, Point, Sparse};
 use ragwire_schemas::index::Chunk;
+use ragwire_schemas::info::VectorCluster;
 
 /// The vector store: Qdrant's embedded engine, or a Qdrant server.
 #[derive(Debug, Clone, clap::Args)]
@@ -42,6 +43,48 @@ pub struct VectorConfig {
     #[arg(id = "vectors.timeout_ms", long = "vectors-timeout-ms", env = "RAGWIRE_VECTORS_TIMEOUT_MS",
           default_value = "30000", value_parser = parse::timeout)]
     pub timeout: Duration,
+    /// Shards of each collection ragwire creates on a Qdrant server. One
+    /// suits a single server; on a cluster, a multiple of the number of
+    /// nodes spreads the points over them (e.g. 3 on three nodes).
+    #[arg(id = "vectors.shards", long = "vectors-shards", env = "RAGWIRE_VECTORS_SHARDS",
+          default_value_t = 1, value_parser = parse::at_least_one::<u32>)]
+    pub qdrant_shards: u32,
+    /// Copies of each shard of a collection ragwire creates, each on
+    /// another node. One suits a single server; 2 on a cluster keeps every
+    /// point readable and writable while one node is down.
+    #[arg(id = "vectors.replication_factor", long = "vectors-replication-factor",
+          env = "RAGWIRE_VECTORS_REPLICATION_FACTOR", default_value_t = 1,
+          value_parser = parse::at_least_one::<u32>)]
+    pub qdrant_replication_factor: u32,
+    /// Replicas of a shard that must apply a write before Qdrant
+    /// acknowledges it, for collections ragwire creates. Keep 1 with a
+    /// replication factor of 2, so writes go on while a node is down (the
+    /// node catches up when it is back); equal to the replication factor,
+    /// a write fails (503, retried) until every replica is up.
+    #[arg(id = "vectors.write_consistency_factor",
+          long = "vectors-write-consistency-factor",
+          env = "RAGWIRE_VECTORS_WRITE_CONSISTENCY_FACTOR", default_value_t = 1,
+          value_parser = parse::at_least_one::<u32>)]
+    pub qdrant_write_consistency_factor: u32,
+    /// Replicas a search or count asks on a Qdrant cluster (Qdrant's
+    /// `consistency`): a number, `majority`, `quorum` or `all`. Unset: one
+    /// replica, which answers while a node is down. `majority`, `quorum`
+    /// and `all` fail while a shard has fewer live replicas than they
+    /// need.
+    #[arg(
+        id = "vectors.read_consistency",
+        long = "vectors-read-consistency",
+        env = "RAGWIRE_VECTORS_READ_CONSISTENCY"
+    )]
+    pub qdrant_read_consistency: Option<ReadConsistency>,
+    /// Ordering of writes on a Qdrant cluster (Qdrant's `ordering`):
+    /// `weak` (any replica first: writes go on while a node is down),
+    /// `medium` (through a leader chosen now) or `strong` (through each
+    /// shard's fixed leader: writes to its shards fail while that node is
+    /// down).
+    #[arg(id = "vectors.write_ordering", long = "vectors-write-ordering",
+          env = "RAGWIRE_VECTORS_WRITE_ORDERING", value_enum, default_value_t = WriteOrdering::Weak)]
+    pub qdrant_write_ordering: WriteOrdering,
     /// Embedded store: build the HNSW index and merge segments after this
     /// many written points.
     #[arg(
@@ -54,6 +97,55 @@ pub struct VectorConfig {
 }
 
 ragwire_common::default_from_declarations!(VectorConfig);
+
+/// How many replicas of a shard a read asks, on a Qdrant cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadConsistency {
+    /// This many replicas; points present on all of them.
+    Factor(u64),
+    /// Every replica; points present on a majority of them.
+    Majority,
+    /// Half the replicas and one; points present on all of them.
+    Quorum,
+    /// Every replica; points present on all of them.
+    All,
+}
+
+impl std::str::FromStr for ReadConsistency {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "majority" => Ok(ReadConsistency::Majority),
+            "quorum" => Ok(ReadConsistency::Quorum),
+            "all" => Ok(ReadConsistency::All),
+            n => match n.parse::<u64>() {
+                Ok(n) if n >= 1 => Ok(ReadConsistency::Factor(n)),
+                _ => Err(format!(
+                    "`{s}` is not a number of at least 1, `majority`, `quorum` or `all`"
+                )),
+            },
+        }
+    }
+}
+
+/// How writes are ordered on a Qdrant cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WriteOrdering {
+    /// Applied by any replica first; may be reordered.
+    Weak,
+    /// Through a leader chosen now.
+    Medium,
+    /// Through each shard's fixed leader.
+    Strong,
+}
+
+impl std::str::FromStr for WriteOrdering {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        clap::ValueEnum::from_str(s, false)
+            .map_err(|_| format!("`{s}` is not `weak`, `medium` or `strong`"))
+    }
+}
 
 /// The name of the sparse (BM25) vectors in a collection; the dense
 /// vectors are the collection's unnamed default.
@@ -173,6 +265,12 @@ pub trait VectorStore: Send + Sync + 'static {
 
     /// Makes everything written so far durable.
     async fn flush(&self) -> Result<(), Error>;
+
+    /// The state of the cluster the store runs on; `None` when it is one
+    /// server or embedded.
+    async fn cluster(&self) -> Option<VectorCluster> {
+        None
+    }
 }
 
 /// How chunks are written.

@@ -1,52 +1,66 @@
 //! A Qdrant server through `qdrant-client` (gRPC), chosen when `QDRANT_URL` is
-//! set. Collections are created on first upsert; points are upserted in
-//! batches and waited for.
+//! set. Collections are created on first upsert, with the configured shards
+//! and replicas; points are upserted in batches and waited for. On a
+//! cluster, what Qdrant reports while a node or replica is down is a 503,
+//! and writes (idempotent: same ids, same points) are tried again a few
+//! times before they fail.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use qdrant_client::qdrant::{
-    vectors_config, Condition, CountPointsBuilder, CreateCollectionBuilder,
+    read_consistency, vectors_config, Condition, CountPointsBuilder, CreateCollectionBuilder,
     CreateFieldIndexCollectionBuilder, DeletePointsBuilder, Distance, FieldType, Filter,
     Fusion as QdrantFusion, Modifier, PointStruct, PrefetchQueryBuilder, Query as QdrantQuery,
-    QueryPointsBuilder, Range, Rrf, SparseVectorConfig, SparseVectorParamsBuilder,
-    UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
+    QueryPointsBuilder, Range, ReadConsistencyType, ReplicaState, Rrf, SparseVectorConfig,
+    SparseVectorParamsBuilder, UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
+    WriteOrdering as QdrantOrdering, WriteOrderingType,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
+use ragwire_schemas::info::{DeadReplica, VectorCluster};
 use ragwire_schemas::JsonMap;
 
 use super::{
-    check_dim, missing, AnyValues, ChunkPayload, Cond, Fusion, Hit, Layout, Point, Query, Scalar,
-    VectorStore, KEYWORDS,
+    check_dim, missing, AnyValues, ChunkPayload, Cond, Fusion, Hit, Layout, Point, Query,
+    ReadConsistency, Scalar, VectorConfig, VectorStore, WriteOrdering, KEYWORDS,
 };
-use crate::error::{Backend, Error};
+use crate::error::{Backend, Error, Retry};
+use crate::retry::{RetryConfig, RetryPolicy};
 use crate::waiting;
 
 const BACKEND: Backend = Backend::Qdrant;
 /// Points per upsert call.
 const BATCH: usize = 256;
+/// Most collections whose replicas the cluster state looks at.
+const CLUSTER_COLLECTIONS: usize = 100;
 
 /// Qdrant server client with a cache of collection layouts.
 pub struct QdrantStore {
     client: Qdrant,
     timeout: Duration,
+    cluster: ClusterSettings,
+    retry: RetryPolicy,
     layouts: Mutex<HashMap<String, Layout>>,
     /// Collections whose delete fields are known to be indexed.
     indexed: Mutex<HashSet<String>>,
 }
 
 impl QdrantStore {
-    /// A client for `url` (the gRPC port, usually 6334).
+    /// A client for `url` (the gRPC port, usually 6334) with the
+    /// collection and consistency settings of `config`; calls that fail
+    /// while a node of a cluster is down are retried as `retry` says.
     pub fn connect(
         url: &str,
-        api_key: Option<&str>,
-        timeout: Duration,
+        config: &VectorConfig,
+        retry: &RetryConfig,
     ) -> Result<Arc<QdrantStore>, Error> {
+        let timeout = config.timeout;
         let mut builder = Qdrant::from_url(url)
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5));
-        if let Some(key) = api_key {
+        if let Some(key) = &config.qdrant_api_key {
             builder = builder.api_key(key.to_owned());
         }
         let client = builder
@@ -55,6 +69,8 @@ impl QdrantStore {
         Ok(Arc::new(QdrantStore {
             client,
             timeout,
+            cluster: ClusterSettings::from_config(config),
+            retry: RetryPolicy::from_config(retry),
             layouts: Mutex::new(HashMap::new()),
             indexed: Mutex::new(HashSet::new()),
         }))
@@ -70,17 +86,19 @@ impl QdrantStore {
         {
             return Ok(Some(*layout));
         }
+        let exists = || waiting::on(BACKEND, self.client.collection_exists(collection));
         if !self
-            .client
-            .collection_exists(collection)
+            .patiently(exists)
             .await
             .map_err(|e| upstream(e, self.timeout))?
         {
             return Ok(None);
         }
+        // Its shards' point counts, read from every shard: on a cluster,
+        // this can fail for a moment after the collection was made.
+        let info = || waiting::on(BACKEND, self.client.collection_info(collection));
         let info = self
-            .client
-            .collection_info(collection)
+            .patiently(info)
             .await
             .map_err(|e| upstream(e, self.timeout))?;
         let params = info.result.and_then(|r| r.config).and_then(|c| c.params);
@@ -128,10 +146,12 @@ impl QdrantStore {
             (ChunkPayload::GENERATION, FieldType::Integer),
         ];
         for (field, kind) in fields {
-            let call = self.client.create_field_index(
-                CreateFieldIndexCollectionBuilder::new(collection, field, kind).wait(true),
-            );
-            waiting::on(BACKEND, call)
+            let request = CreateFieldIndexCollectionBuilder::new(collection, field, kind)
+                .wait(true)
+                .ordering(self.cluster.ordering)
+                .build();
+            let call = || waiting::on(BACKEND, self.client.create_field_index(request.clone()));
+            self.patiently(call)
                 .await
                 .map_err(|e| upstream(e, self.timeout))?;
         }
@@ -148,7 +168,12 @@ impl QdrantStore {
         if let Some(filter) = filter {
             request = request.filter(filter);
         }
-        let response = match waiting::on(BACKEND, self.client.count(request)).await {
+        if let Some(consistency) = self.cluster.read {
+            request = request.read_consistency(consistency);
+        }
+        let request = request.build();
+        let call = || waiting::on(BACKEND, self.client.count(request.clone()));
+        let response = match self.patiently(call).await {
             Ok(response) => response,
             Err(e) if is_not_found(&e) => {
                 self.forget(collection);
@@ -175,7 +200,11 @@ impl QdrantStore {
                 CreateCollectionBuilder::new(collection)
                     .vectors_config(VectorParamsBuilder::new(dim as u64, Distance::Cosine))
                     .sparse_vectors_config(keywords)
-                    .on_disk_payload(true),
+                    .on_disk_payload(true)
+                    .shard_number(self.cluster.shards)
+                    .replication_factor(self.cluster.replication_factor)
+                    .write_consistency_factor(self.cluster.write_consistency_factor)
+                    .timeout(self.timeout.as_secs().max(1)),
             )
             .await;
         // Another worker may have created it meanwhile.
@@ -198,27 +227,40 @@ fn is_not_found(e: &QdrantError) -> bool {
     matches!(e, QdrantError::ResponseError { status } if format!("{:?}", status.code()) == "NotFound")
 }
 
+/// Whether Qdrant's message says a node or a replica of a cluster cannot
+/// serve now, which passes once the node is back or the replica caught up.
+fn cluster_transient(message: &str) -> bool {
+    const TRANSIENT: &[&str] = &[
+        // A shard with fewer live replicas than the write or read needs.
+        "does not have enough active replicas",
+        "no active replica",
+        // A read of a collection whose shards are still being placed
+        // (just created) or moved.
+        "read operations failed",
+        // A write applied by some shards and not others: the retry applies
+        // the same points again.
+        "failed to apply operation",
+        // A peer that is down or restarting, as the node forwarding to it
+        // saw it.
+        "service is currently unavailable",
+        "tcp connect error",
+        "connection refused",
+        "transport error",
+        "connection reset",
+        "broken pipe",
+        "shard is not active",
+        "replica set is not ready",
+        "consensus",
+    ];
+    let message = message.to_lowercase();
+    TRANSIENT.iter().any(|t| message.contains(t))
+}
+
 fn upstream(e: QdrantError, timeout: Duration) -> Error {
     match e {
+        // tonic's Code is not re-exported by qdrant-client; its Debug name is stable.
         QdrantError::ResponseError { status } => {
-            // tonic's Code is not re-exported by qdrant-client; its Debug name is stable.
-            match format!("{:?}", status.code()).as_str() {
-                "DeadlineExceeded" => Error::Timeout {
-                    backend: BACKEND,
-                    after: timeout,
-                },
-                "Unavailable" => Error::Unavailable {
-                    backend: BACKEND,
-                    message: status.message().to_owned(),
-                },
-                "InvalidArgument" => Error::bad_request(format!("{BACKEND}: {}", status.message())),
-                code => Error::Upstream {
-                    backend: BACKEND,
-                    status: 500,
-                    message: format!("{code}: {}", status.message()),
-                    retry_after: None,
-                },
-            }
+            status_error(&format!("{:?}", status.code()), status.message(), timeout)
         }
         QdrantError::ResourceExhaustedError {
             retry_after_seconds,
@@ -232,6 +274,40 @@ fn upstream(e: QdrantError, timeout: Duration) -> Error {
             message: other.to_string(),
         },
     }
+}
+
+/// The error of a gRPC status of Qdrant: its code (by name) and message.
+fn status_error(code: &str, message: &str, timeout: Duration) -> Error {
+    match code {
+        "DeadlineExceeded" => Error::Timeout {
+            backend: BACKEND,
+            after: timeout,
+        },
+        _ if code != "NotFound" && cluster_transient(message) => Error::Unavailable {
+            backend: BACKEND,
+            message: format!(
+                "a node or replica of the Qdrant cluster is down or catching up: {message}"
+            ),
+        },
+        "InvalidArgument" => Error::bad_request(format!("{BACKEND}: {message}")),
+        "Unavailable" => Error::Unavailable {
+            backend: BACKEND,
+            message: message.to_owned(),
+        },
+        code => Error::Upstream {
+            backend: BACKEND,
+            status: 500,
+            message: format!("{code}: {message}"),
+            retry_after: None,
+        },
+    }
+}
+
+/// Whether a gRPC status of Qdrant passes by itself on a cluster: a node
+/// that cannot be reached, or a replica that is down or catching up.
+fn transient_status(code: &str, message: &str) -> bool {
+    code == "Unavailable"
+        || (!matches!(code, "DeadlineExceeded" | "NotFound") && cluster_transient(message))
 }
 
 #[async_trait::async_trait]
@@ -263,10 +339,13 @@ impl VectorStore for QdrantStore {
         let mut recreated = false;
         while !points.is_empty() {
             let rest = points.split_off(points.len().min(BATCH));
-            let call = self
-                .client
-                .upsert_points(UpsertPointsBuilder::new(collection, points.clone()).wait(true));
-            match waiting::on(BACKEND, call).await {
+            let call = || {
+                let request = UpsertPointsBuilder::new(collection, points.clone())
+                    .wait(true)
+                    .ordering(self.cluster.ordering);
+                waiting::on(BACKEND, self.client.upsert_points(request))
+            };
+            match self.patiently(call).await {
                 Ok(_) => points = rest,
                 // Dropped since its layout was cached (another worker may
                 // have dropped it): made again, once, as a first write would.
@@ -302,6 +381,9 @@ impl VectorStore for QdrantStore {
         let mut request = QueryPointsBuilder::new(collection)
             .limit(limit as u64)
             .with_payload(true);
+        if let Some(consistency) = self.cluster.read {
+            request = request.read_consistency(consistency);
+        }
         if let Some(filter) = &filter {
             request = request.filter(filter.clone());
         }
@@ -349,7 +431,9 @@ impl VectorStore for QdrantStore {
                     .query(fused)
             }
         };
-        let response = match waiting::on(BACKEND, self.client.query(request)).await {
+        let request = request.build();
+        let call = || waiting::on(BACKEND, self.client.query(request.clone()));
+        let response = match self.patiently(call).await {
             Ok(response) => response,
             Err(e) if is_not_found(&e) => {
                 self.forget(collection);
@@ -414,12 +498,13 @@ impl VectorStore for QdrantStore {
         let filter = to_filter(filter);
         let deleted = self.count_where(collection, Some(filter.clone())).await?;
         if deleted > 0 {
-            let call = self.client.delete_points(
-                DeletePointsBuilder::new(collection)
-                    .points(filter)
-                    .wait(true),
-            );
-            waiting::on(BACKEND, call)
+            let request = DeletePointsBuilder::new(collection)
+                .points(filter)
+                .wait(true)
+                .ordering(self.cluster.ordering)
+                .build();
+            let call = || waiting::on(BACKEND, self.client.delete_points(request.clone()));
+            self.patiently(call)
                 .await
                 .map_err(|e| upstream(e, self.timeout))?;
         }
@@ -430,9 +515,78 @@ impl VectorStore for QdrantStore {
         // Upserts are sent with `wait`, so they are durable on return.
         Ok(())
     }
+
+    async fn cluster(&self) -> Option<VectorCluster> {
+        let mut state = VectorCluster::default();
+        let names = match self.collections().await {
+            Ok(names) => names,
+            Err(e) => {
+                state.error = Some(e.to_string());
+                return Some(state);
+            }
+        };
+        let mut peers = BTreeSet::new();
+        for name in names.into_iter().take(CLUSTER_COLLECTIONS) {
+            let call = self.client.collection_cluster_info(name.as_str());
+            let info = match waiting::on(BACKEND, call).await {
+                Ok(info) => info,
+                // Dropped meanwhile.
+                Err(e) if is_not_found(&e) => continue,
+                Err(e) => {
+                    state.error = Some(upstream(e, self.timeout).to_string());
+                    break;
+                }
+            };
+            state.collections += 1;
+            peers.insert(info.peer_id);
+            let local = info
+                .local_shards
+                .iter()
+                .map(|s| (s.shard_id, info.peer_id, s.state));
+            let remote = info
+                .remote_shards
+                .iter()
+                .map(|s| (s.shard_id, s.peer_id, s.state));
+            for (shard, peer, replica) in local.chain(remote) {
+                peers.insert(peer);
+                state.replicas += 1;
+                let replica = ReplicaState::try_from(replica);
+                if replica != Ok(ReplicaState::Active) {
+                    state.dead_replicas.push(DeadReplica {
+                        collection: name.clone(),
+                        shard,
+                        peer,
+                        state: replica.map_or_else(|e| e.to_string(), |r| format!("{r:?}")),
+                    });
+                }
+            }
+        }
+        state.peers = peers.len();
+        // One server (or a cluster of one) has nothing to report; a failed
+        // look is reported, cluster or not.
+        (state.peers > 1 || state.error.is_some()).then_some(state)
+    }
 }
 
 impl QdrantStore {
+    /// Runs `op` again after a backoff while it fails with what passes on a
+    /// cluster ([`transient`]), up to the configured retries. Only for
+    /// idempotent calls.
+    async fn patiently<T, F, Fut>(&self, op: F) -> Result<T, QdrantError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, QdrantError>>,
+    {
+        let retry = |e: &QdrantError| {
+            if transient(e) {
+                Retry::After(None)
+            } else {
+                Retry::Abort
+            }
+        };
+        self.retry.run_when(op, retry).await
+    }
+
     /// Forgets what is cached of `collection`.
     fn forget(&self, collection: &str) {
         self.layouts
@@ -443,6 +597,51 @@ impl QdrantStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(collection);
+    }
+}
+
+/// Whether `e` passes by itself on a cluster ([`transient_status`]).
+fn transient(e: &QdrantError) -> bool {
+    match e {
+        QdrantError::ResponseError { status } => {
+            transient_status(&format!("{:?}", status.code()), status.message())
+        }
+        _ => false,
+    }
+}
+
+/// What ragwire asks of a Qdrant cluster: the layout of the collections it
+/// creates, and its reads' and writes' guarantees.
+#[derive(Debug, Clone, Copy)]
+struct ClusterSettings {
+    shards: u32,
+    replication_factor: u32,
+    write_consistency_factor: u32,
+    read: Option<read_consistency::Value>,
+    ordering: QdrantOrdering,
+}
+
+impl ClusterSettings {
+    fn from_config(config: &VectorConfig) -> ClusterSettings {
+        let kind = |t: ReadConsistencyType| read_consistency::Value::Type(t as i32);
+        ClusterSettings {
+            shards: config.qdrant_shards,
+            replication_factor: config.qdrant_replication_factor,
+            write_consistency_factor: config.qdrant_write_consistency_factor,
+            read: config.qdrant_read_consistency.map(|c| match c {
+                ReadConsistency::Factor(n) => read_consistency::Value::Factor(n),
+                ReadConsistency::Majority => kind(ReadConsistencyType::Majority),
+                ReadConsistency::Quorum => kind(ReadConsistencyType::Quorum),
+                ReadConsistency::All => kind(ReadConsistencyType::All),
+            }),
+            ordering: QdrantOrdering {
+                r#type: match config.qdrant_write_ordering {
+                    WriteOrdering::Weak => WriteOrderingType::Weak,
+                    WriteOrdering::Medium => WriteOrderingType::Medium,
+                    WriteOrdering::Strong => WriteOrderingType::Strong,
+                } as i32,
+            },
+        }
     }
 }
 
@@ -489,4 +688,69 @@ fn to_filter(conds: &[Cond]) -> Filter {
         filter.must.push(condition);
     }
     filter
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_cluster_reports_while_a_node_is_down_is_a_retried_503() {
+        let down = [
+            "Service internal error: The replica set for shard 1 on peer 79 does not have \
+             enough active replicas",
+            "Service internal error: 2 out of 3 shards failed to apply operation. First error \
+             captured: Service internal error: Tonic status error: code: 'The service is \
+             currently unavailable', message: \"Failed to connect to http://127.0.0.1:6455/, \
+             error: transport error\"",
+            "Service internal error: 0 of 0 read operations failed",
+        ];
+        for message in down {
+            assert!(transient_status("Internal", message), "{message}");
+            let e = status_error("Internal", message, Duration::from_secs(1));
+            assert_eq!(e.to_body().code, 503, "{e}");
+            assert!(e.to_string().contains("Qdrant cluster is down"), "{e}");
+            assert_eq!(e.retry(), Retry::After(None));
+        }
+        let bad = "Wrong input: Vector dimension error: expected dim: 8, got 4";
+        assert!(!transient_status("InvalidArgument", bad));
+        let e = status_error("InvalidArgument", bad, Duration::from_secs(1));
+        assert_eq!(e.to_body().code, 400);
+        assert!(!transient_status(
+            "DeadlineExceeded",
+            "Timeout: read operations failed"
+        ));
+    }
+
+    #[test]
+    fn settings_become_qdrant_parameters() {
+        let mut config = VectorConfig::default();
+        let single = ClusterSettings::from_config(&config);
+        assert_eq!(
+            (
+                single.shards,
+                single.replication_factor,
+                single.write_consistency_factor
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!(single.read, None);
+        assert_eq!(single.ordering.r#type, WriteOrderingType::Weak as i32);
+        config.qdrant_read_consistency = Some("majority".parse().unwrap());
+        config.qdrant_write_ordering = "strong".parse().unwrap();
+        let cluster = ClusterSettings::from_config(&config);
+        assert_eq!(
+            cluster.read,
+            Some(read_consistency::Value::Type(
+                ReadConsistencyType::Majority as i32
+            ))
+        );
+        assert_eq!(cluster.ordering.r#type, WriteOrderingType::Strong as i32);
+        assert_eq!(
+            "2".parse::<ReadConsistency>(),
+            Ok(ReadConsistency::Factor(2))
+        );
+        assert!("0".parse::<ReadConsistency>().is_err());
+        assert!("most".parse::<ReadConsistency>().is_err());
+    }
 }

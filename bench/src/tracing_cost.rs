@@ -1,7 +1,8 @@
 //! What traces cost: one worker process answering embed requests (64 in
 //! flight, each text new, so each is an embedding call) with traces off,
 //! then exported over OTLP to a receiver in this process that takes and
-//! drops them; rounds alternate, medians compared.
+//! drops them, every request sampled and one in ten; rounds alternate,
+//! medians compared.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -44,9 +45,12 @@ pub async fn run(
     ];
     let mut on = base.clone();
     on.push(("OTEL_EXPORTER_OTLP_ENDPOINT", collector));
-    let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut sampled = on.clone();
+    sampled.push(("OTEL_TRACES_SAMPLER", "parentbased_traceidratio".to_owned()));
+    sampled.push(("OTEL_TRACES_SAMPLER_ARG", "0.1".to_owned()));
+    let mut rates: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     for _ in 0..rounds {
-        for (i, env) in [&base, &on].into_iter().enumerate() {
+        for (i, env) in [&base, &on, &sampled].into_iter().enumerate() {
             let prefix = unique_prefix();
             let workers = crate::procs::start(nats, &prefix, 1, env, &root).await?;
             let rag = crate::rag(&prefix);
@@ -62,17 +66,22 @@ pub async fn run(
             crate::procs::clean_up(nats, &prefix, &root).await;
         }
     }
-    let [off, on] = rates.map(crate::load::median);
+    let [off, on, sampled] = rates.map(crate::load::median);
     println!();
     println!(
         "traces, one worker, rag.embed at 64 in flight ({rounds} rounds of {seconds} s, medians):"
     );
     println!("{:<12} {:>10}", "traces", "requests/s");
     println!("{:<12} {:>10.0}", "off", off);
-    println!("{:<12} {:>10.0}", "OTLP", on);
+    println!("{:<12} {:>10.0} {:>6.3}", "OTLP", on, on / off);
     println!(
-        "ratio on/off {:.3}; {} KB of spans received",
-        on / off,
+        "{:<12} {:>10.0} {:>6.3}",
+        "OTLP, 10 %",
+        sampled,
+        sampled / off
+    );
+    println!(
+        "{} KB of spans received",
         received.load(Ordering::Relaxed) / 1024
     );
     Ok(())

@@ -586,6 +586,16 @@ pub struct OwnNats {
     process: Option<Killed>,
 }
 
+static SERVERS_OF_THEIR_OWN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Held by a test that starts servers of its own (a NATS server or
+/// cluster, a Qdrant cluster) for as long as they run: such tests kill and
+/// restart servers on ports they picked free, which another of them could
+/// take meanwhile, and each loads the machine's cores on its own.
+pub async fn servers_of_their_own() -> tokio::sync::MutexGuard<'static, ()> {
+    SERVERS_OF_THEIR_OWN.lock().await
+}
+
 /// A free loopback port.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -56,6 +56,7 @@ async fn a_bulk_ingest_survives_losing_the_job_stream_leader() {
     )
     .await;
     let mut t = Fixture::with_fake(fake).await;
+    let _one_at_a_time = servers_of_their_own().await;
     let mut nodes = OwnNats::cluster(&t.config.worker.data_dir, 3);
     let urls: Vec<String> = nodes.iter().map(OwnNats::url).collect();
     t.use_nats(&urls.join(",")).await;

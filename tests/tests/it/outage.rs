@@ -33,6 +33,7 @@ async fn until_health(http: &reqwest::Client, url: &str, status: u16, within: Du
 #[tokio::test]
 async fn requests_fail_fast_while_nats_is_down_and_work_when_it_is_back() {
     let mut t = Fixture::new().await;
+    let _one_at_a_time = servers_of_their_own().await;
     let mut server = OwnNats::start(&t.config.worker.data_dir);
     t.use_nats(&server.url()).await;
     t.start().await;
@@ -85,6 +86,7 @@ async fn a_job_running_across_an_outage_ends_done() {
     )
     .await;
     let mut t = Fixture::with_fake(fake).await;
+    let _one_at_a_time = servers_of_their_own().await;
     let mut server = OwnNats::start(&t.config.worker.data_dir);
     t.use_nats(&server.url()).await;
     t.enable_jobs();

@@ -239,6 +239,7 @@ async fn count_all(t: &Fixture, collection: &str) -> usize {
 
 #[tokio::test]
 async fn ten_thousand_chunks_survive_a_qdrant_node_killed_and_restarted() {
+    let _one_at_a_time = servers_of_their_own().await;
     let cluster = QdrantCluster::start(&test_data_dir(&unique_prefix()));
     let mut t = fixture(&cluster).await;
     t.enable_jobs();
@@ -347,6 +348,7 @@ async fn ten_thousand_chunks_survive_a_qdrant_node_killed_and_restarted() {
 
 #[tokio::test]
 async fn a_qdrant_node_that_stays_down_leaves_reads_and_lenient_writes_going() {
+    let _one_at_a_time = servers_of_their_own().await;
     let cluster = QdrantCluster::start(&test_data_dir(&unique_prefix()));
     let mut t = fixture(&cluster).await;
     t.start().await;

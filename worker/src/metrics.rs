@@ -19,9 +19,10 @@ use axum::response::IntoResponse;
 use axum::routing;
 use axum::Router;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use ragwire_schemas::Subject;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Backend, Error};
@@ -64,6 +65,23 @@ pub struct Metrics {
     pub jobs_ack_pending: IntGauge,
     /// Jobs in the dead-letter stream.
     pub jobs_dead: IntGauge,
+    /// Each subject's series, by [`Subject::index`]: found once, not by
+    /// hashing its label at every request.
+    subjects: Vec<SubjectMetrics>,
+}
+
+/// One subject's series of the per-subject metrics.
+pub struct SubjectMetrics {
+    /// Time from start to reply.
+    pub duration: Histogram,
+    /// Time from being sent to start.
+    pub wait: Histogram,
+    /// Requests being served.
+    pub in_flight: IntGauge,
+    /// Requests answered 503 for having waited too long.
+    pub shed: IntCounter,
+    /// Requests answered 504 for a deadline passed before start.
+    pub expired: IntCounter,
 }
 
 fn histogram(name: &str, help: &str, label: &str, buckets: Vec<f64>) -> HistogramVec {
@@ -78,7 +96,7 @@ fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
 impl Metrics {
     fn new() -> Metrics {
         let seconds = SECONDS.to_vec();
-        let metrics = Metrics {
+        let mut metrics = Metrics {
             registry: Registry::new(),
             requests: counter(
                 "ragwire_worker_requests_total",
@@ -158,7 +176,21 @@ impl Metrics {
                 "Jobs in the dead-letter stream",
             )
             .expect("valid metric"),
+            subjects: Vec::new(),
         };
+        metrics.subjects = Subject::ALL
+            .iter()
+            .map(|s| {
+                let name = [s.endpoint_name()];
+                SubjectMetrics {
+                    duration: metrics.duration.with_label_values(&name),
+                    wait: metrics.wait.with_label_values(&name),
+                    in_flight: metrics.in_flight.with_label_values(&name),
+                    shed: metrics.shed.with_label_values(&name),
+                    expired: metrics.expired.with_label_values(&name),
+                }
+            })
+            .collect();
         let r = &metrics.registry;
         for collector in [
             Box::new(metrics.requests.clone()) as Box<dyn prometheus::core::Collector>,
@@ -179,6 +211,11 @@ impl Metrics {
             r.register(collector).expect("metric registered once");
         }
         metrics
+    }
+
+    /// `subject`'s series.
+    pub fn subject(&self, subject: Subject) -> &SubjectMetrics {
+        &self.subjects[subject.index()]
     }
 
     /// Counts a failure of `error`'s backend, if a backend is at fault.

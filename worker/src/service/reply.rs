@@ -30,28 +30,16 @@ pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request)
         .as_ref()
         .and_then(|h| h.get(headers::REQUEST_ID))
         .map(|v| v.as_str().to_owned());
-    let timing = Timing::of(request.message.headers.as_ref());
-    let metrics = crate::metrics::get();
-    let name = [subject.endpoint_name()];
-    if let Some(sent) = timing.sent_at {
-        let waited = SystemTime::now().duration_since(sent).unwrap_or_default();
-        metrics
-            .wait
-            .with_label_values(&name)
-            .observe(waited.as_secs_f64());
+    let series = crate::metrics::get().subject(subject);
+    let timing = Timing::of(request.message.headers.as_ref(), SystemTime::now());
+    if let Some(waited) = timing.waited {
+        series.wait.observe(waited.as_secs_f64());
     }
     let admitted = timing.admit(&state.config.limits);
     if let Err(refusal) = &admitted {
         shared.counters.refused(subject, refusal);
-        match refusal {
-            Refusal::Expired { .. } => metrics.expired.with_label_values(&name).inc(),
-            Refusal::Shed { .. } => metrics.shed.with_label_values(&name).inc(),
-        }
     }
-    let in_flight = metrics.in_flight.with_label_values(&name);
-    in_flight.inc();
-    // Down however the request ends, a dropped task included.
-    let _in_flight = scopeguard(move || in_flight.dec());
+    let _in_flight = InFlight::enter(&series.in_flight);
     let result = match admitted {
         Ok(budget) => run(state, subject, &request.message.payload, budget).await,
         Err(refusal) => Err(refusal.into_error()),
@@ -62,8 +50,7 @@ pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request)
             // Boxed: a stream's state stays out of every request's future,
             // which is moved at each request.
             let code = Box::pin(stream::serve(shared, &request, chunks, deadline.into())).await;
-            shared.counters.count(subject, code);
-            observe(subject, code, started);
+            shared.counters.count(subject, code, started);
             let request_id = request_id.as_deref().unwrap_or("-");
             let seconds = started.elapsed().as_secs_f64();
             tracing::debug!(%subject, request_id, seconds, code, "stream ended");
@@ -93,13 +80,12 @@ pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request)
     let (body, code, backend) = match result {
         Ok(body) => (body, 200, None),
         Err(err) => {
-            metrics.failed(&err);
+            crate::metrics::get().failed(&err);
             let (body, code) = error_reply(&err, &mut reply_headers);
             (body, code, err.backend().map(ToString::to_string))
         }
     };
-    shared.counters.count(subject, code);
-    observe(subject, code, started);
+    shared.counters.count(subject, code, started);
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
     let request_id = request_id.as_deref().unwrap_or("-");
     match code {
@@ -131,38 +117,29 @@ pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request)
     }
 }
 
-/// Counts a request answered with `code` after starting at `started`.
-fn observe(subject: Subject, code: u16, started: Instant) {
-    let metrics = crate::metrics::get();
-    let name = subject.endpoint_name();
-    metrics
-        .requests
-        .with_label_values(&[name, &code.to_string()])
-        .inc();
-    metrics
-        .duration
-        .with_label_values(&[name])
-        .observe(started.elapsed().as_secs_f64());
-}
+/// A request counted in its subject's in-flight gauge until dropped,
+/// however it ends (a dropped task included).
+struct InFlight<'a>(&'a prometheus::IntGauge);
 
-/// Runs `f` when dropped.
-fn scopeguard(f: impl FnOnce()) -> impl Drop {
-    struct Guard<F: FnOnce()>(Option<F>);
-    impl<F: FnOnce()> Drop for Guard<F> {
-        fn drop(&mut self) {
-            if let Some(f) = self.0.take() {
-                f();
-            }
-        }
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a prometheus::IntGauge) -> InFlight<'a> {
+        gauge.inc();
+        InFlight(gauge)
     }
-    Guard(Some(f))
 }
 
-/// What a request's headers say of its time: when its caller stops
-/// waiting and when it was sent.
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// What a request's headers say of its time, read at `now`: when its
+/// caller stops waiting, and how long it has waited since it was sent.
 struct Timing {
+    now: SystemTime,
     deadline: Option<SystemTime>,
-    sent_at: Option<SystemTime>,
+    waited: Option<Duration>,
 }
 
 /// Why a request is not started.
@@ -191,25 +168,25 @@ impl Refusal {
 }
 
 impl Timing {
-    fn of(headers: Option<&HeaderMap>) -> Timing {
+    fn of(headers: Option<&HeaderMap>, now: SystemTime) -> Timing {
         let at = |name: &str| {
             headers
                 .and_then(|h| h.get(name))
                 .and_then(|v| headers::parse_epoch_millis(v.as_str()))
         };
         Timing {
+            now,
             deadline: at(headers::DEADLINE),
-            sent_at: at(headers::SENT_AT),
+            waited: at(headers::SENT_AT).map(|sent| now.duration_since(sent).unwrap_or_default()),
         }
     }
 
     /// The time the request may take, or why it is not started: its
     /// deadline passed, or it waited too long.
     fn admit(&self, limits: &crate::config::Limits) -> Result<Duration, Refusal> {
-        let now = SystemTime::now();
         let mut budget = limits.request_timeout;
         if let Some(deadline) = self.deadline {
-            match deadline.duration_since(now) {
+            match deadline.duration_since(self.now) {
                 Ok(left) if !left.is_zero() => budget = budget.min(left),
                 Ok(_) => {
                     return Err(Refusal::Expired {
@@ -219,8 +196,7 @@ impl Timing {
                 Err(e) => return Err(Refusal::Expired { late: e.duration() }),
             }
         }
-        if let (Some(sent), false) = (self.sent_at, limits.max_wait.is_zero()) {
-            let waited = now.duration_since(sent).unwrap_or_default();
+        if let (Some(waited), false) = (self.waited, limits.max_wait.is_zero()) {
             if waited > limits.max_wait {
                 return Err(Refusal::Shed {
                     waited,

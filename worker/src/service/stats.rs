@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use ragwire_schemas::Subject;
 use serde::Serialize;
@@ -24,7 +25,18 @@ struct EndpointCounters {
 pub(super) struct Counters(Arc<Mutex<HashMap<&'static str, EndpointCounters>>>);
 
 impl Counters {
-    pub(super) fn count(&self, subject: Subject, code: u16) {
+    /// Counts a request of `subject` answered with `code`, started at
+    /// `started`, here and in the Prometheus metrics.
+    pub(super) fn count(&self, subject: Subject, code: u16, started: Instant) {
+        let metrics = crate::metrics::get();
+        metrics
+            .requests
+            .with_label_values(&[subject.endpoint_name(), &code.to_string()])
+            .inc();
+        metrics
+            .subject(subject)
+            .duration
+            .observe(started.elapsed().as_secs_f64());
         let mut counters = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let c = counters.entry(subject.endpoint_name()).or_default();
         if code == 200 {
@@ -35,15 +47,23 @@ impl Counters {
         }
     }
 
-    /// Counts a request not started (its code is counted by [`count`]).
+    /// Counts a request not started, here and in the Prometheus metrics
+    /// (its code is counted by [`count`]).
     ///
     /// [`count`]: Counters::count
     pub(super) fn refused(&self, subject: Subject, why: &super::reply::Refusal) {
+        let series = crate::metrics::get().subject(subject);
         let mut counters = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let c = counters.entry(subject.endpoint_name()).or_default();
         match why {
-            super::reply::Refusal::Expired { .. } => c.expired += 1,
-            super::reply::Refusal::Shed { .. } => c.shed += 1,
+            super::reply::Refusal::Expired { .. } => {
+                c.expired += 1;
+                series.expired.inc();
+            }
+            super::reply::Refusal::Shed { .. } => {
+                c.shed += 1;
+                series.shed.inc();
+            }
         }
     }
 

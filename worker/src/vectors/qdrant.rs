@@ -304,10 +304,13 @@ fn status_error(code: &str, message: &str, timeout: Duration) -> Error {
 }
 
 /// Whether a gRPC status of Qdrant passes by itself on a cluster: a node
-/// that cannot be reached, or a replica that is down or catching up.
+/// that cannot be reached, or a replica that is down or catching up; what
+/// [`status_error`] answers 503 for.
 fn transient_status(code: &str, message: &str) -> bool {
-    code == "Unavailable"
-        || (!matches!(code, "DeadlineExceeded" | "NotFound") && cluster_transient(message))
+    matches!(
+        status_error(code, message, Duration::ZERO),
+        Error::Unavailable { .. }
+    )
 }
 
 #[async_trait::async_trait]

@@ -1,5 +1,5 @@
 //! Prometheus metrics of the worker, served on `RAGWIRE_METRICS_ADDR`
-//! (`/metrics`) when it is set: requests by subject and code, latency,
+//! (`/metrics`, by `service`) when it is set: requests by subject and code, latency,
 //! time waited before start, in flight, shed and expired requests,
 //! embedding batches, backend calls, jobs, and the ingest consumer's lag.
 //! The scaling signals are `ragwire_worker_requests_in_flight` (interactive
@@ -9,24 +9,15 @@
 //! One set of metrics per process: every part of a worker counts into it
 //! without a handle being passed around, as Prometheus clients do.
 
-use std::net::SocketAddr;
 use std::sync::LazyLock;
-use std::time::Duration;
 
-use axum::extract::State as AxumState;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing;
-use axum::Router;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use ragwire_schemas::Subject;
-use tokio_util::sync::CancellationToken;
 
 use crate::error::{Backend, Error};
-use crate::state::State;
 
 /// Seconds, from a cache hit to a slow model call.
 const SECONDS: [f64; 16] = [
@@ -257,53 +248,4 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 /// The process's metrics.
 pub fn get() -> &'static Metrics {
     &METRICS
-}
-
-/// Serves `/metrics` on `addr` until `shutdown`; the job gauges are read
-/// from JetStream at each scrape.
-pub async fn serve(
-    addr: SocketAddr,
-    state: State,
-    shutdown: CancellationToken,
-) -> Result<SocketAddr, Error> {
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        Error::config(
-            "RAGWIRE_METRICS_ADDR",
-            format!("cannot listen on {addr}: {e}"),
-        )
-    })?;
-    let bound = listener.local_addr().unwrap_or(addr);
-    let app = Router::new()
-        .route("/metrics", routing::get(scrape))
-        .with_state(state);
-    tokio::spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned());
-        if let Err(e) = server.await {
-            tracing::warn!(error = %e, "the metrics server stopped");
-        }
-    });
-    tracing::info!(%bound, "metrics on /metrics");
-    Ok(bound)
-}
-
-async fn scrape(AxumState(state): AxumState<State>) -> impl IntoResponse {
-    if let Some(jobs) = &state.jobs {
-        // A slow JetStream leaves the gauges as they were, not the scrape
-        // waiting.
-        let read = tokio::time::timeout(Duration::from_secs(2), jobs.lag()).await;
-        match read {
-            Ok(Ok(lag)) => {
-                let m = get();
-                m.jobs_pending.set(lag.pending as i64);
-                m.jobs_ack_pending.set(lag.ack_pending as i64);
-                m.jobs_dead.set(lag.dead as i64);
-            }
-            Ok(Err(e)) => tracing::debug!(error = %e, "job gauges not read"),
-            Err(_) => tracing::debug!("job gauges not read in time"),
-        }
-    }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        get().render(),
-    )
 }

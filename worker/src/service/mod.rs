@@ -18,6 +18,7 @@
 mod endpoint;
 mod error_reply;
 mod reply;
+mod scrape;
 mod shared;
 mod stats;
 mod stores;
@@ -124,7 +125,7 @@ pub async fn start_with_state(
             let addr = addr
                 .parse()
                 .map_err(|e| Error::config("RAGWIRE_METRICS_ADDR", format!("{e}")))?;
-            Some(crate::metrics::serve(addr, state.clone(), shutdown.clone()).await?)
+            Some(scrape::serve(addr, state.clone(), shutdown.clone()).await?)
         }
         None => None,
     };

@@ -91,6 +91,13 @@ impl RagClient {
         client
     }
 
+    /// A client of `tenant`'s subjects (see [`ragwire_schemas::tenant`]) on
+    /// the same connection, with the same settings; `self` is a client of
+    /// the deployment's own prefix.
+    pub fn for_tenant(&self, tenant: &ragwire_schemas::TenantId) -> RagClient {
+        self.for_prefix(&tenant.prefix(&self.prefix))
+    }
+
     /// The same client waiting `timeout` for each reply.
     pub fn with_timeout(mut self, timeout: Duration) -> RagClient {
         self.timeout = timeout;

@@ -6,6 +6,7 @@
 //!   reply types ([`Endpoint`]).
 //! - [`error`]: the one error shape every subject replies with.
 //! - [`reply`]: the `{ok: true, ...}` envelope and a decoder for replies.
+//! - [`tenant`]: tenant ids and the subjects of a tenant's requests.
 //! - [`asyncapi`] (feature `json-schema`): the AsyncAPI document of the
 //!   NATS API, with the JSON Schema of every request and reply.
 //! - one module per subject: [`chat`], [`embed`], [`rerank`], [`index`],
@@ -34,11 +35,13 @@ pub mod rerank;
 pub mod retrieve;
 pub mod search;
 pub mod subject;
+pub mod tenant;
 
 pub use endpoint::Endpoint;
 pub use error::{ErrorBody, ErrorKind, ErrorReply};
 pub use reply::{decode_reply, Success};
 pub use subject::Subject;
+pub use tenant::TenantId;
 
 /// JSON object used for free-form metadata, payloads and properties.
 pub type JsonMap = serde_json::Map<String, serde_json::Value>;

@@ -137,6 +137,11 @@ fn description(prefix: &str) -> String {
          The prefix is configurable (`RAGWIRE_PREFIX`, default `rag`): this document is \
          written for `{prefix}`, and with another prefix every address starts with it \
          instead.\n\n\
+         Tenants: every subject here is the `default` tenant's; tenant `acme01`'s \
+         requests go to the same subject under `{prefix}.t.acme01` (`{prefix}.t.acme01.search`), \
+         its job events to `{prefix}.t.acme01.jobs.events.<job_id>`, and are answered on \
+         that tenant's data only. A NATS server can confine a user to one tenant's \
+         subjects (docs/tenants.md).\n\n\
          Send a JSON request with a reply subject (a NATS client's `request`); the reply \
          comes there: `{{\"ok\": true, ...}}` with the subject's fields, or the error reply \
          `{{\"ok\": false, \"error\": {{\"code\", \"kind\", \"message\"}}}}` with the \
@@ -821,6 +826,7 @@ mod tests {
             replays: 0,
             generation: 1_767_225_600_000_000,
             superseded: false,
+            tenant: Default::default(),
             created_at: "2025-01-01T00:00:00Z".into(),
             updated_at: "2025-01-01T00:00:01Z".into(),
         };

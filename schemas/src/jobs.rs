@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::JsonMap;
+use crate::{JsonMap, TenantId};
 
 /// A chunk given as is (no further splitting).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,6 +192,12 @@ pub struct WorkItem {
     /// queued before generations: the time the job runs).
     #[serde(default)]
     pub generation: u64,
+    /// The tenant the job runs as: the one that submitted it (left out for
+    /// `default`). Set by the worker that queues the job, never by a
+    /// request.
+    #[serde(default, skip_serializing_if = "TenantId::is_default")]
+    #[cfg_attr(feature = "json-schema", schemars(with = "Option<String>"))]
+    pub tenant: TenantId,
 }
 
 /// Where a job is.
@@ -244,6 +250,11 @@ pub struct JobStatus {
     /// deletion, came first. Default `false`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub superseded: bool,
+    /// The tenant whose job it is (left out for `default`); only that
+    /// tenant sees it.
+    #[serde(default, skip_serializing_if = "TenantId::is_default")]
+    #[cfg_attr(feature = "json-schema", schemars(with = "Option<String>"))]
+    pub tenant: TenantId,
     /// When the job was first submitted, RFC 3339 (UTC).
     pub created_at: String,
     /// When the status last changed, RFC 3339 (UTC).

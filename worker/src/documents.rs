@@ -75,7 +75,7 @@ pub async fn write(
     generation: u64,
 ) -> Result<usize, Error> {
     write_chunks(
-        &*state.vectors,
+        &state.vectors,
         &state.embedder,
         &state.keywords,
         collection,

@@ -53,6 +53,10 @@ pub enum Error {
     /// The request is malformed or a field is invalid (400).
     #[error("{0}")]
     BadRequest(String),
+    /// The caller may not do this, whatever it sends (403): a tenant's
+    /// raw graph query.
+    #[error("{0}")]
+    Forbidden(String),
     /// The named thing does not exist (404).
     #[error("{0}")]
     NotFound(String),
@@ -190,6 +194,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::BadRequest(_) => ErrorKind::BadRequest,
+            Error::Forbidden(_) => ErrorKind::Forbidden,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::TooLarge { .. } => ErrorKind::PayloadTooLarge,

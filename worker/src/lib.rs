@@ -67,10 +67,11 @@ pub mod testing {
     pub use crate::handlers::decode;
     pub use crate::service::start_with_state;
     pub use crate::state::{State, StateBuilder};
+    pub use crate::vectors::embedded::EmbeddedStore;
     pub use crate::vectors::keywords::Keywords;
     pub use crate::vectors::qdrant::QdrantStore;
     pub use crate::vectors::VectorStore;
-    pub use crate::vectors::{new_generation, Cond, Scalar};
+    pub use crate::vectors::{new_generation, Cond, Point, Query, Scalar, TenantVectors};
     /// Versions of documents, step by step (a write interrupted between
     /// its steps, as by a killed worker).
     pub mod documents {

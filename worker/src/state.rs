@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use ragwire_schemas::TenantId;
+
 use crate::backends::embedder::EmbedBackend;
 use crate::backends::embedding_service::OpenAiEmbedder;
 use crate::backends::local::LocalEmbedder;
@@ -10,13 +12,14 @@ use crate::config::Config;
 use crate::error::{Backend, Error};
 use crate::graph::bolt::BoltGraph;
 use crate::graph::sqlite::SqliteGraph;
+use crate::graph::tenant::TenantGraph;
 use crate::graph::GraphStore;
 use crate::jobs::Jobs;
 use crate::retry::RetryPolicy;
 use crate::vectors::embedded::EmbeddedStore;
 use crate::vectors::keywords::Keywords;
 use crate::vectors::qdrant::QdrantStore;
-use crate::vectors::VectorStore;
+use crate::vectors::{TenantVectors, VectorStore};
 
 /// Shared by all requests of a worker. Cheap to clone.
 #[derive(Clone)]
@@ -29,12 +32,14 @@ pub struct State {
     pub embedder: Embedder,
     /// `None` when no reranker URL is configured.
     pub reranker: Option<Reranker>,
-    /// The vector store.
-    pub vectors: Arc<dyn VectorStore>,
+    /// The tenant the request runs as (`default` outside requests).
+    pub tenant: TenantId,
+    /// The vector store, as the tenant sees it.
+    pub vectors: TenantVectors,
     /// The BM25 encoder of chunks and queries.
     pub keywords: Keywords,
-    /// The graph store.
-    pub graph: Arc<dyn GraphStore>,
+    /// The graph store, as the tenant sees it.
+    pub graph: TenantGraph,
     /// The ingest job streams; `None` when jobs are off (disabled, or
     /// JetStream was not usable at start).
     pub jobs: Option<Jobs>,
@@ -46,6 +51,22 @@ impl State {
         StateBuilder {
             config,
             embed_backend: None,
+        }
+    }
+
+    /// The same state for a request of `tenant`: its stores confined to
+    /// the tenant's data.
+    pub fn for_tenant(&self, tenant: &TenantId) -> State {
+        State {
+            tenant: tenant.clone(),
+            embedder: self.embedder.for_tenant(tenant),
+            vectors: self.vectors.for_tenant(tenant),
+            graph: self.graph.for_tenant(tenant),
+            jobs: self
+                .jobs
+                .as_ref()
+                .map(|j| j.for_tenant(tenant, &self.config.common.prefix)),
+            ..self.clone()
         }
     }
 
@@ -129,9 +150,10 @@ impl StateBuilder {
             llm: Llm::new(&config.llm, &config.extract.chain, retry, http.clone()),
             reranker: Reranker::new(&config.rerank, retry, http),
             embedder: Embedder::spawn(backend, batching),
-            vectors,
+            tenant: TenantId::default(),
+            vectors: TenantVectors::new(vectors, TenantId::default()),
             keywords: Keywords::new()?,
-            graph,
+            graph: TenantGraph::new(graph, TenantId::default()),
             jobs,
             config: Arc::new(config),
         })

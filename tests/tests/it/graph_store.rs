@@ -99,7 +99,7 @@ async fn contract(g: &dyn GraphStore) {
     assert_eq!(g.counts().await.unwrap(), (6, 5));
 
     // Seeds: ids and names mentioned in a text, case-insensitive.
-    let seeds = g.find_seeds("What did ADA do at b?", 10).await.unwrap();
+    let seeds = g.find_seeds("What did ADA do at b?", 10, "").await.unwrap();
     assert_eq!(
         seeds,
         ["a"],
@@ -110,7 +110,9 @@ async fn contract(g: &dyn GraphStore) {
     );
     g.upsert(babbage, Unattributed).await.unwrap();
     assert_eq!(
-        g.find_seeds("Who was charles babbage?", 10).await.unwrap(),
+        g.find_seeds("Who was charles babbage?", 10, "")
+            .await
+            .unwrap(),
         ["babbage"]
     );
 
@@ -246,7 +248,7 @@ async fn provenance_contract(g: &dyn GraphStore) {
     assert_eq!(g.upsert(stale, replace("c", 40)).await.unwrap(), (1, 0));
     assert_eq!(g.delete_document("c", 41).await.unwrap(), (1, 0));
 
-    assert_eq!(g.clear().await.unwrap(), (2, 1));
+    assert_eq!(g.clear("").await.unwrap(), (2, 1));
     assert_eq!(g.counts().await.unwrap(), (0, 0));
 }
 

@@ -25,4 +25,6 @@ mod retrieve;
 mod scale_out;
 mod split;
 mod subjects;
+mod tenant_nats;
+mod tenants;
 mod vectors;

@@ -234,7 +234,7 @@ async fn count_all(t: &Fixture, collection: &str) -> usize {
         &t.config.retry,
     )
     .unwrap();
-    store.count(collection).await.unwrap()
+    store.count(collection, &[]).await.unwrap()
 }
 
 #[tokio::test]
@@ -273,7 +273,7 @@ async fn ten_thousand_chunks_survive_a_qdrant_node_killed_and_restarted() {
         let collection = collection.clone();
         async move {
             let started = Instant::now();
-            while store.count(&collection).await.unwrap_or(0) < at_least {
+            while store.count(&collection, &[]).await.unwrap_or(0) < at_least {
                 assert!(
                     started.elapsed() < Duration::from_secs(120),
                     "fewer than {at_least} points written"

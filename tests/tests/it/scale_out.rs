@@ -133,7 +133,7 @@ async fn three_worker_processes_agree_and_lose_nothing_when_one_is_killed() {
     }
     let qdrant = QdrantStore::connect(&qdrant_url(), &t.config.vectors, &t.config.retry).unwrap();
     assert_eq!(
-        qdrant.count(&collection).await.unwrap(),
+        qdrant.count(&collection, &[]).await.unwrap(),
         DOCS * CHUNKS,
         "every chunk once"
     );

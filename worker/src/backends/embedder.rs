@@ -265,6 +265,10 @@ pub struct Embedder {
     backend: Arc<dyn EmbedBackend>,
     model: Arc<str>,
     cache: Option<Arc<Cache>>,
+    /// The tenant whose texts these are, for the cache: a tenant's vectors
+    /// are cached under keys of its own, so no tenant learns, even from
+    /// how fast it is answered, what another embedded. `None`: `default`.
+    tenant: Option<Arc<str>>,
 }
 
 impl Embedder {
@@ -287,6 +291,7 @@ impl Embedder {
             backend,
             model,
             cache,
+            tenant: None,
         }
     }
 
@@ -319,6 +324,22 @@ impl Embedder {
         self.embed_as(texts, Priority::Interactive).await
     }
 
+    /// The same embedder, caching for `tenant`.
+    pub fn for_tenant(&self, tenant: &ragwire_schemas::TenantId) -> Embedder {
+        Embedder {
+            tenant: (!tenant.is_default()).then(|| tenant.as_str().into()),
+            ..self.clone()
+        }
+    }
+
+    /// The cache key of `text`.
+    fn cache_key<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        match &self.tenant {
+            None => text.into(),
+            Some(tenant) => format!("{tenant}\u{1f}{text}").into(),
+        }
+    }
+
     /// Vectors for `texts`, in order, as `priority` work.
     pub async fn embed_as(
         &self,
@@ -333,13 +354,12 @@ impl Embedder {
         let mut missing = Vec::new();
         let mut keys = Vec::new();
         for text in texts {
-            match cache.get(&text) {
+            let key = self.cache_key(&text);
+            match cache.get(key.as_ref()) {
                 Some(hit) => vectors.push(Some(hit.to_vec())),
                 None => {
-                    keys.push((
-                        vectors.len(),
-                        (keep && text.len() <= CACHE_MAX_TEXT).then(|| text.clone()),
-                    ));
+                    let key = (keep && text.len() <= CACHE_MAX_TEXT).then(|| key.into_owned());
+                    keys.push((vectors.len(), key));
                     vectors.push(None);
                     missing.push(text);
                 }

@@ -406,19 +406,30 @@ impl GraphStore for BoltGraph {
         .await
     }
 
-    async fn clear(&self) -> Result<(usize, usize), Error> {
+    async fn clear(&self, mark: &str) -> Result<(usize, usize), Error> {
         let label = &self.label;
+        let (in_scope_s, in_scope_n) = (in_scope("s", mark), in_scope("n", mark));
         self.timed(async {
             let counts = self
                 .write_counted(
                     None,
                     vec![
-                        neo4rs::query(&format!(
-                            "MATCH (:{label})-[r]->(:{label}) DELETE r RETURN count(r) AS c"
-                        )),
-                        neo4rs::query(&format!(
-                            "MATCH (n:{label}) DETACH DELETE n RETURN count(n) AS c"
-                        )),
+                        // An edge joins nodes of one tenant: its source says
+                        // whose it is.
+                        scoped(
+                            neo4rs::query(&format!(
+                                "MATCH (s:{label})-[r]->(:{label}) WHERE {in_scope_s} \
+                                 DELETE r RETURN count(r) AS c"
+                            )),
+                            mark,
+                        ),
+                        scoped(
+                            neo4rs::query(&format!(
+                                "MATCH (n:{label}) WHERE {in_scope_n} \
+                                 DETACH DELETE n RETURN count(n) AS c"
+                            )),
+                            mark,
+                        ),
                     ],
                 )
                 .await?;
@@ -487,17 +498,20 @@ impl GraphStore for BoltGraph {
         .await
     }
 
-    async fn find_seeds(&self, text: &str, limit: usize) -> Result<Vec<String>, Error> {
+    async fn find_seeds(&self, text: &str, limit: usize, mark: &str) -> Result<Vec<String>, Error> {
         let label = &self.label;
+        let in_scope = in_scope("n", mark);
         let q = neo4rs::query(&format!(
-            "MATCH (n:{label}) \
-             WHERE (size(n.id) >= 3 AND $text CONTAINS toLower(n.id)) \
+            "MATCH (n:{label}) WHERE {in_scope} \
+             WITH n, toLower(substring(n.id, size($mark))) AS bare \
+             WHERE (size(bare) >= 3 AND $text CONTAINS bare) \
                 OR (n.name IS NOT NULL AND size(toString(n.name)) >= 3 \
                     AND $text CONTAINS toLower(toString(n.name))) \
              RETURN n.id AS id ORDER BY size(n.id) DESC, id LIMIT $limit"
         ))
         .param("text", text.to_lowercase())
         .param("limit", limit as i64);
+        let q = scoped(q, mark);
         self.timed(async {
             Ok(self
                 .read(q, limit)
@@ -530,6 +544,23 @@ impl GraphStore for BoltGraph {
         })
         .await
     }
+}
+
+/// The Cypher condition that node `var` belongs to the scope of `mark`
+/// (see [`GraphStore::clear`]), with the parameters [`scoped`] sets.
+fn in_scope(var: &str, mark: &str) -> String {
+    if mark.is_empty() {
+        format!("NOT {var}.id CONTAINS $mark_end")
+    } else {
+        format!("{var}.id STARTS WITH $mark")
+    }
+}
+
+/// `query` with the parameters of [`in_scope`].
+fn scoped(query: neo4rs::Query, mark: &str) -> neo4rs::Query {
+    query
+        .param("mark", mark)
+        .param("mark_end", super::tenant::MARK_END.to_string())
 }
 
 /// `[{id, type}]` of the nodes.

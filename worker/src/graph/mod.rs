@@ -6,6 +6,7 @@
 pub mod bolt;
 pub mod cypher;
 pub mod sqlite;
+pub mod tenant;
 
 use ragwire_schemas::graph::GraphData;
 use ragwire_schemas::retrieve::Subgraph;
@@ -182,8 +183,11 @@ pub trait GraphStore: Send + Sync + 'static {
     async fn delete_document(&self, doc_id: &str, generation: u64)
         -> Result<(usize, usize), Error>;
 
-    /// Deletes every node and relationship; returns their numbers.
-    async fn clear(&self) -> Result<(usize, usize), Error>;
+    /// Deletes every node (with its relationships) whose id starts with
+    /// `mark` (a tenant's, see [`tenant`]), or, with an empty `mark`, every
+    /// node whose id has no tenant's mark; returns the numbers of nodes and
+    /// relationships deleted.
+    async fn clear(&self, mark: &str) -> Result<(usize, usize), Error>;
 
     /// The nodes within `max_hops` (1 to 3) of the seed ids, nearest first,
     /// at most `limit`, and the edges between them.
@@ -194,9 +198,11 @@ pub trait GraphStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Subgraph, Error>;
 
-    /// Ids of nodes whose id or `name` property (3 characters or more)
-    /// occurs in `text`, case-insensitive: the entities a query mentions.
-    async fn find_seeds(&self, text: &str, limit: usize) -> Result<Vec<String>, Error>;
+    /// Stored ids of the nodes of `mark` (as in [`GraphStore::clear`])
+    /// whose id without the mark, or whose `name` property, occurs in
+    /// `text` (3 characters or more, case-insensitive): the entities a
+    /// query mentions.
+    async fn find_seeds(&self, text: &str, limit: usize, mark: &str) -> Result<Vec<String>, Error>;
 
     /// Numbers of stored nodes and edges.
     // Read by tests and benchmarks only.

@@ -339,13 +339,22 @@ impl GraphStore for SqliteGraph {
         .await
     }
 
-    async fn clear(&self) -> Result<(usize, usize), Error> {
-        self.run(|conn| {
+    async fn clear(&self, mark: &str) -> Result<(usize, usize), Error> {
+        let mark = mark.to_owned();
+        self.run(move |conn| {
             let tx = conn.transaction().map_err(internal)?;
-            let nodes = tx.execute("DELETE FROM nodes", []).map_err(internal)?;
-            let edges = tx.execute("DELETE FROM edges", []).map_err(internal)?;
-            tx.execute_batch("DELETE FROM node_sources; DELETE FROM edge_sources;")
-                .map_err(internal)?;
+            let delete = |table: &str, column: &str| {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE {}", in_scope(column)),
+                    params![mark],
+                )
+                .map_err(internal)
+            };
+            // An edge joins nodes of one tenant: its source says whose it is.
+            let edges = delete("edges", "src")?;
+            let nodes = delete("nodes", "id")?;
+            delete("node_sources", "id")?;
+            delete("edge_sources", "src")?;
             tx.commit().map_err(internal)?;
             Ok((nodes, edges))
         })
@@ -414,20 +423,26 @@ impl GraphStore for SqliteGraph {
         .await
     }
 
-    async fn find_seeds(&self, text: &str, limit: usize) -> Result<Vec<String>, Error> {
+    async fn find_seeds(&self, text: &str, limit: usize, mark: &str) -> Result<Vec<String>, Error> {
         let text = text.to_lowercase();
+        let mark = mark.to_owned();
         self.run(move |conn| {
             let mut found = conn
-                .prepare_cached(
+                .prepare_cached(&format!(
                     "SELECT id FROM nodes
-                     WHERE (length(id) >= 3 AND instr(?1, lower(id)) > 0)
+                     WHERE {} AND (
+                        (length(id) - length(?1) >= 3
+                            AND instr(?2, lower(substr(id, length(?1) + 1))) > 0)
                         OR (length(json_extract(props, '$.name')) >= 3
-                            AND instr(?1, lower(json_extract(props, '$.name'))) > 0)
-                     ORDER BY length(id) DESC, id LIMIT ?2",
-                )
+                            AND instr(?2, lower(json_extract(props, '$.name'))) > 0))
+                     ORDER BY length(id) DESC, id LIMIT ?3",
+                    in_scope("id")
+                ))
                 .map_err(internal)?;
             let ids = found
-                .query_map(params![text, limit as i64], |row| row.get::<_, String>(0))
+                .query_map(params![mark, text, limit as i64], |row| {
+                    row.get::<_, String>(0)
+                })
                 .map_err(internal)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(internal)?;
@@ -449,4 +464,14 @@ impl GraphStore for SqliteGraph {
         })
         .await
     }
+}
+
+/// The SQL condition that `column` holds an id of the scope whose mark is
+/// the statement's parameter `?1` (see [`GraphStore::clear`]): starting
+/// with the mark, or, for the empty mark, holding no tenant's mark.
+fn in_scope(column: &str) -> String {
+    format!(
+        "(CASE WHEN ?1 = '' THEN instr({column}, char(31)) = 0 \
+         ELSE substr({column}, 1, length(?1)) = ?1 END)"
+    )
 }

@@ -21,14 +21,21 @@ pub async fn handle(state: &State, _req: ListRequest) -> Result<ListReply, Error
     Ok(ListReply { collections })
 }
 
-/// One collection; `None` when it does not exist.
+/// One collection; `None` when it does not exist, or the tenant does not
+/// see it.
 pub async fn describe(state: &State, name: &str) -> Result<Option<CollectionInfo>, Error> {
     let Some(layout) = state.vectors.layout(name).await? else {
         return Ok(None);
     };
+    let points = state.vectors.count(name).await?;
+    // A tenant other than `default` sees the collections it has points in
+    // (another tenant's of the same name are no business of its).
+    if points == 0 && !state.tenant.is_default() {
+        return Ok(None);
+    }
     Ok(Some(CollectionInfo {
         name: name.to_owned(),
-        points: state.vectors.count(name).await?,
+        points,
         dim: layout.dim,
         keywords: layout.keywords,
     }))

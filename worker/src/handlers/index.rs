@@ -32,7 +32,7 @@ pub async fn handle(state: &State, req: IndexRequest) -> Result<IndexReply, Erro
     let upserted = req.chunks.len();
     if !req.replace {
         let dim = write_chunks(
-            &*state.vectors,
+            &state.vectors,
             &state.embedder,
             &state.keywords,
             &req.collection,

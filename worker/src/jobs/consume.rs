@@ -166,6 +166,17 @@ async fn process(jobs: &Jobs, state: &State, message: Message) {
             return;
         }
     };
+    // The job runs as its tenant, on that tenant's data.
+    let prefix = &state.config.common.prefix;
+    let (jobs, state) = if item.tenant.is_default() {
+        (jobs.clone(), state.clone())
+    } else {
+        (
+            jobs.for_tenant(&item.tenant, prefix),
+            state.for_tenant(&item.tenant),
+        )
+    };
+    let (jobs, state) = (&jobs, &state);
     let previous = jobs.status(&item.job_id).await.ok();
     let stamp = now();
     let mut run = Run {
@@ -183,6 +194,7 @@ async fn process(jobs: &Jobs, state: &State, message: Message) {
             replays: previous.as_ref().map_or(0, |p| p.replays),
             generation: item.generation,
             superseded: false,
+            tenant: item.tenant.clone(),
             created_at: previous.map_or(stamp.clone(), |p| p.created_at),
             updated_at: stamp,
         },

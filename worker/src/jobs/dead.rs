@@ -53,11 +53,17 @@ impl Jobs {
                 _ => Error::jetstream("cannot read the dead-letter stream", e),
             })?;
         let dead: DeadJob = serde_json::from_slice(&message.payload).map_err(internal)?;
+        if !self.owns(&dead.item.tenant) {
+            return Err(Error::NotFound(format!(
+                "job `{job_id}` is not in the dead-letter stream"
+            )));
+        }
         self.enqueue(dead.item, true).await?;
         self.status(job_id).await
     }
 
-    /// The dead-letter stream's jobs, oldest first, at most `limit`.
+    /// This tenant's jobs in the dead-letter stream, oldest first, at most
+    /// `limit`.
     pub async fn dead(&self, limit: usize) -> Result<Vec<DeadJob>, Error> {
         let mut stream = self
             .js
@@ -70,9 +76,10 @@ impl Jobs {
             .map_err(|e| Error::jetstream("cannot read the dead-letter stream", e))?
             .state
             .clone();
-        let wanted = limit.min(state.messages as usize);
-        let mut dead = Vec::with_capacity(wanted);
-        if wanted == 0 {
+        // Every letter is read (up to those there are), this tenant's kept.
+        let mut unread = state.messages as usize;
+        let mut dead = Vec::with_capacity(limit.min(unread));
+        if limit == 0 || unread == 0 {
             return Ok(dead);
         }
         // An ordered consumer reads what is there, skipping the gaps that
@@ -85,11 +92,14 @@ impl Jobs {
             .messages()
             .await
             .map_err(|e| Error::jetstream("cannot read the dead-letter stream", e))?;
-        while dead.len() < wanted {
+        while dead.len() < limit && unread > 0 {
             match tokio::time::timeout(Duration::from_secs(2), messages.next()).await {
                 Ok(Some(Ok(message))) => {
-                    if let Ok(job) = serde_json::from_slice(&message.payload) {
-                        dead.push(job);
+                    unread -= 1;
+                    if let Ok(job) = serde_json::from_slice::<DeadJob>(&message.payload) {
+                        if self.owns(&job.item.tenant) {
+                            dead.push(job);
+                        }
                     }
                 }
                 Ok(Some(Err(e))) => {

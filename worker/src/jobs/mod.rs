@@ -30,6 +30,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv};
 use ragwire_common::names::JobNames;
 use ragwire_common::settings::parse;
+use ragwire_schemas::TenantId;
 
 use crate::error::Error;
 use crate::retry::backoff;
@@ -174,9 +175,30 @@ pub struct Jobs {
     status: kv::Store,
     pub(crate) config: JobsConfig,
     names: JobNames,
+    /// The tenant whose jobs these are: the one jobs are queued for, and
+    /// the only one whose statuses, dead letters and document register
+    /// entries are seen.
+    tenant: TenantId,
+    /// Where the tenant's progress events go: `{prefix}.jobs.events` for
+    /// `default`, `{prefix}.t.{tenant}.jobs.events` for another.
+    events_prefix: String,
 }
 
 impl Jobs {
+    /// The same jobs as `tenant` sees them.
+    pub fn for_tenant(&self, tenant: &TenantId, prefix: &str) -> Jobs {
+        Jobs {
+            tenant: tenant.clone(),
+            events_prefix: JobNames::new(&tenant.prefix(prefix)).events_prefix,
+            ..self.clone()
+        }
+    }
+
+    /// Whether a job of `owner` is this tenant's.
+    fn owns(&self, owner: &TenantId) -> bool {
+        *owner == self.tenant
+    }
+
     /// The work stream's name.
     pub fn work_stream(&self) -> &str {
         &self.names.work_stream

@@ -13,17 +13,27 @@ use sha2::{Digest, Sha256};
 use super::Jobs;
 use crate::error::Error;
 
-fn doc_key(collection: &str, doc_id: &str) -> String {
-    let digest = Sha256::digest(doc_id.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("doc.{collection}.{hex}")
-}
-
-fn collection_key(collection: &str) -> String {
-    format!("collection.{collection}")
-}
-
 impl Jobs {
+    /// The register key of a document; a tenant other than `default` has
+    /// its own keys (`t.{tenant}.doc.…`), as it has its own documents.
+    fn doc_key(&self, collection: &str, doc_id: &str) -> String {
+        let digest = Sha256::digest(doc_id.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{}doc.{collection}.{hex}", self.register_scope())
+    }
+
+    fn collection_key(&self, collection: &str) -> String {
+        format!("{}collection.{collection}", self.register_scope())
+    }
+
+    fn register_scope(&self) -> String {
+        if self.tenant.is_default() {
+            String::new()
+        } else {
+            format!("t.{}.", self.tenant)
+        }
+    }
+
     /// The generation stored under `key` (0 when none) and its revision.
     async fn generation_at(&self, key: &str) -> Result<(u64, Option<u64>), Error> {
         let entry = self
@@ -66,8 +76,10 @@ impl Jobs {
     /// The newest generation of the document: of its newest version, of
     /// its deletion or of its collection's drop; 0 when none is known.
     pub async fn newest(&self, collection: &str, doc_id: &str) -> Result<u64, Error> {
-        let (doc, _) = self.generation_at(&doc_key(collection, doc_id)).await?;
-        let (dropped, _) = self.generation_at(&collection_key(collection)).await?;
+        let (doc, _) = self
+            .generation_at(&self.doc_key(collection, doc_id))
+            .await?;
+        let (dropped, _) = self.generation_at(&self.collection_key(collection)).await?;
         Ok(doc.max(dropped))
     }
 
@@ -81,11 +93,13 @@ impl Jobs {
         doc_id: &str,
         generation: u64,
     ) -> Result<Option<u64>, Error> {
-        let (dropped, _) = self.generation_at(&collection_key(collection)).await?;
+        let (dropped, _) = self.generation_at(&self.collection_key(collection)).await?;
         if dropped > generation {
             return Ok(Some(dropped));
         }
-        let stored = self.raise(&doc_key(collection, doc_id), generation).await?;
+        let stored = self
+            .raise(&self.doc_key(collection, doc_id), generation)
+            .await?;
         Ok((stored > generation).then_some(stored))
     }
 
@@ -97,7 +111,7 @@ impl Jobs {
         doc_id: &str,
         generation: u64,
     ) -> Result<(), Error> {
-        self.raise(&doc_key(collection, doc_id), generation)
+        self.raise(&self.doc_key(collection, doc_id), generation)
             .await
             .map(drop)
     }
@@ -108,7 +122,7 @@ impl Jobs {
         collection: &str,
         generation: u64,
     ) -> Result<(), Error> {
-        self.raise(&collection_key(collection), generation)
+        self.raise(&self.collection_key(collection), generation)
             .await
             .map(drop)
     }

@@ -31,12 +31,13 @@ impl Jobs {
         }
     }
 
-    /// A job's status; 404 for an unknown id.
+    /// A job's status; 404 for an unknown id, and for another tenant's.
     pub async fn status(&self, job_id: &str) -> Result<JobStatus, Error> {
         check_job_id(job_id)?;
         self.entry(job_id)
             .await?
             .map(|(s, _)| s)
+            .filter(|s| self.owns(&s.tenant))
             .ok_or_else(|| Error::NotFound(format!("no job `{job_id}`")))
     }
 
@@ -82,7 +83,7 @@ impl Jobs {
     /// Publishes a progress event.
     pub(crate) async fn event(&self, event: &JobEvent) {
         if let Ok(payload) = serde_json::to_vec(event) {
-            let subject = self.names.events_subject(&event.job_id);
+            let subject = format!("{}.{}", self.events_prefix, event.job_id);
             if let Err(e) = self.nats.publish(subject, payload.into()).await {
                 tracing::warn!(job = %event.job_id, error = %e, "cannot publish a job event");
             }

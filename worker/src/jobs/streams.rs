@@ -6,6 +6,7 @@ use async_nats::jetstream::{self, stream};
 
 use super::{Jobs, JobsConfig};
 use crate::error::Error;
+use ragwire_schemas::TenantId;
 
 /// How long a job's status is kept.
 const STATUS_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -100,6 +101,8 @@ impl Jobs {
             nats: nats.clone(),
             status,
             config: jobs.clone(),
+            tenant: TenantId::default(),
+            events_prefix: names.events_prefix.clone(),
             names,
         })
     }

@@ -4,6 +4,7 @@ use bytes::Bytes;
 use ragwire_schemas::jobs::{
     Chunking, JobDocument, JobState, JobStatus, SubmitReply, SubmitRequest, SubmittedJob, WorkItem,
 };
+use ragwire_schemas::TenantId;
 use sha2::{Digest, Sha256};
 
 use super::{internal, now, Jobs};
@@ -39,12 +40,19 @@ impl Jobs {
         for document in req.documents {
             let doc_id = document.doc_id.clone();
             let item = WorkItem {
-                job_id: job_id(&req.collection, &document, req.extract_graph, chunking),
+                job_id: job_id(
+                    &self.tenant,
+                    &req.collection,
+                    &document,
+                    req.extract_graph,
+                    chunking,
+                ),
                 collection: req.collection.clone(),
                 document,
                 extract_graph: req.extract_graph,
                 chunking,
                 generation: new_generation(),
+                tenant: self.tenant.clone(),
             };
             let duplicate = self.enqueue(item.clone(), false).await?;
             jobs.push(SubmittedJob {
@@ -91,6 +99,7 @@ impl Jobs {
             replays,
             generation: item.generation,
             superseded: false,
+            tenant: item.tenant.clone(),
             created_at: existing
                 .as_ref()
                 .map_or(stamp.clone(), |(s, _)| s.created_at.clone()),
@@ -177,12 +186,24 @@ impl Jobs {
     }
 }
 
-/// The job id: a hash of the collection, the document id and everything
-/// that decides the job's result, so an identical submission has the same
-/// id (and `Nats-Msg-Id`).
-fn job_id(collection: &str, doc: &JobDocument, extract_graph: bool, chunking: Chunking) -> String {
+/// The job id: a hash of the tenant (but `default`), the collection, the
+/// document id and everything that decides the job's result, so an
+/// identical submission has the same id (and `Nats-Msg-Id`), and two
+/// tenants' never do.
+fn job_id(
+    tenant: &TenantId,
+    collection: &str,
+    doc: &JobDocument,
+    extract_graph: bool,
+    chunking: Chunking,
+) -> String {
     let content = serde_json::to_vec(&(doc, extract_graph, chunking)).unwrap_or_default();
     let mut hash = Sha256::new();
+    if !tenant.is_default() {
+        hash.update(b"tenant:");
+        hash.update(tenant.as_str().as_bytes());
+        hash.update([0]);
+    }
     hash.update(collection.as_bytes());
     hash.update([0]);
     hash.update(doc.doc_id.as_bytes());

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use async_nats::service::ServiceExt;
 use ragwire_common::discovery::{host_name, SERVICE_NAME};
-use ragwire_schemas::Subject;
+use ragwire_schemas::{tenant, Subject};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -185,31 +185,51 @@ async fn register(client: &async_nats::Client, config: &Config) -> Result<Regist
     Ok(Registered { service, counters })
 }
 
-/// One endpoint per subject under the prefix, each served by its own task
-/// under its own bound.
+/// Two endpoints per subject under the prefix: the `default` tenant's
+/// (`{prefix}.{suffix}`) and every other tenant's (`{prefix}.t.*.{suffix}`,
+/// see [`ragwire_schemas::tenant`]), each served by its own task, the two
+/// under the subject's one bound.
 async fn serve_endpoints(
     service: &async_nats::service::Service,
     shared: &Arc<Shared>,
 ) -> Result<Vec<JoinHandle<()>>, Error> {
     let config = &shared.state.config;
     let group = service.group(&config.common.prefix);
-    let mut loops = Vec::with_capacity(Subject::ALL.len());
+    let mut loops = Vec::with_capacity(2 * Subject::ALL.len());
     for &subject in Subject::ALL {
-        let endpoint = group
-            .endpoint_builder()
-            .name(subject.endpoint_name())
-            .add(subject.suffix())
-            .await
-            .map_err(|e| Error::Nats(format!("cannot add endpoint {subject}: {e}")))?;
-        loops.push(tokio::spawn(endpoint::serve(
-            endpoint,
-            subject,
-            Arc::new(Semaphore::new(config.limits.max_in_flight)),
-            shared.clone(),
-        )));
+        let bound = Arc::new(Semaphore::new(config.limits.max_in_flight));
+        let tenants = format!("{}.*.{}", tenant::TENANT_TOKEN, subject.suffix());
+        let names = [
+            (
+                subject.endpoint_name().to_owned(),
+                subject.suffix().to_owned(),
+            ),
+            (
+                format!("{}{TENANTS_ENDPOINT}", subject.endpoint_name()),
+                tenants,
+            ),
+        ];
+        for (name, on) in names {
+            let endpoint = group
+                .endpoint_builder()
+                .name(&name)
+                .add(on)
+                .await
+                .map_err(|e| Error::Nats(format!("cannot add endpoint {name}: {e}")))?;
+            loops.push(tokio::spawn(endpoint::serve(
+                endpoint,
+                subject,
+                bound.clone(),
+                shared.clone(),
+            )));
+        }
     }
     Ok(loops)
 }
+
+/// The suffix of the name of a subject's endpoint for tenants other than
+/// `default` (`search_tenants`).
+pub const TENANTS_ENDPOINT: &str = "_tenants";
 
 /// Waits for `shutdown`, then stops: the endpoint loops unsubscribe and
 /// answer what they already took, the requests and jobs in flight finish

@@ -11,7 +11,7 @@ use async_nats::service::Request;
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::FutureExt;
-use ragwire_schemas::{headers, ErrorReply, Subject};
+use ragwire_schemas::{headers, ErrorReply, Subject, TenantId};
 
 use super::error_reply::{error_reply, header_value, HEADER_ROOM};
 use super::shared::Shared;
@@ -41,7 +41,14 @@ pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request)
     }
     let _in_flight = InFlight::enter(&series.in_flight);
     let result = match admitted {
-        Ok(budget) => run(state, subject, &request.message.payload, budget).await,
+        Ok(budget) => match tenant_of(state, &request) {
+            Ok(None) => run(state, subject, &request.message.payload, budget).await,
+            Ok(Some(tenant)) => {
+                let state = state.for_tenant(&tenant);
+                run(&state, subject, &request.message.payload, budget).await
+            }
+            Err(e) => Err(e),
+        },
         Err(refusal) => Err(refusal.into_error()),
     };
     let result = match result {
@@ -205,6 +212,20 @@ impl Timing {
             }
         }
         Ok(budget)
+    }
+}
+
+/// The tenant a request arrived for, from its subject; `None` for
+/// `default` (the state as it is).
+fn tenant_of(state: &State, request: &Request) -> Result<Option<TenantId>, Error> {
+    let subject = request.message.subject.as_str();
+    match TenantId::of_subject(subject, &state.config.common.prefix) {
+        Some(tenant) if tenant.is_default() => Ok(None),
+        Some(tenant) => Ok(Some(tenant)),
+        None => Err(Error::bad_request(format!(
+            "`{subject}` names no tenant: a tenant id is 1 to {} lowercase letters and digits",
+            ragwire_schemas::tenant::MAX_TENANT_LEN
+        ))),
     }
 }
 

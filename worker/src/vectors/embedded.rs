@@ -11,10 +11,11 @@ use qdrant_edge::external::ordered_float::OrderedFloat;
 use qdrant_edge::{
     Condition, CountRequest, CreateIndex, Distance, EdgeConfigBuilder, EdgeShard,
     EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations,
-    Filter, Fusion as EdgeFusion, JsonPath, Match, Modifier, NamedQuery, PayloadFieldSchema,
-    PayloadSchemaType, PointId, PointInsertOperations, PointOperations, PointStruct, Prefetch,
-    QueryEnum, QueryRequest, Range, ScoringQuery, SparseVector, UpdateOperation, ValueVariants,
-    Vector, Vectors, WithPayloadInterface, WithVector, DEFAULT_VECTOR_NAME,
+    Filter, Fusion as EdgeFusion, IsEmptyCondition, JsonPath, Match, Modifier, NamedQuery,
+    PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations, PointOperations,
+    PointStruct, Prefetch, QueryEnum, QueryRequest, Range, ScoringQuery, SparseVector,
+    UpdateOperation, ValueVariants, Vector, Vectors, WithPayloadInterface, WithVector,
+    DEFAULT_VECTOR_NAME,
 };
 use ragwire_schemas::JsonMap;
 
@@ -210,7 +211,7 @@ impl EmbeddedStore {
     }
 }
 
-/// The payload fields deletes select on, indexed (on new shards, and on
+/// The payload fields deletes and tenants select on, indexed (on new shards, and on
 /// older ones the first time they are opened), so that deleting a document
 /// reads its own points only.
 fn index_fields(shard: &EdgeShard) -> Result<(), qdrant_edge::OperationError> {
@@ -218,6 +219,7 @@ fn index_fields(shard: &EdgeShard) -> Result<(), qdrant_edge::OperationError> {
     let fields = [
         ("doc_id", PayloadSchemaType::Keyword),
         (ChunkPayload::GENERATION, PayloadSchemaType::Integer),
+        (ChunkPayload::TENANT, PayloadSchemaType::Keyword),
     ];
     for (field, kind) in fields {
         let path = JsonPath::try_from(field).expect("a plain field name");
@@ -377,15 +379,16 @@ impl VectorStore for EmbeddedStore {
         .await
     }
 
-    async fn count(&self, collection: &str) -> Result<usize, Error> {
+    async fn count(&self, collection: &str, filter: &[Cond]) -> Result<usize, Error> {
         let Some(shard) = self.shard(collection, None)? else {
             return Ok(0);
         };
+        let filter = to_filter(filter)?;
         blocking(move || {
             shard
                 .edge
                 .count(CountRequest {
-                    filter: None,
+                    filter,
                     exact: true,
                 })
                 .map_err(|e| internal(format!("count failed: {e}")))
@@ -414,7 +417,7 @@ impl VectorStore for EmbeddedStore {
         let Some(shard) = self.shard(collection, None)? else {
             return Ok(None);
         };
-        let points = self.count(collection).await?;
+        let points = self.count(collection, &[]).await?;
         // Out of the map, and marked: until its files are gone, the
         // collection is missing to readers and busy to writers (which would
         // otherwise open the old files again).
@@ -556,6 +559,10 @@ fn to_filter(conds: &[Cond]) -> Result<Option<Filter>, Error> {
                         lte: None,
                     },
                 )));
+                continue;
+            }
+            Cond::Missing { key: k } => {
+                must.push(Condition::IsEmpty(IsEmptyCondition::from(key(k)?)));
                 continue;
             }
             Cond::Eq { key: k, value } => {

@@ -62,6 +62,11 @@ pub enum Cond {
         /// Less than or equal.
         lte: Option<f64>,
     },
+    /// The key is missing (or null, or an empty list).
+    Missing {
+        /// The payload key.
+        key: String,
+    },
     /// The key is missing, or an integer below `value`: points written
     /// before an earlier generation (or before generations existed).
     Below {

@@ -9,6 +9,7 @@ pub mod filter;
 pub mod keywords;
 pub mod point;
 pub mod qdrant;
+pub mod tenant;
 
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use keywords::Keywords;
 pub use point::{new_generation, point_id, text_hash, ChunkPayload, Hit, Point, Sparse};
 use ragwire_schemas::index::Chunk;
 use ragwire_schemas::info::VectorCluster;
+pub use tenant::TenantVectors;
 
 /// The vector store: Qdrant's embedded engine, or a Qdrant server.
 #[derive(Debug, Clone, clap::Args)]
@@ -247,8 +249,9 @@ pub trait VectorStore: Send + Sync + 'static {
         filter: &[Cond],
     ) -> Result<Vec<Hit>, Error>;
 
-    /// Number of points in the collection (0 when it does not exist).
-    async fn count(&self, collection: &str) -> Result<usize, Error>;
+    /// Number of points in the collection matching every condition of
+    /// `filter` (all when empty; 0 when the collection does not exist).
+    async fn count(&self, collection: &str, filter: &[Cond]) -> Result<usize, Error>;
 
     /// The names of the collections, sorted.
     async fn collections(&self) -> Result<Vec<String>, Error>;
@@ -306,7 +309,7 @@ pub fn older_than(doc_id: &str, generation: u64) -> Vec<Cond> {
 /// chunk twice leaves one point. Returns the vectors' dimension. The one
 /// write path of `rag.index` and ingest jobs.
 pub async fn write_chunks(
-    store: &dyn VectorStore,
+    store: &TenantVectors,
     embedder: &Embedder,
     keywords: &Keywords,
     collection: &str,

@@ -30,6 +30,12 @@ impl ChunkPayload {
     /// is a metadata field.
     pub const OWN_FIELDS: [&'static str; 5] = ["doc_id", "chunk_id", "hash", "text", "generation"];
 
+    /// The payload key of the tenant a point belongs to, absent on the
+    /// `default` tenant's points (those written before tenants existed
+    /// among them). Not a filter field: a request's `tenant` is
+    /// `metadata.tenant`.
+    pub const TENANT: &'static str = "tenant";
+
     /// The payload key of [`ChunkPayload::generation`].
     pub const GENERATION: &'static str = "generation";
 

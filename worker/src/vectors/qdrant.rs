@@ -13,10 +13,10 @@ use std::time::Duration;
 use qdrant_client::qdrant::{
     read_consistency, vectors_config, Condition, CountPointsBuilder, CreateCollectionBuilder,
     CreateFieldIndexCollectionBuilder, DeletePointsBuilder, Distance, FieldType, Filter,
-    Fusion as QdrantFusion, Modifier, PointStruct, PrefetchQueryBuilder, Query as QdrantQuery,
-    QueryPointsBuilder, Range, ReadConsistencyType, ReplicaState, Rrf, SparseVectorConfig,
-    SparseVectorParamsBuilder, UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
-    WriteOrdering as QdrantOrdering, WriteOrderingType,
+    Fusion as QdrantFusion, KeywordIndexParamsBuilder, Modifier, PointStruct, PrefetchQueryBuilder,
+    Query as QdrantQuery, QueryPointsBuilder, Range, ReadConsistencyType, ReplicaState, Rrf,
+    SparseVectorConfig, SparseVectorParamsBuilder, UpsertPointsBuilder, Vector, VectorInput,
+    VectorParamsBuilder, WriteOrdering as QdrantOrdering, WriteOrderingType,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use ragwire_schemas::info::{DeadReplica, VectorCluster};
@@ -127,8 +127,9 @@ impl QdrantStore {
         Ok(Some(layout))
     }
 
-    /// Makes sure the payload fields deletes select on are indexed (a
-    /// keyword index on `doc_id`, an integer one on `generation`), so that
+    /// Makes sure the payload fields deletes and tenants select on are
+    /// indexed (a keyword index on `doc_id` and on `tenant`, an integer one
+    /// on `generation`), so that
     /// deleting a document is work in proportion to the document. Done with
     /// the collection, and once per process on collections made before;
     /// creating an index that exists changes nothing.
@@ -145,11 +146,19 @@ impl QdrantStore {
             ("doc_id", FieldType::Keyword),
             (ChunkPayload::GENERATION, FieldType::Integer),
         ];
-        for (field, kind) in fields {
-            let request = CreateFieldIndexCollectionBuilder::new(collection, field, kind)
+        // The tenant's field is indexed as Qdrant's multitenancy guide says:
+        // `is_tenant` keeps each tenant's points together on disk, so a
+        // tenant's search reads its own.
+        let tenant = (ChunkPayload::TENANT, FieldType::Keyword);
+        for (field, kind) in fields.into_iter().chain([tenant]) {
+            let mut request = CreateFieldIndexCollectionBuilder::new(collection, field, kind)
                 .wait(true)
-                .ordering(self.cluster.ordering)
-                .build();
+                .ordering(self.cluster.ordering);
+            if field == ChunkPayload::TENANT {
+                request = request
+                    .field_index_params(KeywordIndexParamsBuilder::default().is_tenant(true));
+            }
+            let request = request.build();
             let call = || waiting::on(BACKEND, self.client.create_field_index(request.clone()));
             self.patiently(call)
                 .await
@@ -321,6 +330,9 @@ impl VectorStore for QdrantStore {
             None => self.create(collection, dim).await?,
         };
         check_dim(collection, layout.dim, dim)?;
+        // Collections made before tenants get the tenant's index on the
+        // first write (once per process).
+        self.index_fields(collection).await?;
         let mut points: Vec<PointStruct> = points
             .into_iter()
             .map(|p| {
@@ -459,11 +471,12 @@ impl VectorStore for QdrantStore {
             .collect())
     }
 
-    async fn count(&self, collection: &str) -> Result<usize, Error> {
+    async fn count(&self, collection: &str, filter: &[Cond]) -> Result<usize, Error> {
         if self.cached_layout(collection).await?.is_none() {
             return Ok(0);
         }
-        self.count_where(collection, None).await
+        let filter = (!filter.is_empty()).then(|| to_filter(filter));
+        self.count_where(collection, filter).await
     }
 
     async fn collections(&self) -> Result<Vec<String>, Error> {
@@ -676,6 +689,7 @@ fn to_filter(conds: &[Cond]) -> Filter {
                     lte: *lte,
                 },
             ),
+            Cond::Missing { key } => Condition::is_empty(key.clone()),
             Cond::Below { key, value } => {
                 // Missing, or below: not at or above.
                 filter.must_not.push(Condition::range(

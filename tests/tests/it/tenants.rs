@@ -1,0 +1,324 @@
+//! Tenants share one deployment and see nothing of one another: twenty
+//! tenants (`default` among them) write the same collection name, the same
+//! document ids and the same graph ids, each with text only it knows; then,
+//! in a random order, every tenant searches in every mode, retrieves with
+//! the graph's neighbourhood, lists and shows collections, looks up jobs
+//! (its own and the others'), replays and lists dead letters, runs raw
+//! Cypher and deletes, and every answer holds its own data only. On both
+//! vector stores, with the embedded graph store and the Bolt server.
+
+use ragwire_schemas::{Subject, TenantId};
+use ragwire_tests::*;
+use rand::seq::SliceRandom;
+use rand::Rng;
+use serde_json::{json, Value};
+
+on_both_stores!(nothing_leaks_between_tenants);
+
+#[tokio::test]
+async fn nothing_leaks_between_tenants_on_bolt() {
+    leak_test(Store::Embedded, true).await;
+}
+
+async fn nothing_leaks_between_tenants(store: Store) {
+    leak_test(store, false).await;
+}
+
+/// A tenant of the test: its id and the words only its texts hold.
+struct Tenant {
+    id: TenantId,
+    prefix: String,
+    secret: String,
+}
+
+impl Tenant {
+    fn owns(&self, text: &str) -> bool {
+        text.contains(&self.secret)
+    }
+}
+
+async fn ask(t: &Fixture, tenant: &Tenant, subject: Subject, body: Value) -> async_nats::Message {
+    request(t.rag.nats(), &tenant.prefix, subject, &body).await
+}
+
+async fn ok(t: &Fixture, tenant: &Tenant, subject: Subject, body: Value) -> Value {
+    let reply = ask(t, tenant, subject, body).await;
+    let value = json(&reply);
+    assert_eq!(
+        error_code(&reply),
+        None,
+        "{} on {subject}: {value}",
+        tenant.id
+    );
+    value
+}
+
+async fn leak_test(store: Store, bolt: bool) {
+    let mut t = Fixture::new().await;
+    t.use_store(store);
+    if bolt {
+        t.use_bolt();
+    }
+    t.enable_jobs();
+    t.start().await;
+    let collection = t.collection("shared");
+    let mut rng = rand::rng();
+    let tenants: Vec<Tenant> = (0..20)
+        .map(|i| {
+            let id = if i == 0 {
+                TenantId::default()
+            } else {
+                TenantId::parse(&format!("tn{i:02}{:04}", rng.random_range(0..10_000))).unwrap()
+            };
+            // A word of this tenant's texts alone.
+            let letter = char::from(b'a' + i as u8);
+            Tenant {
+                prefix: id.prefix(t.prefix()),
+                secret: format!("zq{letter}{letter}x"),
+                id,
+            }
+        })
+        .collect();
+
+    // The same names everywhere: collection, documents, node ids.
+    for tenant in &tenants {
+        let s = &tenant.secret;
+        ok(
+            &t,
+            tenant,
+            Subject::Index,
+            json!({"collection": collection, "chunks": [
+                {"doc_id": "doc-a", "chunk_id": "1", "text": format!("alice works at acme {s} alpha")},
+                {"doc_id": "doc-a", "chunk_id": "2", "text": format!("acme builds rockets {s} beta")},
+                {"doc_id": "doc-b", "chunk_id": "1", "text": format!("bob lives in paris {s} gamma")},
+            ]}),
+        )
+        .await;
+        ok(
+            &t,
+            tenant,
+            Subject::GraphUpsert,
+            json!({"doc_id": "doc-a", "data": {
+                "nodes": [
+                    {"id": "alice", "type": "Person", "props": {"name": "Alice", "owner": s}},
+                    {"id": "acme", "type": "Org", "props": {"name": "Acme", "owner": s}},
+                ],
+                "edges": [{"src": "alice", "dst": "acme", "type": "WORKS_AT", "props": {"owner": s}}]
+            }}),
+        )
+        .await;
+    }
+    // A job of each tenant's, on the same document id.
+    let mut jobs = Vec::new();
+    for tenant in &tenants {
+        let reply = ok(
+            &t,
+            tenant,
+            Subject::JobsSubmit,
+            json!({"collection": collection, "documents": [
+                {"doc_id": "doc-c", "text": format!("carol writes reports {} delta", tenant.secret)}
+            ]}),
+        )
+        .await;
+        let id = reply["jobs"][0]["job_id"].as_str().unwrap().to_owned();
+        assert_eq!(reply["jobs"][0]["duplicate"], false, "{}", tenant.id);
+        jobs.push(id);
+    }
+    let mut unique = jobs.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), tenants.len(), "one job id per tenant");
+    for (tenant, job) in tenants.iter().zip(&jobs) {
+        wait_done(&t, tenant, job).await;
+    }
+
+    let mut order: Vec<usize> = (0..tenants.len()).collect();
+    order.shuffle(&mut rng);
+    for &i in &order {
+        let me = &tenants[i];
+        // Every mode of search sees the tenant's four chunks, none other.
+        for mode in ["dense", "keyword", "hybrid"] {
+            let reply = ok(
+                &t,
+                me,
+                Subject::Search,
+                json!({"collection": collection, "query": format!("alice acme bob carol {}", me.secret),
+                       "top_k": 100, "mode": mode}),
+            )
+            .await;
+            let hits = reply["hits"].as_array().unwrap();
+            for hit in hits {
+                let text = hit["payload"]["text"].as_str().unwrap();
+                assert!(me.owns(text), "{} saw `{text}` ({mode})", me.id);
+            }
+            if mode != "keyword" {
+                assert_eq!(hits.len(), 4, "{}: {mode}: {reply}", me.id);
+            }
+        }
+        // Retrieve with the graph: the tenant's nodes and edges only.
+        let reply = ok(
+            &t,
+            me,
+            Subject::Retrieve,
+            json!({"collection": collection, "query": "what does alice do at acme",
+                   "top_k": 50, "include_subgraph": true, "max_hops": 2}),
+        )
+        .await;
+        for hit in reply["hits"].as_array().unwrap() {
+            // Facts of the graph are checked below, with the subgraph.
+            if hit["citations"][0]["source"] == "graph" {
+                continue;
+            }
+            let text = hit["text"].as_str().unwrap();
+            assert!(me.owns(text), "{} retrieved `{text}`: {hit}", me.id);
+        }
+        let graph = &reply["subgraph"];
+        let nodes = graph["nodes"].as_array().unwrap();
+        assert_eq!(
+            sorted_ids(&graph["nodes"]),
+            ["acme", "alice"],
+            "{}: {graph}",
+            me.id
+        );
+        for element in nodes.iter().chain(graph["edges"].as_array().unwrap()) {
+            assert_eq!(
+                element["props"]["owner"],
+                me.secret.as_str(),
+                "{}: {graph}",
+                me.id
+            );
+        }
+        assert_eq!(graph["edges"].as_array().unwrap().len(), 1, "{}", me.id);
+        // Collections: the shared name, with the tenant's points only.
+        let shown = ok(
+            &t,
+            me,
+            Subject::CollectionsShow,
+            json!({"collection": collection}),
+        )
+        .await;
+        assert_eq!(shown["points"], 4, "{}: {shown}", me.id);
+        let listed = ok(&t, me, Subject::CollectionsList, json!({})).await;
+        let entry = listed["collections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == collection.as_str())
+            .unwrap_or_else(|| panic!("{}: {listed}", me.id));
+        assert_eq!(entry["points"], 4, "{}", me.id);
+        // Jobs: its own is found, every other tenant's is a 404, by
+        // status and by replay.
+        let mine = ok(&t, me, Subject::JobsStatus, json!({"job_id": jobs[i]})).await;
+        assert_eq!(mine["state"], "done");
+        let other = (i + 1 + rng.random_range(0..tenants.len() - 1)) % tenants.len();
+        for subject in [Subject::JobsStatus, Subject::JobsReplay] {
+            let reply = ask(&t, me, subject, json!({"job_id": jobs[other]})).await;
+            assert_eq!(
+                error_code(&reply),
+                Some(404),
+                "{} read {}'s job",
+                me.id,
+                tenants[other].id
+            );
+        }
+        let dead = ok(&t, me, Subject::JobsDead, json!({"limit": 100})).await;
+        assert_eq!(dead["dead"].as_array().map_or(0, Vec::len), 0, "{dead}");
+        // Raw Cypher is refused to a tenant; `default` keeps it.
+        if bolt && !me.id.is_default() {
+            let reply = ask(
+                &t,
+                me,
+                Subject::GraphQuery,
+                json!({"query": "MATCH (n) RETURN count(n) AS c"}),
+            )
+            .await;
+            assert_error(&reply, 403, "cannot run raw Cypher");
+        }
+        // An id holding the mark of tenants' ids is refused, not stored
+        // where it could name another tenant's node.
+        let forged = format!("{}\u{1f}alice", tenants[other].id);
+        let reply = ask(
+            &t,
+            me,
+            Subject::GraphUpsert,
+            json!({"data": {"nodes": [{"id": forged, "type": "Person"}]}}),
+        )
+        .await;
+        assert_error(&reply, 400, "U+001F");
+    }
+
+    // Deletes: a random tenant deletes its document, another drops the
+    // collection, a third clears its graph; the others keep everything.
+    order.shuffle(&mut rng);
+    let (deleter, dropper, clearer) = (order[0], order[1], order[2]);
+    let gone = ok(
+        &t,
+        &tenants[deleter],
+        Subject::DocsDelete,
+        json!({"collection": collection, "doc_id": "doc-a"}),
+    )
+    .await;
+    assert_eq!(gone["deleted"], 2, "{gone}");
+    ok(
+        &t,
+        &tenants[dropper],
+        Subject::CollectionsDrop,
+        json!({"collection": collection}),
+    )
+    .await;
+    ok(
+        &t,
+        &tenants[clearer],
+        Subject::GraphDelete,
+        json!({"all": true}),
+    )
+    .await;
+    for (i, me) in tenants.iter().enumerate() {
+        let expected = match i {
+            _ if i == dropper => None,
+            _ if i == deleter => Some(2),
+            _ => Some(4),
+        };
+        let reply = ask(
+            &t,
+            me,
+            Subject::CollectionsShow,
+            json!({"collection": collection}),
+        )
+        .await;
+        match expected {
+            None if me.id.is_default() => assert_eq!(json(&reply)["points"], 0),
+            None => assert_eq!(error_code(&reply), Some(404), "{}", me.id),
+            Some(n) => assert_eq!(json(&reply)["points"], n, "{}: {}", me.id, json(&reply)),
+        }
+        if i == dropper {
+            continue;
+        }
+        let reply = ok(
+            &t,
+            me,
+            Subject::Retrieve,
+            json!({"collection": collection, "query": "alice acme", "top_k": 5,
+                   "include_subgraph": true}),
+        )
+        .await;
+        // `deleter` lost doc-a's contribution (both nodes); `clearer` all.
+        let nodes = reply["subgraph"]["nodes"].as_array().map_or(0, Vec::len);
+        let want = if i == deleter || i == clearer { 0 } else { 2 };
+        assert_eq!(nodes, want, "{}: {reply}", me.id);
+    }
+}
+
+/// Waits for `tenant`'s job to be done.
+async fn wait_done(t: &Fixture, tenant: &Tenant, job: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status = ok(t, tenant, Subject::JobsStatus, json!({"job_id": job})).await;
+        match status["state"].as_str() {
+            Some("done") => return,
+            Some("failed") => panic!("{}'s job failed: {status}", tenant.id),
+            _ if std::time::Instant::now() > deadline => panic!("job not done: {status}"),
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+}

@@ -34,6 +34,11 @@ pub struct ConnectOptions {
     pub tls_required: bool,
     /// Give up connecting after this long when no server answers.
     pub connect_timeout: Duration,
+    /// The prefix of the subjects replies come back on (`_INBOX` when
+    /// `None`). A NATS user confined to one tenant is allowed to subscribe
+    /// to its own inbox prefix only (`_INBOX_{tenant}`), so that no other
+    /// user can read its replies.
+    pub inbox_prefix: Option<String>,
 }
 
 impl ConnectOptions {
@@ -50,6 +55,7 @@ impl ConnectOptions {
             tls_client: None,
             tls_required: false,
             connect_timeout: Duration::from_secs(3),
+            inbox_prefix: None,
         }
     }
 
@@ -178,6 +184,9 @@ pub async fn connect_watched(
     }
     if config.tls_required {
         options = options.require_tls(true);
+    }
+    if let Some(prefix) = &config.inbox_prefix {
+        options = options.custom_inbox_prefix(prefix.clone());
     }
     let deadline = config.connect_timeout + Duration::from_secs(1);
     let servers = config

@@ -51,6 +51,15 @@ pub struct NatsConfig {
     #[arg(id = "nats.connect_timeout_ms", long = "nats-connect-timeout-ms",
           env = "NATS_CONNECT_TIMEOUT_MS", default_value = "3000", value_parser = parse::timeout)]
     pub connect_timeout: Duration,
+    /// Prefix of the subjects replies come back on; default `_INBOX`. A
+    /// NATS user confined to one tenant subscribes to its own only
+    /// (`_INBOX_{tenant}`: see docs/tenants.md).
+    #[arg(
+        id = "nats.inbox_prefix",
+        long = "nats-inbox-prefix",
+        env = "NATS_INBOX_PREFIX"
+    )]
+    pub inbox_prefix: Option<String>,
 }
 
 crate::default_from_declarations!(NatsConfig);
@@ -96,6 +105,7 @@ impl NatsConfig {
             tls_client,
             tls_required: self.tls_required,
             connect_timeout: self.connect_timeout,
+            inbox_prefix: self.inbox_prefix.clone(),
         })
     }
 }

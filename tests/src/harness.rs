@@ -583,6 +583,7 @@ pub struct OwnNats {
     pub name: String,
     store: PathBuf,
     args: Vec<String>,
+    envs: Vec<(String, String)>,
     process: Option<Killed>,
 }
 
@@ -613,6 +614,31 @@ impl OwnNats {
             name: format!("n{port}"),
             store: dir.join(format!("nats-{port}")),
             args: Vec::new(),
+            envs: Vec::new(),
+            process: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// Starts a server on a free port with the configuration file `config`
+    /// (its `port` overridden), the variables `envs` in its environment
+    /// (for the `$NAME`s the file refers to), its store under `dir`.
+    pub fn with_config(dir: &std::path::Path, config: &str, envs: &[(&str, &str)]) -> OwnNats {
+        let port = free_port();
+        let store = dir.join(format!("nats-{port}"));
+        std::fs::create_dir_all(&store).expect("a store folder");
+        let file = store.join("server.conf");
+        std::fs::write(&file, config).expect("the configuration written");
+        let mut server = OwnNats {
+            port,
+            name: format!("n{port}"),
+            store,
+            args: vec!["-c".into(), file.display().to_string()],
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             process: None,
         };
         server.restart();
@@ -635,6 +661,7 @@ impl OwnNats {
                 port,
                 name: format!("n{port}"),
                 store: dir.join(format!("nats-{port}")),
+                envs: Vec::new(),
                 args: vec![
                     "--cluster_name".into(),
                     "ragwire-test".into(),
@@ -678,6 +705,7 @@ impl OwnNats {
             .args(["-js", "-sd"])
             .arg(&self.store)
             .args(&self.args)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -23,6 +23,7 @@ mod quality;
 mod requests;
 mod scale;
 mod streams;
+mod tenants;
 mod tracing_cost;
 mod vectors;
 
@@ -129,6 +130,14 @@ struct Args {
     /// Chunks ingested per row of the interactive-beside-bulk section.
     #[arg(long, default_value_t = 2_000)]
     priority_chunks: usize,
+    /// Run only the tenants section: search latency of a tenant among 100
+    /// sharing a collection of 100,000 points against the same tenant
+    /// alone, on the embedded store and the Qdrant server.
+    #[arg(long)]
+    tenants_only: bool,
+    /// Searches per row of the tenants section.
+    #[arg(long, default_value_t = 1_000)]
+    tenant_searches: usize,
     /// Skip the streamed chat completion section.
     #[arg(long)]
     no_streams: bool,
@@ -171,6 +180,9 @@ async fn main() -> anyhow::Result<()> {
         docs: 1_000,
         dim: 64,
     };
+    if args.tenants_only {
+        return tenants::run(&args.qdrant_url, args.tenant_searches).await;
+    }
     if args.tracing_only {
         return tracing_cost::run(&nats, args.seconds.max(5.0), args.rounds, args.dim).await;
     }

@@ -1,0 +1,159 @@
+//! Tenants sharing a collection: the search latency of a tenant among 100
+//! that share one collection of 100,000 points (partitioned by the payload
+//! field `tenant`, which is what ragwire does), against the same tenant
+//! alone in a collection of its own holding its 1,000 points (what one
+//! collection per tenant would give). On the embedded store, and on the
+//! Qdrant server when one answers at `--qdrant-url`. Vectors are random (384 dimensions), written straight
+//! to the store: the embedder is not what is measured.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ragwire_schemas::TenantId;
+use ragwire_tests::{test_config, FakeOpenAi};
+use ragwire_worker::testing::{
+    EmbeddedStore, Point, QdrantStore, Query, TenantVectors, VectorStore,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+const DIM: usize = 384;
+const TENANTS: usize = 100;
+const PER_TENANT: usize = 1000;
+
+fn vector(rng: &mut StdRng) -> Vec<f32> {
+    let v: Vec<f32> = (0..DIM).map(|_| rng.random::<f32>() - 0.5).collect();
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.into_iter().map(|x| x / norm).collect()
+}
+
+fn points(rng: &mut StdRng, tenant: usize) -> Vec<Point> {
+    (0..PER_TENANT)
+        .map(|i| Point {
+            id: uuid::Uuid::new_v5(
+                &uuid::Uuid::NAMESPACE_OID,
+                format!("{tenant}/{i}").as_bytes(),
+            ),
+            vector: vector(rng),
+            keywords: Default::default(),
+            payload: json!({"doc_id": format!("d{i}"), "text": "", "generation": 1})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn tenant(i: usize) -> TenantId {
+    TenantId::parse(&format!("tenant{i:03}")).expect("a tenant id")
+}
+
+/// Latencies (ms) of `n` searches by `who(i)` in `collection`.
+async fn searches(
+    store: &Arc<dyn VectorStore>,
+    collection: &str,
+    n: usize,
+    who: impl Fn(usize) -> TenantId,
+    rng: &mut StdRng,
+) -> anyhow::Result<Vec<f64>> {
+    let mut ms = Vec::with_capacity(n);
+    for i in 0..n {
+        let view = TenantVectors::new(store.clone(), who(i));
+        let query = Query::Dense(vector(rng));
+        let started = Instant::now();
+        let hits = view.search(collection, query, 10, &[]).await?;
+        ms.push(started.elapsed().as_secs_f64() * 1e3);
+        anyhow::ensure!(hits.len() == 10, "{} hits", hits.len());
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok(ms)
+}
+
+fn at(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
+}
+
+async fn one_store(name: &str, store: Arc<dyn VectorStore>, n: usize) -> anyhow::Result<()> {
+    let mut rng = StdRng::seed_from_u64(7);
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let (shared, alone) = (
+        format!("shared{}", &run[..8]),
+        format!("alone{}", &run[..8]),
+    );
+    let started = Instant::now();
+    for t in 0..TENANTS {
+        let view = TenantVectors::new(store.clone(), tenant(t));
+        let points = points(&mut rng, t);
+        if t == 0 {
+            view.upsert(&alone, DIM, points.clone()).await?;
+        }
+        for part in points.chunks(250) {
+            view.upsert(&shared, DIM, part.to_vec()).await?;
+        }
+    }
+    store.flush().await?;
+    let loaded = started.elapsed().as_secs_f64();
+    // Warm both, then measure them in turns so that the machine's noise
+    // falls on both alike.
+    searches(&store, &shared, 50, |_| tenant(0), &mut rng).await?;
+    searches(&store, &alone, 50, |_| tenant(0), &mut rng).await?;
+    let (mut s, mut a, mut r) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..5 {
+        s.extend(searches(&store, &shared, n / 5, |_| tenant(0), &mut rng).await?);
+        a.extend(searches(&store, &alone, n / 5, |_| tenant(0), &mut rng).await?);
+        r.extend(
+            searches(
+                &store,
+                &shared,
+                n / 5,
+                |i| tenant(i * 37 % TENANTS),
+                &mut rng,
+            )
+            .await?,
+        );
+    }
+    for v in [&mut s, &mut a, &mut r] {
+        v.sort_by(f64::total_cmp);
+    }
+    println!("{name}: {TENANTS} tenants x {PER_TENANT} points loaded in {loaded:.1} s; {} searches each, top 10:", s.len());
+    println!("{:<44} {:>8} {:>8} {:>8}", "", "p50 ms", "p95 ms", "p99 ms");
+    for (label, v) in [
+        ("one tenant alone (1,000 points)", &a),
+        ("the same tenant in the shared collection", &s),
+        ("any of the 100 tenants, shared collection", &r),
+    ] {
+        println!(
+            "{label:<44} {:>8.2} {:>8.2} {:>8.2}",
+            at(v, 0.5),
+            at(v, 0.95),
+            at(v, 0.99)
+        );
+    }
+    println!(
+        "p95 shared / alone: {:.2} (same tenant), {:.2} (any tenant)",
+        at(&s, 0.95) / at(&a, 0.95),
+        at(&r, 0.95) / at(&a, 0.95)
+    );
+    for collection in [&shared, &alone] {
+        store.drop_collection(collection).await?;
+    }
+    Ok(())
+}
+
+pub async fn run(url: &str, searches: usize) -> anyhow::Result<()> {
+    println!();
+    let dir = std::env::temp_dir().join(format!("ragwire-bench-tenants-{}", std::process::id()));
+    let embedded: Arc<dyn VectorStore> = EmbeddedStore::open(&dir, 10_000)?;
+    one_store("embedded store (qdrant-edge)", embedded, searches).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let fake = FakeOpenAi::start().await;
+    let config = test_config(&fake);
+    match QdrantStore::connect(url, &config.vectors, &config.retry) {
+        Ok(store) if store.collections().await.is_ok() => {
+            one_store(&format!("Qdrant server at {url}"), store, searches).await?;
+        }
+        _ => println!("no Qdrant server at {url}: its rows are left out"),
+    }
+    Ok(())
+}

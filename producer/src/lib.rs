@@ -33,6 +33,6 @@ pub mod state;
 pub mod trace;
 
 pub use app::{app, serve};
-pub use config::{Config, HttpConfig};
+pub use config::{Config, HttpConfig, TenantsConfig};
 pub use error::ApiError;
 pub use state::AppState;

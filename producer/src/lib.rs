@@ -8,6 +8,8 @@
 //! - [`openai`]: OpenAI's API (chat completions, streamed as server-sent
 //!   events; embeddings; models) in OpenAI's shapes.
 //! - [`auth`]: API keys (`X-API-Key` or `Authorization: Bearer`).
+//! - [`tenants`]: the tenant registry (a JetStream key-value bucket every
+//!   producer watches), tenant keys and the audit trail of admin actions.
 //! - [`compat`]: the replies of the gateway ragwire replaces, for its
 //!   clients.
 //! - [`gateway`]: routes of the gateway ragwire replaces without a subject
@@ -30,6 +32,7 @@ pub mod metrics;
 pub mod openai;
 pub mod request_id;
 pub mod state;
+pub mod tenants;
 pub mod trace;
 
 pub use app::{app, serve};

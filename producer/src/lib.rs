@@ -7,9 +7,10 @@
 //! - [`forward`]: the HTTP -> NATS request-reply bridge.
 //! - [`openai`]: OpenAI's API (chat completions, streamed as server-sent
 //!   events; embeddings; models) in OpenAI's shapes.
-//! - [`auth`]: API keys (`X-API-Key` or `Authorization: Bearer`).
+//! - [`auth`]: API keys (`X-API-Key` or `Authorization: Bearer`): legacy
+//!   keys as the `default` tenant, tenant keys as theirs.
 //! - [`tenants`]: the tenant registry (a JetStream key-value bucket every
-//!   producer watches), tenant keys and the audit trail of admin actions.
+//!   producer watches), tenant keys, the admin API and its audit trail.
 //! - [`compat`]: the replies of the gateway ragwire replaces, for its
 //!   clients.
 //! - [`gateway`]: routes of the gateway ragwire replaces without a subject

@@ -10,16 +10,19 @@
 //!   producer's view of it kept by a watch (a suspension, a revoked key, a
 //!   deleted tenant reach every producer within a second), the admin API's
 //!   writes, and last uses written now and then.
+//! - [`admin`]: the routes under `/admin/`, behind the admin key.
 //! - [`audit`]: the audit trail of admin actions, a JetStream stream.
 //!
-//! A tenant's requests go to its subjects, `{prefix}.t.{tenant}.*` (see
-//! [`ragwire_schemas::tenant`]).
+//! Requests authenticate in [`crate::auth`]; the tenant's requests go to
+//! its subjects, `{prefix}.t.{tenant}.*` (see [`ragwire_schemas::tenant`]).
 
+pub mod admin;
 pub mod audit;
 pub mod keys;
 pub mod records;
 pub mod registry;
 mod view;
 
+pub use admin::Admin;
 pub use registry::Registry;
 pub use view::Authenticated;

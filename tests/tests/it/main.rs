@@ -25,4 +25,5 @@ mod retrieve;
 mod scale_out;
 mod split;
 mod subjects;
+mod tenants_admin;
 mod vectors;

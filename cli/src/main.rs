@@ -36,6 +36,9 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start, so the size of its largest variant (a worker's
+// and a producer's settings) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run a worker and the HTTP producer in one process.

@@ -43,7 +43,7 @@ pub async fn run(
         Some(config) => {
             let rag = config.common.client("ragwire-producer").await?;
             let listener = tokio::net::TcpListener::bind(&config.http.addr).await?;
-            let state = AppState::new(&config.http, rag);
+            let state = AppState::start(&config.http, rag).await?;
             Some(tokio::spawn(ragwire_producer::serve(
                 listener,
                 state,

@@ -255,6 +255,7 @@ const ECOSYSTEM_PREFIXES: &[&str] = &["NATS_", "QDRANT_", "NEO4J_"];
 /// gateway's, and how the gateway's value reads as ragwire's.
 pub const GATEWAY_NAMES: &[(&str, &str, ReadAs)] = &[
     ("RAGWIRE_HTTP_API_KEYS", "API_GATEWAY_KEYS", same),
+    ("RAGWIRE_ADMIN_KEY", "ADMIN_API_KEY", same),
     ("RAGWIRE_LLM_BASE_URL", "LITELLM_BASE", same),
     ("RAGWIRE_LLM_API_KEY", "LITELLM_KEY", same),
     // A base URL; the reranker client adds `/rerank` to one.

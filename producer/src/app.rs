@@ -57,10 +57,11 @@ pub fn app(state: AppState) -> Router {
             subject.http_path(),
             post(
                 move |State(state): State<AppState>,
+                      Extension(caller): Extension<Caller>,
                       headers: HeaderMap,
                       body: Result<Bytes, BytesRejection>| async move {
                     match json_content_type(&headers) {
-                        Ok(()) => forward(&state.bridge, subject, &headers, body).await,
+                        Ok(()) => forward(&state.bridge, &caller, subject, &headers, body).await,
                         Err(e) => e.into_response(),
                     }
                 },
@@ -82,13 +83,19 @@ pub fn app(state: AppState) -> Router {
         api = api.route(
             subject.http_path(),
             get(
-                move |State(state): State<AppState>, headers: HeaderMap| async move {
-                    forward_collection(&state, Subject::CollectionsShow, &show, &headers).await
+                move |State(state): State<AppState>,
+                      Extension(caller): Extension<Caller>,
+                      headers: HeaderMap| async move {
+                    let subject = Subject::CollectionsShow;
+                    forward_collection(&state, &caller, subject, &show, &headers).await
                 },
             )
             .delete(
-                move |State(state): State<AppState>, headers: HeaderMap| async move {
-                    forward_collection(&state, Subject::CollectionsDrop, &drop, &headers).await
+                move |State(state): State<AppState>,
+                      Extension(caller): Extension<Caller>,
+                      headers: HeaderMap| async move {
+                    let subject = Subject::CollectionsDrop;
+                    forward_collection(&state, &caller, subject, &drop, &headers).await
                 },
             ),
         );
@@ -116,9 +123,12 @@ pub fn app(state: AppState) -> Router {
         .route("/version", get(version))
         .route("/metrics", get(render_metrics));
     let cors = cors(&state.cors_origins);
-    let router = Router::new()
-        .merge(api)
-        .merge(open)
+    let mut router = Router::new().merge(api).merge(open);
+    // Without an admin key the admin routes do not exist: 404, never open.
+    if let Some(admin) = &state.admin {
+        router = router.merge(crate::tenants::admin::routes(admin.clone()));
+    }
+    let router = router
         .fallback(not_found)
         .method_not_allowed_fallback(|uri: Uri| async move {
             ApiError::MethodNotAllowed.respond_at(uri.path())
@@ -176,15 +186,27 @@ pub async fn serve(
             "RAGWIRE_HTTP_API_KEYS is not set: the HTTP API accepts requests without a key"
         );
     }
+    if let Some(registry) = state.keys.registry() {
+        tracing::info!(
+            bucket = registry.bucket(),
+            admin_api = state.admin.is_some(),
+            "tenant keys on"
+        );
+    }
     tracing::info!(addr = %listener.local_addr()?, "producer listening");
     // Replies are small and must not wait for the client's delayed ACK.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
     tokio::spawn(watch_workers(state.clone(), shutdown.clone()));
-    axum::serve(listener, app(state))
+    let registry = state.keys.registry().cloned();
+    let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+        .await;
+    if let Some(registry) = registry {
+        registry.flush_last_used().await;
+    }
+    served
 }
 
 /// How often the producer asks which workers serve its prefix.
@@ -278,65 +300,76 @@ async fn health(State(state): State<AppState>) -> Response {
 /// `GET /jobs/{job_id}`: `rag.jobs.status` with the id from the path.
 async fn job_status(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(job_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    forward_job(&state, Subject::JobsStatus, &job_id, &headers).await
+    forward_job(&state, &caller, Subject::JobsStatus, &job_id, &headers).await
 }
 
 /// `POST /jobs/{job_id}/replay`: `rag.jobs.replay`.
 async fn job_replay(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(job_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    forward_job(&state, Subject::JobsReplay, &job_id, &headers).await
+    forward_job(&state, &caller, Subject::JobsReplay, &job_id, &headers).await
 }
 
 /// Forwards `{job_id}` taken from the path as the request body.
 async fn forward_job(
     state: &AppState,
+    caller: &Caller,
     subject: Subject,
     job_id: &str,
     headers: &HeaderMap,
 ) -> Response {
     let body = Bytes::from(json!({ "job_id": job_id }).to_string());
-    forward(&state.bridge, subject, headers, Ok(body)).await
+    forward(&state.bridge, caller, subject, headers, Ok(body)).await
 }
 
 /// `GET /collections`: `rag.collections.list`.
-async fn collections_list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn collections_list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+) -> Response {
     let body = Bytes::from_static(b"{}");
-    forward(&state.bridge, Subject::CollectionsList, &headers, Ok(body)).await
+    let subject = Subject::CollectionsList;
+    forward(&state.bridge, &caller, subject, &headers, Ok(body)).await
 }
 
 /// `GET /collections/{name}`: `rag.collections.show`.
 async fn collection_show(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    forward_collection(&state, Subject::CollectionsShow, &name, &headers).await
+    forward_collection(&state, &caller, Subject::CollectionsShow, &name, &headers).await
 }
 
 /// `DELETE /collections/{name}`: `rag.collections.drop`.
 async fn collection_drop(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    forward_collection(&state, Subject::CollectionsDrop, &name, &headers).await
+    forward_collection(&state, &caller, Subject::CollectionsDrop, &name, &headers).await
 }
 
 /// Forwards `{collection}` taken from the path as the request body.
 async fn forward_collection(
     state: &AppState,
+    caller: &Caller,
     subject: Subject,
     collection: &str,
     headers: &HeaderMap,
 ) -> Response {
     let body = Bytes::from(json!({ "collection": collection }).to_string());
-    forward(&state.bridge, subject, headers, Ok(body)).await
+    forward(&state.bridge, caller, subject, headers, Ok(body)).await
 }
 
 /// `DELETE /collections/{name}/documents/{doc_id}[?graph=false]`:
@@ -344,6 +377,7 @@ async fn forward_collection(
 /// `graph=false`.
 async fn doc_delete(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((name, doc_id)): Path<(String, String)>,
     Query(query): Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
@@ -354,13 +388,21 @@ async fn doc_delete(
         request["graph"] = json!(graph);
     }
     let body = Bytes::from(request.to_string());
-    forward(&state.bridge, Subject::DocsDelete, &headers, Ok(body)).await
+    forward(
+        &state.bridge,
+        &caller,
+        Subject::DocsDelete,
+        &headers,
+        Ok(body),
+    )
+    .await
 }
 
 /// `POST /collections/{name}/delete {filters}`: `rag.points.delete`, the
 /// collection taken from the path (a different one in the body is a 400).
 async fn points_delete(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -373,6 +415,7 @@ async fn points_delete(
         Err(rejection) => {
             return forward(
                 &state.bridge,
+                &caller,
                 Subject::PointsDelete,
                 &headers,
                 Err(rejection),
@@ -399,18 +442,33 @@ async fn points_delete(
     }
     request.insert("collection".into(), json!(name));
     let body = Bytes::from(serde_json::Value::Object(request).to_string());
-    forward(&state.bridge, Subject::PointsDelete, &headers, Ok(body)).await
+    forward(
+        &state.bridge,
+        &caller,
+        Subject::PointsDelete,
+        &headers,
+        Ok(body),
+    )
+    .await
 }
 
 /// `GET /jobs/dead?limit=N`: `rag.jobs.dead`.
 async fn jobs_dead(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
     let limit = query.get("limit").and_then(|l| l.parse::<usize>().ok());
     let body = Bytes::from(json!({ "limit": limit }).to_string());
-    forward(&state.bridge, Subject::JobsDead, &headers, Ok(body)).await
+    forward(
+        &state.bridge,
+        &caller,
+        Subject::JobsDead,
+        &headers,
+        Ok(body),
+    )
+    .await
 }
 
 async fn version(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -431,7 +489,8 @@ async fn whoami(State(state): State<AppState>, Extension(caller): Extension<Call
     };
     let mut reply = serde_json::to_value(info).unwrap_or_default();
     reply["ok"] = json!(true);
-    reply["key_id"] = json!(caller.key_id);
+    reply["key_id"] = json!(&*caller.key_id);
+    reply["tenant"] = json!(caller.tenant);
     reply["auth"] = json!(state.keys.enabled());
     reply["app_version"] = json!(state.app_version);
     Json(reply).into_response()

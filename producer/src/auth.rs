@@ -1,73 +1,186 @@
 //! API-key authentication: `X-API-Key: K` or `Authorization: Bearer K`.
+//!
+//! Two kinds of keys:
+//!
+//! - legacy keys (`RAGWIRE_HTTP_API_KEYS`), each acting as the `default`
+//!   tenant, which owns everything written before tenants existed;
+//! - tenant keys (`sk-{tenant}-{secret}`) from the tenant registry
+//!   ([`crate::tenants`]), each acting as its tenant while the key is
+//!   active and unexpired and the tenant is active.
+//!
+//! Anything else is a 401, the same for every reason, so that a caller
+//! learns nothing about which tenants or keys exist. The tenant always
+//! comes from the key, never from the request.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
+use ragwire_client::RagClient;
+use ragwire_schemas::TenantId;
 
 use crate::error::ApiError;
+use crate::tenants::{keys, Registry};
 
-/// The accepted keys. Empty means authentication is off.
-#[derive(Debug, Clone, Default)]
-pub struct Keys(Arc<HashSet<String>>);
+/// The accepted keys. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Keys(Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    /// Legacy keys and the caller each is, made once.
+    legacy: HashMap<String, Caller>,
+    /// The tenant registry, when this producer reads it.
+    registry: Option<Registry>,
+    /// Whether requests need a key at all.
+    required: bool,
+    /// The caller when no key is required.
+    anonymous: Caller,
+}
 
 /// Who a request authenticated as, put in the request's extensions.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Caller {
-    /// A short, non-secret id of the key (`key-` and 8 hex digits of its
-    /// FNV-1a hash), or `anonymous` when auth is off.
-    pub key_id: String,
+    /// A short, non-secret id of the key: for a legacy key `key-` and 8 hex
+    /// digits of its FNV-1a hash, for a tenant key its key id (a UUID);
+    /// `anonymous` when auth is off.
+    pub key_id: Arc<str>,
+    /// The tenant the request runs as.
+    pub tenant: TenantId,
+    /// A client of the tenant's subjects; `None` for `default`, whose are
+    /// the deployment's own.
+    pub rag: Option<RagClient>,
+}
+
+impl Default for Caller {
+    fn default() -> Caller {
+        Caller {
+            key_id: "anonymous".into(),
+            tenant: TenantId::default_tenant(),
+            rag: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("key_id", &self.key_id)
+            .field("tenant", &self.tenant)
+            .finish()
+    }
+}
+
+impl Caller {
+    /// The client this caller's requests go through: its tenant's, or
+    /// `deployment` (the `default` tenant's) when it has none of its own.
+    pub fn rag<'a>(&'a self, deployment: &'a RagClient) -> &'a RagClient {
+        self.rag.as_ref().unwrap_or(deployment)
+    }
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys")
+            .field("legacy", &self.0.legacy.len())
+            .field("tenants", &self.0.registry.is_some())
+            .field("required", &self.0.required)
+            .finish()
+    }
 }
 
 impl Keys {
-    /// The accepted keys; none turns auth off.
+    /// Legacy keys only; none turns auth off.
     pub fn new(keys: impl IntoIterator<Item = String>) -> Keys {
-        Keys(Arc::new(
-            keys.into_iter().filter(|k| !k.is_empty()).collect(),
-        ))
+        Keys::with_tenants(keys, None, false)
     }
 
-    /// Whether any key is configured.
+    /// Legacy keys, and tenant keys from `registry`. Auth is on when there
+    /// is a legacy key, a registry, or `required` (an admin key is set).
+    pub fn with_tenants(
+        keys: impl IntoIterator<Item = String>,
+        registry: Option<Registry>,
+        required: bool,
+    ) -> Keys {
+        let default = TenantId::default_tenant();
+        let legacy: HashMap<String, Caller> = keys
+            .into_iter()
+            .filter(|k| !k.is_empty())
+            .map(|k| {
+                let caller = Caller {
+                    key_id: key_id(&k).into(),
+                    tenant: default.clone(),
+                    rag: None,
+                };
+                (k, caller)
+            })
+            .collect();
+        let required = required || !legacy.is_empty() || registry.is_some();
+        Keys(Arc::new(Inner {
+            legacy,
+            registry,
+            required,
+            anonymous: Caller::default(),
+        }))
+    }
+
+    /// Whether requests need a key.
     pub fn enabled(&self) -> bool {
-        !self.0.is_empty()
+        self.0.required
+    }
+
+    /// The tenant registry, when this producer reads it.
+    pub fn registry(&self) -> Option<&Registry> {
+        self.0.registry.as_ref()
     }
 
     /// The caller for these headers, or `Unauthorized`.
     pub fn check(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
-        if !self.enabled() {
-            return Ok(Caller {
-                key_id: "anonymous".into(),
-            });
+        if !self.0.required {
+            return Ok(self.0.anonymous.clone());
         }
-        // An empty `X-API-Key` counts as absent; the scheme's case does not
-        // matter (`Bearer`, `bearer`, `BEARER`).
-        let presented = headers
-            .get("x-api-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .or_else(|| {
-                headers
-                    .get(axum::http::header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| {
-                        v.get(..7)
-                            .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
-                            .map(|_| v[7..].trim())
-                    })
-            })
+        let presented = presented(headers).ok_or(ApiError::Unauthorized)?;
+        // Legacy keys first: the `default` tenant's path is as before
+        // tenants, and a legacy key of the tenant keys' shape still works.
+        if let Some(caller) = self.0.legacy.get(presented) {
+            return Ok(caller.clone());
+        }
+        let registry = self.0.registry.as_ref().ok_or(ApiError::Unauthorized)?;
+        if keys::tenant_of(presented).is_none() {
+            return Err(ApiError::Unauthorized);
+        }
+        let who = registry
+            .authenticate(presented)
             .ok_or(ApiError::Unauthorized)?;
-        if self.0.contains(presented) {
-            Ok(Caller {
-                key_id: key_id(presented),
-            })
-        } else {
-            Err(ApiError::Unauthorized)
-        }
+        Ok(Caller {
+            key_id: who.key_id.into(),
+            tenant: who.tenant,
+            rag: Some(who.rag),
+        })
     }
+}
+
+/// The key the request presents: a non-empty `X-API-Key`, else the
+/// credential of `Authorization: Bearer` (any case of the scheme).
+fn presented(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .or_else(|| {
+            headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| {
+                    v.get(..7)
+                        .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+                        .map(|_| v[7..].trim())
+                })
+        })
 }
 
 fn key_id(key: &str) -> String {
@@ -101,7 +214,9 @@ mod tests {
         assert!(keys.check(&h).is_ok());
         let mut h = HeaderMap::new();
         h.insert("authorization", "Bearer secret".parse().unwrap());
-        assert_eq!(keys.check(&h).unwrap().key_id, key_id("secret"));
+        let caller = keys.check(&h).unwrap();
+        assert_eq!(&*caller.key_id, key_id("secret"));
+        assert!(caller.tenant.is_default() && caller.rag.is_none());
         h.insert("authorization", "Bearer wrong".parse().unwrap());
         assert!(keys.check(&h).is_err());
         h.insert("authorization", "BEARER secret".parse().unwrap());
@@ -111,5 +226,13 @@ mod tests {
             "an empty X-API-Key counts as absent"
         );
         assert!(Keys::new([]).check(&HeaderMap::new()).is_ok());
+        // A tenant-shaped key without a registry is just unknown; an admin
+        // key alone turns auth on.
+        let mut h = HeaderMap::new();
+        h.insert("x-api-key", "sk-abc-def".parse().unwrap());
+        assert!(keys.check(&h).is_err());
+        assert!(Keys::with_tenants([], None, true).check(&h).is_err());
+        let legacy = Keys::new(["sk-abc-def".to_owned()]);
+        assert!(legacy.check(&h).is_ok(), "legacy keys of any shape work");
     }
 }

@@ -86,6 +86,84 @@ pub struct HttpConfig {
         env = "RAGWIRE_HTTP_APP_VERSION"
     )]
     pub app_version: Option<String>,
+    /// Tenants, their keys and the admin API.
+    #[command(flatten)]
+    pub tenants: TenantsConfig,
 }
 
-ragwire_common::default_from_declarations!(Config, HttpConfig);
+/// Tenants: the registry of tenants and their keys (a JetStream key-value
+/// bucket every producer watches), the admin API and its audit trail.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Tenants")]
+pub struct TenantsConfig {
+    /// Secret of the admin API (`/admin/*`), sent as `Authorization: Bearer
+    /// <key>`; unset: the admin API is off (404). Setting it turns the
+    /// tenant registry on.
+    #[arg(id = "admin_key", long = "admin-key", env = "RAGWIRE_ADMIN_KEY")]
+    pub admin_key: Option<String>,
+    /// Accept tenant keys (`sk-{tenant}-{secret}`) from the tenant
+    /// registry; unset: on when `RAGWIRE_ADMIN_KEY` is set. Set it to `true`
+    /// on producers that serve tenants without the admin API.
+    #[arg(id = "tenants.enabled", long = "tenants-enabled", env = "RAGWIRE_TENANTS_ENABLED",
+          value_parser = parse::boolean)]
+    pub enabled: Option<bool>,
+    /// Key-value bucket of tenants and key hashes; default `{prefix}_tenants`
+    /// (dots as `_`).
+    #[arg(
+        id = "tenants.bucket",
+        long = "tenants-bucket",
+        env = "RAGWIRE_TENANTS_BUCKET"
+    )]
+    pub bucket: Option<String>,
+    /// Stream of the admin API's audit trail, on subjects
+    /// `{prefix}.audit.{tenant}`; default `{PREFIX}_AUDIT` (dots and dashes as
+    /// `_`).
+    #[arg(
+        id = "tenants.audit_stream",
+        long = "tenants-audit-stream",
+        env = "RAGWIRE_TENANTS_AUDIT_STREAM"
+    )]
+    pub audit_stream: Option<String>,
+    /// Copies the NATS cluster keeps of the tenant bucket and the audit
+    /// stream: 1 on a single server, 3 on a cluster of three or more.
+    /// Existing ones keep the count they were made with.
+    #[arg(id = "tenants.replicas", long = "tenants-replicas", env = "RAGWIRE_TENANTS_REPLICAS",
+          default_value_t = 1, value_parser = parse::at_least_one::<usize>)]
+    pub replicas: usize,
+    /// How often a key's last use is written to the bucket, in
+    /// milliseconds (only keys used since the last write; never a write per
+    /// request).
+    #[arg(id = "tenants.last_used_flush_ms", long = "tenants-last-used-flush-ms",
+          env = "RAGWIRE_TENANTS_LAST_USED_FLUSH_MS", default_value = "30000",
+          value_parser = parse::timeout)]
+    pub last_used_flush: Duration,
+}
+
+impl TenantsConfig {
+    /// Whether this producer reads the tenant registry: asked for, or
+    /// implied by an admin key.
+    pub fn registry_on(&self) -> bool {
+        self.enabled.unwrap_or(self.admin_key().is_some())
+    }
+
+    /// The admin key, when one is set (an empty one counts as unset).
+    pub fn admin_key(&self) -> Option<&str> {
+        self.admin_key.as_deref().filter(|k| !k.is_empty())
+    }
+
+    /// The bucket under `prefix`: the setting, or `{prefix}_tenants`.
+    pub fn bucket(&self, prefix: &str) -> String {
+        self.bucket
+            .clone()
+            .unwrap_or_else(|| format!("{}_tenants", prefix.replace('.', "_")))
+    }
+
+    /// The audit stream under `prefix`: the setting, or `{PREFIX}_AUDIT`.
+    pub fn audit_stream(&self, prefix: &str) -> String {
+        self.audit_stream
+            .clone()
+            .unwrap_or_else(|| format!("{}_AUDIT", prefix.replace(['.', '-'], "_").to_uppercase()))
+    }
+}
+
+ragwire_common::default_from_declarations!(Config, HttpConfig, TenantsConfig);

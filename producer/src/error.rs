@@ -10,6 +10,23 @@ use serde_json::json;
 /// Everything the producer itself can answer with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// An admin route without the admin key; the message is the old
+    /// gateway's.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The named thing does not exist; the message names it.
+    #[error("{0}")]
+    Missing(String),
+    /// A field of the request is well formed but not acceptable (the old
+    /// gateway's 422).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The request conflicts with the state of what it names.
+    #[error("{0}")]
+    Conflict(String),
+    /// The tenant registry (its bucket or audit stream on NATS) failed.
+    #[error("{0}")]
+    Registry(String),
     /// No or unknown API key.
     #[error(
         "missing or unknown API key: send `X-API-Key: <key>` or `Authorization: Bearer <key>`"
@@ -56,6 +73,11 @@ impl ApiError {
     pub(crate) fn to_body(&self) -> ErrorBody {
         let kind = match self {
             ApiError::Unauthorized => ErrorKind::Unauthorized,
+            ApiError::Forbidden(_) => ErrorKind::Forbidden,
+            ApiError::Missing(_) => ErrorKind::NotFound,
+            ApiError::Unprocessable(_) => ErrorKind::Unprocessable,
+            ApiError::Conflict(_) => ErrorKind::Conflict,
+            ApiError::Registry(_) => ErrorKind::Unavailable,
             ApiError::TooLarge(_) => ErrorKind::PayloadTooLarge,
             ApiError::BadBody(_) | ApiError::BadRequest(_) => ErrorKind::BadRequest,
             ApiError::UnsupportedMediaType(_) => ErrorKind::UnsupportedMediaType,
@@ -100,6 +122,7 @@ impl IntoResponse for ApiError {
             // again in a moment.
             ApiError::Overloaded
             | ApiError::Streams(_)
+            | ApiError::Registry(_)
             | ApiError::Call(CallError::Disconnected) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use ragwire_client::{error_code, RagClient};
 use ragwire_schemas::{headers, Subject};
 
+use crate::auth::Caller;
 use crate::compat::{self, Compat};
 use crate::error::ApiError;
 
@@ -24,15 +25,17 @@ pub struct Bridge {
     pub max_body: usize,
 }
 
-/// Sends the body of a POST to the subject's workers and returns their reply.
+/// Sends the body of a POST to the subject's workers, on the subjects of
+/// the caller's tenant, and returns their reply.
 pub async fn forward(
     state: &Bridge,
+    caller: &Caller,
     subject: Subject,
     request_headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let request_id = crate::request_id::of(request_headers);
-    let rag = match crate::deadline::client(&state.rag, request_headers, false) {
+    let rag = match crate::deadline::client(caller.rag(&state.rag), request_headers, false) {
         Ok(rag) => rag,
         Err(e) => return e.into_response(),
     };

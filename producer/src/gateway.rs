@@ -6,7 +6,7 @@
 
 use axum::body::to_bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -15,6 +15,7 @@ use ragwire_schemas::Subject;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::forward::{forward, json_content_type, Bridge};
 
@@ -30,6 +31,7 @@ struct DeleteGraph {
 /// Replies `{ok, deleted (nodes), edges, detail: null, errors: null}`.
 pub async fn delete_graph(
     State(bridge): State<Bridge>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -57,7 +59,7 @@ pub async fn delete_graph(
         Err(e) => return e.into_response(),
     };
     let body = Bytes::from(serde_json::to_vec(&request).unwrap_or_default());
-    let reply = forward(&bridge, Subject::GraphDelete, &headers, Ok(body)).await;
+    let reply = forward(&bridge, &caller, Subject::GraphDelete, &headers, Ok(body)).await;
     if reply.status() != StatusCode::OK {
         return reply;
     }
@@ -83,6 +85,7 @@ pub async fn delete_graph(
 /// does not exist a 404 as on every delete.
 pub async fn delete_vector(
     State(bridge): State<Bridge>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -97,7 +100,7 @@ pub async fn delete_vector(
         Ok(r) => r,
         Err(message) => return ApiError::BadRequest(message).into_response(),
     };
-    let reply = forward(&bridge, subject, &headers, Ok(request)).await;
+    let reply = forward(&bridge, &caller, subject, &headers, Ok(request)).await;
     if reply.status() != StatusCode::OK {
         return reply;
     }

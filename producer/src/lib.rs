@@ -7,7 +7,10 @@
 //! - [`forward`]: the HTTP -> NATS request-reply bridge.
 //! - [`openai`]: OpenAI's API (chat completions, streamed as server-sent
 //!   events; embeddings; models) in OpenAI's shapes.
-//! - [`auth`]: API keys (`X-API-Key` or `Authorization: Bearer`).
+//! - [`auth`]: API keys (`X-API-Key` or `Authorization: Bearer`): legacy
+//!   keys as the `default` tenant, tenant keys as theirs.
+//! - [`tenants`]: the tenant registry (a JetStream key-value bucket every
+//!   producer watches), tenant keys, the admin API and its audit trail.
 //! - [`compat`]: the replies of the gateway ragwire replaces, for its
 //!   clients.
 //! - [`gateway`]: routes of the gateway ragwire replaces without a subject
@@ -30,9 +33,10 @@ pub mod metrics;
 pub mod openai;
 pub mod request_id;
 pub mod state;
+pub mod tenants;
 pub mod trace;
 
 pub use app::{app, serve};
-pub use config::{Config, HttpConfig};
+pub use config::{Config, HttpConfig, TenantsConfig};
 pub use error::ApiError;
 pub use state::AppState;

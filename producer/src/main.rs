@@ -33,12 +33,9 @@ async fn run() -> anyhow::Result<()> {
     let _telemetry = telemetry::init(common.log_json, "ragwire-producer");
     let rag = common.client("ragwire-producer").await?;
     let listener = tokio::net::TcpListener::bind(&http.addr).await?;
+    let state = AppState::start(&http, rag).await?;
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(ragwire_producer::serve(
-        listener,
-        AppState::new(&http, rag),
-        shutdown.clone(),
-    ));
+    let server = tokio::spawn(ragwire_producer::serve(listener, state, shutdown.clone()));
     signal::wait_for_signal().await;
     shutdown.cancel();
     server.await??;

@@ -1,14 +1,14 @@
 //! OpenAI's API: `POST /v1/chat/completions` (whole or streamed as
 //! server-sent events), `POST /v1/embeddings`, `GET /v1/models`, with
 //! OpenAI's error shape, so OpenAI's SDKs and tools work against ragwire
-//! unchanged.
+//! unchanged. Requests go to the caller's tenant's subjects.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRef, State};
+use axum::extract::{Extension, FromRef, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -24,6 +24,7 @@ use ragwire_schemas::{headers, ErrorBody, Subject};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
+use crate::auth::Caller;
 use crate::error::{error_json, openai_error, ApiError};
 use crate::forward::{json_content_type, Bridge};
 use crate::metrics::{Metrics, StreamTimer};
@@ -71,6 +72,7 @@ async fn chat_completions(
     State(state): State<Bridge>,
     State(streams): State<Streams>,
     State(metrics): State<Metrics>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -79,7 +81,7 @@ async fn chat_completions(
         Err(error) => return openai_error(error, None),
     };
     let request_id = crate::request_id::of(&headers);
-    let rag = match crate::deadline::client(&state.rag, &headers, true) {
+    let rag = match crate::deadline::client(caller.rag(&state.rag), &headers, true) {
         Ok(rag) => rag,
         Err(e) => return openai_error(e.to_body(), None),
     };
@@ -134,13 +136,14 @@ fn events(
 /// `POST /v1/embeddings`.
 async fn embeddings(
     State(state): State<Bridge>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     match checked_body(&state, &headers, body) {
         Ok(body) => {
             let request_id = crate::request_id::of(&headers);
-            match crate::deadline::client(&state.rag, &headers, true) {
+            match crate::deadline::client(caller.rag(&state.rag), &headers, true) {
                 Ok(rag) => whole(&rag, Subject::V1Embeddings, body, request_id).await,
                 Err(e) => openai_error(e.to_body(), None),
             }
@@ -150,9 +153,13 @@ async fn embeddings(
 }
 
 /// `GET /v1/models`.
-async fn models(State(state): State<Bridge>, headers: HeaderMap) -> Response {
+async fn models(
+    State(state): State<Bridge>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+) -> Response {
     let request_id = crate::request_id::of(&headers);
-    let rag = match crate::deadline::client(&state.rag, &headers, true) {
+    let rag = match crate::deadline::client(caller.rag(&state.rag), &headers, true) {
         Ok(rag) => rag,
         Err(e) => return openai_error(e.to_body(), None),
     };

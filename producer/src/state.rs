@@ -1,7 +1,7 @@
 //! What the routes share: [`AppState`], one reference count to clone, and
 //! the sub-states handlers and middleware take instead of the whole
 //! (axum's `FromRef`): the [`Bridge`] to the workers, the API [`Keys`], the
-//! [`Metrics`], the bound on [`Streams`].
+//! [`Metrics`], the bound on [`Streams`]; and the admin API when it is on.
 
 use std::sync::Arc;
 
@@ -11,9 +11,11 @@ use ragwire_schemas::info::VectorCluster;
 
 use crate::auth::Keys;
 use crate::config::HttpConfig;
+use crate::error::ApiError;
 use crate::forward::Bridge;
 use crate::metrics::Metrics;
 use crate::openai::Streams;
+use crate::tenants::{Admin, Registry};
 
 /// What every route shares. Cheap to clone: one reference count, as the
 /// extractors and middleware clone it several times per request.
@@ -24,8 +26,10 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     /// The workers, and how to answer for them.
     pub bridge: Bridge,
-    /// The accepted API keys.
+    /// The accepted API keys, tenant keys included.
     pub keys: Keys,
+    /// The admin API, when an admin key is set.
+    pub admin: Option<Admin>,
     /// Requests in flight before new ones are shed with 503.
     pub max_concurrency: usize,
     /// Streamed replies in flight; beyond them, a new stream gets 503.
@@ -54,15 +58,53 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// The state of a producer with `config`, sending to the workers through
-    /// `rag` (whose timeout it sets).
+    /// `rag` (whose timeout it sets), without the tenant registry: legacy
+    /// keys only, no admin API (an admin key in `config` still turns auth
+    /// on). [`AppState::start`] opens the registry.
     pub fn new(config: &HttpConfig, rag: RagClient) -> AppState {
+        AppState::with_registry(config, rag.with_timeout(config.timeout), None)
+    }
+
+    /// The state of a producer with `config`, sending to the workers through
+    /// `rag` (whose timeout it sets), with the tenant registry (opened here)
+    /// when `config` turns it on: tenant keys, and the admin API when an
+    /// admin key is set.
+    pub async fn start(config: &HttpConfig, rag: RagClient) -> Result<AppState, ApiError> {
+        let tenants = &config.tenants;
+        if tenants.admin_key().is_some() && tenants.enabled == Some(false) {
+            return Err(ApiError::BadRequest(
+                "RAGWIRE_ADMIN_KEY is set and RAGWIRE_TENANTS_ENABLED is false: the admin API \
+                 needs the tenant registry"
+                    .into(),
+            ));
+        }
+        let rag = rag.with_timeout(config.timeout);
+        let registry = if tenants.registry_on() {
+            Some(Registry::open(&rag, tenants).await?)
+        } else {
+            None
+        };
+        Ok(AppState::with_registry(config, rag, registry))
+    }
+
+    fn with_registry(config: &HttpConfig, rag: RagClient, registry: Option<Registry>) -> AppState {
+        let admin_key = config.tenants.admin_key();
+        let admin = registry
+            .clone()
+            .zip(admin_key)
+            .map(|(registry, key)| Admin::new(registry, key));
         AppState(Arc::new(Shared {
             bridge: Bridge {
-                rag: rag.with_timeout(config.timeout),
+                rag,
                 compat: config.compat,
                 max_body: config.max_body_bytes,
             },
-            keys: Keys::new(config.api_keys.iter().cloned()),
+            keys: Keys::with_tenants(
+                config.api_keys.iter().cloned(),
+                registry,
+                admin_key.is_some(),
+            ),
+            admin,
             max_concurrency: config.max_concurrency,
             streams: Streams::new(config.max_streams),
             cors_origins: config.cors_origins.clone(),

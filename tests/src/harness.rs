@@ -256,7 +256,9 @@ pub async fn start_producer(config: &Config, http: &HttpConfig) -> Producer {
         .expect("bind");
     let addr = listener.local_addr().expect("address");
     let stop = CancellationToken::new();
-    let state = ragwire_producer::AppState::new(http, rag);
+    let state = ragwire_producer::AppState::start(http, rag)
+        .await
+        .expect("the producer's state");
     tokio::spawn(ragwire_producer::serve(listener, state, stop.clone()));
     Producer { addr, stop }
 }

@@ -27,4 +27,5 @@ mod split;
 mod subjects;
 mod tenant_nats;
 mod tenants;
+mod tenants_admin;
 mod vectors;

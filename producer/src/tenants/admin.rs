@@ -1,0 +1,515 @@
+//! The admin API, with the old gateway's routes, bodies, replies and
+//! status codes:
+//!
+//! | route | success |
+//! |---|---|
+//! | `POST /admin/tenants {name, description?}` | 201, the tenant and its first key |
+//! | `GET /admin/tenants?limit=&offset=` | 200 `{tenants, total}`, newest first |
+//! | `GET /admin/tenants/{id}` | 200, the tenant, `stats: null`, `api_keys` |
+//! | `PUT /admin/tenants/{id}/status {status}` | 200 `{tenant_id, status}` |
+//! | `DELETE /admin/tenants/{id}` | 200 `{status, tenant_id, message, job_id}` |
+//! | `POST /admin/tenants/{id}/api-keys {name?, expires_at?}` | 201, the key |
+//! | `DELETE /admin/tenants/{id}/api-keys/{key_id}` | 204 |
+//! | `GET /admin/audit?tenant_id=&limit=` | 200 `{entries}`, newest first |
+//!
+//! Its defects are not kept: a status other than the three is a 400 (not a
+//! plain 500), an unknown tenant at key creation a 404, a time without a
+//! zone a 422 (not a 500), an expiry in the past a 400 (not a key valid for
+//! a day), expiries are kept to the microsecond; a deleted tenant stays
+//! deleted (409 on any other status) and gets no new keys; changes of
+//! status are audited, with real key ids, and nothing that did not happen.
+//!
+//! Auth: `Authorization: Bearer <RAGWIRE_ADMIN_KEY>`, compared in constant
+//! time; failures are 403s with the old gateway's messages. Without an
+//! admin key the routes do not exist (404).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use bytes::Bytes;
+use ragwire_schemas::TenantId;
+use serde_json::{json, Map, Value};
+
+use super::keys;
+use super::records::{self, KeyRecord, TenantRecord, TenantStatus};
+use super::registry::Registry;
+use crate::error::ApiError;
+
+/// Who every admin action is recorded as.
+const ACTOR: &str = "admin";
+
+/// Longest tenant or key name, in characters.
+const MAX_NAME: usize = 255;
+
+/// Longest tenant description, in characters.
+const MAX_DESCRIPTION: usize = 1000;
+
+/// What the admin routes need: the registry and the admin key. Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct Admin {
+    registry: Registry,
+    key: Arc<str>,
+}
+
+impl Admin {
+    /// The admin API over `registry`, for holders of `key`.
+    pub fn new(registry: Registry, key: &str) -> Admin {
+        Admin {
+            registry,
+            key: key.into(),
+        }
+    }
+
+    /// Whether `headers` carry the admin key, or the 403 that says why not.
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        check(headers, &self.key)
+    }
+}
+
+/// Whether `headers` carry `Authorization: Bearer {key}`, or the 403 that
+/// says why not, in the old gateway's words.
+fn check(headers: &HeaderMap, key: &str) -> Result<(), ApiError> {
+    let forbidden = |m: &str| Err(ApiError::Forbidden(m.into()));
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    // As the old gateway read it: the scheme up to the first space, the
+    // credential after it, untrimmed.
+    let (scheme, credential) = value.split_once(' ').unwrap_or((&value, ""));
+    if scheme.is_empty() || credential.is_empty() {
+        return forbidden("Not authenticated");
+    }
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return forbidden("Invalid authentication credentials");
+    }
+    if !keys::secrets_equal(credential, key) {
+        return forbidden("Admin access required");
+    }
+    Ok(())
+}
+
+/// The admin routes, for a router of any state.
+pub fn routes<S>(admin: Admin) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/admin/tenants", post(create_tenant).get(list_tenants))
+        .route(
+            "/admin/tenants/{tenant_id}",
+            get(show_tenant).delete(delete_tenant),
+        )
+        .route("/admin/tenants/{tenant_id}/status", put(set_status))
+        .route("/admin/tenants/{tenant_id}/api-keys", post(create_key))
+        .route(
+            "/admin/tenants/{tenant_id}/api-keys/{key_id}",
+            delete(revoke_key),
+        )
+        .route("/admin/audit", get(audit))
+        .route_layer(middleware::from_fn_with_state(admin.clone(), require_admin))
+        .with_state(admin)
+}
+
+/// Middleware of the admin routes: the admin key or a 403.
+async fn require_admin(State(admin): State<Admin>, request: Request, next: Next) -> Response {
+    match admin.check(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The body as a JSON object, or the 422 that says what is wrong.
+fn object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ApiError> {
+    let body = body.map_err(|e| ApiError::BadBody(e.body_text()))?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::Unprocessable(
+            "a JSON object is required as the body (`{}` is enough)".into(),
+        ));
+    }
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::Unprocessable(
+            "the body must be a JSON object".into(),
+        )),
+        Err(e) => Err(ApiError::Unprocessable(format!(
+            "the body is not valid JSON: {e}"
+        ))),
+    }
+}
+
+/// An optional string field of at most `max` characters.
+fn text(body: &Map<String, Value>, field: &str, max: usize) -> Result<Option<String>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s.clone())),
+        Some(Value::String(_)) => Err(ApiError::Unprocessable(format!(
+            "`{field}` is longer than {max} characters"
+        ))),
+        Some(_) => Err(ApiError::Unprocessable(format!(
+            "`{field}` must be a string"
+        ))),
+    }
+}
+
+/// The tenant of a path, or the 404 of an unknown one (`default` has no
+/// record, as in the old gateway).
+fn tenant_in_path(id: &str) -> Result<TenantId, ApiError> {
+    TenantId::parse(id)
+        .ok()
+        .filter(|t| !t.is_default())
+        .ok_or_else(|| not_found(id))
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::Missing(format!("Tenant {id} not found"))
+}
+
+fn tenant_json(t: &TenantRecord) -> Value {
+    json!({
+        "tenant_id": t.tenant_id,
+        "name": t.name,
+        "description": t.description,
+        "status": t.status,
+        "created_at": t.created_at,
+        "updated_at": t.updated_at,
+    })
+}
+
+/// A key as the admin API shows it: everything but its hash.
+fn key_json(k: &KeyRecord) -> Value {
+    json!({
+        "key_id": k.key_id,
+        "tenant_id": k.tenant_id,
+        "key_prefix": k.key_prefix,
+        "name": k.name,
+        "created_at": k.created_at,
+        "expires_at": k.expires_at,
+        "last_used_at": k.last_used_at,
+        "status": k.status,
+    })
+}
+
+/// A whole number from the query, within `min..=max`, `default` when
+/// absent.
+fn query_number(
+    query: &HashMap<String, String>,
+    name: &str,
+    default: usize,
+    (min, max): (usize, usize),
+) -> Result<usize, ApiError> {
+    let Some(value) = query.get(name) else {
+        return Ok(default);
+    };
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            ApiError::Unprocessable(format!(
+                "`{name}` must be a whole number from {min} to {max}"
+            ))
+        })
+}
+
+/// `POST /admin/tenants {name, description?}`.
+async fn create_tenant(
+    State(admin): State<Admin>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = object(body)?;
+    let name = match text(&body, "name", MAX_NAME)? {
+        Some(name) if !name.is_empty() => name,
+        Some(_) => return Err(ApiError::Unprocessable("`name` is empty".into())),
+        None => return Err(ApiError::Unprocessable("`name` is required".into())),
+    };
+    let description = text(&body, "description", MAX_DESCRIPTION)?;
+    let (tenant, key, plaintext) = admin.registry.create_tenant(name, description).await?;
+    admin
+        .registry
+        .audit()
+        .record(
+            ACTOR,
+            "create_tenant",
+            Some(&tenant.tenant_id),
+            json!({"name": tenant.name, "key_id": key.key_id}),
+        )
+        .await;
+    let reply = json!({
+        "tenant_id": tenant.tenant_id,
+        "name": tenant.name,
+        "description": tenant.description,
+        "api_key": plaintext,
+        "created_at": tenant.created_at,
+    });
+    Ok((StatusCode::CREATED, Json(reply)).into_response())
+}
+
+/// `GET /admin/tenants?limit=&offset=`: every tenant, deleted ones too,
+/// newest first.
+async fn list_tenants(
+    State(admin): State<Admin>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query_number(&query, "limit", 100, (1, 1000))?;
+    let offset = query_number(&query, "offset", 0, (0, usize::MAX))?;
+    let tenants = admin.registry.tenants();
+    let total = tenants.len();
+    let page: Vec<Value> = tenants
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(tenant_json)
+        .collect();
+    Ok(Json(json!({"tenants": page, "total": total})))
+}
+
+/// `GET /admin/tenants/{tenant_id}`: the tenant and its keys, in every
+/// status.
+async fn show_tenant(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant_in_path(&id)?;
+    let (record, keys) = admin
+        .registry
+        .tenant(&tenant)
+        .ok_or_else(|| not_found(&id))?;
+    let mut reply = tenant_json(&record);
+    reply["stats"] = Value::Null;
+    reply["api_keys"] = keys.iter().map(key_json).collect();
+    Ok(Json(reply))
+}
+
+/// `PUT /admin/tenants/{tenant_id}/status {status}`.
+async fn set_status(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = object(body)?;
+    let status = match body.get("status") {
+        Some(Value::String(s)) => TenantStatus::parse(s).map_err(ApiError::BadRequest)?,
+        Some(_) => return Err(ApiError::Unprocessable("`status` must be a string".into())),
+        None => return Err(ApiError::Unprocessable("`status` is required".into())),
+    };
+    let tenant = tenant_in_path(&id)?;
+    let (before, record) = admin
+        .registry
+        .set_status(&tenant, status)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    if before != status {
+        let action = if status == TenantStatus::Deleted {
+            "delete_tenant"
+        } else {
+            "update_tenant_status"
+        };
+        admin
+            .registry
+            .audit()
+            .record(
+                ACTOR,
+                action,
+                Some(&tenant),
+                json!({"from": before, "to": status}),
+            )
+            .await;
+    }
+    Ok(Json(
+        json!({"tenant_id": record.tenant_id, "status": record.status}),
+    ))
+}
+
+/// `DELETE /admin/tenants/{tenant_id}`: the tenant's status becomes
+/// `deleted`, which refuses its keys on every producer at once. Its data is
+/// not deleted yet: `job_id` is `null` until a job does that.
+async fn delete_tenant(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant_in_path(&id)?;
+    let (before, _) = admin
+        .registry
+        .set_status(&tenant, TenantStatus::Deleted)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    if before != TenantStatus::Deleted {
+        admin
+            .registry
+            .audit()
+            .record(
+                ACTOR,
+                "delete_tenant",
+                Some(&tenant),
+                json!({"from": before, "job_id": null}),
+            )
+            .await;
+    }
+    Ok(Json(json!({
+        "status": "deleted",
+        "tenant_id": tenant,
+        "message": format!("Tenant {tenant} marked as deleted. Background cleanup pending."),
+        "job_id": null,
+    })))
+}
+
+/// `POST /admin/tenants/{tenant_id}/api-keys {name?, expires_at?}`.
+async fn create_key(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = object(body)?;
+    let name = text(&body, "name", MAX_NAME)?
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "api-key".into());
+    let expires_at = match body.get("expires_at") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => {
+            let at = records::client_time(s)
+                .map_err(|e| ApiError::Unprocessable(format!("`expires_at`: {e}")))?;
+            if at <= records::now_micros() {
+                return Err(ApiError::BadRequest(format!(
+                    "`expires_at` ({s}) is in the past: a key must expire later than now"
+                )));
+            }
+            Some(records::format_micros(at))
+        }
+        Some(_) => {
+            return Err(ApiError::Unprocessable(
+                "`expires_at` must be a date and time such as `2030-01-01T00:00:00Z`, or null"
+                    .into(),
+            ))
+        }
+    };
+    let tenant = tenant_in_path(&id)?;
+    let (key, plaintext) = admin
+        .registry
+        .create_key(&tenant, name, expires_at)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    admin
+        .registry
+        .audit()
+        .record(
+            ACTOR,
+            "create_api_key",
+            Some(&tenant),
+            json!({"key_id": key.key_id, "name": key.name, "expires_at": key.expires_at}),
+        )
+        .await;
+    let reply = json!({
+        "key_id": key.key_id,
+        "tenant_id": key.tenant_id,
+        "api_key": plaintext,
+        "name": key.name,
+        "created_at": key.created_at,
+        "expires_at": key.expires_at,
+    });
+    Ok((StatusCode::CREATED, Json(reply)).into_response())
+}
+
+/// `DELETE /admin/tenants/{tenant_id}/api-keys/{key_id}`: the key is
+/// revoked (for good) on every producer at once.
+async fn revoke_key(
+    State(admin): State<Admin>,
+    Path((id, key_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let key_id = uuid::Uuid::parse_str(&key_id)
+        .map_err(|_| ApiError::Unprocessable(format!("`{key_id}` is not a UUID")))?
+        .to_string();
+    let missing = || ApiError::Missing(format!("API key {key_id} not found for tenant {id}"));
+    let tenant = TenantId::parse(&id).map_err(|_| missing())?;
+    let revoked = admin
+        .registry
+        .revoke_key(&tenant, &key_id)
+        .await?
+        .ok_or_else(missing)?;
+    if revoked {
+        admin
+            .registry
+            .audit()
+            .record(
+                ACTOR,
+                "revoke_api_key",
+                Some(&tenant),
+                json!({"key_id": key_id}),
+            )
+            .await;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /admin/audit?tenant_id=&limit=`: admin actions, newest first.
+async fn audit(
+    State(admin): State<Admin>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query_number(&query, "limit", 100, (1, 1000))?;
+    let tenant = match query.get("tenant_id").filter(|t| !t.is_empty()) {
+        Some(t) => Some(TenantId::parse(t).map_err(ApiError::Unprocessable)?),
+        None => None,
+    };
+    let entries = admin.registry.audit().read(tenant.as_ref(), limit).await?;
+    Ok(Json(json!({"entries": entries})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_and_queries() {
+        let ok = |b: &str| object(Ok(Bytes::from(b.to_owned())));
+        assert!(ok("{}").unwrap().is_empty());
+        for bad in ["", "  ", "[]", "\"x\"", "{"] {
+            assert!(
+                matches!(ok(bad), Err(ApiError::Unprocessable(_))),
+                "{bad:?}"
+            );
+        }
+        let body = ok(r#"{"name": "n", "d": 3}"#).unwrap();
+        assert_eq!(text(&body, "name", 5).unwrap().as_deref(), Some("n"));
+        assert!(text(&body, "d", 5).is_err());
+        assert!(text(&body, "name", 0).is_err());
+        let query: HashMap<String, String> = [("limit".to_owned(), "0".to_owned())].into();
+        assert!(query_number(&query, "limit", 100, (1, 1000)).is_err());
+        assert_eq!(query_number(&query, "offset", 0, (0, 9)).unwrap(), 0);
+        assert!(tenant_in_path("default").is_err());
+    }
+
+    #[test]
+    fn admin_auth_answers_as_the_old_gateway() {
+        let with = |value: Option<&str>| {
+            let mut h = HeaderMap::new();
+            if let Some(v) = value {
+                h.insert(header::AUTHORIZATION, v.parse().unwrap());
+            }
+            match check(&h, "adm1n") {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => e.to_string(),
+            }
+        };
+        assert_eq!(with(Some("Bearer adm1n")), "ok");
+        assert_eq!(with(Some("bearer adm1n")), "ok");
+        assert_eq!(with(None), "Not authenticated");
+        assert_eq!(with(Some("Bearer ")), "Not authenticated");
+        assert_eq!(
+            with(Some("Basic adm1n")),
+            "Invalid authentication credentials"
+        );
+        assert_eq!(with(Some("Bearer wrong")), "Admin access required");
+        assert_eq!(with(Some("Bearer adm1n ")), "Admin access required");
+        assert_eq!(with(Some("Bearer sk-abc-def")), "Admin access required");
+        assert!(tenant_in_path("a.b").is_err());
+    }
+}

@@ -322,3 +322,132 @@ async fn wait_done(t: &Fixture, tenant: &Tenant, job: &str) {
         }
     }
 }
+
+/// Through the producer: tenants made with the admin API, their keys, and
+/// a legacy key, each reaching its own data only, whatever tenant a body
+/// names; another tenant's job is a 404, raw Cypher a 403, a suspended
+/// tenant's key a 401.
+#[tokio::test]
+async fn tenant_keys_reach_their_own_data_over_http() {
+    const ADMIN: &str = "admin-key-of-the-test-0123";
+    const LEGACY: &str = "legacy-key-of-the-test";
+    let mut t = Fixture::new().await;
+    t.http.api_keys = vec![LEGACY.into()];
+    t.http.tenants.admin_key = Some(ADMIN.into());
+    t.enable_jobs();
+    t.start().await;
+    let p = t.producer().await;
+    let http = http_client();
+    let send = |method: reqwest::Method, path: &str, key: &str, body: Option<Value>| {
+        let mut request = http
+            .request(method, p.url(path))
+            .header("authorization", format!("Bearer {key}"));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let mut keys = Vec::new();
+    for name in ["apricot", "blueberry"] {
+        let (status, made) = send(
+            reqwest::Method::POST,
+            "/admin/tenants",
+            ADMIN,
+            Some(json!({"name": name})),
+        )
+        .await;
+        assert_eq!(status, 201, "{made}");
+        keys.push((
+            name,
+            made["api_key"].as_str().unwrap().to_owned(),
+            made["tenant_id"].as_str().unwrap().to_owned(),
+        ));
+    }
+    keys.push(("lemon", LEGACY.to_owned(), "default".to_owned()));
+    let collection = t.collection("kb");
+    let other = keys[1].2.clone();
+    for (word, key, _) in &keys {
+        // The body names another tenant: ignored.
+        let (status, reply) = send(
+            reqwest::Method::POST,
+            "/index/chunks",
+            key,
+            Some(json!({"collection": collection, "tenant_id": other,
+                        "chunks": [{"doc_id": "d", "text": format!("the {word} tree")}]})),
+        )
+        .await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    for (word, key, _) in &keys {
+        let (status, reply) = send(
+            reqwest::Method::POST,
+            "/search",
+            key,
+            Some(json!({"collection": collection, "query": "tree", "top_k": 10})),
+        )
+        .await;
+        assert_eq!(status, 200, "{reply}");
+        let hits = reply["hits"].as_array().unwrap();
+        assert_eq!(hits.len(), 1, "{word}: {reply}");
+        assert_eq!(hits[0]["payload"]["text"], format!("the {word} tree"));
+    }
+    // A job of apricot's is no job to blueberry.
+    let (status, submitted) = send(
+        reqwest::Method::POST,
+        "/ingest",
+        &keys[0].1,
+        Some(json!({"collection": collection,
+                    "documents": [{"doc_id": "j", "text": "apricot jam"}]})),
+    )
+    .await;
+    assert_eq!(status, 202, "{submitted}");
+    let job = submitted["jobs"][0]["job_id"].as_str().unwrap();
+    let (status, _) = send(
+        reqwest::Method::GET,
+        &format!("/jobs/{job}"),
+        &keys[0].1,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    for key in [&keys[1].1, &keys[2].1] {
+        let (status, reply) = send(reqwest::Method::GET, &format!("/jobs/{job}"), key, None).await;
+        assert_eq!(status, 404, "{reply}");
+    }
+    // Raw Cypher: a tenant's is refused before any store sees it.
+    let (status, reply) = send(
+        reqwest::Method::POST,
+        "/graph/query",
+        &keys[1].1,
+        Some(json!({"query": "MATCH (n) RETURN count(n) AS c"})),
+    )
+    .await;
+    assert_eq!(status, 403, "{reply}");
+    // Suspended: apricot's key is refused, blueberry's still works.
+    let (status, _) = send(
+        reqwest::Method::PUT,
+        &format!("/admin/tenants/{}/status", keys[0].2),
+        ADMIN,
+        Some(json!({"status": "suspended"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let search = json!({"collection": collection, "query": "tree"});
+    let (status, _) = send(
+        reqwest::Method::POST,
+        "/search",
+        &keys[0].1,
+        Some(search.clone()),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = send(reqwest::Method::POST, "/search", &keys[1].1, Some(search)).await;
+    assert_eq!(status, 200);
+}

@@ -92,7 +92,7 @@ impl AppState {
         let admin = registry
             .clone()
             .zip(admin_key)
-            .map(|(registry, key)| Admin::new(registry, key));
+            .map(|(registry, key)| Admin::new(registry, key, rag.clone()));
         AppState(Arc::new(Shared {
             bridge: Bridge {
                 rag,

@@ -198,6 +198,11 @@ pub struct WorkItem {
     #[serde(default, skip_serializing_if = "TenantId::is_default")]
     #[cfg_attr(feature = "json-schema", schemars(with = "Option<String>"))]
     pub tenant: TenantId,
+    /// Set on the job that deletes a deleted tenant's data (`tenants.purge`)
+    /// instead of processing a document: the tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "json-schema", schemars(with = "Option<String>"))]
+    pub purge: Option<TenantId>,
 }
 
 /// Where a job is.
@@ -259,6 +264,26 @@ pub struct JobStatus {
     pub created_at: String,
     /// When the status last changed, RFC 3339 (UTC).
     pub updated_at: String,
+}
+
+/// Request of `rag.tenants.purge` (`POST /tenants/purge`): delete the data
+/// of a tenant the registry says is deleted, as a durable job. The admin
+/// API's `DELETE /admin/tenants/{id}` sends it; a tenant's own subjects are
+/// refused (403).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+pub struct PurgeRequest {
+    /// The deleted tenant.
+    #[cfg_attr(feature = "json-schema", schemars(with = "String"))]
+    pub tenant: TenantId,
+}
+
+impl PurgeRequest {
+    /// The id of the tenant's purge job: one per tenant, so asking twice
+    /// finds the same job.
+    pub fn job_id(&self) -> String {
+        format!("purge{}", self.tenant)
+    }
 }
 
 /// Request of `rag.jobs.status` (`GET /jobs/{job_id}`) and

@@ -51,6 +51,8 @@ macro_rules! for_each_subject {
             JobsReplay jobs_replay "jobs.replay" "/jobs/replay" $crate::jobs::JobRef => $crate::jobs::StatusReply;
             /// The jobs in the dead-letter stream.
             JobsDead jobs_dead "jobs.dead" "/jobs/dead" $crate::jobs::DeadRequest => $crate::jobs::DeadReply;
+            /// A deleted tenant's data deleted by a durable job.
+            TenantsPurge tenants_purge "tenants.purge" "/tenants/purge" $crate::jobs::PurgeRequest => $crate::jobs::StatusReply;
             /// What a worker serves: models, extraction defaults, schema.
             Info info "info" "/info" $crate::info::InfoRequest => $crate::info::InfoReply;
             /// OpenAI's chat completion, passed through; streamed on request.

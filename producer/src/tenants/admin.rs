@@ -7,7 +7,8 @@
 //! | `GET /admin/tenants?limit=&offset=` | 200 `{tenants, total}`, newest first |
 //! | `GET /admin/tenants/{id}` | 200, the tenant, `stats: null`, `api_keys` |
 //! | `PUT /admin/tenants/{id}/status {status}` | 200 `{tenant_id, status}` |
-//! | `DELETE /admin/tenants/{id}` | 200 `{status, tenant_id, message, job_id}` |
+//! | `DELETE /admin/tenants/{id}` | 200 `{status, tenant_id, message, job_id}`: its data deleted by a durable job |
+//! | `GET /admin/tenants/{id}/deletion` | 200, the status of that job |
 //! | `POST /admin/tenants/{id}/api-keys {name?, expires_at?}` | 201, the key |
 //! | `DELETE /admin/tenants/{id}/api-keys/{key_id}` | 204 |
 //! | `GET /admin/audit?tenant_id=&limit=` | 200 `{entries}`, newest first |
@@ -34,6 +35,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use bytes::Bytes;
+use ragwire_client::RagClient;
+use ragwire_schemas::endpoint::{JobsStatus, TenantsPurge};
+use ragwire_schemas::jobs::{JobRef, PurgeRequest};
 use ragwire_schemas::TenantId;
 use serde_json::{json, Map, Value};
 
@@ -57,14 +61,17 @@ const MAX_DESCRIPTION: usize = 1000;
 pub struct Admin {
     registry: Registry,
     key: Arc<str>,
+    /// The workers, as the `default` tenant: a deleted tenant's purge.
+    rag: RagClient,
 }
 
 impl Admin {
     /// The admin API over `registry`, for holders of `key`.
-    pub fn new(registry: Registry, key: &str) -> Admin {
+    pub fn new(registry: Registry, key: &str, rag: RagClient) -> Admin {
         Admin {
             registry,
             key: key.into(),
+            rag,
         }
     }
 
@@ -109,6 +116,7 @@ where
             get(show_tenant).delete(delete_tenant),
         )
         .route("/admin/tenants/{tenant_id}/status", put(set_status))
+        .route("/admin/tenants/{tenant_id}/deletion", get(deletion))
         .route("/admin/tenants/{tenant_id}/api-keys", post(create_key))
         .route(
             "/admin/tenants/{tenant_id}/api-keys/{key_id}",
@@ -342,6 +350,31 @@ async fn delete_tenant(
         .set_status(&tenant, TenantStatus::Deleted)
         .await?
         .ok_or_else(|| not_found(&id))?;
+    // The data goes by a durable job; asking again (a repeated DELETE)
+    // reports the same job, or queues it again if it failed.
+    let purge = admin
+        .rag
+        .call::<TenantsPurge>(&PurgeRequest {
+            tenant: tenant.clone(),
+        })
+        .await;
+    let (job_id, message) = match &purge {
+        Ok(reply) => (
+            json!(reply.status.job_id),
+            format!(
+                "Tenant {tenant} marked as deleted. Its data is being deleted by job {} \
+                 (GET /admin/tenants/{tenant}/deletion).",
+                reply.status.job_id
+            ),
+        ),
+        Err(e) => (
+            Value::Null,
+            format!(
+                "Tenant {tenant} marked as deleted; its keys no longer work. Its data could \
+                 not be queued for deletion ({e}): DELETE it again to retry."
+            ),
+        ),
+    };
     if before != TenantStatus::Deleted {
         admin
             .registry
@@ -350,16 +383,34 @@ async fn delete_tenant(
                 ACTOR,
                 "delete_tenant",
                 Some(&tenant),
-                json!({"from": before, "job_id": null}),
+                json!({"from": before, "job_id": job_id}),
             )
             .await;
     }
     Ok(Json(json!({
         "status": "deleted",
         "tenant_id": tenant,
-        "message": format!("Tenant {tenant} marked as deleted. Background cleanup pending."),
-        "job_id": null,
+        "message": message,
+        "job_id": job_id,
     })))
+}
+
+/// `GET /admin/tenants/{tenant_id}/deletion`: the status of the job that
+/// deletes a deleted tenant's data (`jobs.status` of its purge job).
+async fn deletion(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = tenant_in_path(&id)?;
+    let job = JobRef {
+        job_id: PurgeRequest { tenant }.job_id(),
+    };
+    let reply = admin
+        .rag
+        .call::<JobsStatus>(&job)
+        .await
+        .map_err(ApiError::Call)?;
+    Ok(Json(reply).into_response())
 }
 
 /// `POST /admin/tenants/{tenant_id}/api-keys {name?, expires_at?}`.

@@ -451,3 +451,146 @@ async fn tenant_keys_reach_their_own_data_over_http() {
     let (status, _) = send(reqwest::Method::POST, "/search", &keys[1].1, Some(search)).await;
     assert_eq!(status, 200);
 }
+
+/// Deleting a tenant deletes its data by a durable job with progress: its
+/// points, graph and jobs go, another tenant's stay; a tenant still active
+/// cannot be purged (409), and a tenant cannot purge anyone (403).
+#[tokio::test]
+async fn deleting_a_tenant_deletes_its_data() {
+    const ADMIN: &str = "admin-key-of-the-test-4567";
+    let mut t = Fixture::new().await;
+    t.http.tenants.admin_key = Some(ADMIN.into());
+    t.enable_jobs();
+    t.start().await;
+    let p = t.producer().await;
+    let http = http_client();
+    let admin = |method: reqwest::Method, path: String| {
+        let request = http
+            .request(method, p.url(&path))
+            .header("authorization", format!("Bearer {ADMIN}"));
+        async move {
+            let response = request.json(&json!({"name": "x"})).send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let collection = t.collection("kb");
+    let mut tenants = Vec::new();
+    for word in ["quince", "rhubarb"] {
+        let (status, made) = admin(reqwest::Method::POST, "/admin/tenants".into()).await;
+        assert_eq!(status, 201, "{made}");
+        let id = TenantId::parse(made["tenant_id"].as_str().unwrap()).unwrap();
+        let me = Tenant {
+            prefix: id.prefix(t.prefix()),
+            secret: word.into(),
+            id,
+        };
+        ok(
+            &t,
+            &me,
+            Subject::Index,
+            json!({"collection": collection, "chunks": [{"doc_id": "d", "text": format!("a {word} pie")}]}),
+        )
+        .await;
+        ok(
+            &t,
+            &me,
+            Subject::GraphUpsert,
+            json!({"data": {"nodes": [{"id": "pie", "type": "Dish"}, {"id": word, "type": "Fruit"}],
+                            "edges": [{"src": "pie", "dst": word, "type": "HAS"}]}}),
+        )
+        .await;
+        let submitted = ok(
+            &t,
+            &me,
+            Subject::JobsSubmit,
+            json!({"collection": collection, "documents": [{"doc_id": "j", "text": format!("{word} jam")}]}),
+        )
+        .await;
+        let job = submitted["jobs"][0]["job_id"].as_str().unwrap().to_owned();
+        wait_done(&t, &me, &job).await;
+        tenants.push((me, job));
+    }
+    let (gone, gone_job) = &tenants[0];
+    let (kept, kept_job) = &tenants[1];
+    // Neither a tenant, nor anyone for a tenant still active, purges.
+    let reply = ask(&t, kept, Subject::TenantsPurge, json!({"tenant": gone.id})).await;
+    assert_error(&reply, 403, "cannot purge");
+    let reply = request(
+        t.rag.nats(),
+        t.prefix(),
+        Subject::TenantsPurge,
+        &json!({"tenant": kept.id}),
+    )
+    .await;
+    assert_error(&reply, 409, "not deleted");
+
+    let (status, deleted) = admin(
+        reqwest::Method::DELETE,
+        format!("/admin/tenants/{}", gone.id),
+    )
+    .await;
+    assert_eq!(status, 200, "{deleted}");
+    let job = deleted["job_id"].as_str().expect("a purge job").to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let done = loop {
+        let (status, job_status) = admin(
+            reqwest::Method::GET,
+            format!("/admin/tenants/{}/deletion", gone.id),
+        )
+        .await;
+        assert_eq!(status, 200, "{job_status}");
+        assert_eq!(job_status["job_id"], job.as_str());
+        if job_status["state"] == "done" {
+            break job_status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{job_status}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    // One collection, the graph, the records: three steps, all done.
+    assert_eq!(done["chunks_total"], 3, "{done}");
+    assert_eq!(done["chunks_done"], 3, "{done}");
+
+    // The deleted tenant's data is gone, as its own subjects see it...
+    let reply = ask(
+        &t,
+        gone,
+        Subject::CollectionsShow,
+        json!({"collection": collection}),
+    )
+    .await;
+    assert_eq!(error_code(&reply), Some(404), "{}", json(&reply));
+    let reply = ask(&t, gone, Subject::JobsStatus, json!({"job_id": gone_job})).await;
+    assert_eq!(error_code(&reply), Some(404));
+    let state = t.worker().state();
+    let seeds = state.graph.for_tenant(&gone.id);
+    assert!(seeds.find_seeds("quince pie", 10).await.unwrap().is_empty());
+    let points = state.vectors.for_tenant(&gone.id);
+    assert_eq!(points.count(&collection).await.unwrap(), 0);
+    // ...and the other tenant's is all there.
+    let shown = ok(
+        &t,
+        kept,
+        Subject::CollectionsShow,
+        json!({"collection": collection}),
+    )
+    .await;
+    assert_eq!(shown["points"], 2, "{shown}");
+    let status = ok(&t, kept, Subject::JobsStatus, json!({"job_id": kept_job})).await;
+    assert_eq!(status["state"], "done");
+    let graph = ok(
+        &t,
+        kept,
+        Subject::Retrieve,
+        json!({"collection": collection, "query": "rhubarb pie", "include_subgraph": true}),
+    )
+    .await;
+    assert_eq!(
+        sorted_ids(&graph["subgraph"]["nodes"]),
+        ["pie", "rhubarb"],
+        "{graph}"
+    );
+}

@@ -53,11 +53,6 @@ impl TenantGraph {
         TenantGraph::new(self.store.clone(), tenant.clone())
     }
 
-    /// `embedded` or `bolt`.
-    pub fn kind(&self) -> &'static str {
-        self.store.kind()
-    }
-
     /// The id as stored; 400 when it holds [`MARK_END`] (which could
     /// otherwise name another tenant's node or document).
     fn stored(&self, id: &str) -> Result<String, Error> {

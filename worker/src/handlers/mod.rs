@@ -36,6 +36,7 @@ pub mod points_delete;
 pub mod rerank;
 pub mod retrieve;
 pub mod search;
+pub mod tenants_purge;
 pub mod v1_chat_completions;
 pub mod v1_embeddings;
 pub mod v1_models;

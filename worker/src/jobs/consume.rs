@@ -10,13 +10,13 @@ use async_nats::jetstream::message::{AckKind, Message};
 use futures::StreamExt;
 use ragwire_schemas::index::Chunk;
 use ragwire_schemas::jobs::{DeadJob, JobEvent, JobState, JobStatus, WorkItem};
-use ragwire_schemas::JsonMap;
+use ragwire_schemas::{JsonMap, TenantId};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{now, Jobs};
+use super::{now, purge, Jobs};
 use crate::documents;
 use crate::error::{Error, Retry};
 use crate::extract::{self, parse::Minimums};
@@ -306,6 +306,16 @@ async fn settle(message: &Message, kind: AckKind) {
 /// and extract the graph if asked. A job whose document was deleted, or
 /// written by a later submission, meanwhile writes nothing.
 async fn work(state: &State, item: &WorkItem, run: &mut Run<'_>) -> Result<(), Error> {
+    if let Some(tenant) = &item.purge {
+        return purge(state, tenant, run).await;
+    }
+    // A job of a tenant deleted since it was queued writes nothing: the
+    // tenant's purge deletes what it has, and must not find more later.
+    if run.jobs.tenant_deleted(&item.tenant).await? {
+        tracing::info!(job = %item.job_id, tenant = %item.tenant, "the tenant is deleted: nothing written");
+        run.status.superseded = true;
+        return Ok(());
+    }
     let (collection, doc_id) = (&item.collection, &item.document.doc_id);
     // Items queued before generations existed: as of now, on every delivery.
     let generation = match item.generation {
@@ -371,6 +381,20 @@ async fn work(state: &State, item: &WorkItem, run: &mut Run<'_>) -> Result<(), E
             }
             Err(e) => return Err(e),
         }
+    }
+    Ok(())
+}
+
+/// Deletes a deleted tenant's data step by step, each step counted as a
+/// chunk of the job's progress.
+async fn purge(state: &State, tenant: &TenantId, run: &mut Run<'_>) -> Result<(), Error> {
+    let steps = purge::steps(state, tenant).await?;
+    run.status.chunks_total = steps.len();
+    run.status.chunks_done = 0;
+    for step in &steps {
+        purge::step(state, tenant, step).await?;
+        run.status.chunks_done += 1;
+        run.report(JobState::Running, None).await;
     }
     Ok(())
 }

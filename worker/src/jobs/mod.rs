@@ -20,6 +20,7 @@
 
 pub mod consume;
 mod dead;
+pub(crate) mod purge;
 mod register;
 mod status;
 mod streams;
@@ -179,6 +180,9 @@ pub struct Jobs {
     /// the only one whose statuses, dead letters and document register
     /// entries are seen.
     tenant: TenantId,
+    /// The producers' tenant registry (`{prefix}_tenants`), read to know
+    /// which tenants are deleted.
+    tenants_bucket: String,
     /// Where the tenant's progress events go: `{prefix}.jobs.events` for
     /// `default`, `{prefix}.t.{tenant}.jobs.events` for another.
     events_prefix: String,

@@ -102,6 +102,7 @@ impl Jobs {
             status,
             config: jobs.clone(),
             tenant: TenantId::default(),
+            tenants_bucket: format!("{}_tenants", prefix.replace('.', "_")),
             events_prefix: names.events_prefix.clone(),
             names,
         })

@@ -53,6 +53,7 @@ impl Jobs {
                 chunking,
                 generation: new_generation(),
                 tenant: self.tenant.clone(),
+                purge: None,
             };
             let duplicate = self.enqueue(item.clone(), false).await?;
             jobs.push(SubmittedJob {

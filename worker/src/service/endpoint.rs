@@ -5,6 +5,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use async_nats::service::endpoint::Endpoint;
+use async_nats::service::Request;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use ragwire_schemas::Subject;
@@ -29,7 +30,7 @@ pub(super) async fn serve(
     // which outweighs the work of a small request. Large ones, whose decoding
     // takes a while, get a task of their own so they cannot stall the rest.
     let mut local = FuturesUnordered::new();
-    let mut permit: Option<OwnedSemaphorePermit> = None;
+    let mut pending: Option<Request> = None;
     let mut stopping = false;
     loop {
         tokio::select! {
@@ -38,20 +39,24 @@ pub(super) async fn serve(
                 stopping = true;
                 unsubscribe(&mut endpoint, subject).await;
             }
-            // Back-pressure: no permit, no new request taken off the subscription.
-            acquired = permits.clone().acquire_owned(), if permit.is_none() => match acquired {
-                Ok(p) => permit = Some(p),
-                Err(_) => break,
+            // Back-pressure: one request taken off the subscription at a
+            // time, and the next only once it has a permit. The permit is
+            // asked for after the request comes, not before: the subject's
+            // bound is shared by its endpoints (the default tenant's and
+            // the other tenants'), and a permit held by an idle endpoint
+            // would be a slot lost to the other.
+            request = endpoint.next(), if pending.is_none() => match request {
+                Some(request) => pending = Some(request),
+                None => break,
             },
-            request = endpoint.next(), if permit.is_some() => {
-                let Some(request) = request else {
+            acquired = permits.clone().acquire_owned(), if pending.is_some() => {
+                let (Ok(held), Some(request)) = (acquired, pending.take()) else {
                     break;
                 };
                 // Streams live as long as the model writes and send many
                 // messages: they get a task (and a core) of their own.
                 let small = request.message.payload.len() <= LOCAL_MAX_BYTES
                     && subject != Subject::V1ChatCompletions;
-                let held = permit.take();
                 let task = shared.clone();
                 let span = ragwire_client::trace::process_span(
                     request.message.subject.as_str(),
@@ -60,7 +65,7 @@ pub(super) async fn serve(
                 let work = tracing::Instrument::instrument(
                     async move {
                         respond(&task, subject, request).await;
-                        drop(held);
+                        drop::<OwnedSemaphorePermit>(held);
                     },
                     span,
                 );

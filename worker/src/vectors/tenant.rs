@@ -43,11 +43,6 @@ impl TenantVectors {
         TenantVectors::new(self.store.clone(), tenant.clone())
     }
 
-    /// The tenant.
-    pub fn tenant(&self) -> &TenantId {
-        &self.tenant
-    }
-
     /// The condition every one of this tenant's points meets.
     pub fn scope(&self) -> Cond {
         if self.tenant.is_default() {

@@ -104,15 +104,32 @@ pub fn http_call_with(
     path: &str,
     payload: impl Fn(u64) -> Bytes + Send + Sync + 'static,
 ) -> Call {
+    http_call_as(addr, path, None, payload)
+}
+
+/// [`http_call_with`] sending `key` as `Authorization: Bearer`.
+pub fn http_call_as(
+    addr: std::net::SocketAddr,
+    path: &str,
+    key: Option<&str>,
+    payload: impl Fn(u64) -> Bytes + Send + Sync + 'static,
+) -> Call {
+    let auth = key.map(|k| {
+        hyper::header::HeaderValue::from_str(&format!("Bearer {k}")).expect("a header value")
+    });
     let counter = std::sync::atomic::AtomicU64::new(0);
     let idle: Arc<std::sync::Mutex<Vec<Connection>>> = Arc::default();
     let uri: hyper::Uri = path.parse().expect("a request path");
     let host = hyper::header::HeaderValue::from_str(&addr.to_string()).expect("a host");
     Arc::new(move || {
         let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let request = hyper::Request::post(uri.clone())
+        let mut request = hyper::Request::post(uri.clone())
             .header(hyper::header::HOST, host.clone())
-            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header(hyper::header::CONTENT_TYPE, "application/json");
+        if let Some(auth) = &auth {
+            request = request.header(hyper::header::AUTHORIZATION, auth.clone());
+        }
+        let request = request
             .body(Full::new(payload(n)))
             .expect("a valid request");
         let idle = idle.clone();

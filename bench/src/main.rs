@@ -132,7 +132,8 @@ struct Args {
     priority_chunks: usize,
     /// Run only the tenants section: search latency of a tenant among 100
     /// sharing a collection of 100,000 points against the same tenant
-    /// alone, on the embedded store and the Qdrant server.
+    /// alone, on the embedded store and the Qdrant server; then `/embed`
+    /// with a tenant key against a legacy key.
     #[arg(long)]
     tenants_only: bool,
     /// Searches per row of the tenants section.
@@ -181,7 +182,8 @@ async fn main() -> anyhow::Result<()> {
         dim: 64,
     };
     if args.tenants_only {
-        return tenants::run(&args.qdrant_url, args.tenant_searches).await;
+        tenants::run(&args.qdrant_url, args.tenant_searches).await?;
+        return tenants::keys(args.seconds.max(3.0), args.rounds, args.dim).await;
     }
     if args.tracing_only {
         return tracing_cost::run(&nats, args.seconds.max(5.0), args.rounds, args.dim).await;

@@ -9,8 +9,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use ragwire_schemas::TenantId;
-use ragwire_tests::{test_config, FakeOpenAi};
+use ragwire_tests::{start_producer, start_worker, test_config, test_http, Behaviour, FakeOpenAi};
+
+use crate::load::{http_call_as, measure, median};
 use ragwire_worker::testing::{
     EmbeddedStore, Point, QdrantStore, Query, TenantVectors, VectorStore,
 };
@@ -74,7 +77,37 @@ fn at(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
 }
 
-async fn one_store(name: &str, store: Arc<dyn VectorStore>, n: usize) -> anyhow::Result<()> {
+/// Waits until `collection` is searched as it will stay: its search index
+/// built (embedded), or the server's optimisers idle (Qdrant).
+async fn settle(store: &Settle, collection: &str) -> anyhow::Result<()> {
+    match store {
+        Settle::Embedded(store) => store.optimize_now(collection).await?,
+        Settle::Qdrant(client) => loop {
+            let info = client.collection_info(collection).await?;
+            let green = info
+                .result
+                .is_some_and(|r| r.status == qdrant_client::qdrant::CollectionStatus::Green as i32);
+            if green {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        },
+    }
+    Ok(())
+}
+
+/// How to wait for a collection to settle.
+enum Settle {
+    Embedded(Arc<EmbeddedStore>),
+    Qdrant(qdrant_client::Qdrant),
+}
+
+async fn one_store(
+    name: &str,
+    store: Arc<dyn VectorStore>,
+    settled: Settle,
+    n: usize,
+) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(7);
     let run = uuid::Uuid::new_v4().simple().to_string();
     let (shared, alone) = (
@@ -93,6 +126,8 @@ async fn one_store(name: &str, store: Arc<dyn VectorStore>, n: usize) -> anyhow:
         }
     }
     store.flush().await?;
+    settle(&settled, &shared).await?;
+    settle(&settled, &alone).await?;
     let loaded = started.elapsed().as_secs_f64();
     // Warm both, then measure them in turns so that the machine's noise
     // falls on both alike.
@@ -116,7 +151,7 @@ async fn one_store(name: &str, store: Arc<dyn VectorStore>, n: usize) -> anyhow:
     for v in [&mut s, &mut a, &mut r] {
         v.sort_by(f64::total_cmp);
     }
-    println!("{name}: {TENANTS} tenants x {PER_TENANT} points loaded in {loaded:.1} s; {} searches each, top 10:", s.len());
+    println!("{name}: {TENANTS} tenants x {PER_TENANT} points loaded and indexed in {loaded:.1} s; {} searches each, top 10:", s.len());
     println!("{:<44} {:>8} {:>8} {:>8}", "", "p50 ms", "p95 ms", "p99 ms");
     for (label, v) in [
         ("one tenant alone (1,000 points)", &a),
@@ -144,16 +179,83 @@ async fn one_store(name: &str, store: Arc<dyn VectorStore>, n: usize) -> anyhow:
 pub async fn run(url: &str, searches: usize) -> anyhow::Result<()> {
     println!();
     let dir = std::env::temp_dir().join(format!("ragwire-bench-tenants-{}", std::process::id()));
-    let embedded: Arc<dyn VectorStore> = EmbeddedStore::open(&dir, 10_000)?;
-    one_store("embedded store (qdrant-edge)", embedded, searches).await?;
+    let embedded = EmbeddedStore::open(&dir, 10_000)?;
+    let settle = Settle::Embedded(embedded.clone());
+    one_store("embedded store (qdrant-edge)", embedded, settle, searches).await?;
     let _ = std::fs::remove_dir_all(&dir);
     let fake = FakeOpenAi::start().await;
     let config = test_config(&fake);
     match QdrantStore::connect(url, &config.vectors, &config.retry) {
         Ok(store) if store.collections().await.is_ok() => {
-            one_store(&format!("Qdrant server at {url}"), store, searches).await?;
+            let settle = Settle::Qdrant(qdrant_client::Qdrant::from_url(url).build()?);
+            one_store(&format!("Qdrant server at {url}"), store, settle, searches).await?;
         }
         _ => println!("no Qdrant server at {url}: its rows are left out"),
     }
+    Ok(())
+}
+
+/// Requests/s on the producer's `/embed` at 64 in flight, with a legacy key
+/// (the `default` tenant) and with a tenant key made by the admin API; each
+/// text new, so that every request reaches the (instant) fake embedder.
+/// Rounds alternate the two; medians compared.
+pub async fn keys(seconds: f64, rounds: usize, dim: usize) -> anyhow::Result<()> {
+    const ADMIN: &str = "bench-admin-key-0123456789";
+    const LEGACY: &str = "bench-legacy-key";
+    let fake = FakeOpenAi::start_with(Behaviour::default(), dim).await;
+    fake.stop_recording();
+    let mut config = test_config(&fake);
+    config.limits.max_in_flight = 4096;
+    let _worker = start_worker(&config).await;
+    let mut http = test_http();
+    http.api_keys = vec![LEGACY.into()];
+    http.tenants.admin_key = Some(ADMIN.into());
+    let producer = start_producer(&config, &http).await;
+    let made: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{}/admin/tenants", producer.addr))
+        .bearer_auth(ADMIN)
+        .json(&json!({"name": "bench"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let tenant_key = made["api_key"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no tenant key: {made}"))?
+        .to_owned();
+    let fresh = |who: &'static str| {
+        move |n: u64| Bytes::from(format!(r#"{{"texts":["the quick brown fox {who} {n}"]}}"#))
+    };
+    let legacy_call = http_call_as(producer.addr, "/embed", Some(LEGACY), fresh("legacy"));
+    let tenant_call = http_call_as(producer.addr, "/embed", Some(&tenant_key), fresh("tenant"));
+    // Warm both paths (connections, the tenant's client and state).
+    measure(legacy_call.clone(), 64, 1.0).await;
+    measure(tenant_call.clone(), 64, 1.0).await;
+    let (mut legacy, mut tenant) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let l = measure(legacy_call.clone(), 64, seconds).await;
+        let t = measure(tenant_call.clone(), 64, seconds).await;
+        eprintln!(
+            "round {round}: legacy {:.0} req/s, tenant {:.0} req/s",
+            l.rps, t.rps
+        );
+        anyhow::ensure!(
+            l.errors == 0 && t.errors == 0,
+            "errors: {} and {}",
+            l.errors,
+            t.errors
+        );
+        legacy.push(l.rps);
+        tenant.push(t.rps);
+    }
+    let (l, t) = (median(legacy), median(tenant));
+    println!();
+    println!(
+        "producer /embed at 64 in flight, instant fake embedder, {rounds} rounds of {seconds} s:"
+    );
+    println!("{:<34} {:>10}", "key", "req/s");
+    println!("{:<34} {:>10.0}", "legacy key (tenant `default`)", l);
+    println!("{:<34} {:>10.0}", "tenant key (sk-{tenant}-...)", t);
+    println!("tenant / legacy: {:.3}", t / l);
     Ok(())
 }

@@ -9,6 +9,7 @@
 //!   options, and the connection with errors that name the settings.
 //! - [`discovery`]: the workers as a NATS micro-service.
 //! - [`telemetry`], [`signal`]: logging set-up and the stop signal.
+//! - [`usage`]: per-tenant usage counters shared through NATS.
 //! - [`error`]: the crate's error enum.
 //!
 //! The client itself (requests, streamed replies, the connection) is the
@@ -21,6 +22,7 @@ pub mod nats;
 pub mod settings;
 pub mod signal;
 pub mod telemetry;
+pub mod usage;
 
 use std::path::PathBuf;
 

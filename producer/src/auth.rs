@@ -23,6 +23,7 @@ use ragwire_client::RagClient;
 use ragwire_schemas::TenantId;
 
 use crate::error::ApiError;
+use crate::tenants::records::Limits;
 use crate::tenants::{keys, Registry};
 
 /// The accepted keys. Cheap to clone.
@@ -53,6 +54,8 @@ pub struct Caller {
     /// A client of the tenant's subjects; `None` for `default`, whose are
     /// the deployment's own.
     pub rag: Option<RagClient>,
+    /// The tenant's quotas (none for `default`).
+    pub limits: Limits,
 }
 
 impl Default for Caller {
@@ -61,6 +64,7 @@ impl Default for Caller {
             key_id: "anonymous".into(),
             tenant: TenantId::default_tenant(),
             rag: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -114,6 +118,7 @@ impl Keys {
                     key_id: key_id(&k).into(),
                     tenant: default.clone(),
                     rag: None,
+                    limits: Limits::default(),
                 };
                 (k, caller)
             })
@@ -159,6 +164,7 @@ impl Keys {
             key_id: who.key_id.into(),
             tenant: who.tenant,
             rag: Some(who.rag),
+            limits: who.limits,
         })
     }
 }
@@ -190,15 +196,36 @@ fn key_id(key: &str) -> String {
     format!("key-{hash:08x}")
 }
 
-/// Middleware for the protected routes.
+/// Middleware for the protected routes: the caller found by its key, then
+/// its tenant's quotas checked (and its request counted) when this producer
+/// reads the tenant registry. A request let through holds its place among
+/// its tenant's requests in flight until its reply's body ends.
 pub async fn require_key(State(keys): State<Keys>, mut request: Request, next: Next) -> Response {
-    match keys.check(request.headers()) {
-        Ok(caller) => {
-            request.extensions_mut().insert(caller);
-            next.run(request).await
-        }
-        Err(e) => e.respond_at(request.uri().path()),
+    let caller = match keys.check(request.headers()) {
+        Ok(caller) => caller,
+        Err(e) => return e.respond_at(request.uri().path()),
+    };
+    let Some(quotas) = keys.registry().map(|r| r.quotas().clone()) else {
+        request.extensions_mut().insert(caller);
+        return next.run(request).await;
+    };
+    let admission = match quotas.admit(&caller.tenant, &caller.limits).await {
+        Ok(admission) => admission,
+        Err(e) => return e.respond_at(request.uri().path()),
+    };
+    request.extensions_mut().insert(caller);
+    let response = next.run(request).await;
+    if !admission.holds() {
+        return response;
     }
+    response.map(|body| {
+        axum::body::Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
+            // The admission lives as long as the body: to its last chunk,
+            // or until the client goes away.
+            let _ = &admission;
+            frame
+        }))
+    })
 }
 
 #[cfg(test)]

@@ -137,6 +137,12 @@ pub struct TenantsConfig {
           env = "RAGWIRE_TENANTS_LAST_USED_FLUSH_MS", default_value = "30000",
           value_parser = parse::timeout)]
     pub last_used_flush: Duration,
+    /// How often the requests counted here are added to the usage bucket
+    /// (`{prefix}_usage`), in milliseconds.
+    #[arg(id = "tenants.usage_flush_ms", long = "tenants-usage-flush-ms",
+          env = "RAGWIRE_TENANTS_USAGE_FLUSH_MS", default_value = "1000",
+          value_parser = parse::timeout)]
+    pub usage_flush: Duration,
 }
 
 impl TenantsConfig {

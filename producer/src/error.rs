@@ -56,6 +56,16 @@ pub enum ApiError {
     /// The request's headers are larger than the producer accepts.
     #[error("the request headers are {0} bytes, above the limit of {1}")]
     HeadersTooLarge(usize, usize),
+    /// A tenant's quota is used up; `retry_after` seconds until it is not.
+    #[error("{message}")]
+    RateLimited {
+        /// The quota, as named in metrics (`requests_per_minute`, ...).
+        quota: &'static str,
+        /// What is used up, and when it comes back.
+        message: String,
+        /// Seconds until a retry can pass.
+        retry_after: u64,
+    },
     /// Too many requests in flight.
     #[error("the producer is at its concurrency limit; retry later")]
     Overloaded,
@@ -86,6 +96,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => ErrorKind::MethodNotAllowed,
             ApiError::HeadersTooLarge(..) => ErrorKind::HeadersTooLarge,
             ApiError::Overloaded | ApiError::Streams(_) => ErrorKind::Unavailable,
+            ApiError::RateLimited { .. } => ErrorKind::RateLimited,
             ApiError::Call(e) => return e.to_body(),
         };
         ErrorBody::new(kind, self.to_string())
@@ -115,6 +126,9 @@ impl IntoResponse for ApiError {
         let mut response = (status, axum::Json(reply)).into_response();
         let headers = response.headers_mut();
         match self {
+            ApiError::RateLimited { retry_after, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            }
             ApiError::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
@@ -141,7 +155,11 @@ pub fn is_openai(path: &str) -> bool {
 /// The producer's own error (a missing key, load shedding, an unknown
 /// route) in OpenAI's shape, with the headers it has in ragwire's.
 pub fn openai_api_error(error: ApiError) -> Response {
-    let mut response = openai_error(error.to_body(), None);
+    let retry_after = match &error {
+        ApiError::RateLimited { retry_after, .. } => Some(retry_after.to_string()),
+        _ => None,
+    };
+    let mut response = openai_error(error.to_body(), retry_after);
     if matches!(error, ApiError::Unauthorized) {
         response
             .headers_mut()

@@ -12,6 +12,8 @@ use prometheus::{
 
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::tenants::quota::Quotas;
+
 /// Request counters, latency histograms and the in-flight gauge.
 #[derive(Clone)]
 pub struct Metrics {
@@ -22,6 +24,9 @@ pub struct Metrics {
     streams: IntGaugeVec,
     first_chunk: HistogramVec,
     stream_duration: HistogramVec,
+    tenant_requests: IntCounterVec,
+    tenant_refused: IntCounterVec,
+    tenant_usage: IntGaugeVec,
 }
 
 impl Default for Metrics {
@@ -88,10 +93,38 @@ impl Metrics {
             &["route"],
         )
         .expect("valid metric");
+        let tenant_requests = IntCounterVec::new(
+            Opts::new(
+                "ragwire_tenant_requests_total",
+                "Requests this producer let through, by tenant",
+            ),
+            &["tenant"],
+        )
+        .expect("valid metric");
+        let tenant_refused = IntCounterVec::new(
+            Opts::new(
+                "ragwire_tenant_refused_total",
+                "Requests this producer refused (429) by tenant and the quota they would exceed",
+            ),
+            &["tenant", "quota"],
+        )
+        .expect("valid metric");
+        let tenant_usage = IntGaugeVec::new(
+            Opts::new(
+                "ragwire_tenant_usage_today",
+                "Usage of the UTC day by tenant, every producer and worker together (requests, \
+                 LLM tokens, embedded texts), as the usage bucket holds it",
+            ),
+            &["tenant", "counter"],
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(streams.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(first_chunk.clone()),
             Box::new(stream_duration.clone()),
+            Box::new(tenant_requests.clone()),
+            Box::new(tenant_refused.clone()),
+            Box::new(tenant_usage.clone()),
         ] {
             registry.register(metric).expect("registers once");
         }
@@ -112,6 +145,29 @@ impl Metrics {
             streams,
             first_chunk,
             stream_duration,
+            tenant_requests,
+            tenant_refused,
+            tenant_usage,
+        }
+    }
+
+    /// Brings the tenant series up to date with `quotas`: this producer's
+    /// requests let through and refused, and the day's usage of all.
+    pub fn update_tenants(&self, quotas: &Quotas) {
+        for (tenant, quota, n) in quotas.outcomes() {
+            let counter = match quota {
+                None => self.tenant_requests.with_label_values(&[tenant.as_str()]),
+                Some(q) => self
+                    .tenant_refused
+                    .with_label_values(&[tenant.as_str(), q.name()]),
+            };
+            counter.inc_by(n.saturating_sub(counter.get()));
+        }
+        self.tenant_usage.reset();
+        for (tenant, counter, n) in quotas.all_today() {
+            self.tenant_usage
+                .with_label_values(&[tenant.as_str(), counter.name()])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
 

@@ -96,6 +96,13 @@ pub struct WorkerSettings {
     #[arg(id = "metrics_addr", long = "metrics-addr", env = "RAGWIRE_METRICS_ADDR",
           value_parser = parse::socket_addr)]
     pub metrics_addr: Option<String>,
+    /// How often the LLM tokens and embedded texts counted here are added
+    /// to the tenants' usage (the bucket `{prefix}_usage`, made by a producer
+    /// that reads the tenant registry), in milliseconds. Token quotas see a
+    /// tenant's tokens this much later at most.
+    #[arg(id = "usage_flush_ms", long = "usage-flush-ms", env = "RAGWIRE_USAGE_FLUSH_MS",
+          default_value = "250", value_parser = parse::timeout)]
+    pub usage_flush: std::time::Duration,
 }
 
 /// Bounds on a worker's work and input.

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use ragwire_common::usage::Ledger;
 use ragwire_schemas::TenantId;
 
 use crate::backends::embedder::EmbedBackend;
@@ -43,6 +44,9 @@ pub struct State {
     /// The ingest job streams; `None` when jobs are off (disabled, or
     /// JetStream was not usable at start).
     pub jobs: Option<Jobs>,
+    /// Where tenants' LLM tokens and embedded texts are counted (once a
+    /// producer reading the tenant registry has made the usage bucket).
+    pub usage: Ledger,
 }
 
 impl State {
@@ -59,7 +63,10 @@ impl State {
     pub fn for_tenant(&self, tenant: &TenantId) -> State {
         State {
             tenant: tenant.clone(),
-            embedder: self.embedder.for_tenant(tenant),
+            llm: self.llm.metered(Some(self.usage.meter(tenant))),
+            embedder: self
+                .embedder
+                .for_tenant(tenant, Some(self.usage.meter(tenant))),
             vectors: self.vectors.for_tenant(tenant),
             graph: self.graph.for_tenant(tenant),
             jobs: self
@@ -146,15 +153,24 @@ impl StateBuilder {
         } else {
             None
         };
+        let usage = Ledger::when_present(
+            client.clone(),
+            &config.common.prefix,
+            config.worker.usage_flush,
+        );
+        let default = TenantId::default();
+        let meter = Some(usage.meter(&default));
         Ok(State {
-            llm: Llm::new(&config.llm, &config.extract.chain, retry, http.clone()),
+            llm: Llm::new(&config.llm, &config.extract.chain, retry, http.clone())
+                .metered(meter.clone()),
             reranker: Reranker::new(&config.rerank, retry, http),
-            embedder: Embedder::spawn(backend, batching),
+            embedder: Embedder::spawn(backend, batching).for_tenant(&default, meter),
             tenant: TenantId::default(),
             vectors: TenantVectors::new(vectors, TenantId::default()),
             keywords: Keywords::new()?,
             graph: TenantGraph::new(graph, TenantId::default()),
             jobs,
+            usage,
             config: Arc::new(config),
         })
     }

@@ -13,6 +13,14 @@
 //! | `DELETE /admin/tenants/{id}/api-keys/{key_id}` | 204 |
 //! | `GET /admin/audit?tenant_id=&limit=` | 200 `{entries}`, newest first |
 //!
+//! and ragwire's own, for quotas and usage ([`super::quota`]):
+//!
+//! | route | success |
+//! |---|---|
+//! | `GET /admin/tenants/{id}/quotas` | 200 `{tenant_id, requests_per_minute, tokens_per_day, concurrent_requests}` |
+//! | `PUT /admin/tenants/{id}/quotas {…}` | 200, the same; a quota absent or `null` is no limit |
+//! | `GET /admin/tenants/{id}/usage?day=` | 200 `{tenant_id, day, requests, tokens, embedded_texts, stored_points, quotas}` |
+//!
 //! Its defects are not kept: a status other than the three is a 400 (not a
 //! plain 500), an unknown tenant at key creation a 404, a time without a
 //! zone a 422 (not a 500), an expiry in the past a 400 (not a key valid for
@@ -36,13 +44,15 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use bytes::Bytes;
 use ragwire_client::RagClient;
-use ragwire_schemas::endpoint::{JobsStatus, TenantsPurge};
+use ragwire_common::usage::{self, Counter};
+use ragwire_schemas::collections::ListRequest;
+use ragwire_schemas::endpoint::{CollectionsList, JobsStatus, TenantsPurge};
 use ragwire_schemas::jobs::{JobRef, PurgeRequest};
 use ragwire_schemas::TenantId;
 use serde_json::{json, Map, Value};
 
 use super::keys;
-use super::records::{self, KeyRecord, TenantRecord, TenantStatus};
+use super::records::{self, KeyRecord, Limits, TenantRecord, TenantStatus};
 use super::registry::Registry;
 use crate::error::ApiError;
 
@@ -117,6 +127,11 @@ where
         )
         .route("/admin/tenants/{tenant_id}/status", put(set_status))
         .route("/admin/tenants/{tenant_id}/deletion", get(deletion))
+        .route(
+            "/admin/tenants/{tenant_id}/quotas",
+            get(show_quotas).put(set_quotas),
+        )
+        .route("/admin/tenants/{tenant_id}/usage", get(usage))
         .route("/admin/tenants/{tenant_id}/api-keys", post(create_key))
         .route(
             "/admin/tenants/{tenant_id}/api-keys/{key_id}",
@@ -411,6 +426,136 @@ async fn deletion(
         .await
         .map_err(ApiError::Call)?;
     Ok(Json(reply).into_response())
+}
+
+fn quotas_json(tenant: &TenantId, limits: &Limits) -> Value {
+    json!({
+        "tenant_id": tenant,
+        "requests_per_minute": limits.requests_per_minute,
+        "tokens_per_day": limits.tokens_per_day,
+        "concurrent_requests": limits.concurrent_requests,
+    })
+}
+
+/// `GET /admin/tenants/{tenant_id}/quotas`: its quotas, `null` for none.
+async fn show_quotas(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant_in_path(&id)?;
+    let (record, _) = admin
+        .registry
+        .tenant(&tenant)
+        .ok_or_else(|| not_found(&id))?;
+    Ok(Json(quotas_json(&tenant, &record.quotas)))
+}
+
+/// `PUT /admin/tenants/{tenant_id}/quotas {requests_per_minute?,
+/// tokens_per_day?, concurrent_requests?}`: the quotas, all at once; a
+/// quota absent or `null` is no limit.
+async fn set_quotas(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    const FIELDS: [&str; 3] = [
+        "requests_per_minute",
+        "tokens_per_day",
+        "concurrent_requests",
+    ];
+    let body = object(body)?;
+    if let Some(unknown) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::BadRequest(format!(
+            "`{}` is not a quota: send `requests_per_minute`, `tokens_per_day` and \
+             `concurrent_requests` (a whole number from 1, or null for no limit)",
+            unknown.escape_debug()
+        )));
+    }
+    let limit = |field: &str| -> Result<Option<u64>, ApiError> {
+        match body.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v.as_u64().filter(|n| *n >= 1).map(Some).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "`{field}` must be a whole number from 1, or null for no limit (a \
+                     tenant that must not make requests is suspended instead)"
+                ))
+            }),
+        }
+    };
+    let limits = Limits {
+        requests_per_minute: limit("requests_per_minute")?,
+        tokens_per_day: limit("tokens_per_day")?,
+        concurrent_requests: limit("concurrent_requests")?,
+    };
+    let tenant = tenant_in_path(&id)?;
+    let before = admin
+        .registry
+        .tenant(&tenant)
+        .map(|(r, _)| r.quotas)
+        .unwrap_or_default();
+    let record = admin
+        .registry
+        .set_quotas(&tenant, limits)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    if before != limits {
+        admin
+            .registry
+            .audit()
+            .record(
+                ACTOR,
+                "set_quotas",
+                Some(&tenant),
+                json!({"from": quotas_json(&tenant, &before), "to": quotas_json(&tenant, &limits)}),
+            )
+            .await;
+    }
+    Ok(Json(quotas_json(&tenant, &record.quotas)))
+}
+
+/// `GET /admin/tenants/{tenant_id}/usage?day=YYYY-MM-DD`: the tenant's
+/// requests, LLM tokens and embedded texts of a UTC day (today by default;
+/// the bucket keeps two days), every producer and worker together, its
+/// stored points now, and its quotas.
+async fn usage(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant_in_path(&id)?;
+    let (record, _) = admin
+        .registry
+        .tenant(&tenant)
+        .ok_or_else(|| not_found(&id))?;
+    let today = usage::day(std::time::SystemTime::now());
+    let day = match query.get("day") {
+        None => today,
+        Some(day) if chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").is_ok() => day.clone(),
+        Some(_) => {
+            return Err(ApiError::Unprocessable(
+                "`day` must be a date, `YYYY-MM-DD` (UTC)".into(),
+            ))
+        }
+    };
+    let quotas = admin.registry.quotas();
+    let mut reply = json!({"tenant_id": tenant, "day": day});
+    for counter in Counter::ALL {
+        reply[counter.name()] = json!(quotas.read(counter, &tenant, &day).await?);
+    }
+    // Points are counted where they are: by the workers, as the tenant.
+    let points = match record.status {
+        TenantStatus::Deleted => None,
+        _ => admin
+            .rag
+            .for_tenant(&tenant)
+            .call::<CollectionsList>(&ListRequest::default())
+            .await
+            .ok()
+            .map(|list| list.collections.iter().map(|c| c.points).sum::<usize>()),
+    };
+    reply["stored_points"] = json!(points);
+    reply["quotas"] = quotas_json(&tenant, &record.quotas);
+    Ok(Json(reply))
 }
 
 /// `POST /admin/tenants/{tenant_id}/api-keys {name?, expires_at?}`.

@@ -33,7 +33,7 @@ pub struct AuditEntry {
     /// Who did it: `admin`, the holder of the admin key.
     pub actor: String,
     /// What: `create_tenant`, `update_tenant_status`, `delete_tenant`,
-    /// `create_api_key`, `revoke_api_key`.
+    /// `create_api_key`, `revoke_api_key`, `set_quotas`.
     pub action: String,
     /// The tenant it concerned.
     pub tenant_id: Option<TenantId>,

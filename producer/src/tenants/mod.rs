@@ -12,6 +12,8 @@
 //!   writes, and last uses written now and then.
 //! - [`admin`]: the routes under `/admin/`, behind the admin key.
 //! - [`audit`]: the audit trail of admin actions, a JetStream stream.
+//! - [`quota`]: each tenant's quotas, checked against counters every
+//!   producer shares, and its usage.
 //!
 //! Requests authenticate in [`crate::auth`]; the tenant's requests go to
 //! its subjects, `{prefix}.t.{tenant}.*` (see [`ragwire_schemas::tenant`]).
@@ -19,6 +21,7 @@
 pub mod admin;
 pub mod audit;
 pub mod keys;
+pub mod quota;
 pub mod records;
 pub mod registry;
 mod view;

@@ -72,6 +72,31 @@ pub struct TenantRecord {
     pub created_at: String,
     /// When it last changed.
     pub updated_at: String,
+    /// Its quotas; none set: no limit.
+    #[serde(default, skip_serializing_if = "Limits::is_unlimited")]
+    pub quotas: Limits,
+}
+
+/// A tenant's quotas, each `None` for no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Requests per minute (calendar minutes), all producers together.
+    #[serde(default)]
+    pub requests_per_minute: Option<u64>,
+    /// LLM tokens per day (UTC), prompt and completion, as the model's
+    /// `usage` counts them.
+    #[serde(default)]
+    pub tokens_per_day: Option<u64>,
+    /// Requests in flight, all producers together.
+    #[serde(default)]
+    pub concurrent_requests: Option<u64>,
+}
+
+impl Limits {
+    /// Whether no quota is set.
+    pub fn is_unlimited(&self) -> bool {
+        *self == Limits::default()
+    }
 }
 
 /// A tenant key, at `key.{key_id}`.

@@ -6,6 +6,9 @@
 //!
 //! Last uses of keys are kept in memory and written every
 //! `RAGWIRE_TENANTS_LAST_USED_FLUSH_MS`, for the keys used since.
+//!
+//! The registry also opens the usage bucket, where this producer counts
+//! requests and checks quotas ([`super::quota`]).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
@@ -19,9 +22,12 @@ use ragwire_client::RagClient;
 use ragwire_schemas::TenantId;
 use tokio::sync::watch;
 
+use ragwire_common::usage::{Ledger, UsageBucket};
+
 use super::audit::Audit;
 use super::keys;
-use super::records::{self, KeyRecord, KeyStatus, TenantRecord, TenantStatus};
+use super::quota::Quotas;
+use super::records::{self, KeyRecord, KeyStatus, Limits, TenantRecord, TenantStatus};
 use super::view::{Authenticated, View};
 use crate::config::TenantsConfig;
 use crate::error::ApiError;
@@ -50,6 +56,7 @@ struct Shared {
     /// The deployment's client, from which tenants' clients are made.
     base: RagClient,
     audit: Audit,
+    quotas: Quotas,
 }
 
 /// The registry's background tasks, stopped when dropped.
@@ -96,6 +103,11 @@ impl Registry {
             .await
             .map_err(|e| internal(format!("cannot open the tenant bucket {bucket}: {e}")))?;
         let audit = Audit::open(&js, &prefix, config).await?;
+        let usage = UsageBucket::open(rag.nats(), &prefix, config.replicas)
+            .await
+            .map_err(|e| internal(e.to_string()))?;
+        let ledger = Ledger::start(usage.clone(), config.usage_flush);
+        let quotas = Quotas::start(usage, ledger).await;
         let (applied, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             kv,
@@ -104,6 +116,7 @@ impl Registry {
             applied,
             base: rag.clone(),
             audit,
+            quotas,
         });
         let (loaded_tx, loaded) = tokio::sync::oneshot::channel();
         let watcher = tokio::spawn(watch_bucket(shared.clone(), loaded_tx));
@@ -197,6 +210,7 @@ impl Registry {
                 status: TenantStatus::Active,
                 created_at: now.clone(),
                 updated_at: now.clone(),
+                quotas: Limits::default(),
             };
             let created = self.create(&records::tenant_entry(&tenant), &record).await;
             if created.is_err() {
@@ -252,6 +266,44 @@ impl Registry {
             }
         }
         Err(internal(format!("{entry} kept changing; try again")))
+    }
+
+    /// Sets `tenant`'s quotas; the record after, or `None` for an unknown
+    /// tenant. A deleted tenant's quotas do not change (409).
+    pub async fn set_quotas(
+        &self,
+        tenant: &TenantId,
+        quotas: Limits,
+    ) -> Result<Option<TenantRecord>, ApiError> {
+        let entry = records::tenant_entry(tenant);
+        for _ in 0..CAS_ATTEMPTS {
+            let Some((mut record, revision)) = self.read::<TenantRecord>(&entry).await? else {
+                return Ok(None);
+            };
+            if record.status == TenantStatus::Deleted {
+                return Err(ApiError::Conflict(format!(
+                    "Tenant {tenant} is deleted: its quotas do not change"
+                )));
+            }
+            if record.quotas == quotas {
+                return Ok(Some(record));
+            }
+            record.quotas = quotas;
+            record.updated_at = records::format_micros(records::now_micros());
+            match self.update(&entry, &record, revision).await? {
+                Some(revision) => {
+                    self.shown(revision).await;
+                    return Ok(Some(record));
+                }
+                None => continue,
+            }
+        }
+        Err(internal(format!("{entry} kept changing; try again")))
+    }
+
+    /// The quotas and usage counts of every tenant.
+    pub fn quotas(&self) -> &Quotas {
+        &self.shared.quotas
     }
 
     /// Makes a key of `tenant` named `name`, expiring at `expires_at` (a

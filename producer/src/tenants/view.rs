@@ -11,7 +11,7 @@ use ragwire_client::RagClient;
 use ragwire_schemas::TenantId;
 
 use super::keys::{self, KeyHash};
-use super::records::{self, KeyRecord, KeyStatus, TenantRecord, TenantStatus};
+use super::records::{self, KeyRecord, KeyStatus, Limits, TenantRecord, TenantStatus};
 
 /// How precisely a key's last use is kept, in microseconds.
 const USAGE_GRAIN: i64 = 1_000_000;
@@ -54,6 +54,8 @@ pub struct Authenticated {
     pub tenant: TenantId,
     /// A client of the tenant's subjects.
     pub rag: RagClient,
+    /// The tenant's quotas.
+    pub limits: Limits,
 }
 
 /// The tenants and keys of the bucket, as last seen.
@@ -102,6 +104,7 @@ impl View {
             key_id: record.key_id.clone(),
             tenant: record.tenant_id.clone(),
             rag: tenant.rag.clone(),
+            limits: tenant.record.quotas,
         })
     }
 

@@ -594,3 +594,101 @@ async fn deleting_a_tenant_deletes_its_data() {
         "{graph}"
     );
 }
+
+#[tokio::test]
+async fn a_tenants_tokens_and_embedded_texts_are_counted() {
+    use ragwire_common::usage::{self, Counter, UsageBucket};
+    const ADMIN: &str = "admin-key-of-the-test-0123";
+    const LEGACY: &str = "legacy-key-of-the-test";
+    let mut t = Fixture::new().await;
+    t.http.api_keys = vec![LEGACY.into()];
+    t.http.tenants.admin_key = Some(ADMIN.into());
+    t.config.worker.usage_flush = std::time::Duration::from_millis(50);
+    // The bucket a producer reading the registry makes; the worker counts
+    // once it exists.
+    let bucket = UsageBucket::open(t.rag.nats(), t.prefix(), 1)
+        .await
+        .unwrap();
+    t.start().await;
+    let acme = TenantId::parse("acme0001").unwrap();
+    let prefix = acme.prefix(t.prefix());
+    let chat = request(
+        t.rag.nats(),
+        &prefix,
+        Subject::Chat,
+        &json!({"messages": [{"role": "user", "content": "hello there"}]}),
+    )
+    .await;
+    let chat = json(&chat);
+    let chat_tokens = chat["meta"]["usage"]["total_tokens"]
+        .as_u64()
+        .expect("a usage");
+    assert!(chat_tokens > 0, "{chat}");
+    let embedded = request(
+        t.rag.nats(),
+        &prefix,
+        Subject::Embed,
+        &json!({"texts": ["one", "two", "three"]}),
+    )
+    .await;
+    assert_eq!(error_code(&embedded), None);
+
+    // Streamed answers count too: the model is asked for its usage, which
+    // a client that did not ask for it does not see.
+    let p = t.producer().await;
+    let stream = |usage: bool| {
+        let mut body = json!({
+            "model": "rag-answer",
+            "stream": true,
+            "messages": [{"role": "user", "content": "count these words"}],
+        });
+        if usage {
+            body["stream_options"] = json!({"include_usage": true});
+        }
+        let request = http_client()
+            .post(p.url("/v1/chat/completions"))
+            .header("authorization", format!("Bearer {LEGACY}"))
+            .json(&body);
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let plain = stream(false).await;
+    assert!(plain.contains("data: [DONE]"), "{plain}");
+    assert!(!plain.contains("total_tokens"), "{plain}");
+    let asked = stream(true).await;
+    let usage_event = asked
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .find(|l| l.contains("total_tokens"))
+        .expect("the usage chunk asked for");
+    let stream_tokens = serde_json::from_str::<Value>(usage_event).unwrap()["usage"]
+        ["total_tokens"]
+        .as_u64()
+        .unwrap();
+
+    let today = usage::day(std::time::SystemTime::now());
+    let default = TenantId::default();
+    let expected = [
+        (Counter::Tokens, &acme, chat_tokens),
+        (Counter::EmbeddedTexts, &acme, 3),
+        (Counter::Tokens, &default, 2 * stream_tokens),
+    ];
+    let started = std::time::Instant::now();
+    loop {
+        let mut counts = Vec::new();
+        for (counter, tenant, _) in &expected {
+            let entry = usage::entry(*counter, tenant, &today);
+            counts.push(bucket.read(&entry).await.unwrap().0);
+        }
+        let wanted: Vec<u64> = expected.iter().map(|e| e.2).collect();
+        if counts == wanted {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "counted {counts:?}, expected {wanted:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let js = async_nats::jetstream::new(t.rag.nats().clone());
+    let _ = js.delete_key_value(bucket.name()).await;
+}

@@ -13,6 +13,7 @@ use async_openai::types::embeddings::CreateEmbeddingRequestArgs;
 use futures::StreamExt;
 use ragwire_client::connect::subscriptions_live;
 use ragwire_client::RagClient;
+use ragwire_common::usage::{self, Counter, UsageBucket};
 use ragwire_producer::{AppState, HttpConfig, TenantsConfig};
 use ragwire_tests::*;
 use reqwest::StatusCode;
@@ -76,6 +77,18 @@ impl World {
             while let Some(m) = requests.next().await {
                 let Some(reply) = m.reply else { continue };
                 let body: Value = serde_json::from_slice(&m.payload).unwrap_or(Value::Null);
+                // `delay_ms`: answered that much later, without holding up
+                // the others.
+                if let Some(delay) = body["delay_ms"].as_u64() {
+                    let nats = nats.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
+                        let answer = json!({"ok": true, "subject": m.subject.as_str()});
+                        let payload = serde_json::to_vec(&answer).unwrap().into();
+                        let _ = nats.publish(reply, payload).await;
+                    });
+                    continue;
+                }
                 let answer = if m.subject.ends_with(".v1.embeddings") {
                     json!({
                         "object": "list",
@@ -110,6 +123,7 @@ impl Drop for World {
                     let config = TenantsConfig::default();
                     let _ = js.delete_key_value(config.bucket(&prefix)).await;
                     let _ = js.delete_stream(config.audit_stream(&prefix)).await;
+                    let _ = js.delete_key_value(UsageBucket::name_for(&prefix)).await;
                 });
         });
         let _ = cleanup.join();
@@ -120,6 +134,7 @@ fn admin_settings() -> TenantsConfig {
     TenantsConfig {
         admin_key: Some(ADMIN.into()),
         last_used_flush: Duration::from_millis(200),
+        usage_flush: Duration::from_millis(100),
         ..TenantsConfig::default()
     }
 }
@@ -738,5 +753,306 @@ async fn a_second_producer_refuses_within_a_second() {
         "second producer: key accepted {created:?} after creation; refused {suspended:?} after \
          suspension, {revoked:?} after revocation, {deleted:?} after deletion; accepted \
          {resumed:?} after resumption; last use shown on the first {last_used:?} after use"
+    );
+}
+
+/// `PUT /admin/tenants/{tenant}/quotas` with `body`.
+async fn set_quotas(base: &str, tenant: &str, body: Value) -> (StatusCode, Value) {
+    reply(
+        admin(
+            reqwest::Method::PUT,
+            format!("{base}/admin/tenants/{tenant}/quotas"),
+        )
+        .json(&body),
+    )
+    .await
+}
+
+/// Waits, when the minute is about to turn, until it has: a test of a
+/// per-minute quota must run within one minute.
+async fn early_in_a_minute(needed: u64) {
+    let second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60;
+    if second + needed >= 60 {
+        tokio::time::sleep(Duration::from_secs(60 - second)).await;
+    }
+}
+
+#[tokio::test]
+async fn quotas_hold_across_three_producers() {
+    use reqwest::Method;
+    let mut world = World::new().await;
+    let producers = [
+        world.admin_producer().await,
+        world.admin_producer().await,
+        world.admin_producer().await,
+    ];
+    let one = producers[0].clone();
+    let _responder = world.responder().await;
+    let (tenant, key) = new_tenant(&one, "metered").await;
+    let (other, other_key) = new_tenant(&one, "free").await;
+
+    // Bad quotas are 400s that name the fix and change nothing.
+    for bad in [
+        json!({"requests_per_minute": 0}),
+        json!({"requests_per_minute": -5}),
+        json!({"tokens_per_day": "many"}),
+        json!({"concurrent_requests": 1.5}),
+        json!({"rpm": 10}),
+    ] {
+        let (status, body) = set_quotas(&one, &tenant, bad.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(body["detail"].as_str().unwrap().contains('`'), "{body}");
+    }
+    let (status, _) = set_quotas(&one, "nosuch01", json!({"requests_per_minute": 5})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, shown) = reply(admin(
+        Method::GET,
+        format!("{one}/admin/tenants/{tenant}/quotas"),
+    ))
+    .await;
+    assert_eq!(shown["requests_per_minute"], Value::Null, "{shown}");
+
+    // Requests per minute: three producers together let through exactly
+    // the limit (blocks of one request at this limit)...
+    let (status, set) = set_quotas(&one, &tenant, json!({"requests_per_minute": 40})).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(set["requests_per_minute"], 40);
+    assert_eq!(set["tokens_per_day"], Value::Null);
+    let (_, shown) = reply(admin(
+        Method::GET,
+        format!("{one}/admin/tenants/{tenant}/quotas"),
+    ))
+    .await;
+    assert_eq!(shown, set);
+    // Every producer sees the quota (by the watch).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    early_in_a_minute(20).await;
+    let sends = (0..60).map(|i| {
+        let (base, key) = (producers[i % 3].clone(), key.clone());
+        async move {
+            let response = http_client()
+                .post(format!("{base}/embed"))
+                .header("x-api-key", key)
+                .json(&json!({"texts": ["hello"]}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let retry = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            let body: Value = response.json().await.unwrap();
+            (status, retry, body)
+        }
+    });
+    let outcomes = futures::stream::iter(sends)
+        .buffer_unordered(12)
+        .collect::<Vec<_>>()
+        .await;
+    let passed = outcomes.iter().filter(|o| o.0 == StatusCode::OK).count();
+    assert_eq!(passed, 40, "the limit, all producers together");
+    for (status, retry, body) in outcomes.iter().filter(|o| o.0 != StatusCode::OK) {
+        assert_eq!(*status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        assert!(matches!(retry, Some(1..=60)), "{retry:?}");
+        assert_eq!(body["error"]["code"], 429, "ragwire's shape: {body}");
+        assert_eq!(body["error"]["kind"], "rate_limited", "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("40 requests"),
+            "{body}"
+        );
+    }
+    // ... in OpenAI's shape on its routes, which its SDK reads as a rate
+    // limit.
+    let (status, body) = reply(
+        http_client()
+            .post(format!("{}/v1/embeddings", producers[1]))
+            .header("authorization", format!("Bearer {key}"))
+            .json(&json!({"model": "m", "input": "hello"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+    // Another tenant, and the legacy key, are not held back.
+    assert_eq!(embed(&producers[2], &other_key).await.0, StatusCode::OK);
+    assert_eq!(embed(&producers[2], LEGACY).await.0, StatusCode::OK);
+
+    // Requests in flight: at most the limit across the producers; a slot
+    // comes back when its request ends.
+    let (status, _) = set_quotas(&one, &other, json!({"concurrent_requests": 2})).await;
+    assert_eq!(status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let slow = |base: String, key: String| async move {
+        http_client()
+            .post(format!("{base}/embed"))
+            .header("x-api-key", key)
+            .json(&json!({"texts": ["hello"], "delay_ms": 700}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let started = Instant::now();
+    let statuses = futures::future::join_all(
+        (0..6).map(|i| slow(producers[i % 3].clone(), other_key.clone())),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1_400),
+        "they overlapped"
+    );
+    let passed = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((passed, refused), (2, 4), "{statuses:?}");
+    until(Duration::from_secs(2), || {
+        let (base, key) = (producers[2].clone(), other_key.clone());
+        async move { embed(&base, &key).await.0 == StatusCode::OK }
+    })
+    .await;
+
+    // LLM tokens per day: the workers' counts (written here as a worker
+    // writes them) stop the tenant on every producer within a second.
+    let (status, _) = set_quotas(
+        &one,
+        &other,
+        json!({"tokens_per_day": 1000, "concurrent_requests": null}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(embed(&producers[1], &other_key).await.0, StatusCode::OK);
+    let bucket = UsageBucket::open(&world.nats, &world.prefix, 1)
+        .await
+        .unwrap();
+    let today = usage::day(std::time::SystemTime::now());
+    let other_id = ragwire_schemas::TenantId::parse(&other).unwrap();
+    bucket
+        .add(&usage::entry(Counter::Tokens, &other_id, &today), 1000)
+        .await
+        .unwrap();
+    until(Duration::from_secs(1), || {
+        let (base, key) = (producers[2].clone(), other_key.clone());
+        async move { embed(&base, &key).await.0 == StatusCode::TOO_MANY_REQUESTS }
+    })
+    .await;
+    let response = http_client()
+        .post(format!("{}/v1/embeddings", producers[0]))
+        .header("authorization", format!("Bearer {other_key}"))
+        .json(&json!({"model": "m", "input": "hello"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=86_400).contains(&retry), "until midnight UTC: {retry}");
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1000 LLM tokens"),
+        "{body}"
+    );
+    // Lifting the quota lets it through at once.
+    let (status, _) = set_quotas(&one, &other, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    until(Duration::from_secs(1), || {
+        let (base, key) = (producers[2].clone(), other_key.clone());
+        async move { embed(&base, &key).await.0 == StatusCode::OK }
+    })
+    .await;
+
+    // Usage: every producer's requests together, the tokens, per tenant.
+    let usage_of = |tenant: String| {
+        let one = one.clone();
+        async move {
+            reply(admin(
+                Method::GET,
+                format!("{one}/admin/tenants/{tenant}/usage"),
+            ))
+            .await
+            .1
+        }
+    };
+    until(Duration::from_secs(3), || {
+        let tenant = tenant.clone();
+        async move { usage_of(tenant).await["requests"] == 40 }
+    })
+    .await;
+    let used = usage_of(other.clone()).await;
+    assert_eq!(used["tokens"], 1000, "{used}");
+    assert_eq!(used["day"], today.as_str());
+    assert_eq!(used["quotas"]["tokens_per_day"], Value::Null);
+    assert!(used["requests"].as_u64().unwrap() >= 5, "{used}");
+    let (status, _) = reply(admin(
+        Method::GET,
+        format!("{one}/admin/tenants/{tenant}/usage?day=yesterday"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // /metrics: requests and refusals of this producer, usage of all.
+    let metrics = http_client()
+        .get(format!("{one}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert!(
+        line(&format!(
+            "ragwire_tenant_requests_total{{tenant=\"{tenant}\"}}"
+        )) >= 13.0
+    );
+    assert!(
+        line(&format!(
+            "ragwire_tenant_refused_total{{quota=\"requests_per_minute\",tenant=\"{tenant}\"}}"
+        )) >= 1.0
+    );
+    assert_eq!(
+        line(&format!(
+            "ragwire_tenant_usage_today{{counter=\"tokens\",tenant=\"{other}\"}}"
+        )),
+        1000.0
+    );
+    assert!(!metrics.contains(&key) && !metrics.contains(&other_key));
+
+    // The audit trail has the changes.
+    let (_, audit) = reply(admin(
+        Method::GET,
+        format!("{one}/admin/audit?tenant_id={other}"),
+    ))
+    .await;
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.iter().filter(|a| **a == "set_quotas").count() >= 3,
+        "{audit}"
     );
 }

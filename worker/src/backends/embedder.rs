@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ragwire_common::settings::parse;
+use ragwire_common::usage::{Counter, Meter};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
@@ -269,6 +270,8 @@ pub struct Embedder {
     /// are cached under keys of its own, so no tenant learns, even from
     /// how fast it is answered, what another embedded. `None`: `default`.
     tenant: Option<Arc<str>>,
+    /// Where the tenant's embedded texts are counted.
+    meter: Option<Meter>,
 }
 
 impl Embedder {
@@ -292,6 +295,7 @@ impl Embedder {
             model,
             cache,
             tenant: None,
+            meter: None,
         }
     }
 
@@ -307,6 +311,7 @@ impl Embedder {
         if self.backend.dimension() == Some(dimensions) {
             return self.embed(texts).await;
         }
+        self.count(texts.len());
         let backend = self.backend.clone();
         crate::waiting::on(crate::error::Backend::Embeddings, async move {
             backend.embed_dimensions(&texts, dimensions).await
@@ -324,11 +329,19 @@ impl Embedder {
         self.embed_as(texts, Priority::Interactive).await
     }
 
-    /// The same embedder, caching for `tenant`.
-    pub fn for_tenant(&self, tenant: &ragwire_schemas::TenantId) -> Embedder {
+    /// The same embedder, caching for `tenant` and counting its texts on
+    /// `meter`.
+    pub fn for_tenant(&self, tenant: &ragwire_schemas::TenantId, meter: Option<Meter>) -> Embedder {
         Embedder {
             tenant: (!tenant.is_default()).then(|| tenant.as_str().into()),
+            meter,
             ..self.clone()
+        }
+    }
+
+    fn count(&self, texts: usize) {
+        if let Some(meter) = &self.meter {
+            meter.add(Counter::EmbeddedTexts, texts as u64);
         }
     }
 
@@ -346,6 +359,7 @@ impl Embedder {
         texts: Vec<String>,
         priority: Priority,
     ) -> Result<Vec<Vec<f32>>, Error> {
+        self.count(texts.len());
         let Some(cache) = &self.cache else {
             return self.batched(texts, priority).await;
         };

@@ -15,6 +15,7 @@ use serde_json::json;
 use bytes::Bytes;
 use futures::StreamExt;
 use ragwire_common::settings::parse;
+use ragwire_common::usage::{Counter, Meter};
 use ragwire_schemas::JsonMap;
 
 use super::upstream::{self, OpenAiClient};
@@ -155,6 +156,8 @@ const JSON_HINT: &str = "Respond with a single valid JSON object and nothing els
 #[derive(Clone)]
 pub struct Llm {
     inner: Arc<Inner>,
+    /// Where the tenant's tokens are counted.
+    meter: Option<Meter>,
 }
 
 struct Inner {
@@ -188,6 +191,24 @@ type RawChunk = Box<serde_json::value::RawValue>;
 
 fn chunk_bytes(chunk: RawChunk) -> Bytes {
     Bytes::from(String::from(Box::<str>::from(chunk)))
+}
+
+/// The `usage` of a streamed chunk.
+#[derive(Deserialize)]
+struct UsageChunk {
+    #[serde(default)]
+    usage: serde_json::Value,
+    #[serde(default)]
+    choices: Vec<serde_json::Value>,
+}
+
+/// The tokens of an OpenAI `usage` object: `total_tokens`, or prompt and
+/// completion tokens added up; 0 when it has neither.
+fn tokens_of(usage: &serde_json::Value) -> u64 {
+    let field = |name: &str| usage.get(name).and_then(serde_json::Value::as_u64);
+    field("total_tokens").unwrap_or_else(|| {
+        field("prompt_tokens").unwrap_or(0) + field("completion_tokens").unwrap_or(0)
+    })
 }
 
 /// One chat call.
@@ -281,6 +302,22 @@ impl Llm {
                 timeout: config.timeout,
                 retry,
             }),
+            meter: None,
+        }
+    }
+
+    /// The same chain, counting the tokens of its answers (their `usage`)
+    /// on `meter`.
+    pub fn metered(&self, meter: Option<Meter>) -> Llm {
+        Llm {
+            inner: self.inner.clone(),
+            meter,
+        }
+    }
+
+    fn count(&self, tokens: u64) {
+        if let Some(meter) = &self.meter {
+            meter.add(Counter::Tokens, tokens);
         }
     }
 
@@ -392,13 +429,15 @@ impl Llm {
                     self.inner.timeout,
                     chat.create_byot::<_, serde_json::Value>(body),
                 );
-                crate::waiting::on(backend.clone(), call)
+                let reply: serde_json::Value = crate::waiting::on(backend.clone(), call)
                     .await
                     .map_err(|_| Error::Timeout {
                         backend: backend.clone(),
                         after: self.inner.timeout,
                     })?
-                    .map_err(|e| upstream::map_error(&backend, e))
+                    .map_err(|e| upstream::map_error(&backend, e))?;
+                self.count(tokens_of(&reply["usage"]));
+                Ok(reply)
             }
         })
         .await
@@ -412,12 +451,27 @@ impl Llm {
     pub fn stream(&self, body: JsonMap, model: Option<&str>) -> Chunks {
         let llm = self.clone();
         let alias = self.resolve_alias(model);
+        let mut body = body;
+        // Tokens are counted from the model's usage chunk: asked for when
+        // metering, and then kept from a client that did not ask for it.
+        let asked = body
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(serde_json::Value::as_bool)
+            == Some(true);
+        let hide_usage = self.meter.as_ref().is_some_and(Meter::counting) && !asked;
+        if hide_usage {
+            let options = body.entry("stream_options").or_insert_with(|| json!({}));
+            if let Some(options) = options.as_object_mut() {
+                options.insert("include_usage".into(), json!(true));
+            }
+        }
         let opened = async move {
             llm.down_the_chain(&alias, |provider, model| {
                 let mut body = body.clone();
                 body.insert("model".into(), json!(model));
                 body.insert("stream".into(), json!(true));
-                llm.open_stream(provider, body)
+                llm.open_stream(provider, body, hide_usage)
             })
             .await
         };
@@ -431,11 +485,13 @@ impl Llm {
             .boxed()
     }
 
-    /// Opens a stream on `provider` and waits for its first chunk.
+    /// Opens a stream on `provider` and waits for its first chunk;
+    /// `hide_usage`: the usage chunk is counted and not passed on.
     async fn open_stream(
         &self,
         provider: &Provider,
         body: JsonMap,
+        hide_usage: bool,
     ) -> Result<(Bytes, Chunks), Error> {
         let backend = provider.backend();
         let timeout = self.inner.timeout;
@@ -455,14 +511,34 @@ impl Llm {
         )
         .await
         .map_err(|_| timed_out(&backend))?;
+        let meter = self.meter.clone();
+        // `None`: a usage chunk the client did not ask for.
+        let count = move |chunk: RawChunk| -> Option<Bytes> {
+            // The usage chunk (asked for by `stream_options.include_usage`)
+            // is the only one that names `total_tokens`.
+            if let Some(meter) = &meter {
+                if chunk.get().contains("\"total_tokens\"") {
+                    if let Ok(usage) = serde_json::from_str::<UsageChunk>(chunk.get()) {
+                        meter.add(Counter::Tokens, tokens_of(&usage.usage));
+                        if hide_usage && usage.choices.is_empty() {
+                            return None;
+                        }
+                    }
+                }
+            }
+            Some(chunk_bytes(chunk))
+        };
         match first {
             Some(Ok(chunk)) => {
-                let rest = stream.map(move |chunk| {
-                    chunk
-                        .map(chunk_bytes)
-                        .map_err(|e| upstream::map_error(&backend, e))
+                let first = count(chunk).unwrap_or_else(|| Bytes::from_static(b"{}"));
+                let rest = stream.filter_map(move |chunk| {
+                    let chunk = match chunk {
+                        Ok(chunk) => count(chunk).map(Ok),
+                        Err(e) => Some(Err(upstream::map_error(&backend, e))),
+                    };
+                    futures::future::ready(chunk)
                 });
-                Ok((chunk_bytes(chunk), rest.boxed()))
+                Ok((first, rest.boxed()))
             }
             Some(Err(e)) => Err(upstream::map_error(&backend, e)),
             None => Err(Error::Upstream {
@@ -555,6 +631,13 @@ impl Llm {
                 message: "reply has no message content".into(),
                 retry_after: None,
             })?;
+        if let Some(usage) = &raw.usage {
+            self.count(
+                usage
+                    .total_tokens
+                    .max(usage.prompt_tokens + usage.completion_tokens),
+            );
+        }
         Ok(Completion {
             text,
             model: if raw.model.is_empty() {

@@ -278,5 +278,6 @@ async fn stop_when_cancelled(
     if let Err(e) = state.vectors.flush().await {
         tracing::warn!(error = %e, "could not flush the vector store");
     }
+    let _ = tokio::time::timeout(second, state.usage.flush()).await;
     tracing::info!("worker stopped");
 }

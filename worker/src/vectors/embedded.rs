@@ -96,6 +96,7 @@ impl EmbeddedStore {
     /// Builds the collection's search index now and returns when it is
     /// built, after any optimisation under way (benchmarks measure
     /// searches on a settled collection).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub async fn optimize_now(&self, collection: &str) -> Result<(), Error> {
         let Some(shard) = self.shard(collection, None)? else {
             return Err(missing(collection));

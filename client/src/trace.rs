@@ -88,6 +88,18 @@ pub fn inject(headers: &mut HeaderMap) {
     }
 }
 
+/// Writes the current trace context into a reply's `headers`, when it is
+/// sampled: a reply goes back to a caller that knows its own context, and
+/// the id of a trace nobody records tells it nothing.
+pub fn inject_reply(headers: &mut HeaderMap) {
+    if let Some(on) = ON.get() {
+        let cx = Context::current();
+        if cx.span().span_context().is_sampled() {
+            on.propagator.inject_context(&cx, &mut Headers(headers));
+        }
+    }
+}
+
 /// The trace context `headers` carry, as the parent of what handles them:
 /// an empty context when they carry none or traces are off.
 pub fn extract(headers: Option<&HeaderMap>) -> Context {

@@ -1,24 +1,57 @@
 //! What traces cost: one worker process answering embed requests (64 in
 //! flight, each text new, so each is an embedding call) with traces off,
-//! then exported over OTLP to a receiver in this process that takes and
-//! drops them, every request sampled and one in ten; rounds alternate,
-//! medians compared.
+//! then exported over OTLP to a receiver in this process that keeps what
+//! it is sent, every request sampled and one in ten; rounds alternate,
+//! medians compared. The spans received are counted once a round is
+//! measured (decoding them meanwhile would take CPU from what is measured).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes as Body;
 use axum::extract::State;
 use axum::routing::post;
 use axum::Router;
 use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
 use ragwire_schemas::Subject;
 use ragwire_tests::{unique_prefix, Behaviour, FakeOpenAi};
 
-/// An OTLP/HTTP receiver that counts what it is sent.
-async fn receive(State(bytes): State<Arc<AtomicU64>>, body: Body) -> &'static str {
-    bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+/// What the receiver was sent.
+type Exports = Arc<Mutex<Vec<Body>>>;
+
+/// An OTLP/HTTP receiver that keeps what it is sent.
+async fn receive(State(exports): State<Exports>, body: Body) -> &'static str {
+    exports.lock().expect("not poisoned").push(body);
     ""
+}
+
+/// CPU time (ns) the process `pid` has run, all its threads, from
+/// `/proc` (Linux); 0 elsewhere.
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The spans and bytes received since the last call, which forgets them.
+fn take(exports: &Exports) -> anyhow::Result<(usize, usize)> {
+    let bodies = std::mem::take(&mut *exports.lock().expect("not poisoned"));
+    let mut spans = 0;
+    for body in &bodies {
+        let request = ExportTraceServiceRequest::decode(body.clone())?;
+        spans += request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum::<usize>();
+    }
+    Ok((spans, bodies.iter().map(|b| b.len()).sum()))
 }
 
 /// The section: requests/s with traces off and on, `rounds` each.
@@ -31,12 +64,12 @@ pub async fn run(
     let root = std::env::temp_dir().join("ragwire-bench-tracing");
     let fake = FakeOpenAi::start_with(Behaviour::default(), dim).await;
     fake.stop_recording();
-    let received = Arc::new(AtomicU64::new(0));
+    let exports = Exports::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let collector = format!("http://{}", listener.local_addr()?);
     let app = Router::new()
         .route("/v1/traces", post(receive))
-        .with_state(received.clone());
+        .with_state(exports.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let base = vec![
         ("RAGWIRE_EMBED_BASE_URL", fake.base_url.clone()),
@@ -49,6 +82,12 @@ pub async fn run(
     sampled.push(("OTEL_TRACES_SAMPLER", "parentbased_traceidratio".to_owned()));
     sampled.push(("OTEL_TRACES_SAMPLER_ARG", "0.1".to_owned()));
     let mut rates: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    // Spans received per request served, and bytes per span.
+    let mut per_request: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let mut bytes_per_span = Vec::new();
+    // The worker's CPU time per request, in microseconds: its own cost,
+    // steadier than the throughput of a machine the load shares.
+    let mut cpu_us: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     for _ in 0..rounds {
         for (i, env) in [&base, &on, &sampled].into_iter().enumerate() {
             let prefix = unique_prefix();
@@ -59,30 +98,56 @@ pub async fn run(
                     r#"{{"texts": ["text number {n} of the tracing bench"]}}"#
                 ))
             });
+            let cpu_before: u64 = workers.pids().into_iter().map(cpu_ns).sum();
             let outcome = crate::load::measure(call, 64, seconds).await;
+            let cpu: u64 = workers.pids().into_iter().map(cpu_ns).sum::<u64>() - cpu_before;
             anyhow::ensure!(outcome.errors == 0, "{} errors", outcome.errors);
             rates[i].push(outcome.rps);
+            // The warm-up's requests, then the measured ones; what the
+            // worker had not exported yet when killed is lost.
+            let requests = 64.0 + outcome.rps * seconds;
+            cpu_us[i].push(cpu as f64 / 1e3 / requests);
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             drop(workers);
             crate::procs::clean_up(nats, &prefix, &root).await;
+            let (spans, bytes) = take(&exports)?;
+            per_request[i].push(spans as f64 / requests);
+            if spans > 0 {
+                bytes_per_span.push(bytes as f64 / spans as f64);
+            }
         }
     }
     let [off, on, sampled] = rates.map(crate::load::median);
+    let [_, on_spans, sampled_spans] = per_request.map(crate::load::median);
+    let [off_cpu, on_cpu, sampled_cpu] = cpu_us.map(crate::load::median);
     println!();
     println!(
         "traces, one worker, rag.embed at 64 in flight ({rounds} rounds of {seconds} s, medians):"
     );
-    println!("{:<12} {:>10}", "traces", "requests/s");
-    println!("{:<12} {:>10.0}", "off", off);
-    println!("{:<12} {:>10.0} {:>6.3}", "OTLP", on, on / off);
     println!(
-        "{:<12} {:>10.0} {:>6.3}",
-        "OTLP, 10 %",
-        sampled,
-        sampled / off
+        "{:<12} {:>10} {:>6} {:>16} {:>13}",
+        "traces", "requests/s", "ratio", "worker CPU µs/req", "spans/request"
+    );
+    println!("{:<12} {:>10.0} {:>6.3} {:>16.1}", "off", off, 1.0, off_cpu);
+    println!(
+        "{:<12} {:>10.0} {:>6.3} {:>16.1} {:>13.2}",
+        "OTLP",
+        on,
+        on / off,
+        on_cpu,
+        on_spans
     );
     println!(
-        "{} KB of spans received",
-        received.load(Ordering::Relaxed) / 1024
+        "{:<12} {:>10.0} {:>6.3} {:>16.1} {:>13.2}",
+        "OTLP, 10 %",
+        sampled,
+        sampled / off,
+        sampled_cpu,
+        sampled_spans
+    );
+    println!(
+        "{:.0} bytes of OTLP protobuf per span",
+        crate::load::median(bytes_per_span)
     );
     Ok(())
 }

@@ -177,15 +177,12 @@ impl RagClient {
                 request_headers.insert(headers::REQUEST_ID, id);
             }
             let span = crate::trace::send_span(name.as_str());
-            span.in_scope(|| crate::trace::inject(&mut request_headers));
+            crate::trace::inject_from(span.as_ref(), &mut request_headers);
             let request = async_nats::Request::new()
                 .payload(payload.clone())
                 .timeout(Some(self.timeout))
                 .headers(request_headers);
-            let sent = tracing::Instrument::instrument(
-                self.nats.send_request(name.clone(), request),
-                span,
-            );
+            let sent = crate::trace::within(span, self.nats.send_request(name.clone(), request));
             let error = match sent.await {
                 Ok(reply) => return Ok(reply),
                 Err(e) => e,

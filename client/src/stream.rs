@@ -65,11 +65,14 @@ impl RagClient {
             request_headers.insert(headers::REQUEST_ID, id);
         }
         let name = self.nats_subject(subject);
-        crate::trace::send_span(name.as_str())
-            .in_scope(|| crate::trace::inject(&mut request_headers));
-        nats.publish_with_reply_and_headers(name.clone(), inbox, request_headers, payload)
-            .await
-            .map_err(|e| CallError::Nats(e.to_string()))?;
+        let span = crate::trace::send_span(name.as_str());
+        crate::trace::inject_from(span.as_ref(), &mut request_headers);
+        crate::trace::within(
+            span,
+            nats.publish_with_reply_and_headers(name.clone(), inbox, request_headers, payload),
+        )
+        .await
+        .map_err(|e| CallError::Nats(e.to_string()))?;
         let timed_out = || CallError::TimedOut {
             subject: name.to_string(),
             after: self.timeout(),

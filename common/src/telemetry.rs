@@ -3,17 +3,20 @@
 //! OTLP endpoint is set (`OTEL_EXPORTER_OTLP_ENDPOINT` or
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), traces exported over OTLP/HTTP
 //! (protobuf) with the standard `OTEL_*` variables (`OTEL_SERVICE_NAME`,
-//! `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_BSP_SCHEDULE_DELAY`, ...) and W3C
-//! trace context carried on NATS messages ([`ragwire_client::trace`]).
+//! `OTEL_TRACES_SAMPLER`, `OTEL_EXPORTER_OTLP_HEADERS`,
+//! `OTEL_BSP_SCHEDULE_DELAY`, ...) and W3C trace context carried on NATS
+//! messages ([`ragwire_client::trace`]).
+//!
+//! Spans are made with the OpenTelemetry SDK directly, not through
+//! `tracing`: a `tracing` span bridged to OpenTelemetry costs its full
+//! span data whether sampled or not, and an OpenTelemetry context switch
+//! at every poll; logs stay `tracing` events.
 
-use async_nats::HeaderMap;
-use opentelemetry::propagation::{Extractor, Injector};
-use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
-use tracing::Span;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -61,86 +64,24 @@ pub fn init(json: bool, service: &str) -> Telemetry {
     } else {
         fmt.boxed()
     };
-    let (provider, otel) = match otlp_configured().then(|| provider(service)) {
+    let installed = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .try_init()
+        .is_ok();
+    // Only the first set-up of the process exports: traces are global too.
+    let provider = match (installed && otlp_configured()).then(|| provider(service)) {
         Some(Ok(provider)) => {
-            let tracer = provider.tracer("ragwire");
-            // Spans go to the collector whatever RUST_LOG keeps of logs.
-            // Only what the conventions ask for: no code location, thread,
-            // target or busy/idle timing (a clock read at every poll).
-            let layer = tracing_opentelemetry::layer()
-                .with_tracer(tracer)
-                .with_location(false)
-                .with_threads(false)
-                .with_target(false)
-                .with_level(false)
-                .with_tracked_inactivity(false)
-                .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
-            (Some(provider), Some(layer))
+            let tracer = BoxedTracer::new(Box::new(provider.tracer("ragwire")));
+            ragwire_client::trace::enable(tracer, TraceContextPropagator::new());
+            Some(provider)
         }
         Some(Err(e)) => {
             eprintln!("traces are off: {e}");
-            (None, None)
+            None
         }
-        None => (None, None),
+        None => None,
     };
-    let installed = tracing_subscriber::registry()
-        .with(fmt.with_filter(filter))
-        .with(otel)
-        .try_init()
-        .is_ok();
-    if installed && provider.is_some() {
-        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-        ragwire_client::trace::enable(ragwire_client::trace::Propagation {
-            inject,
-            adopt,
-            trace_id,
-        });
-    }
-    Telemetry {
-        provider: provider.filter(|_| installed),
-    }
-}
-
-struct Headers<'a>(&'a mut HeaderMap);
-
-impl Injector for Headers<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        self.0.insert(key, value.as_str());
-    }
-}
-
-struct ReadHeaders<'a>(&'a HeaderMap);
-
-impl Extractor for ReadHeaders<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(|v| v.as_str())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        Vec::new()
-    }
-}
-
-fn inject(headers: &mut HeaderMap) {
-    let context = Span::current().context();
-    opentelemetry::global::get_text_map_propagator(|p| {
-        p.inject_context(&context, &mut Headers(headers))
-    });
-}
-
-fn adopt(span: &Span, headers: &HeaderMap) {
-    let parent =
-        opentelemetry::global::get_text_map_propagator(|p| p.extract(&ReadHeaders(headers)));
-    if parent.span().span_context().is_valid() {
-        let _ = span.set_parent(parent);
-    }
-}
-
-fn trace_id() -> Option<String> {
-    let context = Span::current().context();
-    let span = context.span();
-    let id = span.span_context();
-    id.is_valid().then(|| id.trace_id().to_string())
+    Telemetry { provider }
 }
 
 fn provider(service: &str) -> Result<SdkTracerProvider, String> {

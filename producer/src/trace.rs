@@ -7,7 +7,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
-use tracing::Instrument;
+use ragwire_client::trace::{self, KeyValue, SpanKind};
 
 /// The response header that carries the trace id (32 hex digits).
 pub const TRACE_ID: &str = "x-trace-id";
@@ -17,33 +17,39 @@ const CONTEXT: [&str; 2] = ["traceparent", "tracestate"];
 
 /// Middleware: runs the request in its server span.
 pub async fn span(request: Request, next: Next) -> Response {
-    if !ragwire_client::trace::enabled() {
+    if !trace::enabled() {
         return next.run(request).await;
     }
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = request.method().as_str().to_owned();
-    let span = tracing::info_span!(
-        "http",
-        otel.name = format!("{method} {route}"),
-        otel.kind = "server",
-        http.request.method = %method,
-        http.route = %route,
-        http.response.status_code = tracing::field::Empty,
-    );
     let mut context = async_nats::HeaderMap::new();
     for name in CONTEXT {
         if let Some(value) = request.headers().get(name).and_then(|v| v.to_str().ok()) {
             context.insert(name, value);
         }
     }
-    ragwire_client::trace::adopt(&span, Some(&context));
-    let trace_id = span.in_scope(ragwire_client::trace::current_trace_id);
-    let mut response = next.run(request).instrument(span.clone()).await;
-    span.record("http.response.status_code", response.status().as_u16());
+    let parent = trace::extract(Some(&context));
+    // Clones of shared strings: nothing is allocated unless recorded.
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
+    let cx = trace::start(&parent, SpanKind::Server, || {
+        let method = method.as_str();
+        let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        (
+            format!("{method} {route}").into(),
+            vec![
+                KeyValue::new("http.request.method", method.to_owned()),
+                KeyValue::new("http.route", route.to_owned()),
+            ],
+        )
+    });
+    let trace_id = cx.as_ref().and_then(trace::trace_id);
+    let mut response = trace::within(cx.clone(), next.run(request)).await;
+    trace::record(
+        cx.as_ref(),
+        KeyValue::new(
+            "http.response.status_code",
+            i64::from(response.status().as_u16()),
+        ),
+    );
     if let Some(id) = trace_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         response.headers_mut().insert(TRACE_ID, id);
     }

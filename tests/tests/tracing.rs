@@ -3,7 +3,8 @@
 //! and one ingest job each form one trace, parent to child, from the
 //! producer's HTTP span through the NATS request and the worker's handler
 //! to the backend calls; the trace id comes back in `X-Trace-Id`, and a
-//! caller's `traceparent` is continued.
+//! caller's `traceparent` is continued, a sampled-out one too: nothing
+//! exported, its context passed on.
 //!
 //! Its own test binary: the process's tracing set-up is global.
 
@@ -136,6 +137,34 @@ async fn chat_search_and_an_ingest_job_are_each_one_trace() {
     let http = http_client();
     let prefix = t.prefix().to_owned();
 
+    // A chat in a trace the caller sampled out: its id still comes back and
+    // travels on the NATS request with the sampled flag unset, and nothing
+    // of it is exported (checked at the end, after the other traces).
+    let unsampled = "0af7651916cd43dd8448eb211c80319c";
+    let watcher = nats().await;
+    let mut seen = watcher.subscribe(format!("{prefix}.chat")).await.unwrap();
+    watcher.flush().await.unwrap();
+    let reply = http
+        .post(p.url("/chat"))
+        .header("traceparent", format!("00-{unsampled}-b7ad6b7169203331-00"))
+        .json(&json!({"messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    assert_eq!(reply.headers()["x-trace-id"], unsampled);
+    let sent = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut seen))
+        .await
+        .unwrap()
+        .unwrap();
+    let parent = sent.headers.as_ref().and_then(|h| h.get("traceparent"));
+    let parent = parent.map(|v| v.as_str()).unwrap_or_default();
+    assert!(
+        parent.starts_with(&format!("00-{unsampled}-")) && parent.ends_with("-00"),
+        "{parent}"
+    );
+    drop(seen);
+
     // A chat, continuing the caller's trace.
     let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let reply = http
@@ -250,4 +279,12 @@ async fn chat_search_and_an_ingest_job_are_each_one_trace() {
         .filter(|s| s.name == "embedded_vectors")
         .any(|s| ancestry(&job_spans, s).iter().any(|a| a.name == work));
     assert!(store, "{job_spans:#?}");
+    let sampled_out: Vec<Received> = spans
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.trace == unsampled)
+        .cloned()
+        .collect();
+    assert!(sampled_out.is_empty(), "{sampled_out:#?}");
 }

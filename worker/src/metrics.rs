@@ -9,7 +9,7 @@
 //! One set of metrics per process: every part of a worker counts into it
 //! without a handle being passed around, as Prometheus clients do.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -59,6 +59,10 @@ pub struct Metrics {
     /// Each subject's series, by [`Subject::index`]: found once, not by
     /// hashing its label at every request.
     subjects: Vec<SubjectMetrics>,
+    /// Each backend's series of `backend_duration`, by [`kind`], for the
+    /// same reason; made at its first call, so that only the backends in
+    /// use have one.
+    backends: [OnceLock<Histogram>; BACKENDS.len()],
 }
 
 /// One subject's series of the per-subject metrics.
@@ -168,6 +172,7 @@ impl Metrics {
             )
             .expect("valid metric"),
             subjects: Vec::new(),
+            backends: Default::default(),
         };
         metrics.subjects = Subject::ALL
             .iter()
@@ -209,6 +214,13 @@ impl Metrics {
         &self.subjects[subject.index()]
     }
 
+    /// The time of calls to `backend`.
+    pub fn backend(&self, backend: &Backend) -> &Histogram {
+        let kind = kind(backend);
+        self.backends[kind]
+            .get_or_init(|| self.backend_duration.with_label_values(&[BACKENDS[kind]]))
+    }
+
     /// Counts a failure of `error`'s backend, if a backend is at fault.
     pub fn failed(&self, error: &Error) {
         if let Some(backend) = error.backend() {
@@ -228,19 +240,37 @@ impl Metrics {
     }
 }
 
+/// The label of each kind of backend, by [`kind`].
+const BACKENDS: [&str; 9] = [
+    "llm",
+    "embeddings",
+    "reranker",
+    "qdrant",
+    "embedded_vectors",
+    "bolt",
+    "embedded_graph",
+    "jetstream",
+    "worker",
+];
+
+/// The backend's kind: its index in [`BACKENDS`].
+fn kind(backend: &Backend) -> usize {
+    match backend {
+        Backend::Llm(_) => 0,
+        Backend::Embeddings => 1,
+        Backend::Reranker => 2,
+        Backend::Qdrant => 3,
+        Backend::EmbeddedVectors => 4,
+        Backend::Bolt => 5,
+        Backend::EmbeddedGraph => 6,
+        Backend::JetStream => 7,
+        Backend::Worker => 8,
+    }
+}
+
 /// The backend's label: its kind, never a provider's configured name.
 pub fn label(backend: &Backend) -> &'static str {
-    match backend {
-        Backend::Llm(_) => "llm",
-        Backend::Embeddings => "embeddings",
-        Backend::Reranker => "reranker",
-        Backend::Qdrant => "qdrant",
-        Backend::EmbeddedVectors => "embedded_vectors",
-        Backend::Bolt => "bolt",
-        Backend::EmbeddedGraph => "embedded_graph",
-        Backend::JetStream => "jetstream",
-        Backend::Worker => "worker",
-    }
+    BACKENDS[kind(backend)]
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);

@@ -11,6 +11,8 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::time::Duration;
 
+use ragwire_client::trace;
+
 use crate::error::Backend;
 
 tokio::task_local! {
@@ -40,11 +42,8 @@ pub async fn until<F: Future>(
 /// returns. Outside a request (jobs, tests) it is just `call`.
 pub async fn on<F: Future>(backend: Backend, call: F) -> F::Output {
     let label = crate::metrics::label(&backend);
-    let timer = crate::metrics::get()
-        .backend_duration
-        .with_label_values(&[label])
-        .start_timer();
-    let call = tracing::Instrument::instrument(call, span(label));
+    let timer = crate::metrics::get().backend(&backend).start_timer();
+    let call = trace::within(span(label), call);
     let Ok(before) = CURRENT.try_with(|c| c.replace(Some(backend))) else {
         return call.await;
     };
@@ -56,18 +55,15 @@ pub async fn on<F: Future>(backend: Backend, call: F) -> F::Output {
     out
 }
 
-/// The client span of a call to `backend` when traces are on, named after
-/// the backend (`llm`, `embeddings`, `qdrant`, ...).
-fn span(backend: &'static str) -> tracing::Span {
-    if !ragwire_client::trace::enabled() {
-        return tracing::Span::none();
-    }
-    tracing::info_span!(
-        "backend",
-        otel.name = backend,
-        otel.kind = "client",
-        ragwire.backend = backend,
-    )
+/// The client span of a call to `backend` (`llm`, `embeddings`, `qdrant`,
+/// ...) when the current trace is recorded.
+fn span(backend: &'static str) -> Option<trace::Context> {
+    trace::child(trace::SpanKind::Client, || {
+        (
+            backend.into(),
+            vec![trace::KeyValue::new("ragwire.backend", backend)],
+        )
+    })
 }
 
 #[cfg(test)]

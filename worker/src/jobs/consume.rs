@@ -86,8 +86,7 @@ pub async fn run(jobs: Jobs, state: State, shutdown: CancellationToken, tracker:
                             message.subject.as_str(),
                             message.headers.as_ref(),
                         );
-                        tracing::Instrument::instrument(process(&jobs, &state, message), span)
-                            .await;
+                        ragwire_client::trace::within(span, process(&jobs, &state, message)).await;
                         drop(permit);
                     });
                 }

@@ -62,13 +62,10 @@ pub(super) async fn serve(
                     request.message.subject.as_str(),
                     request.message.headers.as_ref(),
                 );
-                let work = tracing::Instrument::instrument(
-                    async move {
-                        respond(&task, subject, request).await;
-                        drop::<OwnedSemaphorePermit>(held);
-                    },
-                    span,
-                );
+                let work = ragwire_client::trace::within(span, async move {
+                    respond(&task, subject, request).await;
+                    drop::<OwnedSemaphorePermit>(held);
+                });
                 if small {
                     // A bug must not take the endpoint's other requests down.
                     local.push(

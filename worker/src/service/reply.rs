@@ -70,7 +70,7 @@ pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request)
     if let Some(id) = &request_id {
         reply_headers.insert(headers::REQUEST_ID, id.as_str());
     }
-    ragwire_client::trace::inject(&mut reply_headers);
+    ragwire_client::trace::inject_reply(&mut reply_headers);
     // The server's limit counts headers too; keep room for the error headers.
     let room = max_payload.saturating_sub(HEADER_ROOM);
     let result = result.and_then(|body| {

@@ -36,11 +36,20 @@ pub enum Counter {
     Tokens,
     /// Texts embedded (a cache hit counts: the tenant asked for it).
     EmbeddedTexts,
+    /// Requests a producer let through to the LLM's routes (chat, graph
+    /// extraction): with `Tokens`, the mean a token quota expects of the
+    /// next.
+    LlmRequests,
 }
 
 impl Counter {
     /// Every counter.
-    pub const ALL: [Counter; 3] = [Counter::Requests, Counter::Tokens, Counter::EmbeddedTexts];
+    pub const ALL: [Counter; 4] = [
+        Counter::Requests,
+        Counter::Tokens,
+        Counter::EmbeddedTexts,
+        Counter::LlmRequests,
+    ];
 
     /// Its name, in entries, replies and metrics.
     pub fn name(self) -> &'static str {
@@ -48,6 +57,7 @@ impl Counter {
             Counter::Requests => "requests",
             Counter::Tokens => "tokens",
             Counter::EmbeddedTexts => "embedded_texts",
+            Counter::LlmRequests => "llm_requests",
         }
     }
 }

@@ -209,7 +209,8 @@ pub async fn require_key(State(keys): State<Keys>, mut request: Request, next: N
         request.extensions_mut().insert(caller);
         return next.run(request).await;
     };
-    let admission = match quotas.admit(&caller.tenant, &caller.limits).await {
+    let llm = crate::tenants::quota::uses_llm(request.uri().path());
+    let admission = match quotas.admit(&caller.tenant, &caller.limits, llm).await {
         Ok(admission) => admission,
         Err(e) => return e.respond_at(request.uri().path()),
     };

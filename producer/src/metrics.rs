@@ -113,7 +113,7 @@ impl Metrics {
             Opts::new(
                 "ragwire_tenant_usage_today",
                 "Usage of the UTC day by tenant, every producer and worker together (requests, \
-                 LLM tokens, embedded texts), as the usage bucket holds it",
+                 LLM requests, LLM tokens, embedded texts), as the usage bucket holds it",
             ),
             &["tenant", "counter"],
         )

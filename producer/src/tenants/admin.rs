@@ -19,7 +19,7 @@
 //! |---|---|
 //! | `GET /admin/tenants/{id}/quotas` | 200 `{tenant_id, requests_per_minute, tokens_per_day, concurrent_requests}` |
 //! | `PUT /admin/tenants/{id}/quotas {…}` | 200, the same; a quota absent or `null` is no limit |
-//! | `GET /admin/tenants/{id}/usage?day=` | 200 `{tenant_id, day, requests, tokens, embedded_texts, stored_points, quotas}` |
+//! | `GET /admin/tenants/{id}/usage?day=` | 200 `{tenant_id, day, requests, tokens, embedded_texts, llm_requests, stored_points, quotas}` |
 //!
 //! Its defects are not kept: a status other than the three is a 400 (not a
 //! plain 500), an unknown tenant at key creation a 404, a time without a

@@ -15,11 +15,12 @@
 //!   a request only when its write of its count plus one, against the sum
 //!   of the others', succeeds: never more than the limit in flight.
 //! - Tokens per day: the workers add each answer's `usage` to the tenant's
-//!   count of the day; a producer reads the counts by a watch on the bucket
-//!   and refuses a tenant's requests once its count reaches the limit. A
-//!   request's tokens are known only when it is answered, so the requests
-//!   in flight when the limit is reached (and those let through while the
-//!   count travels, a flush interval and a watch) may end above it.
+//!   count of the day; a producer reads the counts by a watch on the bucket.
+//!   As a request's tokens are known only when it is answered, each request
+//!   to the LLM's routes holds the tokens it is expected to use (the
+//!   tenant's mean per LLM request today) in a shared entry while it runs
+//!   and a second after; a request is let through only while the tokens
+//!   used, those held and its own stay within the limit.
 //!
 //! A refused request is a 429 with `Retry-After`: the seconds to the next
 //! minute, to midnight UTC, or 1 for requests in flight.
@@ -41,6 +42,10 @@ use crate::error::ApiError;
 /// How long a producer's count of requests in flight holds without being
 /// renewed.
 const LEASE: Duration = Duration::from_secs(30);
+
+/// How long tokens held for a request stay held after it ends: a worker's
+/// flush of its count (250 ms by default) and the watch that brings it.
+const TOKENS_COUNTED_WITHIN: Duration = Duration::from_secs(1);
 
 /// How many times a compare-and-set is tried before the request is refused
 /// as unavailable.
@@ -134,17 +139,24 @@ struct InFlight {
 /// A request let through; while it lives, it counts in flight.
 pub struct Admission {
     held: Option<(Quotas, Arc<TenantState>, TenantId)>,
+    /// Tokens held for the request.
+    tokens: Option<(Quotas, TenantId, u64)>,
 }
 
 impl Admission {
     /// Whether it holds a place among its tenant's requests in flight.
     pub fn holds(&self) -> bool {
-        self.held.is_some()
+        self.held.is_some() || self.tokens.is_some()
     }
 }
 
 impl Drop for Admission {
     fn drop(&mut self) {
+        if let Some((quotas, tenant, estimate)) = self.tokens.take() {
+            if estimate > 0 {
+                tokio::spawn(async move { quotas.release_tokens(&tenant, estimate).await });
+            }
+        }
         if let Some((quotas, state, tenant)) = self.held.take() {
             state.in_flight.fetch_sub(1, Ordering::AcqRel);
             // The bucket is told later, off the request's path; a new
@@ -257,8 +269,15 @@ impl Quotas {
 
     /// Lets a request of `tenant` with `limits` through, or refuses it with
     /// a 429 naming the quota it would exceed.
-    pub async fn admit(&self, tenant: &TenantId, limits: &Limits) -> Result<Admission, ApiError> {
-        let admitted = self.check(tenant, limits).await;
+    /// `llm`: the request asks the LLM (see [`uses_llm`]); the token quota
+    /// holds back only those.
+    pub async fn admit(
+        &self,
+        tenant: &TenantId,
+        limits: &Limits,
+        llm: bool,
+    ) -> Result<Admission, ApiError> {
+        let admitted = self.check(tenant, limits, llm).await;
         let quota = match &admitted {
             Ok(_) => None,
             Err(ApiError::RateLimited { quota, .. }) => {
@@ -276,37 +295,108 @@ impl Quotas {
         admitted
     }
 
-    async fn check(&self, tenant: &TenantId, limits: &Limits) -> Result<Admission, ApiError> {
+    async fn check(
+        &self,
+        tenant: &TenantId,
+        limits: &Limits,
+        llm: bool,
+    ) -> Result<Admission, ApiError> {
+        let mut admission = Admission {
+            held: None,
+            tokens: None,
+        };
         if limits.is_unlimited() {
-            self.count_request(tenant);
-            return Ok(Admission { held: None });
+            self.count(tenant, llm);
+            return Ok(admission);
         }
-        if let Some(limit) = limits.tokens_per_day {
+        let token_limit = limits.tokens_per_day.filter(|_| llm);
+        if let Some(limit) = token_limit {
             let used = self.today(Counter::Tokens, tenant);
             if used >= limit {
-                return Err(refused(
-                    Quota::Tokens,
-                    format!(
-                        "tenant {tenant} has used {used} LLM tokens today, its limit is {limit}; \
-                         the count starts again at 00:00 UTC"
-                    ),
-                    usage::seconds_to_midnight(SystemTime::now()),
-                ));
+                return Err(out_of_tokens(tenant, used, limit));
             }
         }
         let state = self.state(tenant);
         if let Some(limit) = limits.requests_per_minute {
             self.take_from_minute(tenant, &state, limit).await?;
         }
-        let held = match limits.concurrent_requests {
-            Some(limit) => {
-                self.enter(tenant, &state, limit).await?;
-                Some((self.clone(), state, tenant.clone()))
-            }
-            None => None,
-        };
+        if let Some(limit) = limits.concurrent_requests {
+            self.enter(tenant, &state, limit).await?;
+            admission.held = Some((self.clone(), state, tenant.clone()));
+        }
+        if let Some(limit) = token_limit {
+            // On refusal, the admission dropped frees its place in flight.
+            let estimate = self.hold_tokens(tenant, limit).await?;
+            admission.tokens = Some((self.clone(), tenant.clone(), estimate));
+        }
+        self.count(tenant, llm);
+        Ok(admission)
+    }
+
+    fn count(&self, tenant: &TenantId, llm: bool) {
         self.count_request(tenant);
-        Ok(Admission { held })
+        if llm {
+            self.inner.ledger.add(tenant, Counter::LlmRequests, 1);
+        }
+    }
+
+    /// The tokens a request of `tenant` to the LLM is expected to use: the
+    /// tenant's mean per LLM request today, every producer and worker
+    /// together; 0 before its first.
+    fn estimate(&self, tenant: &TenantId) -> u64 {
+        let tokens = self.today(Counter::Tokens, tenant);
+        let requests = self.today(Counter::LlmRequests, tenant);
+        if requests == 0 {
+            0
+        } else {
+            tokens.div_ceil(requests)
+        }
+    }
+
+    /// Holds the tokens a request is expected to use in the tenant's entry
+    /// of tokens held (`held.{tenant}.{day}`), if the tokens used, those
+    /// held for the requests in flight and these stay within `limit`.
+    async fn hold_tokens(&self, tenant: &TenantId, limit: u64) -> Result<u64, ApiError> {
+        let estimate = self.estimate(tenant);
+        if estimate == 0 {
+            return Ok(0);
+        }
+        let entry = format!("held.{tenant}.{}", usage::day(SystemTime::now()));
+        let bucket = &self.inner.bucket;
+        for _ in 0..CAS_ATTEMPTS {
+            let used = self.today(Counter::Tokens, tenant);
+            let (held, revision) = bucket.read(&entry).await.map_err(unavailable)?;
+            if used + held + estimate > limit {
+                return Err(out_of_tokens(tenant, used + held, limit));
+            }
+            let next = (held + estimate).to_string();
+            if bucket
+                .swap(&entry, revision, next.into())
+                .await
+                .map_err(unavailable)?
+            {
+                return Ok(estimate);
+            }
+        }
+        Err(contended(tenant))
+    }
+
+    /// Gives back tokens held for a request, once its own have had the time
+    /// to be counted (a worker's flush and this producer's watch).
+    async fn release_tokens(&self, tenant: &TenantId, estimate: u64) {
+        tokio::time::sleep(TOKENS_COUNTED_WITHIN).await;
+        let entry = format!("held.{tenant}.{}", usage::day(SystemTime::now()));
+        let bucket = &self.inner.bucket;
+        for _ in 0..CAS_ATTEMPTS {
+            let Ok((held, revision)) = bucket.read(&entry).await else {
+                return;
+            };
+            let next = held.saturating_sub(estimate).to_string();
+            match bucket.swap(&entry, revision, next.into()).await {
+                Ok(true) | Err(_) => return,
+                Ok(false) => continue,
+            }
+        }
     }
 
     fn state(&self, tenant: &TenantId) -> Arc<TenantState> {
@@ -476,6 +566,26 @@ enum Write {
     Release,
     /// The lease is renewed.
     Renew,
+}
+
+fn out_of_tokens(tenant: &TenantId, used: u64, limit: u64) -> ApiError {
+    refused(
+        Quota::Tokens,
+        format!(
+            "tenant {tenant} has used {used} LLM tokens today (those of its requests in flight \
+             included), its limit is {limit}; the count starts again at 00:00 UTC"
+        ),
+        usage::seconds_to_midnight(SystemTime::now()),
+    )
+}
+
+/// Whether a request for `path` asks the LLM, so that the token quota
+/// applies to it.
+pub fn uses_llm(path: &str) -> bool {
+    matches!(
+        path,
+        "/chat" | "/v1/chat/completions" | "/graph/extract" | "/graph/probe"
+    )
 }
 
 fn unavailable(e: impl std::fmt::Display) -> ApiError {

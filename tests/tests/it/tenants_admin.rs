@@ -917,8 +917,10 @@ async fn quotas_hold_across_three_producers() {
     })
     .await;
 
-    // LLM tokens per day: the workers' counts (written here as a worker
-    // writes them) stop the tenant on every producer within a second.
+    // LLM tokens per day, on the LLM's routes only: the workers' counts
+    // (written here as a worker writes them) and the tokens held for the
+    // requests in flight (the tenant's mean per LLM request) stop the
+    // tenant on every producer.
     let (status, _) = set_quotas(
         &one,
         &other,
@@ -926,25 +928,65 @@ async fn quotas_hold_across_three_producers() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(embed(&producers[1], &other_key).await.0, StatusCode::OK);
+    let chat = |base: String, key: String, delay: u64| async move {
+        let response = http_client()
+            .post(format!("{base}/chat"))
+            .header("x-api-key", key)
+            .json(&json!({"messages": [{"role": "user", "content": "hi"}], "delay_ms": delay}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (
+            status,
+            response.json::<Value>().await.unwrap_or(Value::Null),
+        )
+    };
+    // The first LLM request: nothing to expect of it yet.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        chat(producers[1].clone(), other_key.clone(), 0).await.0,
+        StatusCode::OK
+    );
     let bucket = UsageBucket::open(&world.nats, &world.prefix, 1)
         .await
         .unwrap();
     let today = usage::day(std::time::SystemTime::now());
     let other_id = ragwire_schemas::TenantId::parse(&other).unwrap();
-    bucket
-        .add(&usage::entry(Counter::Tokens, &other_id, &today), 1000)
-        .await
-        .unwrap();
+    let tokens = usage::entry(Counter::Tokens, &other_id, &today);
+    bucket.add(&tokens, 500).await.unwrap();
+    // Every producer sees 500 tokens over one LLM request.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // One request expected to use 500 fits; while it runs, a second does
+    // not, on another producer.
+    let first = tokio::spawn(chat(producers[0].clone(), other_key.clone(), 800));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = chat(producers[2].clone(), other_key.clone(), 0).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("in flight"),
+        "{body}"
+    );
+    assert_eq!(first.await.unwrap().0, StatusCode::OK);
+    // Other routes are not held back by the token quota.
+    assert_eq!(embed(&producers[2], &other_key).await.0, StatusCode::OK);
+    // The held tokens come back after the request.
+    until(Duration::from_secs(3), || {
+        let (base, key) = (producers[2].clone(), other_key.clone());
+        async move { chat(base, key, 0).await.0 == StatusCode::OK }
+    })
+    .await;
+    // Tokens used up: refused until midnight UTC, on every producer.
+    bucket.add(&tokens, 500).await.unwrap();
     until(Duration::from_secs(1), || {
         let (base, key) = (producers[2].clone(), other_key.clone());
-        async move { embed(&base, &key).await.0 == StatusCode::TOO_MANY_REQUESTS }
+        async move { chat(base, key, 0).await.0 == StatusCode::TOO_MANY_REQUESTS }
     })
     .await;
     let response = http_client()
-        .post(format!("{}/v1/embeddings", producers[0]))
+        .post(format!("{}/v1/chat/completions", producers[0]))
         .header("authorization", format!("Bearer {other_key}"))
-        .json(&json!({"model": "m", "input": "hello"}))
+        .json(&json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
         .send()
         .await
         .unwrap();
@@ -956,19 +998,21 @@ async fn quotas_hold_across_three_producers() {
         .unwrap();
     assert!((1..=86_400).contains(&retry), "until midnight UTC: {retry}");
     let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
     assert!(
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("1000 LLM tokens"),
+            .contains("limit is 1000"),
         "{body}"
     );
+    assert_eq!(embed(&producers[1], &other_key).await.0, StatusCode::OK);
     // Lifting the quota lets it through at once.
     let (status, _) = set_quotas(&one, &other, json!({})).await;
     assert_eq!(status, StatusCode::OK);
     until(Duration::from_secs(1), || {
         let (base, key) = (producers[2].clone(), other_key.clone());
-        async move { embed(&base, &key).await.0 == StatusCode::OK }
+        async move { chat(base, key, 0).await.0 == StatusCode::OK }
     })
     .await;
 
@@ -1001,43 +1045,50 @@ async fn quotas_hold_across_three_producers() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
-    // /metrics: requests and refusals of this producer, usage of all.
-    let metrics = http_client()
-        .get(format!("{one}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let line = |name: &str| {
+    // /metrics: each producer's requests and refusals (together, the
+    // burst above), and the day's usage of all.
+    let mut scrapes = Vec::new();
+    for base in &producers {
+        let text = http_client()
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!text.contains(&key) && !text.contains(&other_key));
+        scrapes.push(text);
+    }
+    let value = |metrics: &str, series: &str| {
         metrics
             .lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .parse::<f64>()
-            .unwrap()
+            .find(|l| l.starts_with(series))
+            .map_or(0.0, |l| {
+                l.rsplit(' ').next().unwrap().parse::<f64>().unwrap()
+            })
     };
-    assert!(
-        line(&format!(
+    let total = |series: String| scrapes.iter().map(|m| value(m, &series)).sum::<f64>();
+    assert_eq!(
+        total(format!(
             "ragwire_tenant_requests_total{{tenant=\"{tenant}\"}}"
-        )) >= 13.0
-    );
-    assert!(
-        line(&format!(
-            "ragwire_tenant_refused_total{{quota=\"requests_per_minute\",tenant=\"{tenant}\"}}"
-        )) >= 1.0
+        )),
+        40.0
     );
     assert_eq!(
-        line(&format!(
-            "ragwire_tenant_usage_today{{counter=\"tokens\",tenant=\"{other}\"}}"
+        total(format!(
+            "ragwire_tenant_refused_total{{quota=\"requests_per_minute\",tenant=\"{tenant}\"}}"
         )),
+        21.0,
+        "the burst's 20 and one in OpenAI's shape"
+    );
+    assert_eq!(
+        value(
+            &scrapes[0],
+            &format!("ragwire_tenant_usage_today{{counter=\"tokens\",tenant=\"{other}\"}}")
+        ),
         1000.0
     );
-    assert!(!metrics.contains(&key) && !metrics.contains(&other_key));
 
     // The audit trail has the changes.
     let (_, audit) = reply(admin(

@@ -133,7 +133,8 @@ struct Args {
     /// Run only the tenants section: search latency of a tenant among 100
     /// sharing a collection of 100,000 points against the same tenant
     /// alone, on the embedded store and the Qdrant server; then `/embed`
-    /// with a tenant key against a legacy key.
+    /// with a tenant key against a legacy key; then quotas held by three
+    /// producers.
     #[arg(long)]
     tenants_only: bool,
     /// Searches per row of the tenants section.
@@ -183,7 +184,8 @@ async fn main() -> anyhow::Result<()> {
     };
     if args.tenants_only {
         tenants::run(&args.qdrant_url, args.tenant_searches).await?;
-        return tenants::keys(args.seconds.max(3.0), args.rounds, args.dim).await;
+        tenants::keys(args.seconds.max(3.0), args.rounds, args.dim).await?;
+        return tenants::quotas().await;
     }
     if args.tracing_only {
         return tracing_cost::run(&nats, args.seconds.max(5.0), args.rounds, args.dim).await;

@@ -259,3 +259,219 @@ pub async fn keys(seconds: f64, rounds: usize, dim: usize) -> anyhow::Result<()>
     println!("tenant / legacy: {:.3}", t / l);
     Ok(())
 }
+
+/// One request of the quota bench: its status, when it was sent and when
+/// its answer came (seconds from the start).
+struct Sent {
+    status: u16,
+    started: f64,
+    ended: f64,
+}
+
+/// `clients` loops sending `POST {path}` with `key` round-robin to
+/// `producers` for `seconds`, each with a body from `body`.
+async fn hammer(
+    producers: &[String],
+    path: &str,
+    key: &str,
+    clients: usize,
+    seconds: f64,
+    body: impl Fn(&mut StdRng) -> serde_json::Value + Send + Sync + Clone + 'static,
+) -> Vec<Sent> {
+    let http = reqwest::Client::new();
+    let began = Instant::now();
+    let tasks = (0..clients).map(|c| {
+        let (http, body) = (http.clone(), body.clone());
+        let url = format!("{}{path}", producers[c % producers.len()]);
+        let key = key.to_owned();
+        tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(c as u64);
+            let mut sent = Vec::new();
+            while began.elapsed().as_secs_f64() < seconds {
+                let started = began.elapsed().as_secs_f64();
+                let status = match http
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .json(&body(&mut rng))
+                    .send()
+                    .await
+                {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        let _ = r.bytes().await;
+                        status
+                    }
+                    Err(_) => 0,
+                };
+                let ended = began.elapsed().as_secs_f64();
+                sent.push(Sent {
+                    status,
+                    started,
+                    ended,
+                });
+                if status == 429 {
+                    // As a client honouring `Retry-After` would not retry
+                    // at once; a short pause keeps the refusals cheap.
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+            sent
+        })
+    });
+    let mut all = Vec::new();
+    for task in futures::future::join_all(tasks).await {
+        all.extend(task.expect("a client task"));
+    }
+    all
+}
+
+/// Most requests let through (200) that overlap, as the clients saw them:
+/// an upper bound of what was in flight at the producers.
+fn most_overlapping(sent: &[Sent]) -> usize {
+    let mut edges: Vec<(f64, i64)> = sent
+        .iter()
+        .filter(|s| s.status == 200)
+        .flat_map(|s| [(s.started, 1), (s.ended, -1)])
+        .collect();
+    edges.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    let (mut now, mut most) = (0i64, 0i64);
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    most as usize
+}
+
+/// Quotas held by three producers together: requests per minute, requests
+/// in flight and LLM tokens per day, each against its limit. One worker and
+/// three producers in this process, a fake model answering each chat in
+/// 200 ms with `usage` of 2 × words + 1 tokens.
+pub async fn quotas() -> anyhow::Result<()> {
+    const ADMIN: &str = "bench-admin-key-0123456789";
+    let fake = FakeOpenAi::start_with(
+        Behaviour {
+            delay: std::time::Duration::from_millis(200),
+            ..Behaviour::default()
+        },
+        64,
+    )
+    .await;
+    fake.stop_recording();
+    let mut config = test_config(&fake);
+    config.limits.max_in_flight = 4096;
+    let _worker = start_worker(&config).await;
+    let mut http = test_http();
+    http.tenants.admin_key = Some(ADMIN.into());
+    let mut producers = Vec::new();
+    let mut running = Vec::new();
+    for _ in 0..3 {
+        let p = start_producer(&config, &http).await;
+        producers.push(format!("http://{}", p.addr));
+        running.push(p);
+    }
+    let admin = reqwest::Client::new();
+    let tenant = |name: &'static str, quotas: serde_json::Value| {
+        let (admin, base) = (admin.clone(), producers[0].clone());
+        async move {
+            let made: serde_json::Value = admin
+                .post(format!("{base}/admin/tenants"))
+                .bearer_auth(ADMIN)
+                .json(&json!({"name": name}))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let id = made["tenant_id"].as_str().unwrap_or_default().to_owned();
+            let set = admin
+                .put(format!("{base}/admin/tenants/{id}/quotas"))
+                .bearer_auth(ADMIN)
+                .json(&quotas)
+                .send()
+                .await?;
+            anyhow::ensure!(
+                set.status().is_success(),
+                "quotas not set: {}",
+                set.status()
+            );
+            let key = made["api_key"].as_str().unwrap_or_default().to_owned();
+            anyhow::Ok((id, key))
+        }
+    };
+    // A chat of 10 to 90 words: 21 to 181 tokens, 101 on average.
+    let chat = |rng: &mut StdRng| {
+        let words: Vec<String> = (0..rng.random_range(10..=90))
+            .map(|i| format!("w{i}"))
+            .collect();
+        json!({"messages": [{"role": "user", "content": words.join(" ")}]})
+    };
+    println!();
+    println!("quotas held by 3 producers together (48 clients spread over them, a chat answered in 200 ms):");
+    println!(
+        "{:<24} {:>9} {:>10} {:>10} {:>8}",
+        "quota", "limit", "let in", "refused", "ratio"
+    );
+
+    // Requests per minute, within one calendar minute.
+    let rpm = 1200;
+    let (_, key) = tenant("rpm", json!({"requests_per_minute": rpm})).await?;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        % 60;
+    if second > 40 {
+        eprintln!("waiting {} s for the next minute", 60 - second);
+        tokio::time::sleep(std::time::Duration::from_secs(60 - second + 1)).await;
+    }
+    let sent = hammer(&producers, "/chat", &key, 48, 12.0, chat).await;
+    let ok = sent.iter().filter(|s| s.status == 200).count();
+    let refused = sent.iter().filter(|s| s.status == 429).count();
+    println!(
+        "{:<24} {:>9} {:>10} {:>10} {:>8.3}",
+        "requests_per_minute",
+        rpm,
+        ok,
+        refused,
+        ok as f64 / rpm as f64
+    );
+
+    // Requests in flight.
+    let limit = 8;
+    let (_, key) = tenant("inflight", json!({"concurrent_requests": limit})).await?;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let sent = hammer(&producers, "/chat", &key, 48, 6.0, chat).await;
+    let ok = sent.iter().filter(|s| s.status == 200).count();
+    let refused = sent.iter().filter(|s| s.status == 429).count();
+    let most = most_overlapping(&sent);
+    println!(
+        "{:<24} {:>9} {:>10} {:>10} {:>8.3}   (most in flight seen by the clients: {most}; {ok} requests in 6 s)",
+        "concurrent_requests", limit, "", refused, most as f64 / limit as f64
+    );
+
+    // LLM tokens per day.
+    let limit = 50_000u64;
+    let (id, key) = tenant("tokens", json!({"tokens_per_day": limit})).await?;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let sent = hammer(&producers, "/chat", &key, 48, 10.0, chat).await;
+    let ok = sent.iter().filter(|s| s.status == 200).count();
+    let refused = sent.iter().filter(|s| s.status == 429).count();
+    // The last answers' tokens reach the bucket within a flush.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let used: serde_json::Value = admin
+        .get(format!("{}/admin/tenants/{id}/usage", producers[0]))
+        .bearer_auth(ADMIN)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let tokens = used["tokens"].as_u64().unwrap_or_default();
+    println!(
+        "{:<24} {:>9} {:>10} {:>10} {:>8.3}   (tokens used; {ok} chats let in)",
+        "tokens_per_day",
+        limit,
+        tokens,
+        refused,
+        tokens as f64 / limit as f64
+    );
+    Ok(())
+}

@@ -29,6 +29,7 @@ const CAS_ATTEMPTS: usize = 20;
 
 /// What is counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(usize)]
 pub enum Counter {
     /// Requests a producer let through.
     Requests,
@@ -247,7 +248,8 @@ struct LedgerInner {
     source: Option<(async_nats::Client, String)>,
     /// When the bucket was last looked for.
     looked: Mutex<Option<std::time::Instant>>,
-    pending: Mutex<HashMap<(TenantId, Counter), u64>>,
+    /// Counts by tenant, in the order of [`Counter::ALL`].
+    pending: Mutex<HashMap<TenantId, [u64; 4]>>,
     flusher: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
@@ -361,10 +363,14 @@ impl Ledger {
             return;
         }
         let mut pending = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
-        match pending.get_mut(&(tenant.clone(), counter)) {
-            Some(count) => *count += n,
+        // Looked up by reference: a request of a known tenant allocates
+        // nothing.
+        match pending.get_mut(tenant) {
+            Some(counts) => counts[counter as usize] += n,
             None => {
-                pending.insert((tenant.clone(), counter), n);
+                let mut counts = [0; 4];
+                counts[counter as usize] = n;
+                pending.insert(tenant.clone(), counts);
             }
         }
     }
@@ -380,11 +386,16 @@ impl Ledger {
             std::mem::take(&mut *self.inner.pending.lock().unwrap_or_else(|p| p.into_inner()));
         let Some(bucket) = bucket else { return };
         let today = day(SystemTime::now());
-        for ((tenant, counter), n) in pending {
-            let entry = entry(counter, &tenant, &today);
-            if let Err(e) = bucket.add(&entry, n).await {
-                tracing::warn!("usage not written yet: {e}");
-                self.add(&tenant, counter, n);
+        for (tenant, counts) in pending {
+            for (counter, n) in Counter::ALL.into_iter().zip(counts) {
+                if n == 0 {
+                    continue;
+                }
+                let entry = entry(counter, &tenant, &today);
+                if let Err(e) = bucket.add(&entry, n).await {
+                    tracing::warn!("usage not written yet: {e}");
+                    self.add(&tenant, counter, n);
+                }
             }
         }
     }
@@ -432,6 +443,9 @@ mod tests {
             "tokens.acme0001.2026-12-04"
         );
         assert_eq!(count(b"42"), 42);
+        for (i, counter) in Counter::ALL.into_iter().enumerate() {
+            assert_eq!(counter as usize, i, "ledgers index counts by discriminant");
+        }
         assert_eq!(count(b"x"), 0);
     }
 

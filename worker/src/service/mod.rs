@@ -108,6 +108,7 @@ pub async fn start_with_state(
         counters: service.counters.clone(),
         // Replies larger than the server accepts would be lost silently.
         max_payload: client.server_info().max_payload,
+        tenants: Default::default(),
     });
     let mut loops = serve_endpoints(&service.service, &shared).await?;
     if let Some(jobs) = state.jobs.clone().filter(|_| config.jobs.consume) {

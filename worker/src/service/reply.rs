@@ -44,7 +44,7 @@ pub(super) async fn respond(shared: &Shared, subject: Subject, request: Request)
         Ok(budget) => match tenant_of(state, &request) {
             Ok(None) => run(state, subject, &request.message.payload, budget).await,
             Ok(Some(tenant)) => {
-                let state = state.for_tenant(&tenant);
+                let state = shared.tenant_state(&tenant);
                 run(&state, subject, &request.message.payload, budget).await
             }
             Err(e) => Err(e),

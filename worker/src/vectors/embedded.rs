@@ -11,11 +11,11 @@ use qdrant_edge::external::ordered_float::OrderedFloat;
 use qdrant_edge::{
     Condition, CountRequest, CreateIndex, Distance, EdgeConfigBuilder, EdgeShard,
     EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations,
-    Filter, Fusion as EdgeFusion, IsEmptyCondition, JsonPath, Match, Modifier, NamedQuery,
-    PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations, PointOperations,
-    PointStruct, Prefetch, QueryEnum, QueryRequest, Range, ScoringQuery, SparseVector,
-    UpdateOperation, ValueVariants, Vector, Vectors, WithPayloadInterface, WithVector,
-    DEFAULT_VECTOR_NAME,
+    Filter, Fusion as EdgeFusion, IsEmptyCondition, JsonPath, KeywordIndexParams, Match, Modifier,
+    NamedQuery, PayloadFieldSchema, PayloadSchemaParams, PayloadSchemaType, PointId,
+    PointInsertOperations, PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, Range,
+    ScoringQuery, SparseVector, UpdateOperation, ValueVariants, Vector, Vectors,
+    WithPayloadInterface, WithVector, DEFAULT_VECTOR_NAME,
 };
 use ragwire_schemas::JsonMap;
 
@@ -241,15 +241,28 @@ impl EmbeddedStore {
 
 /// The payload fields deletes and tenants select on, indexed (on new shards, and on
 /// older ones the first time they are opened), so that deleting a document
-/// reads its own points only.
+/// reads its own points only. The tenant's field is indexed as Qdrant's
+/// multitenancy guide says (`is_tenant`): optimised segments keep each
+/// tenant's points together, so a tenant's search reads its own.
 fn index_fields(shard: &EdgeShard) -> Result<(), qdrant_edge::OperationError> {
     let indexed = shard.info().payload_schema;
+    let tenant =
+        PayloadFieldSchema::FieldParams(PayloadSchemaParams::Keyword(KeywordIndexParams {
+            is_tenant: Some(true),
+            ..KeywordIndexParams::default()
+        }));
     let fields = [
-        ("doc_id", PayloadSchemaType::Keyword),
-        (ChunkPayload::GENERATION, PayloadSchemaType::Integer),
-        (ChunkPayload::TENANT, PayloadSchemaType::Keyword),
+        (
+            "doc_id",
+            PayloadFieldSchema::FieldType(PayloadSchemaType::Keyword),
+        ),
+        (
+            ChunkPayload::GENERATION,
+            PayloadFieldSchema::FieldType(PayloadSchemaType::Integer),
+        ),
+        (ChunkPayload::TENANT, tenant),
     ];
-    for (field, kind) in fields {
+    for (field, schema) in fields {
         let path = JsonPath::try_from(field).expect("a plain field name");
         if indexed.contains_key(&path) {
             continue;
@@ -257,7 +270,7 @@ fn index_fields(shard: &EdgeShard) -> Result<(), qdrant_edge::OperationError> {
         shard.update(UpdateOperation::FieldIndexOperation(
             FieldIndexOperations::CreateIndex(CreateIndex {
                 field_name: path,
-                field_schema: Some(PayloadFieldSchema::FieldType(kind)),
+                field_schema: Some(schema),
             }),
         ))?;
     }

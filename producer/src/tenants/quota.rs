@@ -465,27 +465,20 @@ impl Quotas {
         state: &TenantState,
         limit: u64,
     ) -> Result<(), ApiError> {
-        state.in_flight.fetch_add(1, Ordering::AcqRel);
         match self
             .write_in_flight(tenant, state, Write::Enter(limit))
             .await
         {
             Ok(true) => Ok(()),
-            Ok(false) => {
-                state.in_flight.fetch_sub(1, Ordering::AcqRel);
-                Err(refused(
-                    Quota::Concurrency,
-                    format!(
-                        "tenant {tenant} has {limit} requests in flight, its limit; retry when \
+            Ok(false) => Err(refused(
+                Quota::Concurrency,
+                format!(
+                    "tenant {tenant} has {limit} requests in flight, its limit; retry when \
                          one ends"
-                    ),
-                    1,
-                ))
-            }
-            Err(e) => {
-                state.in_flight.fetch_sub(1, Ordering::AcqRel);
-                Err(e)
-            }
+                ),
+                1,
+            )),
+            Err(e) => Err(e),
         }
     }
 
@@ -498,18 +491,31 @@ impl Quotas {
         state: &TenantState,
         write: Write,
     ) -> Result<bool, ApiError> {
+        // Requests in flight here go up only under this lock, and only by
+        // an entering request that the bucket (or this producer's share
+        // there) allows; they go down at any time.
         let mut written = state.written.lock().await;
-        let count = state.in_flight.load(Ordering::Acquire);
-        let needed = match write {
-            // A slot this producer still holds in the bucket is reused as
-            // it is.
-            Write::Enter(_) => count > *written,
-            Write::Release => count != *written,
-            Write::Renew => count > 0 || *written > 0,
+        let count = match write {
+            Write::Enter(_) => {
+                let wanted = state.in_flight.load(Ordering::Acquire) + 1;
+                // A slot this producer still holds in the bucket is reused
+                // as it is.
+                if wanted <= *written {
+                    state.in_flight.fetch_add(1, Ordering::AcqRel);
+                    return Ok(true);
+                }
+                wanted
+            }
+            Write::Release => {
+                let count = state.in_flight.load(Ordering::Acquire);
+                if count >= *written {
+                    return Ok(true);
+                }
+                count
+            }
+            Write::Renew if *written == 0 => return Ok(true),
+            Write::Renew => *written,
         };
-        if !needed {
-            return Ok(true);
-        }
         let entry = format!("inflight.{tenant}");
         let bucket = &self.inner.bucket;
         let me = &self.inner.producer;
@@ -550,6 +556,9 @@ impl Quotas {
                 .map_err(unavailable)?
             {
                 *written = count;
+                if let Write::Enter(_) = write {
+                    state.in_flight.fetch_add(1, Ordering::AcqRel);
+                }
                 return Ok(true);
             }
         }

@@ -6,6 +6,7 @@
 //! suspension, a revoked key and a deleted tenant refused by the other
 //! producer within a second.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_openai::config::OpenAIConfig;
@@ -21,6 +22,11 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 const ADMIN: &str = "test-admin-key-0123456789";
+
+/// Slow requests (`delay_ms`) the responders are answering, and the most
+/// at once.
+static SLOW_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+static SLOW_MOST: AtomicUsize = AtomicUsize::new(0);
 const LEGACY: &str = "legacy-key-1";
 
 /// The producers of one test's prefix and the JetStream state they made,
@@ -82,7 +88,10 @@ impl World {
                 if let Some(delay) = body["delay_ms"].as_u64() {
                     let nats = nats.clone();
                     tokio::spawn(async move {
+                        let now = SLOW_IN_FLIGHT.fetch_add(1, Ordering::SeqCst) + 1;
+                        SLOW_MOST.fetch_max(now, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(delay)).await;
+                        SLOW_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
                         let answer = json!({"ok": true, "subject": m.subject.as_str()});
                         let payload = serde_json::to_vec(&answer).unwrap().into();
                         let _ = nats.publish(reply, payload).await;
@@ -916,6 +925,39 @@ async fn quotas_hold_across_three_producers() {
         async move { embed(&base, &key).await.0 == StatusCode::OK }
     })
     .await;
+    // Under a steady press of 24 clients on the three producers, never more
+    // than the limit reaches the workers.
+    SLOW_MOST.store(0, Ordering::SeqCst);
+    let began = Instant::now();
+    let clients = (0..24).map(|c| {
+        let (base, key) = (producers[c % 3].clone(), other_key.clone());
+        async move {
+            let mut passed = 0;
+            while began.elapsed() < Duration::from_secs(2) {
+                let status = http_client()
+                    .post(format!("{base}/embed"))
+                    .header("x-api-key", &key)
+                    .json(&json!({"texts": ["hello"], "delay_ms": 50}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                if status == StatusCode::OK {
+                    passed += 1;
+                } else {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+            passed
+        }
+    });
+    let passed: usize = futures::future::join_all(clients).await.into_iter().sum();
+    assert!(
+        SLOW_MOST.load(Ordering::SeqCst) <= 2,
+        "{} in flight at once",
+        SLOW_MOST.load(Ordering::SeqCst)
+    );
+    assert!(passed >= 10, "the two slots were used: {passed} passed");
 
     // LLM tokens per day, on the LLM's routes only: the workers' counts
     // (written here as a worker writes them) and the tokens held for the

@@ -137,6 +137,9 @@ struct Args {
     /// producers.
     #[arg(long)]
     tenants_only: bool,
+    /// Run only the quotas part of the tenants section.
+    #[arg(long)]
+    quotas_only: bool,
     /// Searches per row of the tenants section.
     #[arg(long, default_value_t = 1_000)]
     tenant_searches: usize,
@@ -182,6 +185,9 @@ async fn main() -> anyhow::Result<()> {
         docs: 1_000,
         dim: 64,
     };
+    if args.quotas_only {
+        return tenants::quotas().await;
+    }
     if args.tenants_only {
         tenants::run(&args.qdrant_url, args.tenant_searches).await?;
         tenants::keys(args.seconds.max(3.0), args.rounds, args.dim).await?;

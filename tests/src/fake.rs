@@ -108,6 +108,11 @@ pub struct FakeState {
     failures: AtomicUsize,
     /// Chat completion requests received.
     pub chat_calls: AtomicUsize,
+    /// Chat completion requests being answered (whole answers; a stream
+    /// counts until its answer starts).
+    pub chats_in_flight: AtomicUsize,
+    /// The most chat completion requests answered at once.
+    pub most_chats_in_flight: AtomicUsize,
     /// Embedding requests received (backend calls, not texts).
     pub embed_calls: AtomicUsize,
     /// Texts received by the embedding endpoint.
@@ -208,6 +213,12 @@ impl FakeOpenAi {
         self.state.chat_calls.load(Ordering::SeqCst)
     }
 
+    /// The most chat completion calls answered at once since the last
+    /// call (which starts the count again).
+    pub fn most_chats_at_once(&self) -> usize {
+        self.state.most_chats_in_flight.swap(0, Ordering::SeqCst)
+    }
+
     /// Embedding calls so far.
     pub fn embed_calls(&self) -> usize {
         self.state.embed_calls.load(Ordering::SeqCst)
@@ -281,6 +292,23 @@ impl FakeOpenAi {
 }
 
 /// Counts a chat request as dropped unless it was answered.
+/// A chat being answered, counted until dropped.
+struct Busy<'a>(&'a FakeState);
+
+impl<'a> Busy<'a> {
+    fn enter(state: &'a FakeState) -> Busy<'a> {
+        let now = state.chats_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.most_chats_in_flight.fetch_max(now, Ordering::SeqCst);
+        Busy(state)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.chats_in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 struct Answering<'a> {
     state: &'a FakeState,
     answered: bool,
@@ -379,6 +407,7 @@ async fn behave(state: &FakeState) -> Option<Response> {
 
 async fn chat(State(state): State<Arc<FakeState>>, Json(body): Json<Value>) -> Response {
     state.chat_calls.fetch_add(1, Ordering::SeqCst);
+    let _busy = Busy::enter(&state);
     let model = body["model"].as_str().unwrap_or("fake").to_owned();
     if !state.unrecorded.load(Ordering::Relaxed) {
         *state.last_chat.lock().unwrap() = Some(body.clone());

@@ -498,7 +498,9 @@ async fn whoami(State(state): State<AppState>, Extension(caller): Extension<Call
 
 async fn render_metrics(State(state): State<AppState>) -> String {
     if let Some(registry) = state.keys.registry() {
-        state.metrics.update_tenants(registry.quotas());
+        state
+            .metrics
+            .update_tenants(registry.quotas(), &registry.stored_points());
     }
     state.metrics.render()
 }

@@ -12,6 +12,8 @@ use prometheus::{
 
 use tokio::sync::OwnedSemaphorePermit;
 
+use ragwire_schemas::TenantId;
+
 use crate::tenants::quota::Quotas;
 
 /// Request counters, latency histograms and the in-flight gauge.
@@ -27,6 +29,7 @@ pub struct Metrics {
     tenant_requests: IntCounterVec,
     tenant_refused: IntCounterVec,
     tenant_usage: IntGaugeVec,
+    tenant_points: IntGaugeVec,
 }
 
 impl Default for Metrics {
@@ -118,8 +121,18 @@ impl Metrics {
             &["tenant", "counter"],
         )
         .expect("valid metric");
+        let tenant_points = IntGaugeVec::new(
+            Opts::new(
+                "ragwire_tenant_points",
+                "Points (chunks) stored by tenant in all collections, as counted by the workers \
+                 at most a minute ago",
+            ),
+            &["tenant"],
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(streams.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(tenant_points.clone()),
             Box::new(first_chunk.clone()),
             Box::new(stream_duration.clone()),
             Box::new(tenant_requests.clone()),
@@ -148,12 +161,20 @@ impl Metrics {
             tenant_requests,
             tenant_refused,
             tenant_usage,
+            tenant_points,
         }
     }
 
     /// Brings the tenant series up to date with `quotas`: this producer's
-    /// requests let through and refused, and the day's usage of all.
-    pub fn update_tenants(&self, quotas: &Quotas) {
+    /// requests let through and refused, and the day's usage of all; and
+    /// with `points`, each tenant's stored points.
+    pub fn update_tenants(&self, quotas: &Quotas, points: &[(TenantId, u64)]) {
+        self.tenant_points.reset();
+        for (tenant, n) in points {
+            self.tenant_points
+                .with_label_values(&[tenant.as_str()])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
         for (tenant, quota, n) in quotas.outcomes() {
             let counter = match quota {
                 None => self.tenant_requests.with_label_values(&[tenant.as_str()]),

@@ -23,6 +23,8 @@ use ragwire_schemas::TenantId;
 use tokio::sync::watch;
 
 use ragwire_common::usage::{Ledger, UsageBucket};
+use ragwire_schemas::collections::ListRequest;
+use ragwire_schemas::endpoint::CollectionsList;
 
 use super::audit::Audit;
 use super::keys;
@@ -57,6 +59,9 @@ struct Shared {
     base: RagClient,
     audit: Audit,
     quotas: Quotas,
+    /// Each tenant's stored points as last counted, and when the count
+    /// started (`None`: never).
+    points: std::sync::Mutex<PointCounts>,
 }
 
 /// The registry's background tasks, stopped when dropped.
@@ -117,6 +122,7 @@ impl Registry {
             base: rag.clone(),
             audit,
             quotas,
+            points: Default::default(),
         });
         let (loaded_tx, loaded) = tokio::sync::oneshot::channel();
         let watcher = tokio::spawn(watch_bucket(shared.clone(), loaded_tx));
@@ -304,6 +310,22 @@ impl Registry {
     /// The quotas and usage counts of every tenant.
     pub fn quotas(&self) -> &Quotas {
         &self.shared.quotas
+    }
+
+    /// Each tenant's stored points (`default` included), as last counted;
+    /// a count older than a minute is started again in the background, so
+    /// that a scrape never waits for the workers.
+    pub fn stored_points(&self) -> Vec<(TenantId, u64)> {
+        let mut points = self.shared.points.lock().unwrap_or_else(|p| p.into_inner());
+        if points.0.is_none_or(|at| at.elapsed() >= POINTS_EVERY) {
+            points.0 = Some(std::time::Instant::now());
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                let counted = count_points(&shared).await;
+                shared.points.lock().unwrap_or_else(|p| p.into_inner()).1 = counted;
+            });
+        }
+        points.1.clone()
     }
 
     /// Makes a key of `tenant` named `name`, expiring at `expires_at` (a
@@ -567,6 +589,36 @@ async fn watch_bucket(shared: Arc<Shared>, loaded: tokio::sync::oneshot::Sender<
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// When the last count of stored points started (`None`: never), and
+/// what it found.
+type PointCounts = (Option<std::time::Instant>, Vec<(TenantId, u64)>);
+
+/// How often stored points are counted again, at most.
+const POINTS_EVERY: Duration = Duration::from_secs(60);
+
+/// Each tenant's stored points, by asking the workers as the tenant
+/// (`collections.list`); a tenant none answers for is left out.
+async fn count_points(shared: &Shared) -> Vec<(TenantId, u64)> {
+    let tenants: Vec<(TenantId, RagClient)> = {
+        let view = shared.view.read().unwrap_or_else(|p| p.into_inner());
+        view.tenants
+            .iter()
+            .filter(|(_, t)| t.record.status != TenantStatus::Deleted)
+            .map(|(id, t)| (id.clone(), t.rag.clone()))
+            .collect()
+    };
+    let default = (TenantId::default_tenant(), shared.base.clone());
+    let mut counted = Vec::new();
+    for (tenant, rag) in std::iter::once(default).chain(tenants) {
+        let list = rag.call::<CollectionsList>(&ListRequest::default()).await;
+        if let Ok(list) = list {
+            let points = list.collections.iter().map(|c| c.points as u64).sum();
+            counted.push((tenant, points));
+        }
+    }
+    counted
 }
 
 /// Writes the last uses of keys every `every`.

@@ -398,6 +398,34 @@ async fn tenant_keys_reach_their_own_data_over_http() {
         assert_eq!(hits.len(), 1, "{word}: {reply}");
         assert_eq!(hits[0]["payload"]["text"], format!("the {word} tree"));
     }
+    // Usage: each tenant's own points and requests, by the admin API and
+    // on /metrics (counted in the background, at most a minute old).
+    let (status, used) = send(
+        reqwest::Method::GET,
+        &format!("/admin/tenants/{}/usage", keys[1].2),
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{used}");
+    assert_eq!(used["stored_points"], 1, "{used}");
+    let started = std::time::Instant::now();
+    loop {
+        let metrics = http.get(p.url("/metrics")).send().await.unwrap();
+        let metrics = metrics.text().await.unwrap();
+        let points: Vec<String> = keys
+            .iter()
+            .map(|(_, _, id)| format!("ragwire_tenant_points{{tenant=\"{id}\"}} 1\n"))
+            .collect();
+        if points.iter().all(|line| metrics.contains(line.as_str())) {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{points:?} not in {metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     // A job of apricot's is no job to blueberry.
     let (status, submitted) = send(
         reqwest::Method::POST,

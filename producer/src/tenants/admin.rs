@@ -192,6 +192,20 @@ fn tenant_in_path(id: &str) -> Result<TenantId, ApiError> {
         .ok_or_else(|| not_found(id))
 }
 
+/// The tenant of a path, its record and its keys, or the 404 of an unknown
+/// one.
+fn known_tenant(
+    admin: &Admin,
+    id: &str,
+) -> Result<(TenantId, TenantRecord, Vec<KeyRecord>), ApiError> {
+    let tenant = tenant_in_path(id)?;
+    let (record, keys) = admin
+        .registry
+        .tenant(&tenant)
+        .ok_or_else(|| not_found(id))?;
+    Ok((tenant, record, keys))
+}
+
 fn not_found(id: &str) -> ApiError {
     ApiError::Missing(format!("Tenant {id} not found"))
 }
@@ -301,11 +315,7 @@ async fn show_tenant(
     State(admin): State<Admin>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_in_path(&id)?;
-    let (record, keys) = admin
-        .registry
-        .tenant(&tenant)
-        .ok_or_else(|| not_found(&id))?;
+    let (_, record, keys) = known_tenant(&admin, &id)?;
     let mut reply = tenant_json(&record);
     reply["stats"] = Value::Null;
     reply["api_keys"] = keys.iter().map(key_json).collect();
@@ -442,11 +452,7 @@ async fn show_quotas(
     State(admin): State<Admin>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_in_path(&id)?;
-    let (record, _) = admin
-        .registry
-        .tenant(&tenant)
-        .ok_or_else(|| not_found(&id))?;
+    let (tenant, record, _) = known_tenant(&admin, &id)?;
     Ok(Json(quotas_json(&tenant, &record.quotas)))
 }
 
@@ -522,11 +528,7 @@ async fn usage(
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant_in_path(&id)?;
-    let (record, _) = admin
-        .registry
-        .tenant(&tenant)
-        .ok_or_else(|| not_found(&id))?;
+    let (tenant, record, _) = known_tenant(&admin, &id)?;
     let today = usage::day(std::time::SystemTime::now());
     let day = match query.get("day") {
         None => today,

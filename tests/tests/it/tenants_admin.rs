@@ -899,7 +899,7 @@ async fn quotas_hold_across_three_producers() {
         http_client()
             .post(format!("{base}/embed"))
             .header("x-api-key", key)
-            .json(&json!({"texts": ["hello"], "delay_ms": 700}))
+            .json(&json!({"texts": ["hello"], "delay_ms": 1_500}))
             .send()
             .await
             .unwrap()
@@ -911,7 +911,7 @@ async fn quotas_hold_across_three_producers() {
     )
     .await;
     assert!(
-        started.elapsed() < Duration::from_millis(1_400),
+        started.elapsed() < Duration::from_millis(2_900),
         "they overlapped"
     );
     let passed = statuses.iter().filter(|s| **s == StatusCode::OK).count();
@@ -1002,8 +1002,8 @@ async fn quotas_hold_across_three_producers() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     // One request expected to use 500 fits; while it runs, a second does
     // not, on another producer.
-    let first = tokio::spawn(chat(producers[0].clone(), other_key.clone(), 800));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let first = tokio::spawn(chat(producers[0].clone(), other_key.clone(), 2_000));
+    tokio::time::sleep(Duration::from_millis(700)).await;
     let (status, body) = chat(producers[2].clone(), other_key.clone(), 0).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert!(
@@ -1021,7 +1021,7 @@ async fn quotas_hold_across_three_producers() {
     .await;
     // Tokens used up: refused until midnight UTC, on every producer.
     bucket.add(&tokens, 500).await.unwrap();
-    until(Duration::from_secs(1), || {
+    until(Duration::from_secs(3), || {
         let (base, key) = (producers[2].clone(), other_key.clone());
         async move { chat(base, key, 0).await.0 == StatusCode::TOO_MANY_REQUESTS }
     })
@@ -1053,7 +1053,7 @@ async fn quotas_hold_across_three_producers() {
     // Lifting the quota lets it through at once.
     let (status, _) = set_quotas(&one, &other, json!({})).await;
     assert_eq!(status, StatusCode::OK);
-    until(Duration::from_secs(1), || {
+    until(Duration::from_secs(3), || {
         let (base, key) = (producers[2].clone(), other_key.clone());
         async move { chat(base, key, 0).await.0 == StatusCode::OK }
     })

@@ -149,6 +149,23 @@ struct Args {
     /// Skip everything but the streamed chat completion section.
     #[arg(long)]
     streams_only: bool,
+    /// Paces of the streaming section: `model` (chunks 50 ms apart, every
+    /// stream starting at once), `model-spread` (starts spread over a
+    /// stream's length), `flat` (chunks at once).
+    #[arg(long, value_delimiter = ',', default_value = "model,model-spread,flat")]
+    stream_paces: Vec<String>,
+    /// Routes of the streaming section besides `direct`: `producer`
+    /// (HTTP), `nats` (`RagClient::stream`).
+    #[arg(long, value_delimiter = ',', default_value = "producer,nats")]
+    stream_routes: Vec<String>,
+    /// Skip the streaming section's chunks per second of 64 long streams.
+    #[arg(long)]
+    no_long_streams: bool,
+    /// Run the streaming section's worker and producer in the bench's
+    /// process rather than as processes of their own (the release binaries
+    /// beside the bench).
+    #[arg(long)]
+    stream_in_process: bool,
     /// The Qdrant server of the scale-out and indexing cost sections (its
     /// gRPC port; `scripts/qdrant start` runs one).
     #[arg(long, env = "QDRANT_URL", default_value = "http://127.0.0.1:6334")]
@@ -176,8 +193,17 @@ async fn main() -> anyhow::Result<()> {
         || args.scale_only
         || args.streams_only
         || args.quality_only;
+    let streams = streams::Plan {
+        seconds: args.seconds,
+        rounds: args.rounds,
+        levels: args.concurrency.clone(),
+        paces: args.stream_paces.clone(),
+        routes: args.stream_routes.clone(),
+        long: !args.no_long_streams,
+        processes: !args.stream_in_process,
+    };
     if args.streams_only {
-        return streams::run(args.seconds).await;
+        return streams::run(&streams).await;
     }
     let lifecycle = lifecycle::Sizes {
         points: args.lifecycle_points,
@@ -233,7 +259,7 @@ async fn main() -> anyhow::Result<()> {
         codec::run(args.dim);
     }
     if !focused && !args.no_streams {
-        streams::run(args.seconds).await?;
+        streams::run(&streams).await?;
     }
     if !focused && !args.no_vectors {
         let vector_levels: Vec<usize> = args

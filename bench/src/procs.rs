@@ -27,9 +27,14 @@ impl Drop for Workers {
 }
 
 fn worker_binary() -> anyhow::Result<PathBuf> {
+    binary("ragwire-worker")
+}
+
+/// The release binary `name` beside this one.
+fn binary(name: &str) -> anyhow::Result<PathBuf> {
     let bin = std::env::current_exe()?
         .parent()
-        .map(|d| d.join("ragwire-worker"))
+        .map(|d| d.join(name))
         .ok_or_else(|| anyhow::anyhow!("no folder"))?;
     anyhow::ensure!(
         bin.is_file(),
@@ -78,6 +83,50 @@ pub async fn start(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(workers)
+}
+
+/// A `ragwire-producer` process on `prefix` with the settings in `env`,
+/// killed when dropped, and where it listens; returns once it answers
+/// `/health`.
+pub async fn producer(
+    prefix: &str,
+    env: &[(&str, String)],
+) -> anyhow::Result<(Workers, std::net::SocketAddr)> {
+    let bin = binary("ragwire-producer")?;
+    // A free port: taken, then let go for the producer to bind.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let mut command = Command::new(&bin);
+    command
+        .env("NATS_URL", ragwire_tests::nats_url())
+        .env("RAGWIRE_PREFIX", prefix)
+        .env("RAGWIRE_HTTP_ADDR", addr.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let process = Workers {
+        children: vec![command.spawn()?],
+    };
+    let started = Instant::now();
+    loop {
+        if let Ok(mut tcp) = tokio::net::TcpStream::connect(addr).await {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let ask = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+            let mut answer = Vec::new();
+            if tcp.write_all(ask).await.is_ok()
+                && tcp.read_to_end(&mut answer).await.is_ok()
+                && answer.starts_with(b"HTTP/1.1 200")
+            {
+                return Ok((process, addr));
+            }
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "the producer did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Service instances answering `$SRV.INFO.ragwire` with this prefix.

@@ -588,6 +588,73 @@ async fn a_reader_without_credit_gets_no_more_than_its_window() {
         .unwrap();
 }
 
+/// A reader that gives no credit holds the model back too: the worker
+/// reads the model's stream only as it sends chunks on, so a stalled
+/// reader leaves the rest of the answer at the model (in its socket's
+/// buffers at most), not in the worker's memory.
+#[tokio::test]
+async fn a_stalled_reader_holds_the_model_back() {
+    let t = Fixture::started().await;
+    // About 30 MB of chunks: more than the sockets between the model and
+    // the worker can hold.
+    const CHUNKS: usize = 200_000;
+    t.fake.stream_plan(StreamPlan {
+        chunks: CHUNKS,
+        ..Default::default()
+    });
+    let nats = t.rag.nats().clone();
+    let inbox = nats.new_inbox();
+    let mut replies = nats.subscribe(inbox.clone()).await.unwrap();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Ragwire-Stream-Window", "4");
+    nats.publish_with_reply_and_headers(
+        t.rag.subject(Subject::V1ChatCompletions),
+        inbox,
+        headers,
+        serde_json::to_vec(&hi(true)).unwrap().into(),
+    )
+    .await
+    .unwrap();
+    let start = replies.next().await.unwrap();
+    let control = start
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Ragwire-Control"))
+        .expect("a stream starts with its control subject")
+        .to_string();
+    // The model writes until the connection pushes back; wait until it
+    // stops (or would have written everything).
+    let sent = || t.fake.streams().3;
+    let mut last = sent();
+    let waited = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let now = sent();
+        if (now == last && now > 0) || now >= CHUNKS || waited.elapsed() > Duration::from_secs(60) {
+            last = now;
+            break;
+        }
+        last = now;
+    }
+    assert!(
+        last < CHUNKS / 2,
+        "the model wrote {last} of {CHUNKS} chunks to a reader that took 4"
+    );
+    let mut cancel = async_nats::HeaderMap::new();
+    cancel.insert("Ragwire-Control", "cancel");
+    nats.publish_with_headers(control, cancel, "".into())
+        .await
+        .unwrap();
+    let cancelled = std::time::Instant::now();
+    while t.fake.streams().2 == 0 {
+        assert!(
+            cancelled.elapsed() < Duration::from_secs(5),
+            "the model's stream was not dropped after the cancel"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn embeddings_and_models_through_the_sdk() {
     let mut t = Fixture::started().await;

@@ -18,6 +18,8 @@ use ragwire_common::settings::parse;
 use ragwire_common::usage::{Counter, Meter};
 use ragwire_schemas::JsonMap;
 
+use async_openai::config::Config as _;
+
 use super::upstream::{self, OpenAiClient};
 use crate::error::{Backend, Error};
 use crate::retry::RetryPolicy;
@@ -172,6 +174,10 @@ struct Inner {
 struct Provider {
     name: String,
     client: OpenAiClient,
+    /// Where streamed completions are asked for, with `client`'s headers.
+    stream_url: String,
+    stream_headers: reqwest::header::HeaderMap,
+    http: reqwest::Client,
     aliases: BTreeMap<String, String>,
 }
 
@@ -191,6 +197,64 @@ type RawChunk = Box<serde_json::value::RawValue>;
 
 fn chunk_bytes(chunk: RawChunk) -> Bytes {
     Bytes::from(String::from(Box::<str>::from(chunk)))
+}
+
+/// How long the end of a model's body is waited for after `[DONE]`, so
+/// that its connection goes back to the pool.
+const BODY_END: Duration = Duration::from_secs(1);
+
+/// The chunks of a model's server-sent events, read as they are asked for
+/// (the caller's pace is the model connection's back-pressure); the
+/// stream ends at `[DONE]`, after reading the body to its end.
+fn sse_chunks(
+    response: reqwest::Response,
+    backend: Backend,
+) -> futures::stream::BoxStream<'static, Result<RawChunk, Error>> {
+    use eventsource_stream::Eventsource;
+    let events = response.bytes_stream().eventsource();
+    futures::stream::unfold(Some(events), move |events| {
+        let backend = backend.clone();
+        async move {
+            let mut events = events?;
+            loop {
+                let event = match events.next().await {
+                    Some(Ok(event)) => event,
+                    Some(Err(e)) => {
+                        let error = Error::Upstream {
+                            backend,
+                            status: 0,
+                            message: format!("the stream broke: {}", upstream::error_chain(&e)),
+                            retry_after: None,
+                        };
+                        return Some((Err(error), None));
+                    }
+                    None => return None,
+                };
+                if event.data == "[DONE]" {
+                    let _ = tokio::time::timeout(BODY_END, async {
+                        while events.next().await.is_some() {}
+                    })
+                    .await;
+                    return None;
+                }
+                if event.event == "keepalive" {
+                    continue;
+                }
+                let chunk =
+                    serde_json::from_str::<RawChunk>(&event.data).map_err(|e| Error::Upstream {
+                        backend: backend.clone(),
+                        status: 200,
+                        message: format!(
+                            "unreadable chunk ({e}): {}",
+                            upstream::truncate(&event.data, 200)
+                        ),
+                        retry_after: None,
+                    });
+                return Some((chunk, Some(events)));
+            }
+        }
+    })
+    .boxed()
 }
 
 /// The `usage` of a streamed chunk.
@@ -287,10 +351,16 @@ impl Llm {
         let providers = config
             .providers()
             .into_iter()
-            .map(|p| Provider {
-                client: upstream::client(&p.base_url, p.api_key.as_deref(), http.clone()),
-                name: p.name,
-                aliases: p.aliases,
+            .map(|p| {
+                let openai = upstream::config(&p.base_url, p.api_key.as_deref());
+                Provider {
+                    stream_url: openai.url("/chat/completions"),
+                    stream_headers: openai.headers(),
+                    client: upstream::client(openai, http.clone()),
+                    http: http.clone(),
+                    name: p.name,
+                    aliases: p.aliases,
+                }
             })
             .collect();
         Llm {
@@ -499,12 +569,30 @@ impl Llm {
             backend: backend.clone(),
             after: timeout,
         };
-        let chat = provider.client.chat();
-        let open = tokio::time::timeout(timeout, chat.create_stream_byot::<_, RawChunk>(body));
-        let mut stream = crate::waiting::on(backend.clone(), open)
-            .await
-            .map_err(|_| timed_out(&backend))?
-            .map_err(|e| upstream::map_error(&backend, e))?;
+        // Read here, chunk by chunk as the stream is polled: `async-openai`'s
+        // streams read the model from a task of their own into an unbounded
+        // queue, which would read on while the client gives no credit, and
+        // drop the connection after `[DONE]` instead of keeping it.
+        let request = provider
+            .http
+            .post(&provider.stream_url)
+            .headers(provider.stream_headers.clone())
+            .json(&body);
+        let response = crate::waiting::on(
+            backend.clone(),
+            tokio::time::timeout(timeout, async {
+                let response = request
+                    .send()
+                    .await
+                    .map_err(|e| upstream::transport_error(&backend, &e))?;
+                upstream::check_status(response)
+                    .await
+                    .map_err(|e| upstream::status_error(&backend, e))
+            }),
+        )
+        .await
+        .map_err(|_| timed_out(&backend))??;
+        let mut stream = sse_chunks(response, backend.clone());
         let first = crate::waiting::on(
             backend.clone(),
             tokio::time::timeout(timeout, stream.next()),
@@ -532,15 +620,14 @@ impl Llm {
             Some(Ok(chunk)) => {
                 let first = count(chunk).unwrap_or_else(|| Bytes::from_static(b"{}"));
                 let rest = stream.filter_map(move |chunk| {
-                    let chunk = match chunk {
+                    futures::future::ready(match chunk {
                         Ok(chunk) => count(chunk).map(Ok),
-                        Err(e) => Some(Err(upstream::map_error(&backend, e))),
-                    };
-                    futures::future::ready(chunk)
+                        Err(e) => Some(Err(e)),
+                    })
                 });
                 Ok((first, rest.boxed()))
             }
-            Some(Err(e)) => Err(upstream::map_error(&backend, e)),
+            Some(Err(e)) => Err(e),
             None => Err(Error::Upstream {
                 backend,
                 status: 200,

@@ -95,11 +95,16 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(wait.min(DAY))
 }
 
-/// A client for `base_url` (including `/v1`), sharing `http`'s connection pool.
-pub fn client(base_url: &str, api_key: Option<&str>, http: reqwest::Client) -> OpenAiClient {
-    let config = OpenAIConfig::new()
+/// The `async-openai` configuration of a server at `base_url` (including
+/// `/v1`).
+pub fn config(base_url: &str, api_key: Option<&str>) -> OpenAIConfig {
+    OpenAIConfig::new()
         .with_api_base(base_url.trim_end_matches('/'))
-        .with_api_key(api_key.unwrap_or_default());
+        .with_api_key(api_key.unwrap_or_default())
+}
+
+/// A client for `config`'s server, sharing `http`'s connection pool.
+pub fn client(config: OpenAIConfig, http: reqwest::Client) -> OpenAiClient {
     let service = ServiceBuilder::new()
         .and_then(status_to_error as fn(reqwest::Response) -> StatusFuture)
         .service(ReqwestService::new(http));

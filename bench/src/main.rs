@@ -166,6 +166,11 @@ struct Args {
     /// beside the bench).
     #[arg(long)]
     stream_in_process: bool,
+    /// Start the streaming section's fake model (at a model's pace), worker
+    /// and producer, print where they listen, and keep them up until
+    /// interrupted: for measuring with clients of one's own.
+    #[arg(long)]
+    stream_serve: bool,
     /// The Qdrant server of the scale-out and indexing cost sections (its
     /// gRPC port; `scripts/qdrant start` runs one).
     #[arg(long, env = "QDRANT_URL", default_value = "http://127.0.0.1:6334")]
@@ -201,8 +206,9 @@ async fn main() -> anyhow::Result<()> {
         routes: args.stream_routes.clone(),
         long: !args.no_long_streams,
         processes: !args.stream_in_process,
+        serve: args.stream_serve,
     };
-    if args.streams_only {
+    if args.streams_only || args.stream_serve {
         return streams::run(&streams).await;
     }
     let lifecycle = lifecycle::Sizes {

@@ -50,6 +50,9 @@ pub struct Plan {
     /// The worker and the producer in processes of their own (the release
     /// binaries beside this one) rather than in the benchmark's.
     pub processes: bool,
+    /// Only start the fake model (at a model's pace), the worker and the
+    /// producer, and keep them up until interrupted.
+    pub serve: bool,
 }
 
 /// How a stream reaches the model.
@@ -76,6 +79,10 @@ impl Route {
 /// Where the streams go.
 struct Targets {
     fake: SocketAddr,
+    /// The fake's counters (connections it accepted).
+    model: std::sync::Arc<ragwire_tests::fake::FakeState>,
+    /// The processes whose CPU time is read per cell.
+    cpu: Cpu,
     producer: SocketAddr,
     rag: RagClient,
 }
@@ -113,9 +120,28 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     };
     let targets = Targets {
         fake: fake.root.trim_start_matches("http://").parse()?,
+        model: fake.state.clone(),
+        cpu: Cpu::of(processes.as_ref().map(|(w, p)| (w.pids()[0], p.pids()[0]))),
         producer,
         rag: crate::rag(&prefix),
     };
+    if plan.serve {
+        fake.stream_plan(StreamPlan {
+            chunks: CHUNKS,
+            gap: MODEL_PACE,
+            ..Default::default()
+        });
+        println!(
+            "model (chunks {} ms apart): http://{}/v1, producer: http://{}/v1, NATS prefix: {prefix}; Ctrl-C stops",
+            MODEL_PACE.as_millis(),
+            targets.fake,
+            targets.producer
+        );
+        tokio::signal::ctrl_c().await?;
+        drop(processes);
+        crate::procs::clean_up(targets.rag.nats(), &prefix, &root).await;
+        return Ok(());
+    }
     let mut routes = vec![Route::Direct];
     for name in &plan.routes {
         match name.as_str() {
@@ -134,7 +160,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
         plan.seconds
     );
     println!(
-        "{:<12} {:>7} {:<9} {:>9} {:>9} {:>9} {:>10} {:>12} {:>10} {:>7}",
+        "{:<12} {:>7} {:<9} {:>9} {:>9} {:>9} {:>10} {:>12} {:>10} {:>7} {:>9} {:>28}",
         "pace",
         "streams",
         "route",
@@ -144,7 +170,9 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
         "streams/s",
         "p95 - direct",
         "/ direct",
-        "errors"
+        "errors",
+        "conns/str",
+        "CPU µs/stream: bench nats worker producer"
     );
     for pace in &plan.paces {
         // A stream at a model's pace lasts 11 gaps; `model-spread` starts
@@ -190,7 +218,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
                     )
                 };
                 println!(
-                    "{:<12} {:>7} {:<9} {:>9.2} {:>9.2} {:>9.2} {:>10.1} {:>12} {:>10} {:>7}",
+                    "{:<12} {:>7} {:<9} {:>9.2} {:>9.2} {:>9.2} {:>10.1} {:>12} {:>10} {:>7} {:>9.3} {:>7.0} {:>6.0} {:>6.0} {:>6.0}",
                     pace,
                     streams,
                     route.name(),
@@ -200,7 +228,12 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
                     of(|m| m.streams_per_s),
                     added,
                     ratio,
-                    rounds[i].iter().map(|m| m.errors).sum::<u64>()
+                    rounds[i].iter().map(|m| m.errors).sum::<u64>(),
+                    of(|m| m.connections),
+                    of(|m| m.cpu[0]),
+                    of(|m| m.cpu[1]),
+                    of(|m| m.cpu[2]),
+                    of(|m| m.cpu[3])
                 );
             }
         }
@@ -261,6 +294,11 @@ struct Measured {
     streams_per_s: f64,
     chunks_per_s: f64,
     errors: u64,
+    /// Connections the model accepted per stream measured.
+    connections: f64,
+    /// CPU time per stream (µs) of the bench (client and model), the NATS
+    /// server, the worker and the producer.
+    cpu: [f64; 4],
 }
 
 /// What one slot saw.
@@ -290,6 +328,15 @@ async fn measure(
     // Every slot runs one stream unmeasured first (its connection opened,
     // the worker's pool to the model grown); then slot `i` of `n` starts
     // `i / n` of `spread` after the first.
+    // Connections the model accepts, the slots' first streams' included.
+    let accepted = || {
+        targets
+            .model
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let accepted_before = accepted();
+    let cpu_before = targets.cpu.ticks();
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(streams));
     let start = std::sync::Arc::new(std::sync::OnceLock::<Instant>::new());
     let slots: Vec<_> = (0..streams)
@@ -355,6 +402,8 @@ async fn measure(
         streams_per_s: done as f64 / elapsed,
         chunks_per_s: chunks as f64 / elapsed,
         errors,
+        connections: accepted().saturating_sub(accepted_before) as f64 / done.max(1) as f64,
+        cpu: targets.cpu.per_stream(cpu_before, done),
     }
 }
 
@@ -455,4 +504,60 @@ fn count(haystack: &[u8], needle: &[u8]) -> u64 {
         .windows(needle.len())
         .filter(|w| *w == needle)
         .count() as u64
+}
+
+/// Reads the CPU time (user and system, all threads) of the bench's own
+/// process, the NATS server and, when they run apart, the worker and the
+/// producer: what a stream costs where, apart from how long it waits.
+struct Cpu {
+    pids: [Option<u32>; 4],
+    /// Clock ticks per second.
+    hz: f64,
+}
+
+impl Cpu {
+    fn of(apart: Option<(u32, u32)>) -> Cpu {
+        let nats = std::fs::read_dir("/proc").ok().and_then(|dir| {
+            dir.flatten().find_map(|e| {
+                let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+                let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+                (comm.trim() == "nats-server").then_some(pid)
+            })
+        });
+        Cpu {
+            pids: [
+                Some(std::process::id()),
+                nats,
+                apart.map(|a| a.0),
+                apart.map(|a| a.1),
+            ],
+            // USER_HZ, the unit of /proc's times on Linux.
+            hz: 100.0,
+        }
+    }
+
+    /// Each process's CPU ticks so far (`None`: not known).
+    fn ticks(&self) -> [Option<u64>; 4] {
+        self.pids.map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
+            // After the command name (in parentheses): utime and stime are
+            // the 12th and 13th fields.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let mut fields = rest.split(' ').skip(11);
+            let user: u64 = fields.next()?.parse().ok()?;
+            let system: u64 = fields.next()?.parse().ok()?;
+            Some(user + system)
+        })
+    }
+
+    /// CPU µs per stream of each process since `before` (NaN: not known).
+    fn per_stream(&self, before: [Option<u64>; 4], streams: u64) -> [f64; 4] {
+        let now = self.ticks();
+        std::array::from_fn(|i| match (before[i], now[i]) {
+            (Some(b), Some(n)) if streams > 0 => {
+                n.saturating_sub(b) as f64 / self.hz * 1e6 / streams as f64
+            }
+            _ => f64::NAN,
+        })
+    }
 }

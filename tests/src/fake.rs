@@ -123,6 +123,8 @@ pub struct FakeState {
     pub last_embed_auth: Mutex<Option<String>>,
     /// Rerank requests received.
     pub rerank_calls: AtomicUsize,
+    /// TCP connections accepted.
+    pub connections: AtomicUsize,
     /// The last chat request body.
     pub last_chat: Mutex<Option<Value>>,
     /// Scripted answers per model name, used in order; the last one repeats.
@@ -184,7 +186,9 @@ impl FakeOpenAi {
         let stop = CancellationToken::new();
         let token = stop.clone();
         // Small answers go out at once, as from a real model server.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let counted = state.clone();
+        let listener = axum::serve::ListenerExt::tap_io(listener, move |tcp| {
+            counted.connections.fetch_add(1, Ordering::Relaxed);
             let _ = tcp.set_nodelay(true);
         });
         tokio::spawn(async move {
@@ -283,6 +287,12 @@ impl FakeOpenAi {
     pub fn streams(&self) -> (usize, usize, usize, usize, Option<std::time::Instant>) {
         let c = self.state.streams.lock().unwrap();
         (c.started, c.finished, c.dropped, c.chunks, c.dropped_at)
+    }
+
+    /// TCP connections accepted so far: a client that keeps its
+    /// connections alive opens few.
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::Relaxed)
     }
 
     /// Chat requests whose client hung up before the answer.

@@ -1,5 +1,6 @@
 //! What traces cost: one worker process answering embed requests (64 in
-//! flight, each text new, so each is an embedding call) with traces off,
+//! flight, each text new, so each is an embedding call), then searches
+//! among 2,000 chunks of its embedded store, with traces off,
 //! then exported over OTLP to a receiver in this process that keeps what
 //! it is sent, every request sampled and one in ten; rounds alternate,
 //! medians compared. The spans received are counted once a round is
@@ -81,6 +82,53 @@ pub async fn run(
     let mut sampled = on.clone();
     sampled.push(("OTEL_TRACES_SAMPLER", "parentbased_traceidratio".to_owned()));
     sampled.push(("OTEL_TRACES_SAMPLER_ARG", "0.1".to_owned()));
+    for work in [Work::Embed, Work::Search] {
+        measure_work(
+            nats,
+            work,
+            seconds,
+            rounds,
+            [&base, &on, &sampled],
+            &exports,
+            &root,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The requests measured.
+#[derive(Clone, Copy)]
+enum Work {
+    /// `rag.embed` of one new text: the cheapest request there is.
+    Embed,
+    /// `rag.search` among 2,000 chunks in the embedded store.
+    Search,
+}
+
+/// Chunks indexed before `rag.search` is measured.
+const SEARCHED: usize = 2_000;
+
+impl Work {
+    fn name(self) -> &'static str {
+        match self {
+            Work::Embed => "rag.embed",
+            Work::Search => "rag.search",
+        }
+    }
+}
+
+/// Requests/s of `work` with traces off, every request exported and one
+/// in ten (`envs`), `rounds` each, alternating.
+async fn measure_work(
+    nats: &async_nats::Client,
+    work: Work,
+    seconds: f64,
+    rounds: usize,
+    envs: [&Vec<(&str, String)>; 3],
+    exports: &Exports,
+    root: &std::path::Path,
+) -> anyhow::Result<()> {
     let mut rates: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     // Spans received per request served, and bytes per span.
     let mut per_request: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
@@ -89,15 +137,36 @@ pub async fn run(
     // steadier than the throughput of a machine the load shares.
     let mut cpu_us: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     for _ in 0..rounds {
-        for (i, env) in [&base, &on, &sampled].into_iter().enumerate() {
+        for (i, env) in envs.into_iter().enumerate() {
             let prefix = unique_prefix();
-            let workers = crate::procs::start(nats, &prefix, 1, env, &root).await?;
+            let workers = crate::procs::start(nats, &prefix, 1, env, root).await?;
             let rag = crate::rag(&prefix);
-            let call = crate::load::rag_call(rag, Subject::Embed, |n| {
-                Bytes::from(format!(
-                    r#"{{"texts": ["text number {n} of the tracing bench"]}}"#
-                ))
-            });
+            let call = match work {
+                Work::Embed => crate::load::rag_call(rag, Subject::Embed, |n| {
+                    Bytes::from(format!(
+                        r#"{{"texts": ["text number {n} of the tracing bench"]}}"#
+                    ))
+                }),
+                Work::Search => {
+                    let bodies = (0..SEARCHED / 100)
+                        .map(|b| {
+                            let chunks: Vec<_> = (0..100)
+                                .map(|i| {
+                                    serde_json::json!({"doc_id": format!("d{b}-{i}"),
+                                    "text": format!("chunk {i} of batch {b} in the tracing bench")})
+                                })
+                                .collect();
+                            serde_json::json!({"collection": "traced", "chunks": chunks})
+                        })
+                        .collect();
+                    crate::load::index_all(&rag, bodies).await?;
+                    crate::load::rag_call(rag, Subject::Search, |n| {
+                        Bytes::from(format!(
+                            r#"{{"collection": "traced", "query": "query {n} of the tracing bench", "top_k": 5}}"#
+                        ))
+                    })
+                }
+            };
             let cpu_before: u64 = workers.pids().into_iter().map(cpu_ns).sum();
             let outcome = crate::load::measure(call, 64, seconds).await;
             let cpu: u64 = workers.pids().into_iter().map(cpu_ns).sum::<u64>() - cpu_before;
@@ -109,8 +178,8 @@ pub async fn run(
             cpu_us[i].push(cpu as f64 / 1e3 / requests);
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             drop(workers);
-            crate::procs::clean_up(nats, &prefix, &root).await;
-            let (spans, bytes) = take(&exports)?;
+            crate::procs::clean_up(nats, &prefix, root).await;
+            let (spans, bytes) = take(exports)?;
             per_request[i].push(spans as f64 / requests);
             if spans > 0 {
                 bytes_per_span.push(bytes as f64 / spans as f64);
@@ -122,7 +191,8 @@ pub async fn run(
     let [off_cpu, on_cpu, sampled_cpu] = cpu_us.map(crate::load::median);
     println!();
     println!(
-        "traces, one worker, rag.embed at 64 in flight ({rounds} rounds of {seconds} s, medians):"
+        "traces, one worker, {} at 64 in flight ({rounds} rounds of {seconds} s, medians):",
+        work.name()
     );
     println!(
         "{:<12} {:>10} {:>6} {:>16} {:>13}",

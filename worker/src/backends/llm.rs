@@ -353,9 +353,14 @@ impl Llm {
             .into_iter()
             .map(|p| {
                 let openai = upstream::config(&p.base_url, p.api_key.as_deref());
+                let mut stream_headers = openai.headers();
+                // The key never shows in a header's debug output.
+                if let Some(key) = stream_headers.get_mut(reqwest::header::AUTHORIZATION) {
+                    key.set_sensitive(true);
+                }
                 Provider {
                     stream_url: openai.url("/chat/completions"),
-                    stream_headers: openai.headers(),
+                    stream_headers,
                     client: upstream::client(openai, http.clone()),
                     http: http.clone(),
                     name: p.name,
@@ -572,7 +577,8 @@ impl Llm {
         // Read here, chunk by chunk as the stream is polled: `async-openai`'s
         // streams read the model from a task of their own into an unbounded
         // queue, which would read on while the client gives no credit, and
-        // drop the connection after `[DONE]` instead of keeping it.
+        // stop at `[DONE]` without waiting for the body's end (which can
+        // cost the connection).
         let request = provider
             .http
             .post(&provider.stream_url)

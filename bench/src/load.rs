@@ -164,9 +164,11 @@ pub fn http_call_as(
     })
 }
 
-type Connection = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+/// One HTTP/1 connection's sending half.
+pub type Connection = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
-async fn connect(addr: std::net::SocketAddr) -> anyhow::Result<Connection> {
+/// Opens an HTTP/1 connection to `addr` (no Nagle delay).
+pub async fn connect(addr: std::net::SocketAddr) -> anyhow::Result<Connection> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (send, conn) =

@@ -15,42 +15,13 @@ use ragwire_tests::{unique_prefix, FakeOpenAi};
 use serde_json::json;
 
 use crate::load::{measure, rag_call};
+use crate::procs::{cpu_seconds, pid_of};
 use crate::vectors::sentence;
 
 /// Chunks per submitted document.
 const CHUNKS_PER_DOC: usize = 100;
 /// Searches in flight.
 pub const SEARCHES_IN_FLIGHT: usize = 16;
-
-/// Processor time of a process so far, in seconds (utime + stime).
-fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // The command name may hold spaces: count fields after its `)`.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // Fields 14 and 15 of the line, 12 and 13 after the name; ticks of 1/100 s.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// The pid of the first process whose name is `name`.
-fn pid_of(name: &str) -> Option<u32> {
-    std::fs::read_dir("/proc").ok()?.find_map(|entry| {
-        let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-        (comm.trim() == name).then_some(pid)
-    })
-}
 
 /// The processes whose CPU a row reports, by column.
 struct Watched {

@@ -23,7 +23,7 @@ use ragwire_tests::fake::StreamPlan;
 use ragwire_tests::{start_producer, start_worker, test_config, test_http, FakeOpenAi};
 use serde_json::json;
 
-use crate::load::median;
+use crate::load::{connect, median, Connection};
 
 /// Content chunks of a short stream; the fake adds the last (`stop`) one,
 /// so a stream is 11 chunks.
@@ -336,7 +336,7 @@ async fn measure(
             .load(std::sync::atomic::Ordering::Relaxed)
     };
     let accepted_before = accepted();
-    let cpu_before = targets.cpu.ticks();
+    let cpu_before = targets.cpu.seconds();
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(streams));
     let start = std::sync::Arc::new(std::sync::OnceLock::<Instant>::new());
     let slots: Vec<_> = (0..streams)
@@ -488,17 +488,6 @@ async fn over_nats(rag: &RagClient, body: Bytes) -> Option<(Duration, u64)> {
     Some((first, count))
 }
 
-type Connection = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
-
-async fn connect(addr: SocketAddr) -> anyhow::Result<Connection> {
-    let stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let (send, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    Ok(send)
-}
-
 fn count(haystack: &[u8], needle: &[u8]) -> u64 {
     haystack
         .windows(needle.len())
@@ -511,52 +500,30 @@ fn count(haystack: &[u8], needle: &[u8]) -> u64 {
 /// producer: what a stream costs where, apart from how long it waits.
 struct Cpu {
     pids: [Option<u32>; 4],
-    /// Clock ticks per second.
-    hz: f64,
 }
 
 impl Cpu {
     fn of(apart: Option<(u32, u32)>) -> Cpu {
-        let nats = std::fs::read_dir("/proc").ok().and_then(|dir| {
-            dir.flatten().find_map(|e| {
-                let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-                let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
-                (comm.trim() == "nats-server").then_some(pid)
-            })
-        });
         Cpu {
             pids: [
                 Some(std::process::id()),
-                nats,
+                crate::procs::pid_of("nats-server"),
                 apart.map(|a| a.0),
                 apart.map(|a| a.1),
             ],
-            // USER_HZ, the unit of /proc's times on Linux.
-            hz: 100.0,
         }
     }
 
-    /// Each process's CPU ticks so far (`None`: not known).
-    fn ticks(&self) -> [Option<u64>; 4] {
-        self.pids.map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
-            // After the command name (in parentheses): utime and stime are
-            // the 12th and 13th fields.
-            let rest = &stat[stat.rfind(')')? + 2..];
-            let mut fields = rest.split(' ').skip(11);
-            let user: u64 = fields.next()?.parse().ok()?;
-            let system: u64 = fields.next()?.parse().ok()?;
-            Some(user + system)
-        })
+    /// Each process's CPU seconds so far (`None`: not known).
+    fn seconds(&self) -> [Option<f64>; 4] {
+        self.pids.map(|pid| pid.map(crate::procs::cpu_seconds))
     }
 
     /// CPU µs per stream of each process since `before` (NaN: not known).
-    fn per_stream(&self, before: [Option<u64>; 4], streams: u64) -> [f64; 4] {
-        let now = self.ticks();
+    fn per_stream(&self, before: [Option<f64>; 4], streams: u64) -> [f64; 4] {
+        let now = self.seconds();
         std::array::from_fn(|i| match (before[i], now[i]) {
-            (Some(b), Some(n)) if streams > 0 => {
-                n.saturating_sub(b) as f64 / self.hz * 1e6 / streams as f64
-            }
+            (Some(b), Some(n)) if streams > 0 => (n - b).max(0.0) * 1e6 / streams as f64,
             _ => f64::NAN,
         })
     }

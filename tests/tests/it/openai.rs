@@ -528,6 +528,45 @@ async fn a_nats_client_streams_gives_credit_and_cancels() {
     wait_for_drop(&t.fake).await;
 }
 
+/// The `Ragwire-Stream` header of a stream message.
+fn stream_kind(m: &async_nats::Message) -> Option<String> {
+    m.headers
+        .as_ref()
+        .and_then(|h| h.get("Ragwire-Stream"))
+        .map(|v| v.as_str().to_owned())
+}
+
+/// Asks for a streamed chat completion over raw NATS with a credit
+/// window of `window` chunks: the reply subscription, after its `start`,
+/// and the stream's control subject.
+async fn open_raw_stream(
+    rag: &ragwire_client::RagClient,
+    window: u64,
+) -> (async_nats::Subscriber, String) {
+    let nats = rag.nats();
+    let inbox = nats.new_inbox();
+    let mut replies = nats.subscribe(inbox.clone()).await.unwrap();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Ragwire-Stream-Window", window.to_string().as_str());
+    nats.publish_with_reply_and_headers(
+        rag.subject(Subject::V1ChatCompletions),
+        inbox,
+        headers,
+        serde_json::to_vec(&hi(true)).unwrap().into(),
+    )
+    .await
+    .unwrap();
+    let start = replies.next().await.unwrap();
+    assert_eq!(stream_kind(&start).as_deref(), Some("start"));
+    let control = start
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Ragwire-Control"))
+        .expect("a stream starts with its control subject")
+        .to_string();
+    (replies, control)
+}
+
 #[tokio::test]
 async fn a_reader_without_credit_gets_no_more_than_its_window() {
     let t = Fixture::started().await;
@@ -536,33 +575,8 @@ async fn a_reader_without_credit_gets_no_more_than_its_window() {
         ..Default::default()
     });
     let nats = t.rag.nats().clone();
-    let inbox = nats.new_inbox();
-    let mut replies = nats.subscribe(inbox.clone()).await.unwrap();
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Ragwire-Stream-Window", "4");
-    nats.publish_with_reply_and_headers(
-        t.rag.subject(Subject::V1ChatCompletions),
-        inbox,
-        headers,
-        serde_json::to_vec(&hi(true)).unwrap().into(),
-    )
-    .await
-    .unwrap();
-    let kind = |m: &async_nats::Message| {
-        m.headers
-            .as_ref()
-            .and_then(|h| h.get("Ragwire-Stream"))
-            .map(|v| v.as_str().to_owned())
-    };
-    let start = replies.next().await.unwrap();
-    assert_eq!(kind(&start).as_deref(), Some("start"));
-    let control = start
-        .headers
-        .as_ref()
-        .unwrap()
-        .get("Ragwire-Control")
-        .unwrap()
-        .to_string();
+    let (mut replies, control) = open_raw_stream(&t.rag, 4).await;
+    let kind = stream_kind;
     let mut chunks = 0;
     while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(700), replies.next()).await {
         assert_eq!(kind(&m).as_deref(), Some("chunk"));
@@ -603,25 +617,7 @@ async fn a_stalled_reader_holds_the_model_back() {
         ..Default::default()
     });
     let nats = t.rag.nats().clone();
-    let inbox = nats.new_inbox();
-    let mut replies = nats.subscribe(inbox.clone()).await.unwrap();
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Ragwire-Stream-Window", "4");
-    nats.publish_with_reply_and_headers(
-        t.rag.subject(Subject::V1ChatCompletions),
-        inbox,
-        headers,
-        serde_json::to_vec(&hi(true)).unwrap().into(),
-    )
-    .await
-    .unwrap();
-    let start = replies.next().await.unwrap();
-    let control = start
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("Ragwire-Control"))
-        .expect("a stream starts with its control subject")
-        .to_string();
+    let (_replies, control) = open_raw_stream(&t.rag, 4).await;
     // The model writes until the connection pushes back; wait until it
     // stops (or would have written everything).
     let sent = || t.fake.streams().3;

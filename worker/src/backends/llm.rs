@@ -212,36 +212,37 @@ fn sse_chunks(
 ) -> futures::stream::BoxStream<'static, Result<RawChunk, Error>> {
     use eventsource_stream::Eventsource;
     let events = response.bytes_stream().eventsource();
-    futures::stream::unfold(Some(events), move |events| {
-        let backend = backend.clone();
-        async move {
-            let mut events = events?;
-            loop {
-                let event = match events.next().await {
-                    Some(Ok(event)) => event,
-                    Some(Err(e)) => {
-                        let error = Error::Upstream {
-                            backend,
-                            status: 0,
-                            message: format!("the stream broke: {}", upstream::error_chain(&e)),
-                            retry_after: None,
-                        };
-                        return Some((Err(error), None));
-                    }
-                    None => return None,
-                };
-                if event.data == "[DONE]" {
-                    let _ = tokio::time::timeout(BODY_END, async {
-                        while events.next().await.is_some() {}
-                    })
-                    .await;
-                    return None;
+    // The state: the events and the backend, until the stream has ended.
+    futures::stream::unfold(Some((events, backend)), |state| async move {
+        let (mut events, backend) = state?;
+        loop {
+            let event = match events.next().await {
+                Some(Ok(event)) => event,
+                Some(Err(e)) => {
+                    let error = Error::Upstream {
+                        backend,
+                        status: 0,
+                        message: format!("the stream broke: {}", upstream::error_chain(&e)),
+                        retry_after: None,
+                    };
+                    return Some((Err(error), None));
                 }
-                if event.event == "keepalive" {
-                    continue;
-                }
-                let chunk =
-                    serde_json::from_str::<RawChunk>(&event.data).map_err(|e| Error::Upstream {
+                None => return None,
+            };
+            if event.data == "[DONE]" {
+                let _ = tokio::time::timeout(BODY_END, async {
+                    while events.next().await.is_some() {}
+                })
+                .await;
+                return None;
+            }
+            if event.event == "keepalive" {
+                continue;
+            }
+            return Some(match serde_json::from_str::<RawChunk>(&event.data) {
+                Ok(chunk) => (Ok(chunk), Some((events, backend))),
+                Err(e) => {
+                    let error = Error::Upstream {
                         backend: backend.clone(),
                         status: 200,
                         message: format!(
@@ -249,9 +250,10 @@ fn sse_chunks(
                             upstream::truncate(&event.data, 200)
                         ),
                         retry_after: None,
-                    });
-                return Some((chunk, Some(events)));
-            }
+                    };
+                    (Err(error), Some((events, backend)))
+                }
+            });
         }
     })
     .boxed()

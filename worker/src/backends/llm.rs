@@ -745,3 +745,89 @@ impl Llm {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model's reply whose body comes in `pieces`, then maybe an error.
+    fn reply(pieces: &[&'static str], broken: bool) -> reqwest::Response {
+        let mut items: Vec<Result<Bytes, std::io::Error>> = pieces
+            .iter()
+            .map(|p| Ok(Bytes::from_static(p.as_bytes())))
+            .collect();
+        if broken {
+            items.push(Err(std::io::Error::other("connection reset")));
+        }
+        let body = reqwest::Body::wrap_stream(futures::stream::iter(items));
+        reqwest::Response::from(axum::http::Response::new(body))
+    }
+
+    async fn read(response: reqwest::Response) -> Vec<Result<String, Error>> {
+        sse_chunks(response, Backend::Llm(Some("primary".into())))
+            .map(|c| c.map(|c| c.get().to_owned()))
+            .collect()
+            .await
+    }
+
+    #[tokio::test]
+    async fn chunks_come_as_sent_until_done_keepalives_skipped() {
+        let got = read(reply(
+            &[
+                "data: {\"a\":1}\n\nevent: keepalive\ndata: {}\n\n",
+                "data: {\"b\"",
+                ":2}\n\ndata: [DONE]\n\n",
+                "data: {\"after\":true}\n\n",
+            ],
+            false,
+        ))
+        .await;
+        let got: Vec<String> = got.into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            got,
+            [r#"{"a":1}"#, r#"{"b":2}"#],
+            "split events joined, nothing after [DONE]"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_chunk_is_an_upstream_error_and_the_rest_still_comes() {
+        let got = read(reply(
+            &["data: {\"a\":1}\n\ndata: not json\n\ndata: {\"b\":2}\n\ndata: [DONE]\n\n"],
+            false,
+        ))
+        .await;
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0].as_deref().unwrap(), r#"{"a":1}"#);
+        match &got[1] {
+            Err(
+                e @ Error::Upstream {
+                    status: 200,
+                    message,
+                    ..
+                },
+            ) => {
+                assert!(message.contains("unreadable chunk"), "{message}");
+                assert!(message.contains("not json"), "{message}");
+                assert_eq!(e.to_body().code, 502);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(got[2].as_deref().unwrap(), r#"{"b":2}"#);
+    }
+
+    #[tokio::test]
+    async fn a_broken_body_ends_the_stream_with_an_upstream_error() {
+        let got = read(reply(&["data: {\"a\":1}\n\n"], true)).await;
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].as_deref().unwrap(), r#"{"a":1}"#);
+        match &got[1] {
+            Err(Error::Upstream {
+                status: 0, message, ..
+            }) => {
+                assert!(message.contains("the stream broke"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -160,7 +160,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
         plan.seconds
     );
     println!(
-        "{:<12} {:>7} {:<9} {:>9} {:>9} {:>9} {:>10} {:>12} {:>10} {:>7} {:>9} {:>28}",
+        "{:<12} {:>7} {:<9} {:>9} {:>9} {:>9} {:>10} {:>12} {:>12} {:>10} {:>7} {:>9} {:>28}",
         "pace",
         "streams",
         "route",
@@ -169,6 +169,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
         "first p99",
         "streams/s",
         "p95 - direct",
+        "p99 - direct",
         "/ direct",
         "errors",
         "conns/str",
@@ -209,16 +210,17 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
                             .collect(),
                     )
                 };
-                let (added, ratio) = if route == Route::Direct {
-                    (String::new(), String::new())
+                let (added, added_p99, ratio) = if route == Route::Direct {
+                    (String::new(), String::new(), String::new())
                 } else {
                     (
                         format!("{:+.1}", against(|m, d| m.p95 - d.p95)),
+                        format!("{:+.1}", against(|m, d| m.p99 - d.p99)),
                         format!("{:.3}", against(|m, d| m.streams_per_s / d.streams_per_s)),
                     )
                 };
                 println!(
-                    "{:<12} {:>7} {:<9} {:>9.2} {:>9.2} {:>9.2} {:>10.1} {:>12} {:>10} {:>7} {:>9.3} {:>7.0} {:>6.0} {:>6.0} {:>6.0}",
+                    "{:<12} {:>7} {:<9} {:>9.2} {:>9.2} {:>9.2} {:>10.1} {:>12} {:>12} {:>10} {:>7} {:>9.3} {:>7.0} {:>6.0} {:>6.0} {:>6.0}",
                     pace,
                     streams,
                     route.name(),
@@ -227,6 +229,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
                     of(|m| m.p99),
                     of(|m| m.streams_per_s),
                     added,
+                    added_p99,
                     ratio,
                     rounds[i].iter().map(|m| m.errors).sum::<u64>(),
                     of(|m| m.connections),

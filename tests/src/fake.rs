@@ -289,12 +289,6 @@ impl FakeOpenAi {
         (c.started, c.finished, c.dropped, c.chunks, c.dropped_at)
     }
 
-    /// TCP connections accepted so far: a client that keeps its
-    /// connections alive opens few.
-    pub fn connections(&self) -> usize {
-        self.state.connections.load(Ordering::Relaxed)
-    }
-
     /// Chat requests whose client hung up before the answer.
     pub fn dropped_chats(&self) -> usize {
         self.state.dropped_chats.load(Ordering::SeqCst)

@@ -576,10 +576,9 @@ async fn a_reader_without_credit_gets_no_more_than_its_window() {
     });
     let nats = t.rag.nats().clone();
     let (mut replies, control) = open_raw_stream(&t.rag, 4).await;
-    let kind = stream_kind;
     let mut chunks = 0;
     while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(700), replies.next()).await {
-        assert_eq!(kind(&m).as_deref(), Some("chunk"));
+        assert_eq!(stream_kind(&m).as_deref(), Some("chunk"));
         chunks += 1;
     }
     assert_eq!(chunks, 4, "the window holds the worker back");
@@ -591,7 +590,7 @@ async fn a_reader_without_credit_gets_no_more_than_its_window() {
         .await
         .unwrap();
     while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(700), replies.next()).await {
-        assert_eq!(kind(&m).as_deref(), Some("chunk"));
+        assert_eq!(stream_kind(&m).as_deref(), Some("chunk"));
         chunks += 1;
     }
     assert_eq!(chunks, 8);

@@ -12,13 +12,12 @@ use ragwire_schemas::chat::{ChatMessage, Usage};
 use serde::Deserialize;
 use serde_json::json;
 
+use async_openai::config::Config as _;
 use bytes::Bytes;
 use futures::StreamExt;
 use ragwire_common::settings::parse;
 use ragwire_common::usage::{Counter, Meter};
 use ragwire_schemas::JsonMap;
-
-use async_openai::config::Config as _;
 
 use super::upstream::{self, OpenAiClient};
 use crate::error::{Backend, Error};

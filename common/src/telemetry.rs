@@ -14,9 +14,9 @@
 
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
+use ragwire_client::trace::Roots;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -69,10 +69,11 @@ pub fn init(json: bool, service: &str) -> Telemetry {
         .try_init()
         .is_ok();
     // Only the first set-up of the process exports: traces are global too.
-    let provider = match (installed && otlp_configured()).then(|| provider(service)) {
+    let (roots, sampler) = sampling();
+    let provider = match (installed && otlp_configured()).then(|| provider(service, sampler)) {
         Some(Ok(provider)) => {
             let tracer = BoxedTracer::new(Box::new(provider.tracer("ragwire")));
-            ragwire_client::trace::enable(tracer, TraceContextPropagator::new());
+            ragwire_client::trace::enable(tracer, roots);
             Some(provider)
         }
         Some(Err(e)) => {
@@ -84,7 +85,31 @@ pub fn init(json: bool, service: &str) -> Telemetry {
     Telemetry { provider }
 }
 
-fn provider(service: &str) -> Result<SdkTracerProvider, String> {
+/// How roots are sampled, from `OTEL_TRACES_SAMPLER` and
+/// `OTEL_TRACES_SAMPLER_ARG`, and the sampler the SDK is given instead of
+/// reading them itself. The parent-based samplers (the default) decide
+/// their roots in [`ragwire_client::trace`], so that a root sampled out
+/// costs no span; the SDK then samples what reaches it by its parent, as
+/// it would have. The others are left to the SDK, read as it reads them
+/// (a missing or unreadable ratio is 1).
+fn sampling() -> (Roots, Option<Sampler>) {
+    let ratio = || {
+        std::env::var("OTEL_TRACES_SAMPLER_ARG")
+            .ok()
+            .and_then(|r| r.parse::<f64>().ok())
+            .unwrap_or(1.0)
+    };
+    let by_parent = || Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
+    match std::env::var("OTEL_TRACES_SAMPLER").as_deref() {
+        // The SDK's default when the variable is not set.
+        Err(_) | Ok("parentbased_always_on") => (Roots::Ratio(1.0), Some(by_parent())),
+        Ok("parentbased_traceidratio") => (Roots::Ratio(ratio()), Some(by_parent())),
+        Ok("parentbased_always_off") => (Roots::Ratio(0.0), Some(by_parent())),
+        _ => (Roots::Tracer, None),
+    }
+}
+
+fn provider(service: &str, sampler: Option<Sampler>) -> Result<SdkTracerProvider, String> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .build()
@@ -93,8 +118,12 @@ fn provider(service: &str) -> Result<SdkTracerProvider, String> {
         .ok()
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| service.to_owned());
-    Ok(SdkTracerProvider::builder()
+    let builder = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_resource(Resource::builder().with_service_name(name).build())
-        .build())
+        .with_resource(Resource::builder().with_service_name(name).build());
+    Ok(match sampler {
+        Some(sampler) => builder.with_sampler(sampler),
+        None => builder,
+    }
+    .build())
 }

@@ -63,6 +63,32 @@ pub async fn measure(call: Call, concurrency: usize, seconds: f64) -> Outcome {
     }
 }
 
+/// Makes `total` calls, `concurrency` at a time; the number that failed.
+pub async fn run_count(call: Call, concurrency: usize, total: usize) -> u64 {
+    let left = Arc::new(std::sync::atomic::AtomicUsize::new(total));
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (call, left) = (call.clone(), left.clone());
+            tokio::spawn(async move {
+                let mut errors = 0;
+                let take = |n: usize| n.checked_sub(1);
+                let order = std::sync::atomic::Ordering::Relaxed;
+                while left.fetch_update(order, order, take).is_ok() {
+                    if !call().await {
+                        errors += 1;
+                    }
+                }
+                errors
+            })
+        })
+        .collect();
+    let mut errors = 0;
+    for task in tasks {
+        errors += task.await.expect("load task");
+    }
+    errors
+}
+
 /// A bare NATS request to `subject` with the same payload every time: the
 /// echo baseline, which is not one of ragwire's subjects.
 pub fn nats_call(nats: async_nats::Client, subject: String, payload: Bytes) -> Call {

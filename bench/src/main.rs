@@ -123,6 +123,11 @@ struct Args {
     /// exported over OTLP, at 64 in flight.
     #[arg(long)]
     tracing_only: bool,
+    /// Run only the instructions the worker runs per request with traces
+    /// off and on, counted by callgrind (needs valgrind): this many
+    /// `rag.embed` requests per row, a tenth as many searches.
+    #[arg(long)]
+    tracing_instructions: Option<usize>,
     /// Run only the interactive-beside-bulk section: search latency alone
     /// and during an ingest, on the local model and an embedding service.
     #[arg(long)]
@@ -224,6 +229,9 @@ async fn main() -> anyhow::Result<()> {
         tenants::run(&args.qdrant_url, args.tenant_searches).await?;
         tenants::keys(args.seconds.max(3.0), args.rounds, args.dim).await?;
         return tenants::quotas().await;
+    }
+    if let Some(requests) = args.tracing_instructions {
+        return tracing_cost::instructions(&nats, requests, args.dim).await;
     }
     if args.tracing_only {
         return tracing_cost::run(&nats, args.seconds.max(5.0), args.rounds, args.dim).await;

@@ -54,12 +54,43 @@ pub async fn start(
     env: &[(&str, String)],
     root: &Path,
 ) -> anyhow::Result<Workers> {
+    start_under(
+        nats,
+        prefix,
+        processes,
+        env,
+        root,
+        &[],
+        Duration::from_secs(60),
+    )
+    .await
+}
+
+/// [`start`], each worker run by the command `under` (a tool and its
+/// arguments, the worker's path appended; none: the worker itself), given
+/// `within` to answer its ping.
+pub async fn start_under(
+    nats: &async_nats::Client,
+    prefix: &str,
+    processes: usize,
+    env: &[(&str, String)],
+    root: &Path,
+    under: &[String],
+    within: Duration,
+) -> anyhow::Result<Workers> {
     let bin = worker_binary()?;
     let mut workers = Workers {
         children: Vec::new(),
     };
     for i in 0..processes {
-        let mut command = Command::new(&bin);
+        let mut command = match under.split_first() {
+            Some((tool, args)) => {
+                let mut command = Command::new(tool);
+                command.args(args).arg(&bin);
+                command
+            }
+            None => Command::new(&bin),
+        };
         command
             .env("NATS_URL", ragwire_tests::nats_url())
             .env("RAGWIRE_PREFIX", prefix)
@@ -76,10 +107,7 @@ pub async fn start(
     }
     let started = Instant::now();
     while ping(nats, prefix).await < processes {
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(60),
-            "workers did not start"
-        );
+        anyhow::ensure!(started.elapsed() < within, "workers did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(workers)

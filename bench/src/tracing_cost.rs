@@ -1,10 +1,12 @@
 //! What traces cost: one worker process answering embed requests (64 in
 //! flight, each text new, so each is an embedding call), then searches
-//! among 2,000 chunks of its embedded store, with traces off,
-//! then exported over OTLP to a receiver in this process that keeps what
-//! it is sent, every request sampled and one in ten; rounds alternate,
-//! medians compared. The spans received are counted once a round is
-//! measured (decoding them meanwhile would take CPU from what is measured).
+//! among 2,000 chunks of its embedded store, with traces off, then
+//! exported over OTLP to a receiver in this process that keeps what it is
+//! sent, one trace in ten, one in a hundred and every one; rounds
+//! alternate, medians compared. The spans received are counted once a
+//! round is measured (decoding them meanwhile would take CPU from what is
+//! measured). The same rows can be counted in instructions instead
+//! ([`instructions`]), which no other load on the machine moves.
 
 use std::sync::{Arc, Mutex};
 
@@ -55,13 +57,20 @@ fn take(exports: &Exports) -> anyhow::Result<(usize, usize)> {
     Ok((spans, bodies.iter().map(|b| b.len()).sum()))
 }
 
-/// The section: requests/s with traces off and on, `rounds` each.
-pub async fn run(
-    nats: &async_nats::Client,
-    seconds: f64,
-    rounds: usize,
-    dim: usize,
-) -> anyhow::Result<()> {
+/// Each row's name and worker settings: traces off, every request
+/// exported, one trace in ten, one in a hundred.
+type Rows = Vec<(&'static str, Vec<(&'static str, String)>)>;
+
+/// What the rows run against: the fake embedding service (kept running),
+/// the OTLP receiver, and each row's worker settings.
+struct Setup {
+    _fake: FakeOpenAi,
+    exports: Exports,
+    rows: Rows,
+    root: std::path::PathBuf,
+}
+
+async fn setup(dim: usize) -> anyhow::Result<Setup> {
     let root = std::env::temp_dir().join("ragwire-bench-tracing");
     let fake = FakeOpenAi::start_with(Behaviour::default(), dim).await;
     fake.stop_recording();
@@ -79,22 +88,146 @@ pub async fn run(
     ];
     let mut on = base.clone();
     on.push(("OTEL_EXPORTER_OTLP_ENDPOINT", collector));
-    let mut sampled = on.clone();
-    sampled.push(("OTEL_TRACES_SAMPLER", "parentbased_traceidratio".to_owned()));
-    sampled.push(("OTEL_TRACES_SAMPLER_ARG", "0.1".to_owned()));
+    let sampled = |ratio: &str| {
+        let mut env = on.clone();
+        env.push(("OTEL_TRACES_SAMPLER", "parentbased_traceidratio".to_owned()));
+        env.push(("OTEL_TRACES_SAMPLER_ARG", ratio.to_owned()));
+        env
+    };
+    let rows = vec![
+        ("off", base),
+        ("OTLP, 1 in 10", sampled("0.1")),
+        ("OTLP, 1 in 100", sampled("0.01")),
+        ("OTLP, every", on),
+    ];
+    Ok(Setup {
+        _fake: fake,
+        exports,
+        rows,
+        root,
+    })
+}
+
+/// The section: requests/s with traces off and on, `rounds` each.
+pub async fn run(
+    nats: &async_nats::Client,
+    seconds: f64,
+    rounds: usize,
+    dim: usize,
+) -> anyhow::Result<()> {
+    let setup = setup(dim).await?;
     for work in [Work::Embed, Work::Search] {
-        measure_work(
-            nats,
-            work,
-            seconds,
-            rounds,
-            [&base, &on, &sampled],
-            &exports,
-            &root,
-        )
-        .await?;
+        measure_work(nats, work, seconds, rounds, &setup).await?;
     }
     Ok(())
+}
+
+/// Instructions the worker runs per request in each row, counted by
+/// callgrind (valgrind must be installed): the same count for the same
+/// binary and requests whatever else the machine is doing, where
+/// throughput on a shared machine moves by several percent from one run
+/// to the next. `requests` of `rag.embed` at 64 in flight after a warm-up
+/// (a tenth as many searches), counted from the worker's zeroed counters
+/// to a dump, all its threads (exporter included).
+pub async fn instructions(
+    nats: &async_nats::Client,
+    requests: usize,
+    dim: usize,
+) -> anyhow::Result<()> {
+    let setup = setup(dim).await?;
+    let dir = setup.root.join("callgrind");
+    std::fs::create_dir_all(&dir)?;
+    for work in [Work::Embed, Work::Search] {
+        let requests = match work {
+            Work::Embed => requests,
+            Work::Search => (requests / 10).max(64),
+        };
+        let mut counted = Vec::new();
+        for (_, env) in &setup.rows {
+            let prefix = unique_prefix();
+            let out = dir.join(&prefix);
+            let under = [
+                "valgrind".to_owned(),
+                "--tool=callgrind".to_owned(),
+                "--quiet".to_owned(),
+                format!("--callgrind-out-file={}", out.display()),
+            ];
+            let workers = crate::procs::start_under(
+                nats,
+                &prefix,
+                1,
+                env,
+                &setup.root,
+                &under,
+                std::time::Duration::from_secs(600),
+            )
+            .await?;
+            let pid = workers.pids()[0];
+            let call = work.call(crate::rag(&prefix)).await?;
+            let failed = crate::load::run_count(call.clone(), 64, 640).await;
+            anyhow::ensure!(failed == 0, "{failed} requests failed");
+            callgrind_control("-z", pid)?;
+            let failed = crate::load::run_count(call, 64, requests).await;
+            anyhow::ensure!(failed == 0, "{failed} requests failed");
+            callgrind_control("-d", pid)?;
+            drop(workers);
+            crate::procs::clean_up(nats, &prefix, &setup.root).await;
+            take(&setup.exports)?;
+            counted.push(dumped_instructions(&dir, &prefix)? as f64 / requests as f64);
+        }
+        let off = counted[0];
+        println!();
+        println!(
+            "traces, one worker, {} at 64 in flight: instructions per request (callgrind, {requests} requests):",
+            work.name()
+        );
+        println!(
+            "{:<15} {:>16} {:>9} {:>26}",
+            "traces", "instructions/req", "added", "throughput it allows (off=1)"
+        );
+        for ((name, _), count) in setup.rows.iter().zip(counted) {
+            println!(
+                "{:<15} {:>16.0} {:>8.1}% {:>26.3}",
+                name,
+                count,
+                (count / off - 1.0) * 100.0,
+                off / count
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs `callgrind_control {command} {pid}` (`-z` zeroes the counters,
+/// `-d` dumps them).
+fn callgrind_control(command: &str, pid: u32) -> anyhow::Result<()> {
+    let status = std::process::Command::new("callgrind_control")
+        .arg(command)
+        .arg(pid.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "callgrind_control {command}: {status}");
+    Ok(())
+}
+
+/// The instructions in the first dump callgrind wrote for the worker run
+/// as `name` in `dir` (`{name}.1`, its `summary:` or `totals:` line); the
+/// files are removed.
+fn dumped_instructions(dir: &std::path::Path, name: &str) -> anyhow::Result<u64> {
+    let dump = dir.join(format!("{name}.1"));
+    let text = std::fs::read_to_string(&dump)
+        .map_err(|e| anyhow::anyhow!("callgrind's dump {}: {e}", dump.display()))?;
+    std::fs::remove_file(&dump)?;
+    // What callgrind writes when the worker ends (killed: nothing more).
+    let _ = std::fs::remove_file(dir.join(name));
+    let total = text.lines().find_map(|line| {
+        let count = line
+            .strip_prefix("summary:")
+            .or_else(|| line.strip_prefix("totals:"))?;
+        count.split_whitespace().next()?.parse().ok()
+    });
+    total.ok_or_else(|| anyhow::anyhow!("no total in {}", dump.display()))
 }
 
 /// The requests measured.
@@ -116,57 +249,62 @@ impl Work {
             Work::Search => "rag.search",
         }
     }
+
+    /// The request, each with a new text; for a search, once the chunks
+    /// searched are indexed.
+    async fn call(self, rag: ragwire_client::RagClient) -> anyhow::Result<crate::load::Call> {
+        Ok(match self {
+            Work::Embed => crate::load::rag_call(rag, Subject::Embed, |n| {
+                Bytes::from(format!(
+                    r#"{{"texts": ["text number {n} of the tracing bench"]}}"#
+                ))
+            }),
+            Work::Search => {
+                let bodies = (0..SEARCHED / 100)
+                    .map(|b| {
+                        let chunks: Vec<_> = (0..100)
+                            .map(|i| {
+                                serde_json::json!({"doc_id": format!("d{b}-{i}"),
+                                "text": format!("chunk {i} of batch {b} in the tracing bench")})
+                            })
+                            .collect();
+                        serde_json::json!({"collection": "traced", "chunks": chunks})
+                    })
+                    .collect();
+                crate::load::index_all(&rag, bodies).await?;
+                crate::load::rag_call(rag, Subject::Search, |n| {
+                    Bytes::from(format!(
+                        r#"{{"collection": "traced", "query": "query {n} of the tracing bench", "top_k": 5}}"#
+                    ))
+                })
+            }
+        })
+    }
 }
 
-/// Requests/s of `work` with traces off, every request exported and one
-/// in ten (`envs`), `rounds` each, alternating.
+/// Requests/s of `work` in each row of `setup`, `rounds` each,
+/// alternating.
 async fn measure_work(
     nats: &async_nats::Client,
     work: Work,
     seconds: f64,
     rounds: usize,
-    envs: [&Vec<(&str, String)>; 3],
-    exports: &Exports,
-    root: &std::path::Path,
+    setup: &Setup,
 ) -> anyhow::Result<()> {
-    let mut rates: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let (exports, root) = (&setup.exports, setup.root.as_path());
+    let rows = setup.rows.len();
+    let mut rates = vec![Vec::new(); rows];
     // Spans received per request served, and bytes per span.
-    let mut per_request: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let mut per_request = vec![Vec::new(); rows];
     let mut bytes_per_span = Vec::new();
     // The worker's CPU time per request, in microseconds: its own cost,
     // steadier than the throughput of a machine the load shares.
-    let mut cpu_us: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let mut cpu_us = vec![Vec::new(); rows];
     for _ in 0..rounds {
-        for (i, env) in envs.into_iter().enumerate() {
+        for (i, (_, env)) in setup.rows.iter().enumerate() {
             let prefix = unique_prefix();
             let workers = crate::procs::start(nats, &prefix, 1, env, root).await?;
-            let rag = crate::rag(&prefix);
-            let call = match work {
-                Work::Embed => crate::load::rag_call(rag, Subject::Embed, |n| {
-                    Bytes::from(format!(
-                        r#"{{"texts": ["text number {n} of the tracing bench"]}}"#
-                    ))
-                }),
-                Work::Search => {
-                    let bodies = (0..SEARCHED / 100)
-                        .map(|b| {
-                            let chunks: Vec<_> = (0..100)
-                                .map(|i| {
-                                    serde_json::json!({"doc_id": format!("d{b}-{i}"),
-                                    "text": format!("chunk {i} of batch {b} in the tracing bench")})
-                                })
-                                .collect();
-                            serde_json::json!({"collection": "traced", "chunks": chunks})
-                        })
-                        .collect();
-                    crate::load::index_all(&rag, bodies).await?;
-                    crate::load::rag_call(rag, Subject::Search, |n| {
-                        Bytes::from(format!(
-                            r#"{{"collection": "traced", "query": "query {n} of the tracing bench", "top_k": 5}}"#
-                        ))
-                    })
-                }
-            };
+            let call = work.call(crate::rag(&prefix)).await?;
             let cpu_before: u64 = workers.pids().into_iter().map(cpu_ns).sum();
             let outcome = crate::load::measure(call, 64, seconds).await;
             let cpu: u64 = workers.pids().into_iter().map(cpu_ns).sum::<u64>() - cpu_before;
@@ -186,35 +324,29 @@ async fn measure_work(
             }
         }
     }
-    let [off, on, sampled] = rates.map(crate::load::median);
-    let [_, on_spans, sampled_spans] = per_request.map(crate::load::median);
-    let [off_cpu, on_cpu, sampled_cpu] = cpu_us.map(crate::load::median);
+    let median = |values: Vec<Vec<f64>>| -> Vec<f64> {
+        values.into_iter().map(crate::load::median).collect()
+    };
+    let (rates, spans, cpu) = (median(rates), median(per_request), median(cpu_us));
     println!();
     println!(
         "traces, one worker, {} at 64 in flight ({rounds} rounds of {seconds} s, medians):",
         work.name()
     );
     println!(
-        "{:<12} {:>10} {:>6} {:>16} {:>13}",
+        "{:<15} {:>10} {:>6} {:>16} {:>13}",
         "traces", "requests/s", "ratio", "worker CPU µs/req", "spans/request"
     );
-    println!("{:<12} {:>10.0} {:>6.3} {:>16.1}", "off", off, 1.0, off_cpu);
-    println!(
-        "{:<12} {:>10.0} {:>6.3} {:>16.1} {:>13.2}",
-        "OTLP",
-        on,
-        on / off,
-        on_cpu,
-        on_spans
-    );
-    println!(
-        "{:<12} {:>10.0} {:>6.3} {:>16.1} {:>13.2}",
-        "OTLP, 10 %",
-        sampled,
-        sampled / off,
-        sampled_cpu,
-        sampled_spans
-    );
+    for (i, (name, _)) in setup.rows.iter().enumerate() {
+        println!(
+            "{:<15} {:>10.0} {:>6.3} {:>16.1} {:>13.2}",
+            name,
+            rates[i],
+            rates[i] / rates[0],
+            cpu[i],
+            spans[i]
+        );
+    }
     println!(
         "{:.0} bytes of OTLP protobuf per span",
         crate::load::median(bytes_per_span)

@@ -69,7 +69,7 @@ pub fn init(json: bool, service: &str) -> Telemetry {
         .try_init()
         .is_ok();
     // Only the first set-up of the process exports: traces are global too.
-    let (roots, sampler) = sampling();
+    let (roots, sampler) = sampling(|name| std::env::var(name).ok());
     let provider = match (installed && otlp_configured()).then(|| provider(service, sampler)) {
         Some(Ok(provider)) => {
             let tracer = BoxedTracer::new(Box::new(provider.tracer("ragwire")));
@@ -92,19 +92,19 @@ pub fn init(json: bool, service: &str) -> Telemetry {
 /// costs no span; the SDK then samples what reaches it by its parent, as
 /// it would have. The others are left to the SDK, read as it reads them
 /// (a missing or unreadable ratio is 1).
-fn sampling() -> (Roots, Option<Sampler>) {
+/// `var` reads a variable of the environment.
+fn sampling(var: impl Fn(&str) -> Option<String>) -> (Roots, Option<Sampler>) {
     let ratio = || {
-        std::env::var("OTEL_TRACES_SAMPLER_ARG")
-            .ok()
+        var("OTEL_TRACES_SAMPLER_ARG")
             .and_then(|r| r.parse::<f64>().ok())
             .unwrap_or(1.0)
     };
     let by_parent = || Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
-    match std::env::var("OTEL_TRACES_SAMPLER").as_deref() {
+    match var("OTEL_TRACES_SAMPLER").as_deref() {
         // The SDK's default when the variable is not set.
-        Err(_) | Ok("parentbased_always_on") => (Roots::Ratio(1.0), Some(by_parent())),
-        Ok("parentbased_traceidratio") => (Roots::Ratio(ratio()), Some(by_parent())),
-        Ok("parentbased_always_off") => (Roots::Ratio(0.0), Some(by_parent())),
+        None | Some("parentbased_always_on") => (Roots::Ratio(1.0), Some(by_parent())),
+        Some("parentbased_traceidratio") => (Roots::Ratio(ratio()), Some(by_parent())),
+        Some("parentbased_always_off") => (Roots::Ratio(0.0), Some(by_parent())),
         _ => (Roots::Tracer, None),
     }
 }
@@ -126,4 +126,55 @@ fn provider(service: &str, sampler: Option<Sampler>) -> Result<SdkTracerProvider
         None => builder,
     }
     .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sampled(vars: &[(&str, &str)]) -> (Roots, bool) {
+        let (roots, sampler) = sampling(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        });
+        (roots, sampler.is_some())
+    }
+
+    #[test]
+    fn parent_based_samplers_decide_their_roots_here() {
+        let sampler = "OTEL_TRACES_SAMPLER";
+        let arg = "OTEL_TRACES_SAMPLER_ARG";
+        // Unset: the SDK's default, every root kept.
+        assert_eq!(sampled(&[]), (Roots::Ratio(1.0), true));
+        assert_eq!(
+            sampled(&[(sampler, "parentbased_always_on")]),
+            (Roots::Ratio(1.0), true)
+        );
+        assert_eq!(
+            sampled(&[(sampler, "parentbased_traceidratio"), (arg, "0.25")]),
+            (Roots::Ratio(0.25), true)
+        );
+        // A missing or unreadable ratio is 1, as the SDK reads it.
+        assert_eq!(
+            sampled(&[(sampler, "parentbased_traceidratio"), (arg, "a tenth")]),
+            (Roots::Ratio(1.0), true)
+        );
+        assert_eq!(
+            sampled(&[(sampler, "parentbased_traceidratio")]),
+            (Roots::Ratio(1.0), true)
+        );
+        assert_eq!(
+            sampled(&[(sampler, "parentbased_always_off")]),
+            (Roots::Ratio(0.0), true)
+        );
+        // The others are the SDK's to read.
+        for other in ["always_on", "always_off", "traceidratio", "xray"] {
+            assert_eq!(
+                sampled(&[(sampler, other), (arg, "0.5")]),
+                (Roots::Tracer, false),
+                "{other}"
+            );
+        }
+    }
 }

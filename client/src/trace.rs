@@ -10,9 +10,12 @@
 //! trace's root ([`Roots`]), as parent-based samplers do: in a trace
 //! sampled out no span is made at all ([`start`], [`child`]), and its
 //! context is still carried on (flag `00`) so that every service agrees.
-//! Names and attributes are only built for spans that are recorded; the
-//! W3C headers are written and read here, without the SDK's propagator,
-//! which formats and allocates on every message.
+//! Names and attributes are only built for spans the tracer is asked for
+//! and, when it samples by itself, only for those it records; the W3C
+//! headers are written and read here, without the SDK's propagator, which
+//! formats and allocates on every message. A future run [`within`] a
+//! context sees it here, not through OpenTelemetry's `Context::current`;
+//! outside any, OpenTelemetry's current context is the parent.
 //!
 //! Spans follow OpenTelemetry's messaging conventions: `send {subject}`
 //! (kind producer) around a request, `process {subject}` (kind consumer)
@@ -166,11 +169,13 @@ thread_local! {
     static CURRENT: RefCell<Option<Context>> = const { RefCell::new(None) };
 }
 
-/// Calls `f` with the current context (an empty one outside any).
+/// Calls `f` with the current context: the traced future's being polled,
+/// or outside any, OpenTelemetry's own (an application's that uses this
+/// crate within its own spans; empty when it has none).
 fn with_current<R>(f: impl FnOnce(&Context) -> R) -> R {
     CURRENT.with_borrow(|current| match current {
         Some(cx) => f(cx),
-        None => f(&Context::new()),
+        None => f(&Context::current()),
     })
 }
 
@@ -230,8 +235,9 @@ pub fn trace_id(cx: &Context) -> Option<String> {
 /// `None` when traces are off. A root is sampled as [`enable`] was told;
 /// a parent that is sampled out is returned as it is, no span made (its
 /// context is all that is passed on). `describe` (the span's name and
-/// attributes) is called only for a span that is recorded. The span ends
-/// when the last clone of the context is dropped.
+/// attributes) is called only for a span the tracer is asked for (with
+/// [`Roots::Tracer`], only once it records it). The span ends when the
+/// last clone of the context is dropped.
 pub fn start(
     parent: &Context,
     kind: SpanKind,
@@ -330,16 +336,18 @@ pub fn record(cx: Option<&Context>, attribute: KeyValue) {
 /// Runs `work` with `cx` as the current context (at every poll), or as it
 /// is without one.
 pub fn within<F: Future>(cx: Option<Context>, work: F) -> Traced<F> {
-    Traced { cx, work }
+    Traced { work, cx }
 }
 
 pin_project_lite::pin_project! {
     /// A future run with a context of its own as the current one
     /// ([`within`]).
     pub struct Traced<F> {
-        cx: Option<Context>,
+        // Declared first, dropped first: spans the work holds end before
+        // the one around it.
         #[pin]
         work: F,
+        cx: Option<Context>,
     }
 }
 

@@ -125,7 +125,7 @@ struct Args {
     tracing_only: bool,
     /// Run only the instructions the worker runs per request with traces
     /// off and on, counted by callgrind (needs valgrind): this many
-    /// `rag.embed` requests per row, a tenth as many searches.
+    /// `rag.embed` requests per row, a fortieth as many searches.
     #[arg(long)]
     tracing_instructions: Option<usize>,
     /// Run only the interactive-beside-bulk section: search latency alone

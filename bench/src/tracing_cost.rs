@@ -57,8 +57,8 @@ fn take(exports: &Exports) -> anyhow::Result<(usize, usize)> {
     Ok((spans, bodies.iter().map(|b| b.len()).sum()))
 }
 
-/// Each row's name and worker settings: traces off, every request
-/// exported, one trace in ten, one in a hundred.
+/// Each row's name and worker settings: traces off, one trace in ten
+/// exported, one in a hundred, every one.
 type Rows = Vec<(&'static str, Vec<(&'static str, String)>)>;
 
 /// What the rows run against: the fake embedding service (kept running),
@@ -127,8 +127,11 @@ pub async fn run(
 /// binary and requests whatever else the machine is doing, where
 /// throughput on a shared machine moves by several percent from one run
 /// to the next. `requests` of `rag.embed` at 64 in flight after a warm-up
-/// (a tenth as many searches), counted from the worker's zeroed counters
-/// to a dump, all its threads (exporter included).
+/// (a fortieth as many searches), counted from the worker's zeroed counters
+/// to a dump, all its threads (exporter included). Before each, the worker
+/// is left idle past the batch exporter's delay, so that the spans of the
+/// warm-up are exported before the count and those of the count within
+/// it.
 pub async fn instructions(
     nats: &async_nats::Client,
     requests: usize,
@@ -140,7 +143,7 @@ pub async fn instructions(
     for work in [Work::Embed, Work::Search] {
         let requests = match work {
             Work::Embed => requests,
-            Work::Search => (requests / 10).max(64),
+            Work::Search => (requests / 40).max(64),
         };
         let mut counted = Vec::new();
         for (_, env) in &setup.rows {
@@ -166,14 +169,28 @@ pub async fn instructions(
             let call = work.call(crate::rag(&prefix)).await?;
             let failed = crate::load::run_count(call.clone(), 64, 640).await;
             anyhow::ensure!(failed == 0, "{failed} requests failed");
+            tokio::time::sleep(EXPORT_DELAY).await;
+            // Zeroed, then dumped at once: the first dump shows the
+            // zeroing took (callgrind_control reports success whatever
+            // happened).
             callgrind_control("-z", pid)?;
+            callgrind_control("-d", pid)?;
             let failed = crate::load::run_count(call, 64, requests).await;
             anyhow::ensure!(failed == 0, "{failed} requests failed");
+            tokio::time::sleep(EXPORT_DELAY).await;
             callgrind_control("-d", pid)?;
             drop(workers);
             crate::procs::clean_up(nats, &prefix, &setup.root).await;
             take(&setup.exports)?;
-            counted.push(dumped_instructions(&dir, &prefix)? as f64 / requests as f64);
+            let zeroed = dumped_instructions(&dir, &prefix, 1)?;
+            let total = dumped_instructions(&dir, &prefix, 2)?;
+            anyhow::ensure!(
+                zeroed < total / 100,
+                "callgrind's counters were not zeroed ({zeroed} instructions before the count)"
+            );
+            // What callgrind writes when the worker ends (killed: nothing).
+            let _ = std::fs::remove_file(&out);
+            counted.push(total as f64 / requests as f64);
         }
         let off = counted[0];
         println!();
@@ -198,6 +215,10 @@ pub async fn instructions(
     Ok(())
 }
 
+/// Longer than the batch exporter's delay (`OTEL_BSP_SCHEDULE_DELAY`, 5 s
+/// by default): every span ended before it has been exported after it.
+const EXPORT_DELAY: std::time::Duration = std::time::Duration::from_secs(6);
+
 /// Runs `callgrind_control {command} {pid}` (`-z` zeroes the counters,
 /// `-d` dumps them).
 fn callgrind_control(command: &str, pid: u32) -> anyhow::Result<()> {
@@ -211,16 +232,14 @@ fn callgrind_control(command: &str, pid: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The instructions in the first dump callgrind wrote for the worker run
-/// as `name` in `dir` (`{name}.1`, its `summary:` or `totals:` line); the
-/// files are removed.
-fn dumped_instructions(dir: &std::path::Path, name: &str) -> anyhow::Result<u64> {
-    let dump = dir.join(format!("{name}.1"));
+/// The instructions in dump `part` callgrind wrote for the worker run as
+/// `name` in `dir` (`{name}.{part}`, its `summary:` or `totals:` line);
+/// the file is removed.
+fn dumped_instructions(dir: &std::path::Path, name: &str, part: u32) -> anyhow::Result<u64> {
+    let dump = dir.join(format!("{name}.{part}"));
     let text = std::fs::read_to_string(&dump)
         .map_err(|e| anyhow::anyhow!("callgrind's dump {}: {e}", dump.display()))?;
     std::fs::remove_file(&dump)?;
-    // What callgrind writes when the worker ends (killed: nothing more).
-    let _ = std::fs::remove_file(dir.join(name));
     let total = text.lines().find_map(|line| {
         let count = line
             .strip_prefix("summary:")

@@ -69,9 +69,12 @@ pub fn init(json: bool, service: &str) -> Telemetry {
         .try_init()
         .is_ok();
     // Only the first set-up of the process exports: traces are global too.
-    let (roots, sampler) = sampling(|name| std::env::var(name).ok());
-    let provider = match (installed && otlp_configured()).then(|| provider(service, sampler)) {
-        Some(Ok(provider)) => {
+    let exporting = (installed && otlp_configured()).then(|| {
+        let (roots, sampler) = sampling(|name| std::env::var(name).ok());
+        provider(service, sampler).map(|provider| (provider, roots))
+    });
+    let provider = match exporting {
+        Some(Ok((provider, roots))) => {
             let tracer = BoxedTracer::new(Box::new(provider.tracer("ragwire")));
             ragwire_client::trace::enable(tracer, roots);
             Some(provider)
@@ -91,8 +94,8 @@ pub fn init(json: bool, service: &str) -> Telemetry {
 /// their roots in [`ragwire_client::trace`], so that a root sampled out
 /// costs no span; the SDK then samples what reaches it by its parent, as
 /// it would have. The others are left to the SDK, read as it reads them
-/// (a missing or unreadable ratio is 1).
-/// `var` reads a variable of the environment.
+/// (a missing or unreadable ratio is 1). `var` reads a variable of the
+/// environment.
 fn sampling(var: impl Fn(&str) -> Option<String>) -> (Roots, Option<Sampler>) {
     let ratio = || {
         var("OTEL_TRACES_SAMPLER_ARG")
